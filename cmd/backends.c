@@ -1,0 +1,36 @@
+/* cmd/backends.c — `seal backends`: which compute backends this build has. */
+#include <stdio.h>
+
+#include "cmd/cmd.h"
+#include "kernels/ops.h"
+
+static const char usage[] =
+    "usage: seal backends\n"
+    "\n"
+    "Lists the compute backends (cpu, cuda) this build of seal has, whether each\n"
+    "can be used on this machine, and the default that `--device auto` picks.\n";
+
+int cmd_backends(int argc, char **argv) {
+  static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
+    if (c == -1) return 2;
+    if (c == 'h') {
+      fputs(usage, stdout);
+      return 0;
+    }
+  }
+  const char *names[] = {"cpu", "cuda"};
+  for (int i = 0; i < 2; i++) {
+    seal_error err = {{0}};
+    seal_backend *be = seal_backend_create(names[i], &err);
+    if (be) {
+      printf("%-5s available (weights and activations in %s)\n", names[i],
+             be->act == SEAL_BF16 ? "bf16" : "float32");
+      seal_backend_destroy(be);
+    } else {
+      printf("%-5s unavailable: %s\n", names[i], err.msg);
+    }
+  }
+  printf("default: %s\n", seal_backend_default_name());
+  return 0;
+}

@@ -1,0 +1,45 @@
+/* cmd/main.c — `seal COMMAND [OPTIONS]`: dispatch to a subcommand. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "util/util.h"
+
+static void print_usage(FILE *f) {
+  fprintf(f,
+          "usage: seal COMMAND [OPTIONS]\n"
+          "       seal --help | --version\n"
+          "\n"
+          "Self-adapting language models (SEAL): a model writes its own fine-tuning\n"
+          "data, fine-tunes LoRA adapters on it, and learns by ReST-EM to write better.\n"
+          "\n"
+          "Commands:\n");
+  for (int i = 0; i < seal_n_commands; i++)
+    fprintf(f, "  %-10s %s\n", seal_commands[i].name, seal_commands[i].summary);
+  fprintf(f,
+          "\n"
+          "Run `seal COMMAND --help` for a command's options.\n"
+          "Environment: SEAL_LOG=debug|info|warn|error sets the log level (default info).\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+    print_usage(stdout);
+    return 0;
+  }
+  if (!strcmp(name, "--version")) {
+    printf("seal %s\n", SEAL_VERSION);
+    return 0;
+  }
+  for (int i = 0; i < seal_n_commands; i++)
+    if (!strcmp(name, seal_commands[i].name)) return seal_commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "seal: unknown command '%s'\n\n", name);
+  print_usage(stderr);
+  return 2;
+}

@@ -1,0 +1,47 @@
+/* cmd/options.c — long-option parsing shared by every subcommand. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "util/util.h"
+
+int cmd_next_option(int argc, char **argv, const struct option *opts, const char *usage) {
+  opterr = 0;
+  int idx = 0;
+  int c = getopt_long(argc, argv, "+h", opts, &idx);
+  if (c == -1) {
+    if (optind < argc) {
+      fprintf(stderr, "seal %s: unexpected argument '%s'\n\n%s", argv[0], argv[optind], usage);
+      return -1;
+    }
+    return -2;
+  }
+  if (c == '?' || c == ':') {
+    const char *bad = argv[optind - 1];
+    if (optopt && optopt != '?')
+      fprintf(stderr, "seal %s: option '%s' needs a value\n\n%s", argv[0], bad, usage);
+    else
+      fprintf(stderr, "seal %s: unknown option '%s'\n\n%s", argv[0], bad, usage);
+    return -1;
+  }
+  return c;
+}
+
+long cmd_parse_long(const char *opt, const char *value, long min, long max) {
+  char *end;
+  errno = 0;
+  long v = strtol(value, &end, 10);
+  if (errno || *end || end == value || v < min || v > max)
+    SEAL_DIE("--%s: expected an integer in [%ld, %ld], got '%s'", opt, min, max, value);
+  return v;
+}
+
+double cmd_parse_double(const char *opt, const char *value, double min, double max) {
+  char *end;
+  errno = 0;
+  double v = strtod(value, &end);
+  if (errno || *end || end == value || v < min || v > max)
+    SEAL_DIE("--%s: expected a number in [%g, %g], got '%s'", opt, min, max, value);
+  return v;
+}

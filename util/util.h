@@ -1,0 +1,140 @@
+/* util/util.h — the floor every room stands on: checked allocation, errors that
+ * name file:line (and the MPI rank when there is one), leveled logging, a
+ * monotonic timer, a progress reporter, whole-file I/O, and a seeded RNG.
+ * Nothing here knows about models, kernels or MPI. */
+#ifndef SEAL_UTIL_H
+#define SEAL_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SEAL_VERSION "0.1.0"
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* A recoverable error: functions that can fail on bad input fill one of these
+ * and return -1 (or NULL), so callers and tests can see the message without the
+ * process dying. */
+typedef struct {
+  char msg[1024];
+} seal_error;
+
+/* Formats into e (when e is not NULL) and returns -1, so that
+ * `return seal_errorf(e, "...")` reads naturally. */
+int seal_errorf(seal_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints "seal: error: [rank R] file:line: message" and exits with status 1. */
+_Noreturn void seal_die_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define SEAL_DIE(...) seal_die_at(__FILE__, __LINE__, __VA_ARGS__)
+/* Dies with the message of a seal_error. */
+#define SEAL_DIE_ERR(err) seal_die_at(__FILE__, __LINE__, "%s", (err)->msg)
+#define SEAL_CHECK(cond, ...)                                                  \
+  do {                                                                         \
+    if (!(cond)) seal_die_at(__FILE__, __LINE__, __VA_ARGS__);                 \
+  } while (0)
+
+/* The rank printed in messages; -1 (the default) prints none. Process-wide by
+ * nature: a process is one rank. */
+void seal_set_rank(int rank);
+int seal_get_rank(void);
+
+/* ---- checked allocation ------------------------------------------------ */
+
+void *seal_malloc_at(size_t n, const char *file, int line);
+void *seal_calloc_at(size_t count, size_t size, const char *file, int line);
+void *seal_realloc_at(void *p, size_t n, const char *file, int line);
+char *seal_strdup_at(const char *s, const char *file, int line);
+#define seal_malloc(n) seal_malloc_at((n), __FILE__, __LINE__)
+#define seal_calloc(c, s) seal_calloc_at((c), (s), __FILE__, __LINE__)
+#define seal_realloc(p, n) seal_realloc_at((p), (n), __FILE__, __LINE__)
+#define seal_strdup(s) seal_strdup_at((s), __FILE__, __LINE__)
+/* Allocates an array of n elements of *ptr's type. */
+#define SEAL_ALLOC_ARRAY(ptr, n) ((ptr) = seal_calloc((n) ? (n) : 1, sizeof *(ptr)))
+
+/* printf into a freshly allocated string. */
+char *seal_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable byte buffer, for building text. */
+typedef struct {
+  char *data; /* always NUL-terminated when len > 0 or after any append */
+  size_t len, cap;
+} seal_buf;
+void seal_buf_append(seal_buf *b, const void *data, size_t n);
+void seal_buf_puts(seal_buf *b, const char *s);
+void seal_buf_printf(seal_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the string over to the caller (never NULL) and empties the buffer. */
+char *seal_buf_take(seal_buf *b);
+void seal_buf_free(seal_buf *b);
+
+/* ---- logging ----------------------------------------------------------- */
+
+typedef enum { SEAL_LOG_DEBUG, SEAL_LOG_INFO, SEAL_LOG_WARN, SEAL_LOG_ERROR } seal_log_level;
+/* The threshold is read once from SEAL_LOG (debug|info|warn|error), default info. */
+void seal_log_set_level(seal_log_level level);
+void seal_log(seal_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define seal_debug(...) seal_log(SEAL_LOG_DEBUG, __VA_ARGS__)
+#define seal_info(...) seal_log(SEAL_LOG_INFO, __VA_ARGS__)
+#define seal_warn(...) seal_log(SEAL_LOG_WARN, __VA_ARGS__)
+
+/* ---- time and progress ------------------------------------------------- */
+
+/* Seconds on a monotonic clock. */
+double seal_now(void);
+
+/* Progress of long work on stderr: a redrawn bar on a terminal, a plain line
+ * every `interval` seconds (and at the end) otherwise. */
+typedef struct {
+  const char *label;
+  long total;
+  long done;
+  double start, last_print, interval;
+  bool tty;
+  bool quiet;
+} seal_progress;
+void seal_progress_begin(seal_progress *p, const char *label, long total);
+void seal_progress_update(seal_progress *p, long done, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void seal_progress_end(seal_progress *p);
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Reads a whole file; the result is NUL-terminated (not counted in *size). */
+char *seal_read_file(const char *path, size_t *size, seal_error *e);
+/* Writes path.tmp, fsyncs it, keeps the old file as path.prev when keep_prev,
+ * then renames into place: a crash leaves either the old or the new file. */
+int seal_write_file_atomic(const char *path, const void *data, size_t n, bool keep_prev,
+                           seal_error *e);
+/* mkdir -p */
+int seal_mkdirs(const char *path, seal_error *e);
+bool seal_file_exists(const char *path);
+/* Joins two path parts with one '/'. */
+char *seal_path_join(const char *a, const char *b);
+
+/* ---- random numbers ---------------------------------------------------- */
+
+/* xoshiro256** seeded through splitmix64: fast, good, and its state is four
+ * words that a checkpoint can store. */
+typedef struct {
+  uint64_t s[4];
+} seal_rng;
+void seal_rng_seed(seal_rng *r, uint64_t seed);
+uint64_t seal_rng_u64(seal_rng *r);
+/* Uniform in [0, 1). */
+double seal_rng_uniform(seal_rng *r);
+/* Standard normal (Box-Muller). */
+double seal_rng_normal(seal_rng *r);
+/* A seed derived from a parent seed and up to four coordinates (e.g. round,
+ * context, sample, repeat), independent of who computes it. */
+uint64_t seal_seed_derive(uint64_t parent, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
+
+/* ---- hashing ----------------------------------------------------------- */
+
+/* FNV-1a over bytes; for checksums that ranks compare. */
+uint64_t seal_fnv1a(const void *data, size_t n, uint64_t h);
+
+#endif
