@@ -59,3 +59,8 @@ foreach(f ${e2e_tests})
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(e2e_${stem} PROPERTIES ENVIRONMENT "${SEAL_TEST_ENV}" LABELS e2e)
 endforeach()
+
+# CUDA tests and the kernel lab: built here (compile only), run on a GPU machine.
+if(SEAL_HAVE_CUDA)
+  include(${CMAKE_SOURCE_DIR}/tests/cuda/cuda.cmake OPTIONAL)
+endif()
