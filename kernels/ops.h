@@ -93,7 +93,7 @@ struct seal_ops {
   void (*attention)(seal_backend *be, void *out, float *lse, const void *q, const void *k,
                     const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq, int Hkv,
                     int D);
-  /* out[n] act = silu(gate[n]) * up[n] */
+  /* out[n] act = silu(gate[n]) * up[n] (out may alias gate or up) */
   void (*swiglu)(seal_backend *be, void *out, const void *gate, const void *up, size_t n);
 
   /* ---- loss ------------------------------------------------------------ */

@@ -5,6 +5,7 @@
 #ifndef SEAL_MODEL_TENSORS_H
 #define SEAL_MODEL_TENSORS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util/util.h"
@@ -29,6 +30,8 @@ seal_host_tensor *seal_tensors_add(seal_tensor_set *s, const char *name, int ndi
                                    const int64_t *shape, float *data);
 /* NULL when absent. */
 seal_host_tensor *seal_tensors_find(const seal_tensor_set *s, const char *name);
+/* Frees and removes the named tensor (order of the rest kept); false when absent. */
+bool seal_tensors_remove(seal_tensor_set *s, const char *name);
 void seal_tensors_free(seal_tensor_set *s);
 
 /* ---- safetensors ------------------------------------------------------- */

@@ -1,0 +1,42 @@
+/* model/engine.h — a loaded model ready to use: backend, weights, tokenizer
+ * and chat style together, opened from one path (an HF directory or a GGUF
+ * file). What the commands, the trainer and the evaluator hold. */
+#ifndef SEAL_MODEL_ENGINE_H
+#define SEAL_MODEL_ENGINE_H
+
+#include "model/generate.h"
+#include "model/graph.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "model/tokenizer.h"
+
+typedef struct {
+  char *path;             /* what was opened */
+  seal_backend *be;       /* owned */
+  seal_model model;
+  seal_tokenizer *tok;
+  char *chat_template;    /* the checkpoint's chat template text, or NULL */
+  int add_bos;            /* prepend BOS to plain-text prompts */
+} seal_engine;
+
+/* device: "cpu", "cuda" or "auto". */
+int seal_engine_open(seal_engine *eng, const char *path, const char *device, seal_error *e);
+void seal_engine_close(seal_engine *eng);
+
+/* Tokenizes a plain-text prompt (BOS first when the model wants one). *ids
+ * malloc'd; returns the count. */
+int seal_engine_encode_prompt(const seal_engine *eng, const char *text, int32_t **ids);
+/* Tokenizes a continuation (no BOS). */
+int seal_engine_encode(const seal_engine *eng, const char *text, int32_t **ids);
+char *seal_engine_decode(const seal_engine *eng, const int32_t *ids, int n);
+
+/* Generates one completion per prompt text (tokenized with
+ * seal_engine_encode_prompt); texts[b] malloc'd, n_tokens[b] the generated
+ * token count (n_tokens may be NULL). Each prompt gets its own generator
+ * seeded with seeds[b] (ignored when greedy), so a completion does not depend
+ * on the batch it was in. */
+void seal_engine_complete(seal_engine *eng, const seal_lora *lora, const char *const *prompts,
+                          int B, const seal_sampling *s, const uint64_t *seeds, char **texts,
+                          int *n_tokens);
+
+#endif

@@ -1,0 +1,88 @@
+/* model/generate.c — prefill each prompt into its cache slot, then decode all
+ * sequences together one token at a time. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/generate.h"
+
+/* Draws the next token of each of B sequences from c->logits [B, V]. */
+static void sample_next(seal_model *m, seal_kv_cache *c, int B, const seal_sampling *s,
+                        seal_rng *rngs, int32_t *next) {
+  float *u = seal_malloc((size_t)B * sizeof(float));
+  for (int b = 0; b < B; b++) u[b] = s->temperature > 0 ? (float)seal_rng_uniform(&rngs[b]) : 0;
+  m->be->ops->sample(m->be, next, c->logits, B, m->cfg.vocab_size, s->temperature, s->top_p, u);
+  free(u);
+}
+
+/* Records token `tok` for sequence b; returns 1 when the sequence is done. */
+static int record_token(const seal_model *m, seal_generation *g, int tok, int max_new) {
+  if (seal_config_is_eos(&m->cfg, tok)) {
+    g->hit_eos = 1;
+    return 1;
+  }
+  g->ids[g->n++] = tok;
+  return g->n >= max_new;
+}
+
+void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
+                   const int32_t *const *prompts, const int *lens, int B, const seal_sampling *s,
+                   seal_rng *rngs, seal_generation *out) {
+  int longest = 0;
+  for (int b = 0; b < B; b++) {
+    SEAL_CHECK(lens[b] > 0, "prompt %d is empty", b);
+    if (lens[b] > longest) longest = lens[b];
+  }
+  seal_kv_cache own;
+  if (!cache) {
+    seal_kv_cache_create(&own, m, B, longest + s->max_new_tokens, lora ? lora->r : 0);
+    cache = &own;
+  }
+  SEAL_CHECK(cache->slots >= B && cache->Tmax >= longest + s->max_new_tokens,
+             "KV cache of %d x %d is too small for %d x %d", cache->slots, cache->Tmax, B,
+             longest + s->max_new_tokens);
+  int32_t *next = seal_malloc((size_t)B * sizeof(int32_t));
+  int32_t *pos = seal_malloc((size_t)B * sizeof(int32_t));
+  int *done = seal_calloc((size_t)B, sizeof(int));
+  int n_done = 0;
+  for (int b = 0; b < B; b++) {
+    out[b].ids = seal_malloc((size_t)(s->max_new_tokens > 0 ? s->max_new_tokens : 1) * sizeof(int32_t));
+    out[b].n = 0;
+    out[b].hit_eos = 0;
+    int32_t zero = 0;
+    seal_forward_infer(m, lora, cache, prompts[b], &zero, b, 1, lens[b]);
+    sample_next(m, cache, 1, s, &rngs[b], &next[b]);
+    pos[b] = lens[b];
+    done[b] = s->max_new_tokens <= 0 || record_token(m, &out[b], next[b], s->max_new_tokens);
+    n_done += done[b];
+  }
+  while (n_done < B) {
+    /* Finished sequences still ride along (their slot is rewritten at a fixed
+     * position) so that the batch stays one contiguous block of slots. */
+    seal_forward_infer(m, lora, cache, next, pos, 0, B, 1);
+    int32_t *drawn = seal_malloc((size_t)B * sizeof(int32_t));
+    float *u = seal_malloc((size_t)B * sizeof(float));
+    for (int b = 0; b < B; b++)
+      u[b] = (!done[b] && s->temperature > 0) ? (float)seal_rng_uniform(&rngs[b]) : 0.0f;
+    m->be->ops->sample(m->be, drawn, cache->logits, B, m->cfg.vocab_size, s->temperature,
+                       s->top_p, u);
+    for (int b = 0; b < B; b++) {
+      if (done[b]) continue;
+      next[b] = drawn[b];
+      pos[b]++;
+      if (record_token(m, &out[b], drawn[b], s->max_new_tokens)) done[b] = 1, n_done++;
+    }
+    free(drawn);
+    free(u);
+  }
+  free(next);
+  free(pos);
+  free(done);
+  if (cache == &own) seal_kv_cache_free(&own, m);
+}
+
+void seal_generation_free(seal_generation *g, int B) {
+  for (int b = 0; b < B; b++) {
+    free(g[b].ids);
+    g[b].ids = NULL;
+  }
+}

@@ -1,0 +1,30 @@
+/* model/generate.h — batched generation over a KV cache: greedy, temperature
+ * and top-p sampling with one seeded generator per sequence, so a sequence's
+ * text does not depend on what it was batched with. */
+#ifndef SEAL_MODEL_GENERATE_H
+#define SEAL_MODEL_GENERATE_H
+
+#include "model/graph.h"
+
+typedef struct {
+  float temperature; /* <= 0: greedy */
+  float top_p;       /* 1: no nucleus cut */
+  int max_new_tokens;
+} seal_sampling;
+
+typedef struct {
+  int32_t *ids; /* [n] generated tokens, EOS excluded; malloc'd */
+  int n;
+  int hit_eos; /* 1 when generation stopped on an EOS token */
+} seal_generation;
+
+/* Generates for B prompts (prompts[b] host ids [lens[b]], each at least one
+ * token). rngs[b] drives sequence b's sampling (ignored when greedy). Stops a
+ * sequence on any of the model's EOS ids or after max_new_tokens. cache may be
+ * NULL (one is made for the call) or must hold B slots of lens + max_new. */
+void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
+                   const int32_t *const *prompts, const int *lens, int B, const seal_sampling *s,
+                   seal_rng *rngs, seal_generation *out);
+void seal_generation_free(seal_generation *g, int B);
+
+#endif

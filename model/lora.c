@@ -1,0 +1,268 @@
+/* model/lora.c — LoRA adapters: layout, PEFT initialisation, merging, and the
+ * PEFT on-disk format. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/lora.h"
+
+static const char *const target_names[SEAL_LORA_N_TARGETS] = {
+    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+
+const char *seal_lora_target_name(seal_lora_target t) { return target_names[t]; }
+
+int seal_lora_target_parse(const char *s) {
+  for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
+    size_t n = strlen(target_names[t]) - strlen("_proj");
+    if (!strcmp(s, target_names[t]) || (strlen(s) == n && !strncmp(s, target_names[t], n)))
+      return t;
+  }
+  return -1;
+}
+
+/* "self_attn" or "mlp": where PEFT finds the module. */
+static const char *target_block(seal_lora_target t) {
+  return t <= SEAL_LORA_O ? "self_attn" : "mlp";
+}
+
+void *seal_lora_base_weight(const seal_model *m, int layer, seal_lora_target t, int *out,
+                            int *in) {
+  const seal_model_config *c = &m->cfg;
+  int C = c->hidden, I = c->intermediate, QD = c->n_heads * c->head_dim,
+      KD = c->n_kv_heads * c->head_dim;
+  seal_layer *L = &m->layers[layer];
+  switch (t) {
+    case SEAL_LORA_Q: return *out = QD, *in = C, L->wq;
+    case SEAL_LORA_K: return *out = KD, *in = C, L->wk;
+    case SEAL_LORA_V: return *out = KD, *in = C, L->wv;
+    case SEAL_LORA_O: return *out = C, *in = QD, L->wo;
+    case SEAL_LORA_GATE: return *out = I, *in = C, L->wgate;
+    case SEAL_LORA_UP: return *out = I, *in = C, L->wup;
+    case SEAL_LORA_DOWN: return *out = C, *in = I, L->wdown;
+    default: SEAL_DIE("bad LoRA target %d", (int)t);
+  }
+}
+
+void seal_lora_create(seal_lora *l, const seal_model *m, int r, float alpha, unsigned targets) {
+  memset(l, 0, sizeof *l);
+  SEAL_CHECK(r > 0, "LoRA rank must be positive, got %d", r);
+  l->r = r;
+  l->alpha = alpha;
+  l->scale = alpha / (float)r;
+  l->targets = targets;
+  l->n_layers = m->cfg.n_layers;
+  l->be = m->be;
+  size_t n_slots = (size_t)l->n_layers * SEAL_LORA_N_TARGETS;
+  l->slots = seal_calloc(n_slots, sizeof *l->slots);
+  size_t off = 0;
+  for (int layer = 0; layer < l->n_layers; layer++)
+    for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
+      seal_lora_slot *s = &l->slots[layer * SEAL_LORA_N_TARGETS + t];
+      s->a_off = s->b_off = SIZE_MAX;
+      seal_lora_base_weight(m, layer, (seal_lora_target)t, &s->out, &s->in);
+      if (!(targets >> t & 1u)) continue;
+      s->a_off = off;
+      off += (size_t)r * (size_t)s->in; /* A [r, in] */
+      s->b_off = off;
+      off += (size_t)s->out * (size_t)r; /* B [out, r] */
+    }
+  l->n_params = off;
+  l->params = l->be->ops->alloc(l->be, (off ? off : 1) * sizeof(float));
+  l->grads = l->be->ops->alloc(l->be, (off ? off : 1) * sizeof(float));
+  l->be->ops->fill(l->be, l->params, SEAL_F32, 0.0f, off);
+  l->be->ops->fill(l->be, l->grads, SEAL_F32, 0.0f, off);
+}
+
+void seal_lora_free(seal_lora *l) {
+  if (!l->be) return;
+  l->be->ops->free(l->be, l->params);
+  l->be->ops->free(l->be, l->grads);
+  free(l->slots);
+  memset(l, 0, sizeof *l);
+}
+
+void seal_lora_init(seal_lora *l, seal_rng *rng) {
+  float *host = seal_calloc(l->n_params ? l->n_params : 1, sizeof(float));
+  for (int layer = 0; layer < l->n_layers; layer++)
+    for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
+      const seal_lora_slot *s = &l->slots[layer * SEAL_LORA_N_TARGETS + t];
+      if (s->a_off == SIZE_MAX) continue;
+      /* kaiming_uniform_(a=sqrt(5)) on A [r, in]: bound = 1/sqrt(fan_in) */
+      double bound = 1.0 / sqrt((double)s->in);
+      for (size_t i = 0; i < (size_t)l->r * (size_t)s->in; i++)
+        host[s->a_off + i] = (float)((2.0 * seal_rng_uniform(rng) - 1.0) * bound);
+    }
+  l->be->ops->to_device(l->be, l->params, SEAL_F32, host, l->n_params);
+  free(host);
+}
+
+void seal_lora_zero_grads(seal_lora *l) {
+  l->be->ops->fill(l->be, l->grads, SEAL_F32, 0.0f, l->n_params);
+}
+
+void seal_lora_merge(seal_lora *l, seal_model *m) {
+  for (int layer = 0; layer < l->n_layers; layer++)
+    for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
+      if (!seal_lora_has(l, layer, (seal_lora_target)t)) continue;
+      int out, in;
+      void *W = seal_lora_base_weight(m, layer, (seal_lora_target)t, &out, &in);
+      m->be->ops->lora_merge(m->be, W, seal_lora_A(l, layer, t), seal_lora_B(l, layer, t), out,
+                             in, l->r, l->scale);
+    }
+}
+
+static char *peft_name(int layer, seal_lora_target t, char which) {
+  return seal_asprintf("base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer,
+                       target_block(t), target_names[t], which);
+}
+
+void seal_lora_to_tensors(const seal_lora *l, seal_tensor_set *out) {
+  float *host = seal_malloc((l->n_params ? l->n_params : 1) * sizeof(float));
+  l->be->ops->to_host(l->be, host, l->params, SEAL_F32, l->n_params);
+  for (int layer = 0; layer < l->n_layers; layer++)
+    for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
+      const seal_lora_slot *s = &l->slots[layer * SEAL_LORA_N_TARGETS + t];
+      if (s->a_off == SIZE_MAX) continue;
+      int64_t shape_a[2] = {l->r, s->in}, shape_b[2] = {s->out, l->r};
+      size_t na = (size_t)l->r * (size_t)s->in, nb = (size_t)s->out * (size_t)l->r;
+      float *a = seal_malloc(na * sizeof(float)), *b = seal_malloc(nb * sizeof(float));
+      memcpy(a, host + s->a_off, na * sizeof(float));
+      memcpy(b, host + s->b_off, nb * sizeof(float));
+      char *name_a = peft_name(layer, (seal_lora_target)t, 'A');
+      char *name_b = peft_name(layer, (seal_lora_target)t, 'B');
+      seal_tensors_add(out, name_a, 2, shape_a, a);
+      seal_tensors_add(out, name_b, 2, shape_b, b);
+      free(name_a);
+      free(name_b);
+    }
+  free(host);
+}
+
+/* Copies one named [rows, cols] tensor into host[off..]. */
+static int take_tensor(const seal_tensor_set *s, const char *name, int64_t rows, int64_t cols,
+                       float *dst, seal_error *e) {
+  const seal_host_tensor *t = seal_tensors_find(s, name);
+  if (!t) return seal_errorf(e, "adapter has no tensor '%s'", name);
+  if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)
+    return seal_errorf(e, "adapter tensor '%s' has the wrong shape (expected [%lld, %lld])", name,
+                       (long long)rows, (long long)cols);
+  memcpy(dst, t->data, (size_t)(rows * cols) * sizeof(float));
+  return 0;
+}
+
+int seal_lora_from_tensors(seal_lora *l, const seal_tensor_set *s, seal_error *e) {
+  float *host = seal_calloc(l->n_params ? l->n_params : 1, sizeof(float));
+  int rc = 0;
+  for (int layer = 0; layer < l->n_layers && !rc; layer++)
+    for (int t = 0; t < SEAL_LORA_N_TARGETS && !rc; t++) {
+      const seal_lora_slot *sl = &l->slots[layer * SEAL_LORA_N_TARGETS + t];
+      if (sl->a_off == SIZE_MAX) continue;
+      char *na = peft_name(layer, (seal_lora_target)t, 'A');
+      char *nb = peft_name(layer, (seal_lora_target)t, 'B');
+      rc = take_tensor(s, na, l->r, sl->in, host + sl->a_off, e);
+      if (!rc) rc = take_tensor(s, nb, sl->out, l->r, host + sl->b_off, e);
+      free(na);
+      free(nb);
+    }
+  if (!rc) l->be->ops->to_device(l->be, l->params, SEAL_F32, host, l->n_params);
+  free(host);
+  return rc;
+}
+
+int seal_lora_save_peft(const seal_lora *l, const char *dir, const char *base_model_path,
+                        seal_error *e) {
+  if (seal_mkdirs(dir, e)) return -1;
+  seal_tensor_set ts = {0};
+  seal_lora_to_tensors(l, &ts);
+  char *st_path = seal_path_join(dir, "adapter_model.safetensors");
+  const char *meta[] = {"format", "pt", NULL};
+  int rc = seal_safetensors_write(st_path, &ts, meta, e);
+  free(st_path);
+  seal_tensors_free(&ts);
+  if (rc) return -1;
+
+  json_t *cfg = json_object();
+  json_t *targets = json_array();
+  for (int t = 0; t < SEAL_LORA_N_TARGETS; t++)
+    if (l->targets >> t & 1u) json_array_append_new(targets, json_string(target_names[t]));
+  json_object_set_new(cfg, "peft_type", json_string("LORA"));
+  json_object_set_new(cfg, "task_type", json_string("CAUSAL_LM"));
+  json_object_set_new(cfg, "base_model_name_or_path",
+                      base_model_path ? json_string(base_model_path) : json_null());
+  json_object_set_new(cfg, "r", json_integer(l->r));
+  json_object_set_new(cfg, "lora_alpha", json_real(l->alpha));
+  json_object_set_new(cfg, "lora_dropout", json_real(0.0));
+  json_object_set_new(cfg, "bias", json_string("none"));
+  json_object_set_new(cfg, "fan_in_fan_out", json_false());
+  json_object_set_new(cfg, "use_rslora", json_false());
+  json_object_set_new(cfg, "inference_mode", json_true());
+  json_object_set_new(cfg, "target_modules", targets);
+  char *text = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
+  json_decref(cfg);
+  char *cfg_path = seal_path_join(dir, "adapter_config.json");
+  rc = seal_write_file_atomic(cfg_path, text, strlen(text), false, e);
+  free(cfg_path);
+  free(text);
+  return rc;
+}
+
+/* Reads r, alpha and the target set from adapter_config.json. */
+static int read_peft_config(const char *path, int *r, float *alpha, unsigned *targets,
+                            bool *rslora, seal_error *e) {
+  json_error_t je;
+  json_t *cfg = json_load_file(path, 0, &je);
+  if (!cfg) return seal_errorf(e, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+  int rc = 0;
+  json_t *jr = json_object_get(cfg, "r"), *ja = json_object_get(cfg, "lora_alpha");
+  json_t *jt = json_object_get(cfg, "target_modules");
+  if (!json_is_integer(jr) || json_integer_value(jr) <= 0)
+    rc = seal_errorf(e, "%s: 'r' must be a positive integer", path);
+  else if (!json_is_number(ja))
+    rc = seal_errorf(e, "%s: 'lora_alpha' must be a number", path);
+  else if (!json_is_array(jt) && !json_is_string(jt))
+    rc = seal_errorf(e, "%s: 'target_modules' must be a list of module names", path);
+  if (!rc) {
+    *r = (int)json_integer_value(jr);
+    *alpha = (float)json_number_value(ja);
+    *rslora = json_is_true(json_object_get(cfg, "use_rslora"));
+    *targets = 0;
+    size_t n = json_is_array(jt) ? json_array_size(jt) : 1;
+    for (size_t i = 0; i < n && !rc; i++) {
+      json_t *it = json_is_array(jt) ? json_array_get(jt, i) : jt;
+      int t = json_is_string(it) ? seal_lora_target_parse(json_string_value(it)) : -1;
+      if (t < 0)
+        rc = seal_errorf(e, "%s: unsupported target module %s", path,
+                         json_is_string(it) ? json_string_value(it) : "(not a string)");
+      else
+        *targets |= 1u << t;
+    }
+  }
+  json_decref(cfg);
+  return rc;
+}
+
+int seal_lora_load_peft(seal_lora *l, const seal_model *m, const char *dir, seal_error *e) {
+  char *cfg_path = seal_path_join(dir, "adapter_config.json");
+  int r = 0;
+  float alpha = 0;
+  unsigned targets = 0;
+  bool rslora = false;
+  int rc = read_peft_config(cfg_path, &r, &alpha, &targets, &rslora, e);
+  free(cfg_path);
+  if (rc) return -1;
+  seal_tensor_set ts = {0};
+  char *st_path = seal_path_join(dir, "adapter_model.safetensors");
+  rc = seal_safetensors_read(st_path, &ts, e);
+  free(st_path);
+  if (rc) {
+    seal_tensors_free(&ts);
+    return -1;
+  }
+  seal_lora_create(l, m, r, alpha, targets);
+  if (rslora) l->scale = alpha / sqrtf((float)r);
+  rc = seal_lora_from_tensors(l, &ts, e);
+  seal_tensors_free(&ts);
+  if (rc) seal_lora_free(l);
+  return rc;
+}

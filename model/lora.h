@@ -1,0 +1,89 @@
+/* model/lora.h — LoRA adapters with PEFT's semantics.
+ *
+ * For a targeted projection y = x W^T, the adapter adds scale * (x A^T) B^T with
+ * A [r, in] (kaiming-uniform at init, as PEFT) and B [out, r] (zero at init),
+ * scale = alpha / r. All parameters live in one contiguous f32 buffer on the
+ * backend (and their gradients in another), so one call clips, steps or
+ * all-reduces the whole adapter. */
+#ifndef SEAL_MODEL_LORA_H
+#define SEAL_MODEL_LORA_H
+
+#include "model/model.h"
+
+typedef enum {
+  SEAL_LORA_Q,
+  SEAL_LORA_K,
+  SEAL_LORA_V,
+  SEAL_LORA_O,
+  SEAL_LORA_GATE,
+  SEAL_LORA_UP,
+  SEAL_LORA_DOWN,
+  SEAL_LORA_N_TARGETS
+} seal_lora_target;
+
+/* PEFT module names: "q_proj", ..., "down_proj". */
+const char *seal_lora_target_name(seal_lora_target t);
+/* Parses "q", "q_proj", "gate", "gate_proj"...; -1 when unknown. */
+int seal_lora_target_parse(const char *s);
+
+typedef struct {
+  size_t a_off, b_off; /* offsets into params/grads, in floats */
+  int in, out;         /* the projection's shape */
+} seal_lora_slot;
+
+typedef struct {
+  int r;
+  float alpha, scale;  /* scale = alpha / r */
+  unsigned targets;    /* bit t set when target t is adapted */
+  int n_layers;
+  seal_lora_slot *slots; /* [n_layers * SEAL_LORA_N_TARGETS]; a_off = SIZE_MAX when untargeted */
+  size_t n_params;
+  float *params; /* f32 [n_params] on the backend */
+  float *grads;  /* f32 [n_params] on the backend */
+  seal_backend *be;
+} seal_lora;
+
+/* Lays out an adapter for the model's shapes; parameters zero, gradients zero. */
+void seal_lora_create(seal_lora *l, const seal_model *m, int r, float alpha, unsigned targets);
+void seal_lora_free(seal_lora *l);
+/* PEFT's initialisation: A kaiming-uniform (a = sqrt(5): bound 1/sqrt(in)), B zero. */
+void seal_lora_init(seal_lora *l, seal_rng *rng);
+void seal_lora_zero_grads(seal_lora *l);
+
+static inline bool seal_lora_has(const seal_lora *l, int layer, seal_lora_target t) {
+  return l && (l->targets >> t & 1u) && layer < l->n_layers;
+}
+static inline float *seal_lora_A(const seal_lora *l, int layer, seal_lora_target t) {
+  return l->params + l->slots[layer * SEAL_LORA_N_TARGETS + t].a_off;
+}
+static inline float *seal_lora_B(const seal_lora *l, int layer, seal_lora_target t) {
+  return l->params + l->slots[layer * SEAL_LORA_N_TARGETS + t].b_off;
+}
+static inline float *seal_lora_dA(const seal_lora *l, int layer, seal_lora_target t) {
+  return l->grads + l->slots[layer * SEAL_LORA_N_TARGETS + t].a_off;
+}
+static inline float *seal_lora_dB(const seal_lora *l, int layer, seal_lora_target t) {
+  return l->grads + l->slots[layer * SEAL_LORA_N_TARGETS + t].b_off;
+}
+
+/* The frozen base weight a target adapts in a layer, with its shape. */
+void *seal_lora_base_weight(const seal_model *m, int layer, seal_lora_target t, int *out, int *in);
+
+/* W += scale * B A for every adapted projection: the adapter becomes part of
+ * the base (used after each ReST-EM round). */
+void seal_lora_merge(seal_lora *l, seal_model *m);
+
+/* The adapter as named host tensors with PEFT's names
+ * ("base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight"). */
+void seal_lora_to_tensors(const seal_lora *l, seal_tensor_set *out);
+/* Loads values from PEFT-named host tensors; every slot must be present. */
+int seal_lora_from_tensors(seal_lora *l, const seal_tensor_set *s, seal_error *e);
+
+/* PEFT format: dir/adapter_model.safetensors + dir/adapter_config.json. */
+int seal_lora_save_peft(const seal_lora *l, const char *dir, const char *base_model_path,
+                        seal_error *e);
+/* Reads a PEFT adapter directory for the model (r, alpha, targets from its
+ * adapter_config.json). */
+int seal_lora_load_peft(seal_lora *l, const seal_model *m, const char *dir, seal_error *e);
+
+#endif

@@ -1,0 +1,329 @@
+/* tests/model/test_golden.c — the CPU engine against PyTorch/transformers/PEFT
+ * results for two tiny random models (tests/fixtures/models, docs/fixtures.md):
+ * logits, masked loss, LoRA gradients, five AdamW steps, PEFT adapters, merge,
+ * greedy generation, and bf16/f16/sharded checkpoints. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/generate.h"
+#include "model/graph.h"
+#include "model/loader.h"
+#include "model/lora.h"
+#include "model/optim.h"
+
+typedef struct {
+  seal_checkpoint ck;
+  seal_tensor_set golden;
+  seal_backend *be;
+  seal_model model;
+  int32_t ids[22], targets[22];
+  float weights[22];
+} fixture;
+
+static void open_fixture(fixture *f, const char *dir) {
+  memset(f, 0, sizeof *f);
+  seal_error e;
+  char *gpath = seal_asprintf("%s/golden.safetensors", dir);
+  if (seal_checkpoint_open(dir, &f->ck, &e)) ck_abort_msg("open %s: %s", dir, e.msg);
+  if (seal_safetensors_read(gpath, &f->golden, &e)) ck_abort_msg("golden: %s", e.msg);
+  free(gpath);
+  f->be = seal_cpu_backend_create(&e);
+  if (seal_model_create(&f->model, f->be, &f->ck.config, &f->ck.weights, &e))
+    ck_abort_msg("model: %s", e.msg);
+  const seal_host_tensor *ids = seal_tensors_find(&f->golden, "input_ids");
+  const seal_host_tensor *mask = seal_tensors_find(&f->golden, "loss_mask");
+  ck_assert_ptr_nonnull(ids);
+  double count = 0;
+  for (int i = 0; i < 22; i++) {
+    f->ids[i] = (int32_t)ids->data[i];
+    if (mask) count += mask->data[i];
+  }
+  for (int i = 0; i < 22; i++) {
+    int t = i % 11;
+    f->targets[i] = t < 10 ? f->ids[i + 1] : 0;
+    f->weights[i] = mask && t < 10 ? (float)(mask->data[i] / count) : 0.0f;
+  }
+}
+
+static void close_fixture(fixture *f) {
+  seal_model_free(&f->model);
+  seal_backend_destroy(f->be);
+  seal_checkpoint_free(&f->ck);
+  seal_tensors_free(&f->golden);
+}
+
+static const float *golden(fixture *f, const char *name, int64_t numel) {
+  const seal_host_tensor *t = seal_tensors_find(&f->golden, name);
+  ck_assert_msg(t != NULL, "golden tensor %s missing", name);
+  ck_assert_int_eq(seal_tensor_numel(t), numel);
+  return t->data;
+}
+
+/* max |a - b| over n */
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+  double d = 0;
+  for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+  return d;
+}
+
+/* Compares the logits left by the last forward with golden `name`. */
+static void check_logits(fixture *f, seal_train_acts *a, const char *name, double tol) {
+  size_t n = (size_t)22 * f->model.cfg.vocab_size;
+  float *got = seal_malloc(n * sizeof(float));
+  f->be->ops->to_host(f->be, got, a->logits, SEAL_F32, n);
+  double d = max_abs_diff(got, golden(f, name, (int64_t)n), n);
+  ck_assert_msg(d <= tol, "%s: max abs diff %g > %g", name, d, tol);
+  free(got);
+}
+
+static void load_initial_adapter(fixture *f, seal_lora *l) {
+  seal_lora_create(l, &f->model, 4, 8.0f, (1u << SEAL_LORA_N_TARGETS) - 1);
+  seal_error e;
+  if (seal_lora_from_tensors(l, &f->golden, &e)) ck_abort_msg("adapter: %s", e.msg);
+}
+
+static void check_base(const char *dir) {
+  fixture f;
+  open_fixture(&f, dir);
+  seal_train_acts a;
+  seal_train_acts_create(&a, &f.model, 2, 11, 0);
+  double loss = seal_forward_train(&f.model, NULL, &a, f.ids, f.targets, f.weights, 2, 11);
+  ck_assert_double_eq_tol(loss, golden(&f, "loss", 1)[0], 1e-5);
+  /* cross_entropy turned logits into dlogits; run again without targets */
+  seal_forward_train(&f.model, NULL, &a, f.ids, NULL, NULL, 2, 11);
+  check_logits(&f, &a, "logits", 1e-4);
+  seal_train_acts_free(&a, &f.model);
+  close_fixture(&f);
+}
+
+static void check_lora_grads(const char *dir) {
+  fixture f;
+  open_fixture(&f, dir);
+  seal_lora l;
+  load_initial_adapter(&f, &l);
+  seal_train_acts a;
+  seal_train_acts_create(&a, &f.model, 2, 11, 4);
+  double loss = seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
+  ck_assert_double_eq_tol(loss, golden(&f, "lora.loss", 1)[0], 1e-5);
+  seal_backward_train(&f.model, &l, &a);
+  seal_tensor_set grads = {0};
+  /* the gradient buffer laid out as the parameters: swap to reuse to_tensors */
+  float *p = l.params;
+  l.params = l.grads;
+  seal_lora_to_tensors(&l, &grads);
+  l.params = p;
+  ck_assert_int_eq(grads.n, 28);
+  for (int i = 0; i < grads.n; i++) {
+    char *name = seal_asprintf("%s.grad", grads.items[i].name);
+    int64_t n = seal_tensor_numel(&grads.items[i]);
+    double d = max_abs_diff(grads.items[i].data, golden(&f, name, n), (size_t)n);
+    ck_assert_msg(d <= 1e-5, "%s: max abs diff %g", name, d);
+    free(name);
+  }
+  seal_tensors_free(&grads);
+  seal_forward_train(&f.model, &l, &a, f.ids, NULL, NULL, 2, 11);
+  check_logits(&f, &a, "lora.logits", 1e-4);
+  seal_train_acts_free(&a, &f.model);
+  seal_lora_free(&l);
+  close_fixture(&f);
+}
+
+static void check_adamw(const char *dir) {
+  fixture f;
+  open_fixture(&f, dir);
+  seal_lora l;
+  load_initial_adapter(&f, &l);
+  seal_train_acts a;
+  seal_train_acts_create(&a, &f.model, 2, 11, 4);
+  seal_adamw_config cfg = seal_adamw_defaults(1e-2f, 0.01f, 1.0f, SEAL_SCHEDULE_CONSTANT, 0, 5);
+  seal_adamw opt;
+  seal_adamw_create(&opt, f.be, l.n_params, &cfg);
+  const float *losses = golden(&f, "adamw.losses", 5), *norms = golden(&f, "adamw.grad_norms", 5);
+  for (int step = 0; step < 5; step++) {
+    seal_lora_zero_grads(&l);
+    double loss = seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
+    ck_assert_double_eq_tol(loss, losses[step], 1e-5);
+    seal_backward_train(&f.model, &l, &a);
+    double norm = seal_adamw_step(&opt, l.params, l.grads);
+    ck_assert_double_eq_tol(norm, norms[step], 1e-4);
+  }
+  double final = seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
+  ck_assert_double_eq_tol(final, golden(&f, "adamw.final_loss", 1)[0], 1e-5);
+  seal_tensor_set after = {0};
+  seal_lora_to_tensors(&l, &after);
+  for (int i = 0; i < after.n; i++) {
+    char *name = seal_asprintf("%s.final", after.items[i].name);
+    int64_t n = seal_tensor_numel(&after.items[i]);
+    double d = max_abs_diff(after.items[i].data, golden(&f, name, n), (size_t)n);
+    ck_assert_msg(d <= 1e-4, "%s: max abs diff %g", name, d);
+    free(name);
+  }
+  seal_tensors_free(&after);
+  seal_adamw_free(&opt);
+  seal_train_acts_free(&a, &f.model);
+  seal_lora_free(&l);
+  close_fixture(&f);
+}
+
+static void check_peft_and_merge(const char *dir) {
+  fixture f;
+  open_fixture(&f, dir);
+  seal_lora l;
+  seal_error e;
+  char *adir = seal_asprintf("%s/peft_adapter", dir);
+  if (seal_lora_load_peft(&l, &f.model, adir, &e)) ck_abort_msg("peft: %s", e.msg);
+  free(adir);
+  ck_assert_int_eq(l.r, 4);
+  ck_assert_float_eq_tol(l.scale, 2.0f, 1e-6f);
+  seal_train_acts a;
+  seal_train_acts_create(&a, &f.model, 2, 11, 4);
+  seal_forward_train(&f.model, &l, &a, f.ids, NULL, NULL, 2, 11);
+  check_logits(&f, &a, "lora.logits", 1e-4);
+  /* our saved adapter reads back identically */
+  char dirt[] = "/tmp/seal-peft-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dirt));
+  ck_assert_int_eq(seal_lora_save_peft(&l, dirt, dir, &e), 0);
+  seal_lora back;
+  ck_assert_int_eq(seal_lora_load_peft(&back, &f.model, dirt, &e), 0);
+  float *x = seal_malloc(l.n_params * sizeof(float)), *y = seal_malloc(l.n_params * sizeof(float));
+  f.be->ops->to_host(f.be, x, l.params, SEAL_F32, l.n_params);
+  f.be->ops->to_host(f.be, y, back.params, SEAL_F32, back.n_params);
+  ck_assert_int_eq(back.n_params, l.n_params);
+  ck_assert(memcmp(x, y, l.n_params * sizeof(float)) == 0);
+  free(x);
+  free(y);
+  seal_lora_free(&back);
+  /* merging the adapter into the base gives PEFT's merge_and_unload logits */
+  seal_lora_merge(&l, &f.model);
+  seal_forward_train(&f.model, NULL, &a, f.ids, NULL, NULL, 2, 11);
+  check_logits(&f, &a, "merged.logits", 1e-4);
+  seal_train_acts_free(&a, &f.model);
+  seal_lora_free(&l);
+  close_fixture(&f);
+}
+
+static void check_generation(const char *dir) {
+  fixture f;
+  open_fixture(&f, dir);
+  const float *prompt_f = golden(&f, "gen.prompt", 5), *ids_f = golden(&f, "gen.ids", 8);
+  int32_t prompt[5];
+  for (int i = 0; i < 5; i++) prompt[i] = (int32_t)prompt_f[i];
+  const int32_t *prompts[2] = {prompt, prompt};
+  int lens[2] = {5, 5};
+  seal_sampling s = {.temperature = 0, .top_p = 1, .max_new_tokens = 8};
+  seal_rng rngs[2];
+  seal_rng_seed(&rngs[0], 1);
+  seal_rng_seed(&rngs[1], 2);
+  seal_generation out[2];
+  /* batch of two identical prompts: both must give transformers' ids */
+  seal_generate(&f.model, NULL, NULL, prompts, lens, 2, &s, rngs, out);
+  for (int b = 0; b < 2; b++) {
+    ck_assert_int_eq(out[b].n, 8);
+    for (int i = 0; i < 8; i++) ck_assert_int_eq(out[b].ids[i], (int32_t)ids_f[i]);
+  }
+  seal_generation_free(out, 2);
+  close_fixture(&f);
+}
+
+START_TEST(llama_logits_and_loss) { check_base("tests/fixtures/models/tiny-llama"); }
+END_TEST
+START_TEST(qwen2_logits_and_loss) { check_base("tests/fixtures/models/tiny-qwen2"); }
+END_TEST
+START_TEST(llama_lora_gradients) { check_lora_grads("tests/fixtures/models/tiny-llama"); }
+END_TEST
+START_TEST(qwen2_lora_gradients) { check_lora_grads("tests/fixtures/models/tiny-qwen2"); }
+END_TEST
+START_TEST(llama_adamw_five_steps) { check_adamw("tests/fixtures/models/tiny-llama"); }
+END_TEST
+START_TEST(qwen2_adamw_five_steps) { check_adamw("tests/fixtures/models/tiny-qwen2"); }
+END_TEST
+START_TEST(llama_peft_adapter_and_merge) { check_peft_and_merge("tests/fixtures/models/tiny-llama"); }
+END_TEST
+START_TEST(qwen2_peft_adapter_and_merge) { check_peft_and_merge("tests/fixtures/models/tiny-qwen2"); }
+END_TEST
+START_TEST(llama_greedy_generation) { check_generation("tests/fixtures/models/tiny-llama"); }
+END_TEST
+START_TEST(qwen2_greedy_generation) { check_generation("tests/fixtures/models/tiny-qwen2"); }
+END_TEST
+
+static void check_variant_logits(const char *dir) {
+  fixture f;
+  open_fixture(&f, dir);
+  seal_train_acts a;
+  seal_train_acts_create(&a, &f.model, 2, 11, 0);
+  seal_forward_train(&f.model, NULL, &a, f.ids, NULL, NULL, 2, 11);
+  check_logits(&f, &a, "logits", 1e-4);
+  seal_train_acts_free(&a, &f.model);
+  close_fixture(&f);
+}
+START_TEST(llama_bf16_checkpoint) { check_variant_logits("tests/fixtures/models/tiny-llama-bf16"); }
+END_TEST
+START_TEST(llama_f16_checkpoint) { check_variant_logits("tests/fixtures/models/tiny-llama-f16"); }
+END_TEST
+START_TEST(llama_sharded_checkpoint) {
+  check_variant_logits("tests/fixtures/models/tiny-llama-sharded");
+}
+END_TEST
+
+/* KV-cached inference must give the same last-token logits as the full forward. */
+START_TEST(cached_inference_matches_full_forward) {
+  fixture f;
+  open_fixture(&f, "tests/fixtures/models/tiny-qwen2");
+  seal_train_acts a;
+  seal_train_acts_create(&a, &f.model, 2, 11, 0);
+  seal_forward_train(&f.model, NULL, &a, f.ids, NULL, NULL, 2, 11);
+  int V = f.model.cfg.vocab_size;
+  float *full = seal_malloc((size_t)22 * V * sizeof(float));
+  f.be->ops->to_host(f.be, full, a.logits, SEAL_F32, (size_t)22 * V);
+  seal_kv_cache c;
+  seal_kv_cache_create(&c, &f.model, 2, 16, 0);
+  /* row 0: prefill 6 tokens then feed 5 one at a time; row 1: prefill all 11 */
+  int32_t zero = 0;
+  float *got = seal_malloc((size_t)V * sizeof(float));
+  seal_forward_infer(&f.model, NULL, &c, f.ids, &zero, 0, 1, 6);
+  f.be->ops->to_host(f.be, got, c.logits, SEAL_F32, (size_t)V);
+  ck_assert(max_abs_diff(got, full + (size_t)5 * V, (size_t)V) < 1e-4);
+  seal_forward_infer(&f.model, NULL, &c, f.ids + 11, &zero, 1, 1, 11);
+  f.be->ops->to_host(f.be, got, c.logits, SEAL_F32, (size_t)V);
+  ck_assert(max_abs_diff(got, full + (size_t)21 * V, (size_t)V) < 1e-4);
+  for (int t = 6; t < 11; t++) {
+    int32_t pos[2] = {t, 10};
+    int32_t next[2] = {f.ids[t], f.ids[11 + 10]};
+    /* row 1 re-feeds its last token at its last position: same logits again */
+    seal_forward_infer(&f.model, NULL, &c, next, pos, 0, 2, 1);
+    f.be->ops->to_host(f.be, got, c.logits, SEAL_F32, (size_t)V);
+    ck_assert_msg(max_abs_diff(got, full + (size_t)t * V, (size_t)V) < 1e-4, "position %d", t);
+  }
+  f.be->ops->to_host(f.be, got, (char *)c.logits + (size_t)V * sizeof(float), SEAL_F32, (size_t)V);
+  ck_assert(max_abs_diff(got, full + (size_t)21 * V, (size_t)V) < 1e-4);
+  free(got);
+  free(full);
+  seal_kv_cache_free(&c, &f.model);
+  seal_train_acts_free(&a, &f.model);
+  close_fixture(&f);
+}
+END_TEST
+
+Suite *golden_suite(void) {
+  Suite *s = suite_create("golden");
+  TCase *tc = tcase_create("pytorch");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, llama_logits_and_loss);
+  tcase_add_test(tc, qwen2_logits_and_loss);
+  tcase_add_test(tc, llama_lora_gradients);
+  tcase_add_test(tc, qwen2_lora_gradients);
+  tcase_add_test(tc, llama_adamw_five_steps);
+  tcase_add_test(tc, qwen2_adamw_five_steps);
+  tcase_add_test(tc, llama_peft_adapter_and_merge);
+  tcase_add_test(tc, qwen2_peft_adapter_and_merge);
+  tcase_add_test(tc, llama_greedy_generation);
+  tcase_add_test(tc, qwen2_greedy_generation);
+  tcase_add_test(tc, llama_bf16_checkpoint);
+  tcase_add_test(tc, llama_f16_checkpoint);
+  tcase_add_test(tc, llama_sharded_checkpoint);
+  tcase_add_test(tc, cached_inference_matches_full_forward);
+  suite_add_tcase(s, tc);
+  return s;
+}

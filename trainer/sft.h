@@ -1,0 +1,55 @@
+/* trainer/sft.h — supervised fine-tuning of a LoRA adapter over a frozen base:
+ * the inner loop of SEAL (one self-edit's sequences) and ReST-EM's policy update
+ * ((prompt, self-edit) pairs, loss on the self-edit only) are both this. */
+#ifndef SEAL_TRAINER_SFT_H
+#define SEAL_TRAINER_SFT_H
+
+#include <stdbool.h>
+
+#include "model/graph.h"
+#include "model/optim.h"
+
+typedef struct {
+  const int32_t *ids; /* [n] the whole sequence */
+  int n;
+  int loss_from; /* tokens at index >= loss_from are predicted with loss; 0 = all but the first */
+} seal_sft_example;
+
+/* Sums the gradient across ranks; NULL in a single process. */
+typedef void (*seal_grad_reduce_fn)(void *user, float *grads, size_t n);
+
+typedef struct {
+  int epochs;
+  int batch_size;      /* examples per optimizer step */
+  int micro_batch;     /* examples per forward/backward (memory bound); 0 = batch_size */
+  bool shuffle;        /* reshuffle the examples every epoch (seeded) */
+  uint64_t seed;
+  seal_adamw_config opt; /* total_steps is filled in by seal_sft_train */
+  /* Data parallelism: this rank takes the examples of each batch whose index
+   * within the batch is rank mod world; grads are then summed by reduce. */
+  int rank, world;
+  seal_grad_reduce_fn reduce;
+  void *reduce_user;
+  /* Progress: called after every optimizer step (may be NULL). */
+  void (*on_step)(void *user, int step, int total, double loss, double grad_norm, float lr);
+  void *on_step_user;
+} seal_sft_config;
+
+typedef struct {
+  int steps;
+  double first_loss, last_loss; /* mean token loss of the first and last step */
+  double mean_last_epoch;       /* mean of the last epoch's step losses */
+  long tokens;                  /* tokens processed by this rank (with loss or not) */
+  double seconds;
+} seal_sft_stats;
+
+/* Trains lora in place (its parameters are the starting point). Loss per step:
+ * the mean cross-entropy over every loss-bearing token of the step's examples
+ * (all ranks together). */
+void seal_sft_train(seal_model *m, seal_lora *lora, const seal_sft_example *ex, int n,
+                    const seal_sft_config *cfg, seal_sft_stats *stats);
+
+/* Mean token loss of the examples under (m, lora), no training. */
+double seal_sft_eval_loss(seal_model *m, const seal_lora *lora, const seal_sft_example *ex, int n);
+
+#endif
