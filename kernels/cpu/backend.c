@@ -67,6 +67,32 @@ const seal_ops seal_cpu_ops = {
     .fill = cpu_fill,
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
+    /* transformer forward */
+    .embedding = seal_cpu_embedding,
+    .rmsnorm = seal_cpu_rmsnorm,
+    .residual_rmsnorm = seal_cpu_residual_rmsnorm,
+    .add = seal_cpu_add,
+    .matmul = seal_cpu_matmul,
+    .rope = seal_cpu_rope,
+    .kv_write = seal_cpu_kv_write,
+    .attention = seal_cpu_attention,
+    .swiglu = seal_cpu_swiglu,
+    /* loss */
+    .cross_entropy = seal_cpu_cross_entropy,
+    /* transformer backward */
+    .matmul_backward_input = seal_cpu_matmul_backward_input,
+    .rmsnorm_backward = seal_cpu_rmsnorm_backward,
+    .attention_backward = seal_cpu_attention_backward,
+    .swiglu_backward = seal_cpu_swiglu_backward,
+    /* LoRA */
+    .lora_forward = seal_cpu_lora_forward,
+    .lora_backward = seal_cpu_lora_backward,
+    .lora_merge = seal_cpu_lora_merge,
+    /* optimizer */
+    .sum_squares = seal_cpu_sum_squares,
+    .adamw = seal_cpu_adamw,
+    /* sampling */
+    .sample = seal_cpu_sample,
 };
 
 seal_backend *seal_cpu_backend_create(seal_error *e) {

@@ -1,0 +1,80 @@
+/* kernels/cpu/matmul.c — every GEMM of the CPU backend, through OpenBLAS
+ * cblas_sgemm: the base linear layers (forward, input gradient) and LoRA
+ * (forward, backward, merge). All matrices are row-major; a weight W[O, I] is
+ * PyTorch's layout, so y = x W^T is a "no-trans, trans" product. */
+#include <string.h>
+
+#include "kernels/cpu/cpu.h"
+
+/* After the project headers: OpenBLAS's cblas.h pulls in <complex.h>, whose
+ * macro I would clash with the dimension names used throughout. */
+#include <cblas.h>
+#undef I
+
+/* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, K the inner size. A
+ * product with K == 0 is a plain scaling of C, done here: OpenBLAS rejects the
+ * zero leading dimension such a call would pass. */
+static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++)
+        C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void *weight_,
+                     const void *bias_, int N, int I, int O) {
+  (void)be;
+  float *out = out_;             /* [N, O] */
+  const float *inp = inp_;       /* [N, I] */
+  const float *weight = weight_; /* [O, I] */
+  const float *bias = bias_;     /* [O] or NULL */
+  if (bias) {
+    /* Seed every row with the bias and let the GEMM add onto it (beta = 1). */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * O, bias, (size_t)O * sizeof(float));
+  }
+  gemm(0, 1, N, O, I, 1.0f, inp, I, weight, I, bias ? 1.0f : 0.0f, out, O);
+}
+
+void seal_cpu_matmul_backward_input(seal_backend *be, void *dinp, const void *dout,
+                                    const void *weight, int N, int I, int O, int accumulate) {
+  (void)be;
+  /* dinp[N, I] (+)= dout[N, O] @ weight[O, I] */
+  gemm(0, 0, N, I, O, 1.0f, dout, O, weight, I, accumulate ? 1.0f : 0.0f, dinp, I);
+}
+
+void seal_cpu_lora_forward(seal_backend *be, void *out, float *h, const void *x, const float *A,
+                           const float *B, int N, int I, int O, int r, float scale) {
+  (void)be;
+  /* h[N, r] = x[N, I] @ A[r, I]^T */
+  gemm(0, 1, N, r, I, 1.0f, x, I, A, I, 0.0f, h, r);
+  /* out[N, O] += scale * h[N, r] @ B[O, r]^T */
+  gemm(0, 1, N, O, r, scale, h, r, B, r, 1.0f, out, O);
+}
+
+void seal_cpu_lora_backward(seal_backend *be, void *dx, float *dA, float *dB, float *dh,
+                            const void *dout, const void *x, const float *A, const float *B,
+                            const float *h, int N, int I, int O, int r, float scale) {
+  (void)be;
+  /* dB[O, r] += scale * dout[N, O]^T @ h[N, r] */
+  gemm(1, 0, O, r, N, scale, dout, O, h, r, 1.0f, dB, r);
+  /* dh[N, r] = scale * dout[N, O] @ B[O, r] */
+  gemm(0, 0, N, r, O, scale, dout, O, B, r, 0.0f, dh, r);
+  /* dA[r, I] += dh[N, r]^T @ x[N, I] */
+  gemm(1, 0, r, I, N, 1.0f, dh, r, x, I, 1.0f, dA, I);
+  /* dx[N, I] += dh[N, r] @ A[r, I] */
+  if (dx) gemm(0, 0, N, I, r, 1.0f, dh, r, A, I, 1.0f, dx, I);
+}
+
+void seal_cpu_lora_merge(seal_backend *be, void *W, const float *A, const float *B, int O, int I,
+                         int r, float scale) {
+  (void)be;
+  /* W[O, I] += scale * B[O, r] @ A[r, I] */
+  gemm(0, 0, O, I, r, scale, B, r, A, I, 1.0f, W, I);
+}

@@ -1,0 +1,83 @@
+/* tests/kernels/cpu_test_helpers.h — small helpers shared by the CPU op tests
+ * (test_cpu_ops.c, test_cpu_grad.c): random tensors, error metrics against a
+ * double-precision reference, and central finite differences. */
+#ifndef SEAL_TESTS_CPU_TEST_HELPERS_H
+#define SEAL_TESTS_CPU_TEST_HELPERS_H
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kernels/cpu/cpu.h"
+
+static inline seal_backend *test_cpu_backend(void) {
+  seal_error e = {{0}};
+  seal_backend *be = seal_backend_create("cpu", &e);
+  ck_assert_msg(be != NULL, "cpu backend: %s", e.msg);
+  return be;
+}
+
+/* x[n] ~ N(0, scale^2), freshly allocated. */
+static inline float *test_randn(seal_rng *r, size_t n, double scale) {
+  float *x = seal_malloc((n ? n : 1) * sizeof(float));
+  for (size_t i = 0; i < n; i++) x[i] = (float)(seal_rng_normal(r) * scale);
+  return x;
+}
+
+static inline double *test_zeros_d(size_t n) { return seal_calloc(n ? n : 1, sizeof(double)); }
+
+static inline float *test_copy(const float *x, size_t n) {
+  float *y = seal_malloc((n ? n : 1) * sizeof(float));
+  for (size_t i = 0; i < n; i++) y[i] = x[i];
+  return y;
+}
+
+/* max_i |got_i - ref_i| / max_i |ref_i| (the error relative to the tensor's
+ * scale, so entries that cancel to near zero do not blow the metric up). */
+static inline double test_rel_err(const float *got, const double *ref, size_t n) {
+  double err = 0, mag = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs((double)got[i] - ref[i]);
+    if (!(d <= err)) err = d; /* also catches NaN in got */
+    if (fabs(ref[i]) > mag) mag = fabs(ref[i]);
+  }
+  return err / (mag > 0 ? mag : 1e-30);
+}
+
+#define TEST_ASSERT_CLOSE(what, got, ref, n, tol)                                           \
+  do {                                                                                      \
+    double err_ = test_rel_err((got), (ref), (n));                                          \
+    if (getenv("SEAL_TEST_VERBOSE")) fprintf(stderr, "%-28s rel err %.3g\n", (what), err_); \
+    ck_assert_msg(err_ <= (tol), "%s: relative error %.3g exceeds %.3g", (what), err_,      \
+                  (double)(tol));                                                           \
+  } while (0)
+
+/* A scalar loss of the op under test, evaluated with the current inputs. */
+typedef double (*test_loss_fn)(void *ctx);
+
+/* Central differences of loss with respect to x[n] (which the loss reads),
+ * each step h (the actual float step is used, not the nominal one), written
+ * into fd[n]. */
+static inline void test_finite_diff(double *fd, test_loss_fn loss, void *ctx, float *x, size_t n,
+                                    float h) {
+  for (size_t i = 0; i < n; i++) {
+    float x0 = x[i];
+    float xp = x0 + h, xm = x0 - h;
+    x[i] = xp;
+    double lp = loss(ctx);
+    x[i] = xm;
+    double lm = loss(ctx);
+    x[i] = x0;
+    fd[i] = (lp - lm) / ((double)xp - (double)xm);
+  }
+}
+
+/* sum_i out[i] * R[i] in double: the test loss L = sum(out * R). */
+static inline double test_dot(const float *out, const float *R, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += (double)out[i] * R[i];
+  return s;
+}
+
+#endif

@@ -1,0 +1,642 @@
+/* tests/kernels/test_cpu_ops.c — every forward op of the CPU backend against a
+ * naive double-precision reference written here, on random inputs with awkward
+ * shapes (odd sizes, 6 query heads over 2 kv heads, batches at different
+ * positions, decode with Tq < Tk); AdamW against its formula; sampling's ties,
+ * nucleus and frequencies; LoRA merge against the unmerged forward. */
+#include <string.h>
+
+#include "cpu_test_helpers.h"
+
+#define FWD_TOL 1e-5
+
+START_TEST(table_has_every_op) {
+  const seal_ops *o = &seal_cpu_ops;
+  ck_assert(o->embedding && o->rmsnorm && o->residual_rmsnorm && o->add && o->matmul && o->rope);
+  ck_assert(o->kv_write && o->attention && o->swiglu && o->cross_entropy);
+  ck_assert(o->matmul_backward_input && o->rmsnorm_backward && o->attention_backward);
+  ck_assert(o->swiglu_backward && o->lora_forward && o->lora_backward && o->lora_merge);
+  ck_assert(o->sum_squares && o->adamw && o->sample);
+}
+END_TEST
+
+START_TEST(embedding_copies_rows) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 1);
+  enum { V = 13, C = 7, N = 9 };
+  float *table = test_randn(&r, V * C, 1); /* [V, C] */
+  int32_t ids[N] = {3, 0, 12, 3, 7, 1, 12, 5, 9};
+  float out[N * C];
+  be->ops->embedding(be, out, ids, table, N, C);
+  for (int n = 0; n < N; n++)
+    for (int c = 0; c < C; c++) ck_assert_float_eq(out[n * C + c], table[ids[n] * C + c]);
+  free(table);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+/* out = x / sqrt(mean(x^2) + eps) * w in double; rstd_ref may be NULL. */
+static void ref_rmsnorm(double *out, double *rstd_ref, const double *x, const float *w, int N,
+                        int C, float eps) {
+  for (int n = 0; n < N; n++) {
+    double ss = 0;
+    for (int c = 0; c < C; c++) ss += x[n * C + c] * x[n * C + c];
+    double rs = 1.0 / sqrt(ss / C + eps);
+    if (rstd_ref) rstd_ref[n] = rs;
+    for (int c = 0; c < C; c++) out[n * C + c] = x[n * C + c] * rs * w[c];
+  }
+}
+
+START_TEST(rmsnorm_matches_reference) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 2);
+  enum { N = 5, C = 37 };
+  float eps = 1e-5f;
+  float *x = test_randn(&r, N * C, 2), *w = test_randn(&r, C, 1);
+  float out[N * C], rstd[N];
+  double xd[N * C], ref[N * C], rstd_ref[N];
+  for (int i = 0; i < N * C; i++) xd[i] = x[i];
+  x[2 * C + 5] = 0; /* a row with an exact zero, and a tiny row next */
+  xd[2 * C + 5] = 0;
+  for (int c = 0; c < C; c++) xd[4 * C + c] = x[4 * C + c] = x[4 * C + c] * 1e-4f;
+  ref_rmsnorm(ref, rstd_ref, xd, w, N, C, eps);
+  be->ops->rmsnorm(be, out, rstd, x, w, N, C, eps);
+  TEST_ASSERT_CLOSE("rmsnorm out", out, ref, N * C, FWD_TOL);
+  for (int n = 0; n < N; n++) {
+    double d = fabs(rstd[n] - rstd_ref[n]) / rstd_ref[n];
+    ck_assert_msg(d < FWD_TOL, "rmsnorm rstd[%d] = %g, expected %g", n, rstd[n], rstd_ref[n]);
+  }
+  /* rstd is optional at inference */
+  float out2[N * C];
+  be->ops->rmsnorm(be, out2, NULL, x, w, N, C, eps);
+  ck_assert(memcmp(out, out2, sizeof out) == 0);
+  free(x), free(w);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(residual_rmsnorm_matches_reference_in_place) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 3);
+  enum { N = 6, C = 19 };
+  float eps = 1e-6f;
+  float *a = test_randn(&r, N * C, 1), *b = test_randn(&r, N * C, 1), *w = test_randn(&r, C, 1);
+  double sum[N * C], ref[N * C], rstd_ref[N];
+  for (int i = 0; i < N * C; i++) sum[i] = (double)a[i] + b[i];
+  ref_rmsnorm(ref, rstd_ref, sum, w, N, C, eps);
+  float out[N * C], rstd[N];
+  /* residual aliases a, as the model uses it (the residual stream in place) */
+  be->ops->residual_rmsnorm(be, a, out, rstd, a, b, w, N, C, eps);
+  TEST_ASSERT_CLOSE("residual", a, sum, N * C, FWD_TOL);
+  TEST_ASSERT_CLOSE("residual_rmsnorm out", out, ref, N * C, FWD_TOL);
+  for (int n = 0; n < N; n++) ck_assert(fabs(rstd[n] - rstd_ref[n]) / rstd_ref[n] < FWD_TOL);
+  free(a), free(b), free(w);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(add_in_place) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 4);
+  size_t n = 1001;
+  float *a = test_randn(&r, n, 1), *b = test_randn(&r, n, 1);
+  double *ref = test_zeros_d(n);
+  for (size_t i = 0; i < n; i++) ref[i] = (double)a[i] + b[i];
+  be->ops->add(be, b, a, b, n);
+  TEST_ASSERT_CLOSE("add", b, ref, n, FWD_TOL);
+  free(a), free(b), free(ref);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+/* out[N,O] = x[N,I] W[O,I]^T (+ bias) in double */
+static void ref_matmul(double *out, const float *x, const float *W, const float *bias, int N, int I,
+                       int O) {
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++) {
+      double s = bias ? bias[o] : 0;
+      for (int i = 0; i < I; i++) s += (double)x[n * I + i] * W[o * I + i];
+      out[n * O + o] = s;
+    }
+}
+
+START_TEST(matmul_matches_reference) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 5);
+  enum { N = 7, I = 33, O = 19 };
+  float *x = test_randn(&r, N * I, 1), *W = test_randn(&r, O * I, 0.3);
+  float *bias = test_randn(&r, O, 1);
+  float out[N * O];
+  double ref[N * O];
+  for (int i = 0; i < N * O; i++) out[i] = NAN; /* '=' must overwrite */
+  be->ops->matmul(be, out, x, W, NULL, N, I, O);
+  ref_matmul(ref, x, W, NULL, N, I, O);
+  TEST_ASSERT_CLOSE("matmul", out, ref, N * O, FWD_TOL);
+  for (int i = 0; i < N * O; i++) out[i] = NAN;
+  be->ops->matmul(be, out, x, W, bias, N, I, O);
+  ref_matmul(ref, x, W, bias, N, I, O);
+  TEST_ASSERT_CLOSE("matmul + bias", out, ref, N * O, FWD_TOL);
+  free(x), free(W), free(bias);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(matmul_backward_input_matches_reference) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 6);
+  enum { N = 5, I = 21, O = 12 };
+  float *dout = test_randn(&r, N * O, 1), *W = test_randn(&r, O * I, 1);
+  float *prior = test_randn(&r, N * I, 1);
+  double ref[N * I], ref_acc[N * I];
+  for (int n = 0; n < N; n++)
+    for (int i = 0; i < I; i++) {
+      double s = 0;
+      for (int o = 0; o < O; o++) s += (double)dout[n * O + o] * W[o * I + i];
+      ref[n * I + i] = s;
+      ref_acc[n * I + i] = s + prior[n * I + i];
+    }
+  float dinp[N * I];
+  for (int i = 0; i < N * I; i++) dinp[i] = NAN;
+  be->ops->matmul_backward_input(be, dinp, dout, W, N, I, O, 0);
+  TEST_ASSERT_CLOSE("matmul_backward_input =", dinp, ref, N * I, FWD_TOL);
+  be->ops->matmul_backward_input(be, prior, dout, W, N, I, O, 1);
+  TEST_ASSERT_CLOSE("matmul_backward_input +=", prior, ref_acc, N * I, FWD_TOL);
+  free(dout), free(W), free(prior);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+/* Half-split RoPE in double, the angle formed in float32 as Hugging Face does. */
+static void ref_rope(double *out, const float *x, const int32_t *pos, const float *inv_freq, int N,
+                     int H, int D, int direction) {
+  int half = D / 2;
+  for (int n = 0; n < N; n++)
+    for (int h = 0; h < H; h++)
+      for (int j = 0; j < half; j++) {
+        double angle = (double)((float)pos[n] * inv_freq[j]);
+        double c = cos(angle), s = sin(angle) * direction;
+        const float *xr = x + ((size_t)n * H + h) * D;
+        double *o = out + ((size_t)n * H + h) * D;
+        o[j] = xr[j] * c - xr[j + half] * s;
+        o[j + half] = xr[j + half] * c + xr[j] * s;
+      }
+}
+
+START_TEST(rope_matches_reference_and_inverts) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 7);
+  enum { N = 6, H = 3, D = 10 };
+  int32_t pos[N] = {0, 1, 7, 100, 2047, 31999};
+  float inv_freq[D / 2];
+  for (int j = 0; j < D / 2; j++) inv_freq[j] = (float)pow(10000.0, -2.0 * j / D);
+  float *x = test_randn(&r, N * H * D, 1), *orig = test_copy(x, N * H * D);
+  double ref[N * H * D], origd[N * H * D];
+  for (int i = 0; i < N * H * D; i++) origd[i] = orig[i];
+  ref_rope(ref, orig, pos, inv_freq, N, H, D, 1);
+  be->ops->rope(be, x, pos, inv_freq, N, H, D, 1);
+  TEST_ASSERT_CLOSE("rope +1", x, ref, N * H * D, FWD_TOL);
+  /* position 0 is the identity */
+  for (int i = 0; i < H * D; i++) ck_assert_float_eq(x[i], orig[i]);
+  ref_rope(ref, orig, pos, inv_freq, N, H, D, -1);
+  float *y = test_copy(orig, N * H * D);
+  be->ops->rope(be, y, pos, inv_freq, N, H, D, -1);
+  TEST_ASSERT_CLOSE("rope -1", y, ref, N * H * D, FWD_TOL);
+  be->ops->rope(be, x, pos, inv_freq, N, H, D, -1);
+  TEST_ASSERT_CLOSE("rope +1 then -1", x, origd, N * H * D, FWD_TOL);
+  free(x), free(orig), free(y);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(kv_write_places_rows) {
+  seal_backend *be = test_cpu_backend();
+  enum { B = 3, Tq = 2, Tmax = 7, W = 5 };
+  int32_t q_pos[B] = {0, 3, 5};
+  float cache[B * Tmax * W], src[B * Tq * W];
+  for (int i = 0; i < B * Tmax * W; i++) cache[i] = -1;
+  for (int i = 0; i < B * Tq * W; i++) src[i] = (float)i;
+  be->ops->kv_write(be, cache, src, q_pos, B, Tq, Tmax, W);
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < Tmax; t++)
+      for (int w = 0; w < W; w++) {
+        int rel = t - q_pos[b];
+        float want = rel >= 0 && rel < Tq ? src[(b * Tq + rel) * W + w] : -1;
+        ck_assert_float_eq(cache[(b * Tmax + t) * W + w], want);
+      }
+  seal_backend_destroy(be);
+}
+END_TEST
+
+/* Causal GQA attention in double; lse_ref [B, Hq, Tq]. */
+static void ref_attention(double *out, double *lse_ref, const float *q, const float *k,
+                          const float *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
+                          int Hkv, int D) {
+  double scale = 1.0 / sqrt((double)D);
+  double *s = seal_malloc((size_t)Tk * sizeof(double));
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < Tq; t++)
+      for (int h = 0; h < Hq; h++) {
+        int hk = h / (Hq / Hkv), p = q_pos[b] + t;
+        const float *qr = q + (((size_t)b * Tq + t) * Hq + h) * D;
+        double m = -INFINITY;
+        for (int j = 0; j <= p; j++) {
+          const float *kr = k + (((size_t)b * Tk + j) * Hkv + hk) * D;
+          double d = 0;
+          for (int c = 0; c < D; c++) d += (double)qr[c] * kr[c];
+          s[j] = d * scale;
+          if (s[j] > m) m = s[j];
+        }
+        double z = 0;
+        for (int j = 0; j <= p; j++) z += exp(s[j] - m);
+        double *o = out + (((size_t)b * Tq + t) * Hq + h) * D;
+        for (int c = 0; c < D; c++) {
+          double acc = 0;
+          for (int j = 0; j <= p; j++)
+            acc += exp(s[j] - m) / z * v[(((size_t)b * Tk + j) * Hkv + hk) * D + c];
+          o[c] = acc;
+        }
+        lse_ref[((size_t)b * Hq + h) * Tq + t] = m + log(z);
+      }
+  free(s);
+}
+
+static void check_attention(int B, int Tq, int Tk, int Hq, int Hkv, int D, const int32_t *q_pos,
+                            uint64_t seed) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, seed);
+  size_t nq = (size_t)B * Tq * Hq * D, nk = (size_t)B * Tk * Hkv * D, nl = (size_t)B * Hq * Tq;
+  float *q = test_randn(&r, nq, 1.5), *k = test_randn(&r, nk, 1.5), *v = test_randn(&r, nk, 1);
+  /* Keys beyond every query's position are poison: reading them would show. */
+  for (int b = 0; b < B; b++)
+    for (int j = q_pos[b] + Tq; j < Tk; j++)
+      for (int c = 0; c < Hkv * D; c++) {
+        k[((size_t)b * Tk + j) * Hkv * D + c] = NAN;
+        v[((size_t)b * Tk + j) * Hkv * D + c] = NAN;
+      }
+  float *out = seal_malloc(nq * sizeof(float)), *lse = seal_malloc(nl * sizeof(float));
+  double *ref = test_zeros_d(nq), *lse_ref = test_zeros_d(nl);
+  ref_attention(ref, lse_ref, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv, D);
+  be->ops->attention(be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv, D);
+  TEST_ASSERT_CLOSE("attention out", out, ref, nq, FWD_TOL);
+  TEST_ASSERT_CLOSE("attention lse", lse, lse_ref, nl, FWD_TOL);
+  /* lse is optional at inference and changes nothing else */
+  float *out2 = seal_malloc(nq * sizeof(float));
+  be->ops->attention(be, out2, NULL, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv, D);
+  ck_assert(memcmp(out, out2, nq * sizeof(float)) == 0);
+  free(q), free(k), free(v), free(out), free(out2), free(lse), free(ref), free(lse_ref);
+  seal_backend_destroy(be);
+}
+
+START_TEST(attention_training_gqa) {
+  int32_t q_pos[2] = {0, 0};
+  check_attention(2, 9, 9, 6, 2, 8, q_pos, 8);
+}
+END_TEST
+
+START_TEST(attention_prefill_at_different_positions) {
+  int32_t q_pos[3] = {0, 5, 10};
+  check_attention(3, 3, 13, 6, 2, 6, q_pos, 9);
+}
+END_TEST
+
+START_TEST(attention_decode_one_token) {
+  int32_t q_pos[4] = {0, 3, 16, 9};
+  check_attention(4, 1, 17, 4, 1, 5, q_pos, 10);
+}
+END_TEST
+
+START_TEST(swiglu_matches_reference) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 11);
+  size_t n = 999;
+  float *g = test_randn(&r, n, 3), *u = test_randn(&r, n, 1), *out = test_randn(&r, n, 1);
+  double *ref = test_zeros_d(n);
+  for (size_t i = 0; i < n; i++) ref[i] = g[i] / (1 + exp(-(double)g[i])) * u[i];
+  be->ops->swiglu(be, out, g, u, n);
+  TEST_ASSERT_CLOSE("swiglu", out, ref, n, FWD_TOL);
+  free(g), free(u), free(out), free(ref);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(cross_entropy_matches_reference) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 12);
+  enum { N = 6, V = 53 };
+  float scale = 0.37f;
+  float *logits = test_randn(&r, N * V, 3);
+  for (int i = 0; i < V; i++) logits[3 * V + i] += 1000; /* stability: huge logits */
+  int32_t targets[N] = {0, 52, -100, 17, 8, 30};         /* row 2 ignored */
+  float weights[N] = {1, 0.5f, 0, 1, 2, 0};
+  double loss_ref[N], dref[N * V];
+  for (int n = 0; n < N; n++) {
+    const float *x = logits + n * V;
+    double m = -INFINITY, z = 0;
+    for (int i = 0; i < V; i++) m = fmax(m, x[i]);
+    for (int i = 0; i < V; i++) z += exp(x[i] - m);
+    double lse = m + log(z);
+    loss_ref[n] = weights[n] == 0 ? 0 : lse - x[targets[n]];
+    for (int i = 0; i < V; i++)
+      dref[n * V + i] =
+          weights[n] == 0 ? 0 : (exp(x[i] - lse) - (i == targets[n])) * weights[n] * scale;
+  }
+  float losses[N], dlogits[N * V];
+  for (int i = 0; i < N * V; i++) dlogits[i] = NAN;
+  be->ops->cross_entropy(be, losses, dlogits, logits, targets, weights, N, V, scale);
+  for (int n = 0; n < N; n++)
+    ck_assert_msg(fabs(losses[n] - loss_ref[n]) <= FWD_TOL * fmax(1, fabs(loss_ref[n])),
+                  "loss[%d] = %g, expected %g", n, losses[n], loss_ref[n]);
+  ck_assert_float_eq(losses[2], 0);
+  ck_assert_float_eq(losses[5], 0);
+  TEST_ASSERT_CLOSE("dlogits", dlogits, dref, N * V, FWD_TOL);
+  for (int i = 0; i < V; i++) ck_assert_float_eq(dlogits[5 * V + i], 0);
+  /* without a gradient, and with the gradient written over the logits */
+  float losses2[N];
+  be->ops->cross_entropy(be, losses2, NULL, logits, targets, weights, N, V, scale);
+  ck_assert(memcmp(losses, losses2, sizeof losses) == 0);
+  be->ops->cross_entropy(be, losses2, logits, logits, targets, weights, N, V, scale);
+  ck_assert(memcmp(losses, losses2, sizeof losses) == 0);
+  ck_assert(memcmp(dlogits, logits, sizeof dlogits) == 0);
+  free(logits);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(lora_forward_matches_reference) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 13);
+  enum { N = 5, I = 23, O = 17, R = 3 };
+  float scale = 2.0f;
+  float *x = test_randn(&r, N * I, 1), *A = test_randn(&r, R * I, 0.5);
+  float *B = test_randn(&r, O * R, 0.5), *out = test_randn(&r, N * O, 1);
+  double h_ref[N * R], out_ref[N * O];
+  for (int n = 0; n < N; n++)
+    for (int k = 0; k < R; k++) {
+      double s = 0;
+      for (int i = 0; i < I; i++) s += (double)x[n * I + i] * A[k * I + i];
+      h_ref[n * R + k] = s;
+    }
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++) {
+      double s = 0;
+      for (int k = 0; k < R; k++) s += h_ref[n * R + k] * B[o * R + k];
+      out_ref[n * O + o] = out[n * O + o] + scale * s; /* += */
+    }
+  float h[N * R];
+  be->ops->lora_forward(be, out, h, x, A, B, N, I, O, R, scale);
+  TEST_ASSERT_CLOSE("lora h", h, h_ref, N * R, FWD_TOL);
+  TEST_ASSERT_CLOSE("lora out", out, out_ref, N * O, FWD_TOL);
+  free(x), free(A), free(B), free(out);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(lora_merge_equals_unmerged_forward) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 14);
+  enum { N = 4, I = 29, O = 11, R = 5 };
+  float scale = 0.75f;
+  float *x = test_randn(&r, N * I, 1), *W = test_randn(&r, O * I, 0.3);
+  float *A = test_randn(&r, R * I, 0.5), *B = test_randn(&r, O * R, 0.5);
+  float unmerged[N * O], h[N * R], merged[N * O];
+  be->ops->matmul(be, unmerged, x, W, NULL, N, I, O);
+  be->ops->lora_forward(be, unmerged, h, x, A, B, N, I, O, R, scale);
+  be->ops->lora_merge(be, W, A, B, O, I, R, scale);
+  be->ops->matmul(be, merged, x, W, NULL, N, I, O);
+  double want[N * O];
+  for (int i = 0; i < N * O; i++) want[i] = unmerged[i];
+  TEST_ASSERT_CLOSE("merged forward", merged, want, N * O, FWD_TOL);
+  free(x), free(W), free(A), free(B);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(sum_squares_in_double) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 15);
+  size_t n = 100003;
+  float *x = test_randn(&r, n, 1);
+  x[17] = 3e3f; /* one large entry among many small ones */
+  double ref = 0;
+  for (size_t i = 0; i < n; i++) ref += (double)x[i] * x[i];
+  double got = be->ops->sum_squares(be, x, n);
+  ck_assert_msg(fabs(got - ref) <= 1e-12 * ref, "sum_squares %.17g, expected %.17g", got, ref);
+  ck_assert(be->ops->sum_squares(be, x, 0) == 0);
+  free(x);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(adamw_follows_pytorch_formula) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 16);
+  enum { N = 77 };
+  float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.1f, gs = 0.5f;
+  float *p = test_randn(&r, N, 1), m[N] = {0}, v[N] = {0};
+  double pd[N], md[N] = {0}, vd[N] = {0};
+  for (int i = 0; i < N; i++) pd[i] = p[i];
+  for (int step = 1; step <= 3; step++) {
+    float *g = test_randn(&r, N, 1);
+    if (step == 2) g[0] = 0; /* a zero gradient still decays and moves by momentum */
+    be->ops->adamw(be, p, g, m, v, N, lr, b1, b2, eps, wd, step, gs);
+    for (int i = 0; i < N; i++) {
+      double gi = (double)g[i] * gs;
+      pd[i] -= (double)lr * wd * pd[i];
+      md[i] = b1 * md[i] + (1 - (double)b1) * gi;
+      vd[i] = b2 * vd[i] + (1 - (double)b2) * gi * gi;
+      double mhat = md[i] / (1 - pow(b1, step)), vhat = vd[i] / (1 - pow(b2, step));
+      pd[i] -= lr * mhat / (sqrt(vhat) + eps);
+    }
+    TEST_ASSERT_CLOSE("adamw m", m, md, N, FWD_TOL);
+    TEST_ASSERT_CLOSE("adamw v", v, vd, N, FWD_TOL);
+    TEST_ASSERT_CLOSE("adamw param", p, pd, N, FWD_TOL);
+    free(g);
+  }
+  free(p);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+START_TEST(sample_argmax_takes_lowest_index_on_ties) {
+  seal_backend *be = test_cpu_backend();
+  enum { B = 3, V = 6 };
+  float logits[B * V] = {1,  5,  2,  5,  0,  5,  /* tie at 1, 3, 5 */
+                         -3, -2, -9, -2, -2, -7, /* all negative, tie at 1 */
+                         7,  7,  7,  7,  7,  7}; /* all equal */
+  int32_t ids[B] = {-1, -1, -1};
+  be->ops->sample(be, ids, logits, B, V, 0.0f, 0.9f, NULL);
+  ck_assert_int_eq(ids[0], 1);
+  ck_assert_int_eq(ids[1], 1);
+  ck_assert_int_eq(ids[2], 0);
+  /* top_p tiny keeps only the most probable token, whatever the draw */
+  float u[B] = {0.999f, 0.5f, 0.0f};
+  be->ops->sample(be, ids, logits, B, V, 1.0f, 1e-6f, u);
+  ck_assert_int_eq(ids[0], 1);
+  ck_assert_int_eq(ids[1], 1);
+  ck_assert_int_eq(ids[2], 0);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+/* The nucleus distribution in double: probs[V] of the kept tokens, renormalised
+ * (0 elsewhere), in descending order with ascending ids among equals. */
+static void ref_nucleus(double *probs, const float *x, int V, double T, double top_p) {
+  double m = -INFINITY, z = 0;
+  for (int i = 0; i < V; i++) m = fmax(m, x[i]);
+  for (int i = 0; i < V; i++) z += exp((x[i] - m) / T);
+  int *order = seal_malloc((size_t)V * sizeof(int));
+  for (int i = 0; i < V; i++) order[i] = i;
+  for (int i = 1; i < V; i++) /* insertion sort, stable: equal logits keep id order */
+    for (int j = i; j > 0 && x[order[j]] > x[order[j - 1]]; j--) {
+      int t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  double cum = 0;
+  int kept = V;
+  for (int i = 0; i < V; i++) {
+    cum += exp((x[order[i]] - m) / T) / z;
+    if (cum >= top_p) {
+      kept = i + 1;
+      break;
+    }
+  }
+  double mass = 0;
+  for (int i = 0; i < V; i++) probs[i] = 0;
+  for (int i = 0; i < kept; i++) mass += exp((x[order[i]] - m) / T);
+  for (int i = 0; i < kept; i++) probs[order[i]] = exp((x[order[i]] - m) / T) / mass;
+  free(order);
+}
+
+START_TEST(sample_frequencies_match_nucleus) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 17);
+  enum { V = 9, B = 10000, ROUNDS = 10 };
+  float row[V] = {1.0f, 2.5f, -1.0f, 2.0f, 0.3f, 2.5f, -4.0f, 1.7f, 0.0f};
+  float *logits = seal_malloc((size_t)B * V * sizeof(float));
+  for (int b = 0; b < B; b++) memcpy(logits + b * V, row, sizeof row);
+  float uniform[B];
+  int32_t ids[B];
+  struct {
+    float T, top_p;
+  } cases[] = {{0.7f, 0.8f}, {1.0f, 1.0f}, {1.6f, 0.5f}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    double probs[V];
+    ref_nucleus(probs, row, V, cases[c].T, cases[c].top_p);
+    long count[V] = {0};
+    for (int k = 0; k < ROUNDS; k++) {
+      for (int b = 0; b < B; b++) uniform[b] = (float)seal_rng_uniform(&r);
+      be->ops->sample(be, ids, logits, B, V, cases[c].T, cases[c].top_p, uniform);
+      for (int b = 0; b < B; b++) {
+        ck_assert(ids[b] >= 0 && ids[b] < V);
+        count[ids[b]]++;
+      }
+    }
+    double total = (double)B * ROUNDS;
+    for (int i = 0; i < V; i++) {
+      double f = count[i] / total, sigma = sqrt(probs[i] * (1 - probs[i]) / total);
+      if (probs[i] == 0)
+        ck_assert_msg(count[i] == 0, "T=%g top_p=%g: token %d outside the nucleus drawn %ld times",
+                      cases[c].T, cases[c].top_p, i, count[i]);
+      else
+        ck_assert_msg(fabs(f - probs[i]) < 5 * sigma + 1e-4,
+                      "T=%g top_p=%g: token %d drawn with frequency %.4f, expected %.4f",
+                      cases[c].T, cases[c].top_p, i, f, probs[i]);
+    }
+  }
+  free(logits);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+/* The inverse CDF itself: a given uniform picks the token whose cumulative
+ * interval (descending order) contains it. Draws within 1e-5 of an interval
+ * boundary are skipped (float and double may round either way there). */
+START_TEST(sample_inverse_cdf_is_exact) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 18);
+  enum { V = 301 };
+  float *x = test_randn(&r, V, 2.0);
+  x[10] = x[20]; /* a tie in probability */
+  double probs[V];
+  float T = 0.9f, top_p = 0.9f;
+  ref_nucleus(probs, x, V, T, top_p);
+  int *order = seal_malloc(V * sizeof(int)), kept = 0;
+  for (int i = 0; i < V; i++) /* descending probs, ascending id on ties */
+    if (probs[i] > 0) order[kept++] = i;
+  for (int i = 1; i < kept; i++)
+    for (int j = i; j > 0 && probs[order[j]] > probs[order[j - 1]]; j--) {
+      int t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  int checked = 0;
+  for (int k = 0; k < 2000; k++) {
+    float u = (float)seal_rng_uniform(&r);
+    double cum = 0;
+    int want = order[kept - 1];
+    bool near_edge = false;
+    for (int i = 0; i < kept; i++) {
+      cum += probs[order[i]];
+      if (fabs(cum - u) < 1e-5) near_edge = true;
+      if (cum > u) {
+        want = order[i];
+        break;
+      }
+    }
+    if (near_edge) continue;
+    int32_t id;
+    be->ops->sample(be, &id, x, 1, V, T, top_p, &u);
+    ck_assert_msg(id == want, "u=%.7f drew token %d, expected %d", u, id, want);
+    checked++;
+  }
+  ck_assert_int_gt(checked, 1900);
+  free(x), free(order);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+Suite *cpu_ops_suite(void) {
+  Suite *s = suite_create("cpu_ops");
+  TCase *tc = tcase_create("forward");
+  tcase_add_test(tc, table_has_every_op);
+  tcase_add_test(tc, embedding_copies_rows);
+  tcase_add_test(tc, rmsnorm_matches_reference);
+  tcase_add_test(tc, residual_rmsnorm_matches_reference_in_place);
+  tcase_add_test(tc, add_in_place);
+  tcase_add_test(tc, matmul_matches_reference);
+  tcase_add_test(tc, matmul_backward_input_matches_reference);
+  tcase_add_test(tc, rope_matches_reference_and_inverts);
+  tcase_add_test(tc, kv_write_places_rows);
+  tcase_add_test(tc, attention_training_gqa);
+  tcase_add_test(tc, attention_prefill_at_different_positions);
+  tcase_add_test(tc, attention_decode_one_token);
+  tcase_add_test(tc, swiglu_matches_reference);
+  tcase_add_test(tc, cross_entropy_matches_reference);
+  tcase_add_test(tc, lora_forward_matches_reference);
+  tcase_add_test(tc, lora_merge_equals_unmerged_forward);
+  suite_add_tcase(s, tc);
+  TCase *opt = tcase_create("optimizer_and_sampling");
+  tcase_add_test(opt, sum_squares_in_double);
+  tcase_add_test(opt, adamw_follows_pytorch_formula);
+  tcase_add_test(opt, sample_argmax_takes_lowest_index_on_ties);
+  tcase_add_test(opt, sample_frequencies_match_nucleus);
+  tcase_add_test(opt, sample_inverse_cdf_is_exact);
+  suite_add_tcase(s, opt);
+  return s;
+}
