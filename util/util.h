@@ -13,6 +13,13 @@
 
 #define SEAL_VERSION "0.1.0"
 
+/* C11's _Noreturn, spelled so that C++ (CUDA sources) reads it too. */
+#ifdef __cplusplus
+#define SEAL_NORETURN [[noreturn]]
+#else
+#define SEAL_NORETURN _Noreturn
+#endif
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* A recoverable error: functions that can fail on bad input fill one of these
@@ -28,7 +35,7 @@ int seal_errorf(seal_error *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Prints "seal: error: [rank R] file:line: message" and exits with status 1. */
-_Noreturn void seal_die_at(const char *file, int line, const char *fmt, ...)
+SEAL_NORETURN void seal_die_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define SEAL_DIE(...) seal_die_at(__FILE__, __LINE__, __VA_ARGS__)
 /* Dies with the message of a seal_error. */

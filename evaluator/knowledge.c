@@ -1,0 +1,106 @@
+/* evaluator/knowledge.c — answering held-out questions and grading them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "evaluator/knowledge.h"
+#include "evaluator/prompts.h"
+
+/* Questions answered per generate call: bounds the KV cache's memory. */
+#define ANSWER_BATCH 16
+
+char *seal_answer_from_completion(const char *completion) {
+  const char *s = completion;
+  while (*s) {
+    const char *end = strchr(s, '\n');
+    size_t n = end ? (size_t)(end - s) : strlen(s);
+    char *line = seal_malloc(n + 1);
+    memcpy(line, s, n);
+    line[n] = '\0';
+    char *stripped = seal_py_strip(line);
+    free(line);
+    if (*stripped || !end) return stripped;
+    free(stripped);
+    s = end + 1;
+  }
+  return seal_strdup("");
+}
+
+/* Asks the judge whether each answer is right; replies[i] malloc'd. */
+static void judge_replies(seal_engine *judge, const char *title, const seal_squad_question *q,
+                          const char *answer, char **reply) {
+  char *gold = seal_judge_gold((const char *const *)q->answers, q->n_answers);
+  char *prompt = seal_prompt_judge(title, q->question, gold, answer);
+  seal_sampling s = {.temperature = 0, .top_p = 1, .max_new_tokens = 8};
+  const char *prompts[1] = {prompt};
+  seal_engine_complete(judge, NULL, prompts, 1, &s, NULL, reply, NULL);
+  free(prompt);
+  free(gold);
+}
+
+typedef struct {
+  const seal_squad_passage *p;
+  const seal_squad_question *q;
+} question_ref;
+
+static void answer_refs(seal_engine *eng, const seal_lora *lora, const question_ref *refs, int n,
+                        const seal_qa_config *cfg, seal_qa_result *out) {
+  memset(out, 0, sizeof *out);
+  out->n_questions = n;
+  out->answers = seal_calloc((size_t)(n ? n : 1), sizeof(char *));
+  seal_sampling s = {.temperature = 0, .top_p = 1, .max_new_tokens = cfg->max_tokens};
+  int *correct = seal_calloc((size_t)(n ? n : 1), sizeof(int));
+  for (int start = 0; start < n; start += ANSWER_BATCH) {
+    int B = n - start < ANSWER_BATCH ? n - start : ANSWER_BATCH;
+    char **prompts = seal_calloc((size_t)B, sizeof(char *));
+    char **texts = seal_calloc((size_t)B, sizeof(char *));
+    for (int b = 0; b < B; b++)
+      prompts[b] = seal_prompt_answer(refs[start + b].p->title, refs[start + b].q->question);
+    seal_engine_complete(eng, lora, (const char *const *)prompts, B, &s, NULL, texts, NULL);
+    for (int b = 0; b < B; b++) {
+      int i = start + b;
+      const seal_squad_question *q = refs[i].q;
+      const char *const *golds = (const char *const *)q->answers;
+      out->answers[i] = seal_answer_from_completion(texts[b]);
+      char *reply = NULL;
+      if (cfg->grader.mode == SEAL_GRADE_JUDGE)
+        judge_replies(cfg->judge, refs[i].p->title, q, out->answers[i], &reply);
+      correct[i] = seal_grade_correct(&cfg->grader, out->answers[i], golds, q->n_answers, reply);
+      out->em += seal_max_exact_match(out->answers[i], golds, q->n_answers);
+      out->f1 += seal_max_token_f1(out->answers[i], golds, q->n_answers);
+      out->contains += seal_max_answer_contained(out->answers[i], golds, q->n_answers);
+      out->n_correct += correct[i];
+      free(reply);
+      free(prompts[b]);
+      free(texts[b]);
+    }
+    free(prompts);
+    free(texts);
+  }
+  out->reward = seal_grade_reward(correct, n);
+  if (n > 0) out->em /= n, out->f1 /= n, out->contains /= n;
+  free(correct);
+}
+
+void seal_knowledge_answer_many(seal_engine *eng, const seal_lora *lora,
+                                const seal_squad_passage *const *ps, int n_passages,
+                                const seal_qa_config *cfg, seal_qa_result *out) {
+  int n = 0;
+  for (int i = 0; i < n_passages; i++) n += ps[i]->n_questions;
+  question_ref *refs = seal_calloc((size_t)(n ? n : 1), sizeof *refs);
+  int k = 0;
+  for (int i = 0; i < n_passages; i++)
+    for (int j = 0; j < ps[i]->n_questions; j++) refs[k++] = (question_ref){ps[i], &ps[i]->questions[j]};
+  answer_refs(eng, lora, refs, n, cfg, out);
+  free(refs);
+}
+
+void seal_knowledge_answer(seal_engine *eng, const seal_lora *lora, const seal_squad_passage *p,
+                           const seal_qa_config *cfg, seal_qa_result *out) {
+  seal_knowledge_answer_many(eng, lora, &p, 1, cfg, out);
+}
+
+void seal_qa_result_free(seal_qa_result *r) {
+  for (int i = 0; r->answers && i < r->n_questions; i++) free(r->answers[i]);
+  free(r->answers);
+  memset(r, 0, sizeof *r);
+}

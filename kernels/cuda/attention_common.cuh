@@ -1,0 +1,28 @@
+/* kernels/cuda/attention_common.cuh — what attention.cu and
+ * attention_backward.cu share: tile sizes and the staging of key/value (or
+ * query/gradient) rows into shared memory. */
+#ifndef SEAL_KERNELS_CUDA_ATTENTION_COMMON_CUH
+#define SEAL_KERNELS_CUDA_ATTENTION_COMMON_CUH
+
+#include "kernels/cuda/common.cuh"
+
+#define ATT_TILE 32   /* keys (or queries) staged per step: one per lane */
+#define ATT_WARPS 4   /* warps per block: queries (or keys) per block */
+#define ATT_MAX_D 256 /* largest head dimension supported */
+
+/* dst[j][0..D) (row stride `stride` floats) = src[b, t0 + j, head, :] for
+ * t0 + j <= last, zeros past it; src is bf16 [B, T, H, D]. Called by the whole
+ * block. */
+__device__ __forceinline__ void stage_rows(float *dst, int stride, const bf16 *src, int b, int t0,
+                                           int last, int T, int H, int head, int D) {
+  for (int i = threadIdx.x; i < ATT_TILE * D; i += blockDim.x) {
+    int j = i / D, d = i % D, t = t0 + j;
+    float x = 0.0f;
+    if (t <= last) x = __bfloat162float(src[(((size_t)b * T + t) * H + head) * D + d]);
+    dst[j * stride + d] = x;
+  }
+}
+
+void seal_cuda_attention_backward_init(seal_backend *be);
+
+#endif

@@ -1,0 +1,223 @@
+/* kernels/cuda/backend.cu — the CUDA backend's state, memory half and ops
+ * table: one device, one stream, one cuBLASLt handle with its workspace, a
+ * growable device scratch and a little pinned host memory for results. */
+#include <string.h>
+
+#include "kernels/cuda/common.cuh"
+
+/* cuBLASLt's workspace: 32 MiB is what NVIDIA recommends for Hopper. */
+#define WORKSPACE_BYTES ((size_t)32 << 20)
+/* Host<->device conversions go through device scratch in chunks of this many
+ * elements, so loading a 2 GB embedding needs no 2 GB staging buffer. */
+#define STAGE_ELEMS ((size_t)8 << 20)
+
+extern "C" int seal_cuda_device_count(void) {
+  int n = 0;
+  /* No driver or no device is an answer (zero), not a failure. */
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError(); /* clear the sticky error the failed query left */
+    return 0;
+  }
+  return n;
+}
+
+extern "C" cudaStream_t seal_cuda_stream(const seal_backend *be) {
+  SEAL_CHECK(be && be->name && !strcmp(be->name, "cuda"), "seal_cuda_stream: not a cuda backend");
+  return ((const seal_cuda_ctx *)be->ctx)->stream;
+}
+
+void *seal_cuda_scratch(seal_backend *be, size_t bytes) {
+  seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
+  if (bytes <= ctx->scratch_bytes) return ctx->scratch;
+  size_t want = ctx->scratch_bytes ? ctx->scratch_bytes : ((size_t)1 << 20);
+  while (want < bytes) want *= 2;
+  /* Queued kernels may still read the old buffer. */
+  CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
+  if (ctx->scratch) CUDA_CHECK(cudaFree(ctx->scratch));
+  CUDA_CHECK(cudaMalloc(&ctx->scratch, want));
+  ctx->scratch_bytes = want;
+  return ctx->scratch;
+}
+
+void *seal_cuda_pinned(seal_backend *be, size_t bytes) {
+  seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
+  if (bytes <= ctx->pinned_bytes) return ctx->pinned;
+  size_t want = ctx->pinned_bytes ? ctx->pinned_bytes : 4096;
+  while (want < bytes) want *= 2;
+  CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
+  if (ctx->pinned) CUDA_CHECK(cudaFreeHost(ctx->pinned));
+  CUDA_CHECK(cudaMallocHost(&ctx->pinned, want));
+  ctx->pinned_bytes = want;
+  return ctx->pinned;
+}
+
+/* ---- memory ---------------------------------------------------------------- */
+
+static void *cuda_alloc(seal_backend *be, size_t bytes) {
+  (void)be;
+  void *p = NULL;
+  cudaError_t err = cudaMalloc(&p, bytes ? bytes : 256);
+  if (err != cudaSuccess)
+    SEAL_DIE("cuda backend: cudaMalloc of %zu bytes failed: %s (%s)", bytes,
+             cudaGetErrorName(err), cudaGetErrorString(err));
+  return p;
+}
+
+static void cuda_free(seal_backend *be, void *p) {
+  (void)be;
+  if (p) CUDA_CHECK(cudaFree(p)); /* cudaFree waits for the device: no use-after-free */
+}
+
+/* Host float32 -> device dtype. The source is pageable host memory, which
+ * cudaMemcpyAsync has staged by the time it returns, so the caller may reuse
+ * src at once. bf16 goes through float scratch and a conversion kernel. */
+static void cuda_to_device(seal_backend *be, void *dst, seal_dtype t, const float *src, size_t n) {
+  cudaStream_t s = seal_cuda_stream_of(be);
+  if (t == SEAL_F32) {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, s));
+    return;
+  }
+  SEAL_CHECK(t == SEAL_BF16, "cuda to_device: dtype %d is not f32 or bf16 (use to_device_i32)",
+             (int)t);
+  size_t chunk = n < STAGE_ELEMS ? n : STAGE_ELEMS;
+  float *stage = (float *)seal_cuda_scratch(be, (chunk ? chunk : 1) * sizeof(float));
+  for (size_t off = 0; off < n; off += chunk) {
+    size_t m = n - off < chunk ? n - off : chunk;
+    CUDA_CHECK(cudaMemcpyAsync(stage, src + off, m * sizeof(float), cudaMemcpyHostToDevice, s));
+    seal_cuda_f32_to_bf16(be, (bf16 *)dst + off, stage, m);
+  }
+}
+
+/* Device dtype -> host float32; synchronises. */
+static void cuda_to_host(seal_backend *be, float *dst, const void *src, seal_dtype t, size_t n) {
+  cudaStream_t s = seal_cuda_stream_of(be);
+  if (t == SEAL_F32) {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    return;
+  }
+  SEAL_CHECK(t == SEAL_BF16, "cuda to_host: dtype %d is not f32 or bf16 (use to_host_i32)",
+             (int)t);
+  size_t chunk = n < STAGE_ELEMS ? n : STAGE_ELEMS;
+  float *stage = (float *)seal_cuda_scratch(be, (chunk ? chunk : 1) * sizeof(float));
+  for (size_t off = 0; off < n; off += chunk) {
+    size_t m = n - off < chunk ? n - off : chunk;
+    seal_cuda_bf16_to_f32(be, stage, (const bf16 *)src + off, m);
+    CUDA_CHECK(cudaMemcpyAsync(dst + off, stage, m * sizeof(float), cudaMemcpyDeviceToHost, s));
+  }
+  CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+static void cuda_to_device_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(int32_t), cudaMemcpyHostToDevice,
+                             seal_cuda_stream_of(be)));
+}
+
+static void cuda_to_host_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
+  cudaStream_t s = seal_cuda_stream_of(be);
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(int32_t), cudaMemcpyDeviceToHost, s));
+  CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+static void cuda_copy(seal_backend *be, void *dst, const void *src, size_t bytes) {
+  if (dst == src || bytes == 0) return;
+  CUDA_CHECK(
+      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, seal_cuda_stream_of(be)));
+}
+
+static void cuda_synchronize(seal_backend *be) {
+  CUDA_CHECK(cudaStreamSynchronize(seal_cuda_stream_of(be)));
+}
+
+static void cuda_destroy(seal_backend *be) {
+  if (!be) return;
+  seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
+  CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
+  seal_cuda_gemm_cache_free(ctx);
+  if (ctx->scratch) CUDA_CHECK(cudaFree(ctx->scratch));
+  if (ctx->pinned) CUDA_CHECK(cudaFreeHost(ctx->pinned));
+  CUDA_CHECK(cudaFree(ctx->workspace));
+  CUBLAS_CHECK(cublasLtDestroy(ctx->lt));
+  CUDA_CHECK(cudaStreamDestroy(ctx->stream));
+  free(ctx);
+  free(be);
+}
+
+/* C++17 has no designated initialisers: the table is filled member by member. */
+static seal_ops make_cuda_ops(void) {
+  seal_ops o;
+  memset(&o, 0, sizeof o);
+  o.alloc = cuda_alloc;
+  o.free = cuda_free;
+  o.to_device = cuda_to_device;
+  o.to_host = cuda_to_host;
+  o.to_device_i32 = cuda_to_device_i32;
+  o.to_host_i32 = cuda_to_host_i32;
+  o.copy = cuda_copy;
+  o.fill = seal_cuda_fill;
+  o.synchronize = cuda_synchronize;
+  o.destroy = cuda_destroy;
+  o.embedding = seal_cuda_embedding;
+  o.rmsnorm = seal_cuda_rmsnorm;
+  o.residual_rmsnorm = seal_cuda_residual_rmsnorm;
+  o.add = seal_cuda_add;
+  o.matmul = seal_cuda_matmul;
+  o.rope = seal_cuda_rope;
+  o.kv_write = seal_cuda_kv_write;
+  o.attention = seal_cuda_attention;
+  o.swiglu = seal_cuda_swiglu;
+  o.cross_entropy = seal_cuda_cross_entropy;
+  o.matmul_backward_input = seal_cuda_matmul_backward_input;
+  o.rmsnorm_backward = seal_cuda_rmsnorm_backward;
+  o.attention_backward = seal_cuda_attention_backward;
+  o.swiglu_backward = seal_cuda_swiglu_backward;
+  o.lora_forward = seal_cuda_lora_forward;
+  o.lora_backward = seal_cuda_lora_backward;
+  o.lora_merge = seal_cuda_lora_merge;
+  o.sum_squares = seal_cuda_sum_squares;
+  o.adamw = seal_cuda_adamw;
+  o.sample = seal_cuda_sample;
+  return o;
+}
+static const seal_ops cuda_ops = make_cuda_ops();
+
+extern "C" seal_backend *seal_cuda_backend_create(int device, seal_error *e) {
+  int count = seal_cuda_device_count();
+  if (count <= 0) {
+    seal_errorf(e, "backend 'cuda' is not available: no CUDA device is visible");
+    return NULL;
+  }
+  if (device < 0 || device >= count) {
+    seal_errorf(e, "backend 'cuda': device %d does not exist (%d visible)", device, count);
+    return NULL;
+  }
+  CUDA_CHECK(cudaSetDevice(device));
+  cudaDeviceProp prop;
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  if (prop.major < 8) {
+    seal_errorf(e, "backend 'cuda': device %d (%s) has compute capability %d.%d; bf16 needs 8.0+",
+                device, prop.name, prop.major, prop.minor);
+    return NULL;
+  }
+  seal_cuda_ctx *ctx = (seal_cuda_ctx *)seal_calloc(1, sizeof *ctx);
+  ctx->device = device;
+  ctx->sm_count = prop.multiProcessorCount;
+  ctx->smem_optin = prop.sharedMemPerBlockOptin;
+  /* A blocking stream (not cudaStreamNonBlocking): work on the legacy default
+   * stream, such as a plain cudaMemcpy elsewhere in the program, stays ordered
+   * with this backend's ops. */
+  CUDA_CHECK(cudaStreamCreate(&ctx->stream));
+  CUBLAS_CHECK(cublasLtCreate(&ctx->lt));
+  ctx->workspace_bytes = WORKSPACE_BYTES;
+  CUDA_CHECK(cudaMalloc(&ctx->workspace, ctx->workspace_bytes));
+
+  seal_backend *be = (seal_backend *)seal_calloc(1, sizeof *be);
+  be->name = "cuda";
+  be->act = SEAL_BF16;
+  be->ops = &cuda_ops;
+  be->ctx = ctx;
+  seal_cuda_attention_init(be);
+  seal_debug("cuda backend: device %d %s, %d SMs, %zu KiB shared memory per block", device,
+             prop.name, ctx->sm_count, ctx->smem_optin >> 10);
+  return be;
+}

@@ -1,0 +1,235 @@
+/* kernels/cuda/common.cuh — shared by the files of the CUDA backend: checked
+ * calls, the backend's private state, bf16 helpers and block reductions.
+ *
+ * Storage: "act" tensors are bf16 (__nv_bfloat16); every kernel loads them into
+ * float, computes in float (double where a long sum wants it) and rounds once
+ * on store. LoRA parameters, gradients and optimizer state are float.
+ *
+ * Every op is queued on ctx->stream and returns without waiting, except those
+ * the contract says synchronise (to_host, to_host_i32, sum_squares, sample).
+ * No op allocates device memory per call: scratch lives in the ctx and grows
+ * only when a larger shape than ever before is seen (so a decode step that has
+ * run once can be captured into a CUDA graph). */
+#ifndef SEAL_KERNELS_CUDA_COMMON_CUH
+#define SEAL_KERNELS_CUDA_COMMON_CUH
+
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "kernels/ops.h"
+#include "util/util.h"
+}
+#include "kernels/cuda/cuda.h"
+
+/* ---- checked calls: a failure names the call, file and line ---------------- */
+
+#define CUDA_CHECK(call)                                                                  \
+  do {                                                                                    \
+    cudaError_t err_ = (call);                                                            \
+    if (err_ != cudaSuccess)                                                              \
+      SEAL_DIE("CUDA call %s failed: %s (%s)", #call, cudaGetErrorName(err_),             \
+               cudaGetErrorString(err_));                                                 \
+  } while (0)
+
+/* After every kernel launch: catches bad launch configurations at once (faults
+ * inside the kernel surface at the next synchronising call). */
+#define CUDA_CHECK_LAUNCH(kernel_name)                                                    \
+  do {                                                                                    \
+    cudaError_t err_ = cudaGetLastError();                                                \
+    if (err_ != cudaSuccess)                                                              \
+      SEAL_DIE("CUDA kernel launch %s failed: %s (%s)", kernel_name,                      \
+               cudaGetErrorName(err_), cudaGetErrorString(err_));                         \
+  } while (0)
+
+#define CUBLAS_CHECK(call)                                                                \
+  do {                                                                                    \
+    cublasStatus_t st_ = (call);                                                          \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                                     \
+      SEAL_DIE("cuBLASLt call %s failed: %s (%s)", #call, cublasLtGetStatusName(st_),     \
+               cublasLtGetStatusString(st_));                                             \
+  } while (0)
+
+typedef __nv_bfloat16 bf16;
+
+/* ---- the backend's private state ------------------------------------------ */
+
+/* One cached cuBLASLt plan: descriptors and the chosen algorithm for one GEMM
+ * shape (see gemm.cu). */
+struct seal_cuda_gemm_plan;
+
+#define SEAL_CUDA_GEMM_CACHE 128
+
+struct seal_cuda_ctx {
+  int device;
+  int sm_count;
+  size_t smem_optin; /* the most dynamic shared memory one block may ask for */
+  cudaStream_t stream;
+  cublasLtHandle_t lt;
+  void *workspace; /* cuBLASLt workspace, workspace_bytes */
+  size_t workspace_bytes;
+  void *scratch; /* device scratch, grown on demand (seal_cuda_scratch) */
+  size_t scratch_bytes;
+  void *pinned; /* pinned host memory for small results (sums, sampled ids) */
+  size_t pinned_bytes;
+  struct seal_cuda_gemm_plan *plans[SEAL_CUDA_GEMM_CACHE];
+  int nplans;
+};
+
+static inline seal_cuda_ctx *seal_cuda_ctx_of(seal_backend *be) {
+  return (seal_cuda_ctx *)be->ctx;
+}
+static inline cudaStream_t seal_cuda_stream_of(seal_backend *be) {
+  return seal_cuda_ctx_of(be)->stream;
+}
+
+/* Device scratch of at least `bytes` (256-byte aligned), valid until the next
+ * call of this function. Growing waits for the stream (the old buffer may be in
+ * use by queued work) and reallocates; steady-state calls cost nothing. */
+void *seal_cuda_scratch(seal_backend *be, size_t bytes);
+/* Pinned host memory of at least `bytes`; same growth rule. */
+void *seal_cuda_pinned(seal_backend *be, size_t bytes);
+
+/* Blocks for a 1-D grid over n items with `threads` per block, capped so that
+ * grid-stride loops cover the rest. */
+static inline unsigned seal_cuda_blocks(size_t n, int threads) {
+  size_t b = (n + (size_t)threads - 1) / (size_t)threads;
+  if (b < 1) b = 1;
+  if (b > 65535u * 16u) b = 65535u * 16u;
+  return (unsigned)b;
+}
+
+/* ---- the ops, by file ----------------------------------------------------- */
+
+/* elementwise.cu */
+void seal_cuda_fill(seal_backend *be, void *dst, seal_dtype type, float value, size_t n);
+void seal_cuda_f32_to_bf16(seal_backend *be, bf16 *dst, const float *src, size_t n);
+void seal_cuda_bf16_to_f32(seal_backend *be, float *dst, const bf16 *src, size_t n);
+void seal_cuda_embedding(seal_backend *be, void *out, const int32_t *ids, const void *table, int N,
+                         int C);
+void seal_cuda_add(seal_backend *be, void *out, const void *a, const void *b, size_t n);
+void seal_cuda_swiglu(seal_backend *be, void *out, const void *gate, const void *up, size_t n);
+void seal_cuda_swiglu_backward(seal_backend *be, void *dgate, void *dup, const void *dout,
+                               const void *gate, const void *up, size_t n);
+void seal_cuda_rope(seal_backend *be, void *x, const int32_t *pos, const float *inv_freq, int N,
+                    int H, int D, int direction);
+void seal_cuda_kv_write(seal_backend *be, void *cache, const void *src, const int32_t *q_pos,
+                        int B, int Tq, int Tmax, int W);
+
+/* norm.cu */
+void seal_cuda_rmsnorm(seal_backend *be, void *out, float *rstd, const void *inp,
+                       const void *weight, int N, int C, float eps);
+void seal_cuda_residual_rmsnorm(seal_backend *be, void *residual, void *out, float *rstd,
+                                const void *a, const void *b, const void *weight, int N, int C,
+                                float eps);
+void seal_cuda_rmsnorm_backward(seal_backend *be, void *dinp, const void *dout, const void *inp,
+                                const void *weight, const float *rstd, int N, int C);
+
+/* gemm.cu: cuBLASLt for bf16 x bf16, and a plain tiled kernel for the mixed
+ * bf16/f32 GEMMs of LoRA (and as the fallback when cuBLASLt offers no
+ * algorithm). */
+void seal_cuda_matmul(seal_backend *be, void *out, const void *inp, const void *weight,
+                      const void *bias, int N, int I, int O);
+void seal_cuda_matmul_backward_input(seal_backend *be, void *dinp, const void *dout,
+                                     const void *weight, int N, int I, int O, int accumulate);
+void seal_cuda_gemm_cache_free(seal_cuda_ctx *ctx);
+
+/* Operand of the tiled GEMM: element (row, col) of a logical matrix sits at
+ * p[row * row_stride + col * col_stride]; bf16 or f32. */
+struct seal_cuda_operand {
+  const void *p;
+  seal_dtype type; /* SEAL_BF16 or SEAL_F32 */
+  long row_stride, col_stride;
+};
+/* C[M,N] (row-major, leading dimension ldc, type c_type) =
+ *   alpha * A[M,K] @ B[K,N] + beta * C, in float; C is not read when beta == 0. */
+void seal_cuda_gemm_tiled(seal_backend *be, void *C, seal_dtype c_type, long ldc,
+                          seal_cuda_operand A, seal_cuda_operand B, int M, int N, int K,
+                          float alpha, float beta);
+
+/* lora.cu */
+void seal_cuda_lora_forward(seal_backend *be, void *out, float *h, const void *x, const float *A,
+                            const float *B, int N, int I, int O, int r, float scale);
+void seal_cuda_lora_backward(seal_backend *be, void *dx, float *dA, float *dB, float *dh,
+                             const void *dout, const void *x, const float *A, const float *B,
+                             const float *h, int N, int I, int O, int r, float scale);
+void seal_cuda_lora_merge(seal_backend *be, void *W, const float *A, const float *B, int O, int I,
+                          int r, float scale);
+
+/* attention.cu, attention_backward.cu */
+void seal_cuda_attention(seal_backend *be, void *out, float *lse, const void *q, const void *k,
+                         const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
+                         int Hkv, int D);
+void seal_cuda_attention_backward(seal_backend *be, void *dq, void *dk, void *dv,
+                                  const void *dout, const void *out, const float *lse,
+                                  const void *q, const void *k, const void *v, int B, int T,
+                                  int Hq, int Hkv, int D);
+/* Raises the dynamic shared-memory limit of the attention kernels (once, at
+ * backend creation). */
+void seal_cuda_attention_init(seal_backend *be);
+
+/* loss.cu */
+void seal_cuda_cross_entropy(seal_backend *be, float *losses, void *dlogits, const void *logits,
+                             const int32_t *targets, const float *weights, int N, int V,
+                             float scale);
+
+/* optim.cu */
+double seal_cuda_sum_squares(seal_backend *be, const float *x, size_t n);
+void seal_cuda_adamw(seal_backend *be, float *param, const float *grad, float *m, float *v,
+                     size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
+                     int step, float grad_scale);
+
+/* sample.cu */
+void seal_cuda_sample(seal_backend *be, int32_t *ids, const void *logits, int B, int V,
+                      float temperature, float top_p, const float *uniform);
+
+/* ---- device helpers -------------------------------------------------------- */
+#ifdef __CUDACC__
+
+__device__ __forceinline__ float seal_ld(const float *p) { return *p; }
+__device__ __forceinline__ float seal_ld(const bf16 *p) { return __bfloat162float(*p); }
+__device__ __forceinline__ void seal_st(float *p, float v) { *p = v; }
+__device__ __forceinline__ void seal_st(bf16 *p, float v) { *p = __float2bfloat16(v); }
+
+template <typename T>
+__device__ __forceinline__ T seal_warp_sum(T v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float seal_warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+/* Sum over the block, returned to every thread. blockDim.x must be a multiple
+ * of 32 (at most 1024) and every thread of the block must call it. */
+template <typename T>
+__device__ T seal_block_sum(T v) {
+  __shared__ T partial[32];
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  v = seal_warp_sum(v);
+  __syncthreads(); /* an earlier call's readers are done with partial[] */
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  T r = lane < nwarps ? partial[lane] : T(0);
+  return seal_warp_sum(r);
+}
+
+/* Maximum over the block, returned to every thread (same rules). */
+__device__ __forceinline__ float seal_block_max(float v) {
+  __shared__ float partial[32];
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  v = seal_warp_max(v);
+  __syncthreads();
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  float r = lane < nwarps ? partial[lane] : -INFINITY;
+  return seal_warp_max(r);
+}
+
+#endif /* __CUDACC__ */
+
+#endif

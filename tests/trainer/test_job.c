@@ -1,0 +1,256 @@
+/* tests/trainer/test_job.c — job files: values, defaults, errors with line:column,
+ * the dump that parses back to the same job, and the shipped job files. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/lora.h"
+#include "trainer/job.h"
+
+#define BIT(t) SEAL_JOB_TARGET_BIT(t)
+#define ALL_TARGETS ((1u << SEAL_LORA_N_TARGETS) - 1)
+/* Four lines every error case starts with, so errors sit on line 5 and below. */
+#define BASE "model: m.gguf\ndata:\n  train: a.json\n  eval: b.json\n"
+
+START_TEST(valid_job_file) {
+  setenv("SEAL_TEST_MODEL_DIR", "/models/x", 1);
+  seal_job j;
+  seal_error e;
+  ck_assert_msg(seal_job_load("tests/fixtures/knowledge/job-valid.yaml", &j, &e) == 0, "%s", e.msg);
+  ck_assert_str_eq(j.model, "/models/x/tiny.gguf");
+  ck_assert_int_eq(j.device, SEAL_DEVICE_CPU);
+  ck_assert_uint_eq(j.seed, 7);
+  ck_assert_str_eq(j.output, "runs/test");
+  ck_assert_int_eq(j.rounds, 1);
+  ck_assert_int_eq(j.repeats, 2);
+  ck_assert_str_eq(j.data.train, "tests/fixtures/knowledge/grouped.json");
+  ck_assert_int_eq(j.data.contexts_per_round, 2);
+  ck_assert_int_eq(j.selfedit.prompt, SEAL_PROMPT_SELF_QA);
+  ck_assert_int_eq(j.selfedit.k, 3);
+  ck_assert_double_eq(j.selfedit.temperature, 0.7);
+  ck_assert_double_eq(j.selfedit.top_p, 0.9);
+  ck_assert_int_eq(j.selfedit.max_tokens, 96);
+  ck_assert_int_eq(j.inner.lora.r, 8);
+  ck_assert_double_eq(j.inner.lora.alpha, 16);
+  ck_assert_uint_eq(j.inner.lora.targets, BIT(SEAL_LORA_Q) | BIT(SEAL_LORA_V));
+  ck_assert_int_eq(j.inner.epochs, 4);
+  ck_assert_double_eq(j.inner.lr, 2.5e-4);
+  ck_assert_int_eq(j.inner.schedule, SEAL_SCHEDULE_COSINE);
+  ck_assert_int_eq(j.inner.warmup_steps, 3);
+  ck_assert_int_eq(j.grading.mode, SEAL_GRADE_F1);
+  ck_assert_double_eq(j.grading.f1_threshold, 0.8);
+  ck_assert(j.evaluation.single_passage && j.evaluation.continued_pretraining);
+  ck_assert_int_eq(j.evaluation.cpt.n_passages, 2);
+  /* keys the file leaves out keep the paper's values */
+  ck_assert_int_eq(j.data.n_eval, 200);
+  ck_assert_int_eq(j.inner.batch_size, 1);
+  ck_assert_double_eq(j.inner.grad_clip, 1.0);
+  ck_assert_int_eq(j.answer.max_tokens, 64);
+  ck_assert_int_eq(j.evaluation.cpt.lora.r, 32);
+  seal_job_free(&j);
+}
+END_TEST
+
+START_TEST(defaults_are_the_papers) {
+  seal_job j;
+  seal_error e;
+  ck_assert_msg(seal_job_parse(BASE, "min.yaml", &j, &e) == 0, "%s", e.msg);
+  ck_assert_str_eq(j.source, "min.yaml");
+  ck_assert_int_eq(j.task, SEAL_TASK_KNOWLEDGE);
+  ck_assert_int_eq(j.device, SEAL_DEVICE_AUTO);
+  ck_assert_int_eq(j.rounds, 2);
+  ck_assert_int_eq(j.repeats, 3);
+  ck_assert_int_eq(j.data.contexts_per_round, 50);
+  ck_assert_int_eq(j.selfedit.prompt, SEAL_PROMPT_IMPLICATIONS);
+  ck_assert_int_eq(j.selfedit.k, 5);
+  ck_assert_double_eq(j.selfedit.temperature, 1.0);
+  ck_assert_double_eq(j.selfedit.top_p, 0.95);
+  ck_assert_int_eq(j.inner.lora.r, 32);
+  ck_assert_double_eq(j.inner.lora.alpha, 64);
+  ck_assert_uint_eq(j.inner.lora.targets, BIT(SEAL_LORA_Q) | BIT(SEAL_LORA_V));
+  ck_assert_int_eq(j.inner.epochs, 10);
+  ck_assert_double_eq(j.inner.lr, 1e-3);
+  ck_assert_int_eq(j.inner.batch_size, 1);
+  ck_assert_int_eq(j.inner.schedule, SEAL_SCHEDULE_LINEAR);
+  ck_assert_int_eq(j.inner.warmup_steps, 0);
+  ck_assert_double_eq(j.inner.weight_decay, 0.0);
+  ck_assert_double_eq(j.inner.grad_clip, 1.0);
+  ck_assert_int_eq(j.answer.max_tokens, 64);
+  ck_assert_int_eq(j.rest_em.lora.r, 64);
+  ck_assert_double_eq(j.rest_em.lora.alpha, 128);
+  ck_assert_uint_eq(j.rest_em.lora.targets, ALL_TARGETS);
+  ck_assert_double_eq(j.rest_em.lr, 3e-4);
+  ck_assert_int_eq(j.rest_em.epochs, 2);
+  ck_assert_int_eq(j.rest_em.batch_size, 10);
+  ck_assert(j.evaluation.single_passage && !j.evaluation.continued_pretraining);
+  ck_assert_int_eq(j.evaluation.cpt.n_passages, 200);
+  ck_assert_int_eq(j.evaluation.cpt.epochs, 3);
+  ck_assert_double_eq(j.evaluation.cpt.lr, 1e-3);
+  ck_assert_int_eq(j.evaluation.cpt.batch_size, 8);
+  ck_assert_ptr_null(j.grading.judge_model);
+  seal_job_free(&j);
+}
+END_TEST
+
+/* Parses text that must fail and checks the message is exactly `want`. */
+static void check_error(const char *yaml, const char *want) {
+  seal_job j;
+  seal_error e = {{0}};
+  int rc = seal_job_parse(yaml, "t.yaml", &j, &e);
+  ck_assert_msg(rc == -1, "parsed but should fail with: %s", want);
+  ck_assert_str_eq(e.msg, want);
+  ck_assert_ptr_null(j.model); /* freed on error */
+}
+
+START_TEST(unknown_and_duplicate_keys) {
+  check_error(BASE "inner_loop:\n  lr: 0.001\n  lrr: 3\n",
+              "t.yaml:7:3: unknown key \"inner_loop.lrr\" (known here: lora, epochs, lr, "
+              "batch_size, schedule, warmup_steps, weight_decay, grad_clip)");
+  check_error(BASE "colour: blue\n",
+              "t.yaml:5:1: unknown key \"colour\" (known here: task, model, device, seed, output, "
+              "rounds, repeats, data, selfedit, inner_loop, answer, grading, rest_em, evaluation)");
+  check_error(BASE "rounds: 1\nrounds: 2\n", "t.yaml:6:1: rounds: duplicate key");
+}
+END_TEST
+
+START_TEST(wrong_types) {
+  check_error(BASE "inner_loop:\n  epochs: ten\n",
+              "t.yaml:6:11: inner_loop.epochs: expected an integer, got \"ten\"");
+  check_error(BASE "inner_loop:\n  epochs: 2.5\n",
+              "t.yaml:6:11: inner_loop.epochs: expected an integer, got \"2.5\"");
+  check_error(BASE "inner_loop:\n  lr: \"0.001\"\n",
+              "t.yaml:6:7: inner_loop.lr: expected a number, got the string \"0.001\"");
+  check_error(BASE "selfedit:\n  k: [1, 2]\n",
+              "t.yaml:6:6: selfedit.k: expected an integer, got a list");
+  check_error(BASE "selfedit: 3\n",
+              "t.yaml:5:11: selfedit: expected a mapping of keys, got a scalar");
+  check_error(BASE "inner_loop:\n  lr: .inf\n",
+              "t.yaml:6:7: inner_loop.lr: expected a number, got \".inf\"");
+  check_error(BASE "device: gpu\n",
+              "t.yaml:5:9: device: unknown value \"gpu\" (one of: auto, cpu, cuda)");
+  check_error(BASE "seed: -1\n", "t.yaml:5:7: seed: expected a non-negative integer, got \"-1\"");
+}
+END_TEST
+
+START_TEST(out_of_range_values) {
+  check_error(BASE "inner_loop:\n  lr: -1e-3\n",
+              "t.yaml:6:7: inner_loop.lr: must be > 0, got -1e-3");
+  check_error(BASE "selfedit:\n  top_p: 1.5\n",
+              "t.yaml:6:10: selfedit.top_p: must be in (0, 1], got 1.5");
+  check_error(BASE "inner_loop:\n  lora: {r: 0}\n",
+              "t.yaml:6:13: inner_loop.lora.r: must be in [1, 65536], got 0");
+  check_error(BASE "rest_em:\n  lora:\n    targets: [q, x_proj]\n",
+              "t.yaml:7:18: rest_em.lora.targets: unknown LoRA target \"x_proj\" (one of: q, k, v, "
+              "o, gate, up, down)");
+  check_error(BASE "rest_em:\n  lora:\n    targets: [q, q_proj]\n",
+              "t.yaml:7:18: rest_em.lora.targets: target \"q_proj\" is listed twice");
+  check_error(BASE "rest_em:\n  lora:\n    targets: []\n",
+              "t.yaml:7:14: rest_em.lora.targets: needs at least one target");
+  check_error(BASE "  contexts_per_round: 0\n",
+              "t.yaml:5:23: data.contexts_per_round: must be >= 1, got 0");
+  check_error(BASE "grading:\n  f1_threshold: 2\n",
+              "t.yaml:6:17: grading.f1_threshold: must be in [0, 1], got 2");
+  check_error(BASE "evaluation:\n  protocols: [single-passage, few-shot]\n",
+              "t.yaml:6:31: evaluation.protocols: unknown protocol \"few-shot\" (one of: "
+              "single-passage, continued-pretraining)");
+}
+END_TEST
+
+START_TEST(missing_and_inconsistent) {
+  check_error("data:\n  train: a\n  eval: b\n", "t.yaml:1:1: missing required key \"model\"");
+  check_error("model: m\ndata:\n  train: a\n", "t.yaml:3:3: data: missing required key \"eval\"");
+  check_error("model: m\n", "t.yaml:1:1: missing required key \"data.train\"");
+  check_error(BASE "grading:\n  mode: judge\n",
+              "t.yaml:6:9: grading.mode: judge grading needs grading.judge_model (a model path)");
+  check_error("", "t.yaml:1:1: the job is empty (it needs at least model and data)");
+  unsetenv("SEAL_TEST_UNSET_VAR");
+  check_error("model: ${SEAL_TEST_UNSET_VAR}/m\n",
+              "t.yaml:1:8: model: environment variable SEAL_TEST_UNSET_VAR (in "
+              "\"${SEAL_TEST_UNSET_VAR}/m\") is not set");
+}
+END_TEST
+
+START_TEST(yaml_syntax_errors_have_positions) {
+  seal_job j;
+  seal_error e;
+  ck_assert_int_eq(seal_job_parse(BASE "selfedit: [1, 2\n", "t.yaml", &j, &e), -1);
+  ck_assert_msg(strncmp(e.msg, "t.yaml:6:1: invalid YAML: ", 26) == 0, "%s", e.msg);
+  ck_assert_int_eq(seal_job_parse("model: m\n  data: x\n", "t.yaml", &j, &e), -1);
+  ck_assert_msg(strncmp(e.msg, "t.yaml:2:7: invalid YAML: ", 26) == 0, "%s", e.msg);
+}
+END_TEST
+
+START_TEST(dump_parses_back_to_the_same_job) {
+  setenv("SEAL_TEST_MODEL_DIR", "/models/$weird \"dir\"", 1);
+  seal_job a, b;
+  seal_error e;
+  ck_assert_msg(seal_job_load("tests/fixtures/knowledge/job-valid.yaml", &a, &e) == 0, "%s", e.msg);
+  char *text = seal_job_to_yaml(&a);
+  ck_assert_msg(seal_job_parse(text, "dump.yaml", &b, &e) == 0, "%s\n%s", e.msg, text);
+  ck_assert_str_eq(b.model, "/models/$weird \"dir\"/tiny.gguf");
+  char *again = seal_job_to_yaml(&b);
+  /* the header names the source; the rest must be identical */
+  ck_assert_str_eq(strchr(again, '\n'), strchr(text, '\n'));
+  ck_assert_double_eq(b.inner.lr, a.inner.lr);
+  ck_assert_double_eq(b.selfedit.top_p, a.selfedit.top_p);
+  ck_assert_uint_eq(b.inner.lora.targets, a.inner.lora.targets);
+  ck_assert_uint_eq(b.rest_em.lora.targets, ALL_TARGETS);
+  ck_assert_int_eq(b.grading.mode, a.grading.mode);
+  ck_assert(b.evaluation.continued_pretraining);
+  ck_assert_ptr_null(b.grading.judge_model);
+  ck_assert_msg(strstr(text, "\n  lr: 0.00025\n") != NULL, "%s", text);
+  ck_assert_msg(strstr(text, "targets: [q, v]") != NULL, "%s", text);
+  free(text), free(again);
+  seal_job_free(&a), seal_job_free(&b);
+}
+END_TEST
+
+START_TEST(path_expansion) {
+  seal_error e;
+  setenv("HOME", "/home/tester", 1);
+  setenv("SEAL_TEST_VAR", "xyz", 1);
+  unsetenv("SEAL_TEST_UNSET_VAR");
+  char *p = seal_expand_path("~/.cache/${SEAL_TEST_VAR}/m$$1.gguf", &e);
+  ck_assert_str_eq(p, "/home/tester/.cache/xyz/m$1.gguf");
+  free(p);
+  p = seal_expand_path("${SEAL_TEST_UNSET_VAR:-/d/x}/${SEAL_TEST_VAR:-no}", &e);
+  ck_assert_str_eq(p, "/d/x/xyz");
+  free(p);
+  p = seal_expand_path("a/~b/$c", &e); /* only a leading ~; a lone $ stays */
+  ck_assert_str_eq(p, "a/~b/$c");
+  free(p);
+  ck_assert_ptr_null(seal_expand_path("${SEAL_TEST_VAR", &e));
+  ck_assert_str_eq(e.msg, "unclosed \"${\" in \"${SEAL_TEST_VAR\"");
+}
+END_TEST
+
+START_TEST(shipped_jobs_parse) {
+  const char *jobs[] = {"jobs/demo.yaml", "jobs/knowledge-qwen2.5-7b.yaml",
+                        "jobs/knowledge-smollm2.yaml"};
+  if (!getenv("HOME")) setenv("HOME", "/root", 1);
+  for (int i = 0; i < 3; i++) {
+    seal_job j;
+    seal_error e;
+    ck_assert_msg(seal_job_load(jobs[i], &j, &e) == 0, "%s", e.msg);
+    ck_assert_ptr_nonnull(j.model);
+    seal_job_free(&j);
+  }
+}
+END_TEST
+
+Suite *job_suite(void) {
+  Suite *s = suite_create("job");
+  TCase *tc = tcase_create("job");
+  tcase_add_test(tc, valid_job_file);
+  tcase_add_test(tc, defaults_are_the_papers);
+  tcase_add_test(tc, unknown_and_duplicate_keys);
+  tcase_add_test(tc, wrong_types);
+  tcase_add_test(tc, out_of_range_values);
+  tcase_add_test(tc, missing_and_inconsistent);
+  tcase_add_test(tc, yaml_syntax_errors_have_positions);
+  tcase_add_test(tc, dump_parses_back_to_the_same_job);
+  tcase_add_test(tc, path_expansion);
+  tcase_add_test(tc, shipped_jobs_parse);
+  suite_add_tcase(s, tc);
+  return s;
+}
