@@ -1,9 +1,15 @@
-/* cmd/commands.c — the table of subcommands. */
+/* cmd/commands.c — the table of subcommands, in the order `seal --help` lists them. */
 #include "cmd/cmd.h"
 
+int cmd_generate(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 int cmd_backends(int argc, char **argv);
 
 const seal_command seal_commands[] = {
+    {"generate", "generate text from a model (plain or chat), greedy or sampled", cmd_generate},
+    {"score", "per-token loss and perplexity of a text under a model", cmd_score},
+    {"inspect", "summarise a run checkpoint: rounds, rewards, adapters, self-edits", cmd_inspect},
     {"backends", "list the compute backends this build has and which one is the default",
      cmd_backends},
 };

@@ -12,7 +12,7 @@ packages=(
   libjansson-dev
   libpcre2-dev
   libutf8proc-dev
-  libopenblas-dev
+  libopenblas-dev libopenblas-openmp-dev
   python3 python3-pip
 )
 

@@ -1,0 +1,154 @@
+/* cmd/generate.c — `seal generate`: text in, text out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "model/chat.h"
+#include "model/engine.h"
+
+static const char usage[] =
+    "usage: seal generate --model PATH --prompt TEXT [OPTIONS]\n"
+    "\n"
+    "Generates a continuation of the prompt (or, with --chat, the assistant's\n"
+    "reply rendered through the model's chat template) and prints it.\n"
+    "\n"
+    "  --model PATH         Hugging Face directory or .gguf file (required)\n"
+    "  --prompt TEXT        the prompt (or --prompt-file FILE)\n"
+    "  --prompt-file FILE   read the prompt from FILE\n"
+    "  --chat               treat the prompt as a user message in the model's chat template\n"
+    "  --system TEXT        a system message (with --chat)\n"
+    "  --date TEXT          Llama-3 template's \"Today Date\" (default: today)\n"
+    "  --max-tokens N       new tokens at most (default 128)\n"
+    "  --temperature T      0 is greedy (default 0)\n"
+    "  --top-p P            nucleus sampling mass (default 1)\n"
+    "  --seed N             sampling seed (default 0)\n"
+    "  --samples N          independent samples of the same prompt, batched (default 1)\n"
+    "  --adapter DIR        apply a PEFT LoRA adapter\n"
+    "  --device NAME        cpu, cuda or auto (default auto)\n"
+    "  --stats              print prefill/decode timing to stderr\n"
+    "  --help               this text\n";
+
+typedef struct {
+  const char *model, *prompt, *prompt_file, *system, *date, *adapter, *device;
+  int chat, max_tokens, samples, stats;
+  float temperature, top_p;
+  unsigned long seed;
+} gen_opts;
+
+static int parse(int argc, char **argv, gen_opts *o) {
+  static const struct option opts[] = {
+      {"model", required_argument, 0, 'm'},       {"prompt", required_argument, 0, 'p'},
+      {"prompt-file", required_argument, 0, 'f'}, {"chat", no_argument, 0, 'c'},
+      {"system", required_argument, 0, 'y'},      {"date", required_argument, 0, 'D'},
+      {"max-tokens", required_argument, 0, 'n'},  {"temperature", required_argument, 0, 't'},
+      {"top-p", required_argument, 0, 'P'},       {"seed", required_argument, 0, 's'},
+      {"samples", required_argument, 0, 'k'},     {"adapter", required_argument, 0, 'a'},
+      {"device", required_argument, 0, 'd'},      {"stats", no_argument, 0, 'S'},
+      {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+  *o = (gen_opts){.device = "auto", .max_tokens = 128, .samples = 1, .top_p = 1.0f};
+  for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
+    switch (c) {
+      case 'm': o->model = optarg; break;
+      case 'p': o->prompt = optarg; break;
+      case 'f': o->prompt_file = optarg; break;
+      case 'c': o->chat = 1; break;
+      case 'y': o->system = optarg; break;
+      case 'D': o->date = optarg; break;
+      case 'n': o->max_tokens = (int)cmd_parse_long("max-tokens", optarg, 1, 1 << 20); break;
+      case 't': o->temperature = (float)cmd_parse_double("temperature", optarg, 0, 100); break;
+      case 'P': o->top_p = (float)cmd_parse_double("top-p", optarg, 1e-6, 1); break;
+      case 's': o->seed = (unsigned long)cmd_parse_long("seed", optarg, 0, 0x7fffffffL); break;
+      case 'k': o->samples = (int)cmd_parse_long("samples", optarg, 1, 4096); break;
+      case 'a': o->adapter = optarg; break;
+      case 'd': o->device = optarg; break;
+      case 'S': o->stats = 1; break;
+      case 'h': fputs(usage, stdout); return 1;
+      default: return -1;
+    }
+  }
+  if (!o->model || (!o->prompt == !o->prompt_file)) {
+    fprintf(stderr, "seal generate: --model and one of --prompt or --prompt-file are required\n\n%s",
+            usage);
+    return -1;
+  }
+  return 0;
+}
+
+/* The prompt as token ids: raw text with BOS as the model wants, or the chat
+ * template's rendering (which writes its own special tokens). */
+static int prompt_ids(const seal_engine *eng, const gen_opts *o, const char *text, int32_t **ids,
+                      seal_error *e) {
+  if (!o->chat) return seal_engine_encode_prompt(eng, text, ids);
+  seal_chat_format f;
+  if (seal_chat_detect(eng->chat_template, &f) == SEAL_CHAT_NONE) {
+    seal_errorf(e, "%s: --chat needs a chat template seal knows (Llama-3 or ChatML); the model "
+                   "has %s", eng->path, eng->chat_template ? "another kind" : "none");
+    return -1;
+  }
+  seal_chat_msg msgs[2];
+  int n = 0;
+  if (o->system) msgs[n++] = (seal_chat_msg){"system", o->system};
+  msgs[n++] = (seal_chat_msg){"user", text};
+  char *rendered = seal_chat_render(&f, msgs, n, true, o->date, e);
+  seal_chat_format_free(&f);
+  if (!rendered) return -1;
+  int count = seal_engine_encode(eng, rendered, ids);
+  free(rendered);
+  return count;
+}
+
+int cmd_generate(int argc, char **argv) {
+  gen_opts o;
+  int rc = parse(argc, argv, &o);
+  if (rc) return rc > 0 ? 0 : 2;
+  seal_error e;
+  char *text = o.prompt_file ? seal_read_file(o.prompt_file, NULL, &e) : seal_strdup(o.prompt);
+  if (!text) SEAL_DIE_ERR(&e);
+  seal_engine eng;
+  if (seal_engine_open(&eng, o.model, o.device, &e)) SEAL_DIE_ERR(&e);
+  seal_lora lora, *lp = NULL;
+  if (o.adapter) {
+    if (seal_lora_load_peft(&lora, &eng.model, o.adapter, &e)) SEAL_DIE_ERR(&e);
+    lp = &lora;
+  }
+  int32_t *ids;
+  int n = prompt_ids(&eng, &o, text, &ids, &e);
+  if (n < 0) SEAL_DIE_ERR(&e);
+  if (n == 0) SEAL_DIE("the prompt is empty");
+  int B = o.samples;
+  const int32_t **prompts = seal_calloc((size_t)B, sizeof *prompts);
+  int *lens = seal_calloc((size_t)B, sizeof *lens);
+  seal_rng *rngs = seal_calloc((size_t)B, sizeof *rngs);
+  for (int b = 0; b < B; b++) {
+    prompts[b] = ids;
+    lens[b] = n;
+    seal_rng_seed(&rngs[b], seal_seed_derive(o.seed, (uint64_t)b, 0, 0, 0));
+  }
+  seal_sampling s = {.temperature = o.temperature, .top_p = o.top_p, .max_new_tokens = o.max_tokens};
+  seal_generation *out = seal_calloc((size_t)B, sizeof *out);
+  double t0 = seal_now();
+  seal_generate(&eng.model, lp, NULL, prompts, lens, B, &s, rngs, out);
+  double secs = seal_now() - t0;
+  long total = 0;
+  for (int b = 0; b < B; b++) {
+    char *reply = seal_engine_decode(&eng, out[b].ids, out[b].n);
+    if (B > 1) printf("--- sample %d\n", b);
+    printf("%s\n", reply);
+    total += out[b].n;
+    free(reply);
+  }
+  if (o.stats)
+    fprintf(stderr, "prompt %d tokens, generated %ld tokens in %.2fs (%.1f tokens/s, batch %d, %s)\n",
+            n, total, secs, (double)total / secs, B, eng.be->name);
+  seal_generation_free(out, B);
+  free(out);
+  free(rngs);
+  free(lens);
+  free(prompts);
+  free(ids);
+  free(text);
+  if (lp) seal_lora_free(lp);
+  seal_engine_close(&eng);
+  return 0;
+}

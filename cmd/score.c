@@ -1,0 +1,129 @@
+/* cmd/score.c — `seal score`: per-token loss and perplexity of a text. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "model/engine.h"
+
+static const char usage[] =
+    "usage: seal score --model PATH --text FILE [OPTIONS]\n"
+    "\n"
+    "Prints the loss of every token of FILE's text under the model (the\n"
+    "negative log-probability of the token given the ones before it), then the\n"
+    "mean loss and the perplexity exp(mean loss). Texts longer than the window\n"
+    "are scored in consecutive windows.\n"
+    "\n"
+    "  --model PATH     Hugging Face directory or .gguf file (required)\n"
+    "  --text FILE      the text to score (required; - reads standard input)\n"
+    "  --adapter DIR    apply a PEFT LoRA adapter\n"
+    "  --device NAME    cpu, cuda or auto (default auto)\n"
+    "  --window N       tokens per window (default 1024)\n"
+    "  --quiet          print only the summary line\n"
+    "  --help           this text\n";
+
+typedef struct {
+  const char *model, *text, *adapter, *device;
+  int window, quiet;
+} score_opts;
+
+static int parse(int argc, char **argv, score_opts *o) {
+  static const struct option opts[] = {
+      {"model", required_argument, 0, 'm'},   {"text", required_argument, 0, 't'},
+      {"adapter", required_argument, 0, 'a'}, {"device", required_argument, 0, 'd'},
+      {"window", required_argument, 0, 'w'},  {"quiet", no_argument, 0, 'q'},
+      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+  *o = (score_opts){.device = "auto", .window = 1024};
+  for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
+    switch (c) {
+      case 'm': o->model = optarg; break;
+      case 't': o->text = optarg; break;
+      case 'a': o->adapter = optarg; break;
+      case 'd': o->device = optarg; break;
+      case 'w': o->window = (int)cmd_parse_long("window", optarg, 2, 1 << 20); break;
+      case 'q': o->quiet = 1; break;
+      case 'h': fputs(usage, stdout); return 1;
+      default: return -1;
+    }
+  }
+  if (!o->model || !o->text) {
+    fprintf(stderr, "seal score: --model and --text are required\n\n%s", usage);
+    return -1;
+  }
+  return 0;
+}
+
+static char *read_text(const char *path, seal_error *e) {
+  if (strcmp(path, "-")) return seal_read_file(path, NULL, e);
+  seal_buf b = {0};
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) seal_buf_append(&b, chunk, n);
+  return seal_buf_take(&b);
+}
+
+/* Scores ids[0..n) window by window; prints each token's loss unless quiet. */
+static void score_windows(seal_engine *eng, const seal_lora *lora, const int32_t *ids, int n,
+                          int window, int quiet, double *sum, long *count) {
+  seal_train_acts acts;
+  seal_train_acts_create(&acts, &eng->model, 1, window, lora ? lora->r : 0);
+  int32_t *targets = seal_malloc((size_t)window * sizeof(int32_t));
+  float *weights = seal_malloc((size_t)window * sizeof(float));
+  float *losses = seal_malloc((size_t)window * sizeof(float));
+  for (int start = 0; start + 1 < n; start += window - 1) {
+    int T = n - start < window ? n - start : window;
+    for (int t = 0; t < T; t++) {
+      targets[t] = t + 1 < T ? ids[start + t + 1] : 0;
+      weights[t] = t + 1 < T ? 1.0f : 0.0f;
+    }
+    seal_forward_train(&eng->model, lora, &acts, ids + start, targets, weights, 1, T);
+    seal_train_losses_to_host(&eng->model, &acts, losses);
+    for (int t = 0; t + 1 < T; t++) {
+      *sum += losses[t];
+      ++*count;
+      if (quiet) continue;
+      char *piece = seal_tokenizer_decode(eng->tok, &ids[start + t + 1], 1, 0);
+      for (char *p = piece; *p; p++)
+        if (*p == '\n' || *p == '\t') *p = ' ';
+      printf("%6d %8d %9.4f  %s\n", start + t + 1, ids[start + t + 1], losses[t], piece);
+      free(piece);
+    }
+    if (start + T >= n) break;
+  }
+  free(targets);
+  free(weights);
+  free(losses);
+  seal_train_acts_free(&acts, &eng->model);
+}
+
+int cmd_score(int argc, char **argv) {
+  score_opts o;
+  int rc = parse(argc, argv, &o);
+  if (rc) return rc > 0 ? 0 : 2;
+  seal_error e;
+  char *text = read_text(o.text, &e);
+  if (!text) SEAL_DIE_ERR(&e);
+  seal_engine eng;
+  if (seal_engine_open(&eng, o.model, o.device, &e)) SEAL_DIE_ERR(&e);
+  seal_lora lora, *lp = NULL;
+  if (o.adapter) {
+    if (seal_lora_load_peft(&lora, &eng.model, o.adapter, &e)) SEAL_DIE_ERR(&e);
+    lp = &lora;
+  }
+  int32_t *ids;
+  int n = seal_engine_encode_prompt(&eng, text, &ids);
+  if (n < 2) SEAL_DIE("%s: the text has %d token(s); at least 2 are needed to score", o.text, n);
+  if (!o.quiet) printf("%6s %8s %9s  %s\n", "pos", "token", "loss", "text");
+  double sum = 0, t0 = seal_now();
+  long count = 0;
+  score_windows(&eng, lp, ids, n, o.window, o.quiet, &sum, &count);
+  double secs = seal_now() - t0;
+  printf("tokens %ld  mean loss %.4f  perplexity %.3f  (%.0f tokens/s on %s)\n", count,
+         sum / (double)count, exp(sum / (double)count), (double)n / secs, eng.be->name);
+  free(ids);
+  free(text);
+  if (lp) seal_lora_free(lp);
+  seal_engine_close(&eng);
+  return 0;
+}

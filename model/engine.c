@@ -1,0 +1,108 @@
+/* model/engine.c — opening a model from one path, and text in, text out. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/engine.h"
+#include "model/loader.h"
+
+/* Adds id to the config's stop tokens unless it is already there. */
+static void add_eos(seal_model_config *c, int id) {
+  if (id < 0) return;
+  for (int i = 0; i < c->n_eos; i++)
+    if (c->eos_ids[i] == id) return;
+  if (c->n_eos < SEAL_MAX_EOS) c->eos_ids[c->n_eos++] = id;
+}
+
+static seal_tokenizer *open_tokenizer(const seal_checkpoint *ck, seal_error *e) {
+  if (ck->tokenizer_json) return seal_tokenizer_load_json(ck->tokenizer_json, e);
+  if (ck->has_vocab) return seal_tokenizer_from_vocab(&ck->vocab, e);
+  seal_errorf(e, "%s: no tokenizer found (expected tokenizer.json beside config.json, or "
+                 "tokenizer metadata in the GGUF file)", ck->source);
+  return NULL;
+}
+
+int seal_engine_open(seal_engine *eng, const char *path, const char *device, seal_error *e) {
+  memset(eng, 0, sizeof *eng);
+  seal_checkpoint ck;
+  double t0 = seal_now();
+  if (seal_checkpoint_open(path, &ck, e)) return -1;
+  eng->tok = open_tokenizer(&ck, e);
+  if (!eng->tok) {
+    seal_checkpoint_free(&ck);
+    return -1;
+  }
+  /* An instruct model ends its turn with eos/eot: generation stops there too. */
+  add_eos(&ck.config, seal_tokenizer_eos_id(eng->tok));
+  add_eos(&ck.config, seal_tokenizer_eot_id(eng->tok));
+  eng->be = seal_backend_create(device, e);
+  if (!eng->be || seal_model_create(&eng->model, eng->be, &ck.config, &ck.weights, e)) {
+    seal_checkpoint_free(&ck);
+    seal_engine_close(eng);
+    return -1;
+  }
+  const char *tmpl = seal_tokenizer_chat_template(eng->tok);
+  eng->chat_template = tmpl ? seal_strdup(tmpl) : NULL;
+  eng->add_bos = seal_tokenizer_add_bos(eng->tok) && seal_tokenizer_bos_id(eng->tok) >= 0;
+  eng->path = seal_strdup(path);
+  seal_checkpoint_free(&ck);
+  seal_debug("opened %s on %s in %.2fs", path, eng->be->name, seal_now() - t0);
+  return 0;
+}
+
+void seal_engine_close(seal_engine *eng) {
+  seal_model_free(&eng->model);
+  if (eng->be) seal_backend_destroy(eng->be);
+  if (eng->tok) seal_tokenizer_free(eng->tok);
+  free(eng->chat_template);
+  free(eng->path);
+  memset(eng, 0, sizeof *eng);
+}
+
+int seal_engine_encode(const seal_engine *eng, const char *text, int32_t **ids) {
+  int n = seal_tokenizer_encode(eng->tok, text, ids);
+  SEAL_CHECK(n >= 0, "tokenizer failed on a %zu-byte text", strlen(text));
+  return n;
+}
+
+int seal_engine_encode_prompt(const seal_engine *eng, const char *text, int32_t **ids) {
+  int32_t *body;
+  int n = seal_engine_encode(eng, text, &body);
+  if (!eng->add_bos) {
+    *ids = body;
+    return n;
+  }
+  int32_t *out = seal_malloc((size_t)(n + 1) * sizeof(int32_t));
+  out[0] = seal_tokenizer_bos_id(eng->tok);
+  memcpy(out + 1, body, (size_t)n * sizeof(int32_t));
+  free(body);
+  *ids = out;
+  return n + 1;
+}
+
+char *seal_engine_decode(const seal_engine *eng, const int32_t *ids, int n) {
+  return seal_tokenizer_decode(eng->tok, ids, n, 1);
+}
+
+void seal_engine_complete(seal_engine *eng, const seal_lora *lora, const char *const *prompts,
+                          int B, const seal_sampling *s, const uint64_t *seeds, char **texts,
+                          int *n_tokens) {
+  int32_t **ids = seal_calloc((size_t)B, sizeof *ids);
+  int *lens = seal_calloc((size_t)B, sizeof *lens);
+  seal_rng *rngs = seal_calloc((size_t)B, sizeof *rngs);
+  for (int b = 0; b < B; b++) {
+    lens[b] = seal_engine_encode_prompt(eng, prompts[b], &ids[b]);
+    seal_rng_seed(&rngs[b], seeds ? seeds[b] : (uint64_t)b);
+  }
+  seal_generation *out = seal_calloc((size_t)B, sizeof *out);
+  seal_generate(&eng->model, lora, NULL, (const int32_t *const *)ids, lens, B, s, rngs, out);
+  for (int b = 0; b < B; b++) {
+    texts[b] = seal_engine_decode(eng, out[b].ids, out[b].n);
+    if (n_tokens) n_tokens[b] = out[b].n;
+    free(ids[b]);
+  }
+  seal_generation_free(out, B);
+  free(out);
+  free(ids);
+  free(lens);
+  free(rngs);
+}

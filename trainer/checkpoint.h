@@ -1,0 +1,42 @@
+/* trainer/checkpoint.h — the run state in one HDF5 file (layout: docs/checkpoint.md,
+ * DESIGN.md §5). Writes are atomic: a crash at any moment leaves a readable
+ * checkpoint. Reads refuse anything that is not a complete seal checkpoint, with
+ * a message naming the file and what is wrong. HDF5's own error printing is
+ * silenced during these calls; its innermost message goes into the seal_error. */
+#ifndef SEAL_TRAINER_CHECKPOINT_H
+#define SEAL_TRAINER_CHECKPOINT_H
+
+#include <stdio.h>
+
+#include "trainer/run_state.h"
+#include "util/util.h"
+
+#define SEAL_CHECKPOINT_FORMAT "seal-checkpoint"
+/* Bumped whenever the layout changes so that an older seal cannot misread it. */
+#define SEAL_CHECKPOINT_VERSION 1
+
+/* Writes path.tmp, closes and fsyncs it, checks that it opens as a checkpoint,
+ * keeps the existing checkpoint as path.prev (a hard link, so path never stops
+ * existing; a path that is not a readable checkpoint never displaces a .prev),
+ * renames path.tmp into place and fsyncs the directory. A stale path.tmp from an
+ * interrupted write is overwritten. */
+int seal_checkpoint_write(const char *path, const seal_run_state *s, seal_error *e);
+
+/* Reads a checkpoint into s (initialised here; free with seal_run_state_free,
+ * also after a failure). Refuses, naming the file: a missing file, a file that
+ * is not HDF5, a truncated one, one without the root 'format' attribute or with
+ * another format name, a newer version, missing groups, attributes or table
+ * fields, tensors that are not float or have more than SEAL_MAX_DIMS dims. */
+int seal_checkpoint_read(const char *path, seal_run_state *s, seal_error *e);
+
+/* Prints what `seal inspect` shows: format, version, seal version, created,
+ * written, round, phase, world size, model, the per-round table, the policy
+ * adapters with their parameter counts, the optimizer, and the self-edit records
+ * per round with their mean reward. Reads shapes only, not tensor data. */
+int seal_checkpoint_summary(const char *path, FILE *out, seal_error *e);
+
+/* Prints round r's self-edit records, one block each: context, sample, repeat,
+ * reward and metrics, then the text indented. Round out of range is an error. */
+int seal_checkpoint_print_selfedits(const char *path, int round, FILE *out, seal_error *e);
+
+#endif

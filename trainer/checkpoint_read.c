@@ -1,0 +1,327 @@
+/* trainer/checkpoint_read.c — reading a checkpoint back into a run state, refusing
+ * anything that is not a complete seal checkpoint, and the `seal inspect` summary. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "trainer/checkpoint.h"
+#include "trainer/checkpoint_h5.h"
+
+static int read_root(seal_h5 *c, hid_t f, seal_run_state *s, seal_checkpoint_info *info) {
+  seal_h5_where(c, "/");
+  char *format = NULL;
+  if (seal_h5_get_str(c, f, "/", "format", &format) != 0) {
+    free(format);
+    return -1;
+  }
+  int rc = 0;
+  if (strcmp(format, SEAL_CHECKPOINT_FORMAT) != 0)
+    rc = seal_h5_fail(c, "not a seal checkpoint: format is '%s', expected '%s'", format,
+                      SEAL_CHECKPOINT_FORMAT);
+  free(format);
+  if (rc) return -1;
+  if (seal_h5_get_int(c, f, "/", "version", &info->version)) return -1;
+  if (info->version > SEAL_CHECKPOINT_VERSION)
+    return seal_h5_fail(c,
+                        "checkpoint version %d is newer than this seal (%s) reads (up to %d); "
+                        "use a newer seal",
+                        info->version, SEAL_VERSION, SEAL_CHECKPOINT_VERSION);
+  if (info->version < 1) return seal_h5_fail(c, "checkpoint version %d is invalid", info->version);
+  char *job = NULL;
+  rc = seal_h5_get_str_buf(c, f, "/", "seal_version", info->seal_version,
+                           sizeof info->seal_version) ||
+       seal_h5_get_str_buf(c, f, "/", "created", s->created, sizeof s->created) ||
+       seal_h5_get_str_buf(c, f, "/", "written", info->written, sizeof info->written) ||
+       seal_h5_get_str(c, f, "/", "job_yaml", &job) ||
+       seal_h5_get_u64(c, f, "/", "run_seed", &s->run_seed) ||
+       seal_h5_get_int(c, f, "/", "world_size", &s->world_size) ||
+       seal_h5_get_int(c, f, "/", "round", &s->round) ||
+       seal_h5_get_str_buf(c, f, "/", "phase", s->phase, sizeof s->phase);
+  /* Empty strings stand for absent ones (the writer stores NULL as ""). */
+  s->job_yaml = job && job[0] ? job : (free(job), NULL);
+  return rc ? -1 : 0;
+}
+
+static int read_model(seal_h5 *c, hid_t f, seal_run_state *s) {
+  seal_h5_where(c, "/model");
+  hid_t g = seal_h5_open_group(c, f, "/", "model");
+  if (g < 0) return -1;
+  char *base = NULL;
+  int rc =
+      seal_h5_get_str_buf(c, g, "/model", "architecture", s->architecture,
+                          sizeof s->architecture) ||
+      seal_h5_get_str(c, g, "/model", "base_path", &base) ||
+      seal_h5_get_str_buf(c, g, "/model", "base_sha256", s->base_sha256, sizeof s->base_sha256) ||
+      seal_h5_get_int(c, g, "/model", "hidden", &s->hidden) ||
+      seal_h5_get_int(c, g, "/model", "n_layers", &s->n_layers) ||
+      seal_h5_get_int(c, g, "/model", "n_heads", &s->n_heads) ||
+      seal_h5_get_int(c, g, "/model", "n_kv_heads", &s->n_kv_heads) ||
+      seal_h5_get_int(c, g, "/model", "vocab_size", &s->vocab_size) ||
+      seal_h5_get_int(c, g, "/model", "intermediate", &s->intermediate);
+  s->base_path = base && base[0] ? base : (free(base), NULL);
+  H5Gclose(g);
+  return rc ? -1 : 0;
+}
+
+/* The group's n_rounds attribute, checked against its members: a round lost
+ * from the end would otherwise go unnoticed. */
+static int count_rounds(seal_h5 *c, hid_t g, const char *name, int *n) {
+  H5G_info_t info;
+  if (seal_h5_get_int(c, g, name, "n_rounds", n) || SEAL_H5(c, H5Gget_info, (g, &info)) < 0)
+    return -1;
+  if (*n < 0 || (hsize_t)*n != info.nlinks)
+    return seal_h5_fail(c, "%s has %llu members but n_rounds is %d", name,
+                        (unsigned long long)info.nlinks, *n);
+  return 0;
+}
+
+static int read_policy(seal_h5 *c, hid_t f, seal_run_state *s, bool with_data) {
+  seal_h5_where(c, "/policy");
+  hid_t g = seal_h5_open_group(c, f, "/", "policy");
+  if (g < 0) return -1;
+  int n = 0;
+  int rc = seal_h5_get_int(c, g, "/policy", "lora_r", &s->lora_r) ||
+           seal_h5_get_f32(c, g, "/policy", "lora_alpha", &s->lora_alpha) ||
+           count_rounds(c, g, "/policy", &n);
+  for (int r = 0; rc == 0 && r < n; r++) {
+    char name[32], full[48];
+    snprintf(name, sizeof name, "round_%d", r);
+    snprintf(full, sizeof full, "/policy/%s", name);
+    hid_t rg = seal_h5_open_group(c, g, "/policy", name);
+    if (rg < 0) {
+      rc = -1;
+      break;
+    }
+    seal_tensor_set set = {0};
+    rc = seal_h5_read_tensors(c, rg, full, &set, with_data);
+    seal_run_state_set_policy(s, r, &set);
+    H5Gclose(rg);
+  }
+  H5Gclose(g);
+  return rc ? -1 : 0;
+}
+
+static int read_optimizer(seal_h5 *c, hid_t f, seal_run_state *s, bool with_data) {
+  seal_h5_where(c, "/optimizer");
+  hid_t g = seal_h5_open_group(c, f, "/", "optimizer");
+  if (g < 0) return -1;
+  int rc = seal_h5_get_int(c, g, "/optimizer", "step", &s->opt_step) ||
+           seal_h5_get_f64(c, g, "/optimizer", "lr", &s->opt_lr);
+  const char *names[2] = {"m", "v"};
+  seal_tensor_set *sets[2] = {&s->opt_m, &s->opt_v};
+  for (int i = 0; rc == 0 && i < 2; i++) {
+    char full[32];
+    snprintf(full, sizeof full, "/optimizer/%s", names[i]);
+    hid_t mg = seal_h5_open_group(c, g, "/optimizer", names[i]);
+    if (mg < 0) {
+      rc = -1;
+      break;
+    }
+    rc = seal_h5_read_tensors(c, mg, full, sets[i], with_data);
+    H5Gclose(mg);
+  }
+  H5Gclose(g);
+  return rc ? -1 : 0;
+}
+
+static int read_selfedits(seal_h5 *c, hid_t f, seal_run_state *s) {
+  seal_h5_where(c, "/selfedits");
+  hid_t g = seal_h5_open_group(c, f, "/", "selfedits");
+  if (g < 0) return -1;
+  int n = 0;
+  int rc = count_rounds(c, g, "/selfedits", &n);
+  for (int r = 0; rc == 0 && r < n; r++) {
+    char name[32];
+    snprintf(name, sizeof name, "round_%d", r);
+    void *rows;
+    int count;
+    rc = seal_h5_read_table(c, g, "/selfedits", name, &seal_h5_selfedit_table, &rows, &count);
+    if (rc) break;
+    /* Round r exists even when it has no records, so that rounds stay numbered. */
+    s->n_selfedit_rounds = r; /* the arrays grow to r + 1 below */
+    s->selfedits = seal_realloc(s->selfedits, (size_t)(r + 1) * sizeof *s->selfedits);
+    s->n_selfedits = seal_realloc(s->n_selfedits, (size_t)(r + 1) * sizeof *s->n_selfedits);
+    s->cap_selfedits = seal_realloc(s->cap_selfedits, (size_t)(r + 1) * sizeof *s->cap_selfedits);
+    s->selfedits[r] = rows;
+    s->n_selfedits[r] = s->cap_selfedits[r] = count;
+    s->n_selfedit_rounds = r + 1;
+  }
+  H5Gclose(g);
+  return rc ? -1 : 0;
+}
+
+static int read_layout(seal_h5 *c, hid_t f, seal_run_state *s, bool with_data,
+                       seal_checkpoint_info *info) {
+  if (read_root(c, f, s, info) || read_model(c, f, s) || read_policy(c, f, s, with_data) ||
+      read_optimizer(c, f, s, with_data))
+    return -1;
+  void *rows;
+  int n;
+  if (seal_h5_read_table(c, f, "/", "rng", &seal_h5_rng_table, &rows, &n)) return -1;
+  s->rng = rows;
+  s->n_rng = s->cap_rng = n;
+  for (int i = 0; i < n; i++) s->rng[i].name[sizeof s->rng[i].name - 1] = '\0';
+  if (seal_h5_read_table(c, f, "/", "rounds", &seal_h5_round_table, &rows, &n)) return -1;
+  s->rounds = rows;
+  s->n_rounds = s->cap_rounds = n;
+  return read_selfedits(c, f, s);
+}
+
+/* Before HDF5 sees the file: it must exist, be a regular file and carry the
+ * HDF5 signature, so that the common mistakes get plain messages. */
+static int check_file(seal_h5 *c, const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return seal_h5_fail(c, "cannot open: %s", strerror(errno));
+  if (!S_ISREG(st.st_mode)) return seal_h5_fail(c, "not a regular file");
+#if H5_VERSION_GE(1, 12, 0)
+  htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
+#else
+  htri_t is = H5Fis_hdf5(path);
+#endif
+  H5Eclear2(H5E_DEFAULT);
+  if (is <= 0) return seal_h5_fail(c, "not an HDF5 file (no HDF5 signature), so not a checkpoint");
+  return 0;
+}
+
+int seal_checkpoint_read_ex(const char *path, seal_run_state *s, bool tensor_data,
+                            seal_checkpoint_info *info, seal_error *e) {
+  seal_checkpoint_info local;
+  if (!info) info = &local;
+  memset(info, 0, sizeof *info);
+  seal_run_state_init(s);
+  s->created[0] = '\0';
+  seal_h5 c;
+  seal_h5_begin(&c, path, e);
+  hid_t fapl = -1, f = -1;
+  if (check_file(&c, path) == 0) fapl = seal_h5_fapl(&c);
+  seal_h5_where(&c, "opening the file");
+  if (fapl >= 0) f = SEAL_H5(&c, H5Fopen, (path, H5F_ACC_RDONLY, fapl));
+  if (f >= 0) read_layout(&c, f, s, tensor_data, info);
+  seal_h5_close(f);
+  seal_h5_close(fapl);
+  seal_h5_end(&c);
+  if (!c.failed) return 0;
+  /* Point at the previous checkpoint, which a failed read leaves untouched. */
+  char *prev = seal_asprintf("%s.prev", path);
+  if (e && seal_file_exists(prev) && strlen(e->msg) + strlen(prev) + 40 < sizeof e->msg) {
+    size_t len = strlen(e->msg);
+    snprintf(e->msg + len, sizeof e->msg - len, " (the previous checkpoint is %s)", prev);
+  }
+  free(prev);
+  seal_run_state_free(s);
+  return -1;
+}
+
+int seal_checkpoint_read(const char *path, seal_run_state *s, seal_error *e) {
+  return seal_checkpoint_read_ex(path, s, true, NULL, e);
+}
+
+/* ---- summary --------------------------------------------------------------- */
+
+static int64_t count_params(const seal_tensor_set *set) {
+  int64_t n = 0;
+  for (int i = 0; i < set->n; i++) n += seal_tensor_numel(&set->items[i]);
+  return n;
+}
+
+static void print_rounds(FILE *out, const seal_run_state *s) {
+  fprintf(out, "\nrounds: %d finished\n", s->n_rounds);
+  if (s->n_rounds == 0) return;
+  fprintf(out, "  %5s %8s %11s %5s %8s %9s\n", "round", "contexts", "mean_reward", "kept",
+          "accuracy", "seconds");
+  for (int i = 0; i < s->n_rounds; i++) {
+    const seal_round_record *r = &s->rounds[i];
+    fprintf(out, "  %5d %8d %11.4f %5d %8.4f %9.1f\n", r->round, r->contexts, r->mean_reward,
+            r->kept, r->accuracy, r->seconds);
+  }
+}
+
+static void print_policy(FILE *out, const seal_run_state *s) {
+  fprintf(out, "\npolicy adapters: %d (LoRA r=%d, alpha=%g)\n", s->n_policy_rounds, s->lora_r,
+          (double)s->lora_alpha);
+  for (int r = 0; r < s->n_policy_rounds; r++)
+    fprintf(out, "  round_%d: %d tensors, %lld parameters\n", r, s->policy[r].n,
+            (long long)count_params(&s->policy[r]));
+}
+
+static void print_selfedits(FILE *out, const seal_run_state *s) {
+  fprintf(out, "\nself-edits:\n");
+  if (s->n_selfedit_rounds == 0) fprintf(out, "  none\n");
+  for (int r = 0; r < s->n_selfedit_rounds; r++) {
+    int evaluated = 0, malformed = 0;
+    double sum = 0;
+    for (int i = 0; i < s->n_selfedits[r]; i++) {
+      const seal_selfedit_record *x = &s->selfedits[r][i];
+      if (!x->ok) malformed++;
+      if (isnan(x->reward)) continue;
+      evaluated++;
+      sum += x->reward;
+    }
+    fprintf(out, "  round_%d: %d records, %d evaluated", r, s->n_selfedits[r], evaluated);
+    if (evaluated) fprintf(out, ", mean reward %.4f", sum / evaluated);
+    if (malformed) fprintf(out, ", %d malformed", malformed);
+    fprintf(out, "\n");
+  }
+}
+
+int seal_checkpoint_summary(const char *path, FILE *out, seal_error *e) {
+  seal_run_state s;
+  seal_checkpoint_info info;
+  if (seal_checkpoint_read_ex(path, &s, false, &info, e) != 0) return -1;
+  fprintf(out, "%s\n", path);
+  fprintf(out, "format:     %s version %d (written by seal %s)\n", SEAL_CHECKPOINT_FORMAT,
+          info.version, info.seal_version);
+  fprintf(out, "created:    %s\n", s.created);
+  fprintf(out, "written:    %s\n", info.written);
+  fprintf(out, "round:      %d, phase %s\n", s.round, s.phase);
+  fprintf(out, "world size: %d\n", s.world_size);
+  fprintf(out, "run seed:   %llu\n", (unsigned long long)s.run_seed);
+  fprintf(out,
+          "model:      %s, hidden %d, %d layers, %d heads (%d kv), vocab %d, "
+          "intermediate %d\n",
+          s.architecture[0] ? s.architecture : "?", s.hidden, s.n_layers, s.n_heads, s.n_kv_heads,
+          s.vocab_size, s.intermediate);
+  fprintf(out, "base:       %s%s%s\n", s.base_path ? s.base_path : "(unknown)",
+          s.base_sha256[0] ? " sha256 " : "", s.base_sha256);
+  print_rounds(out, &s);
+  print_policy(out, &s);
+  fprintf(out, "\noptimizer: AdamW step %d, lr %g, %d + %d moment tensors (%lld parameters)\n",
+          s.opt_step, s.opt_lr, s.opt_m.n, s.opt_v.n, (long long)count_params(&s.opt_m));
+  fprintf(out, "\nrng streams: %d\n", s.n_rng);
+  for (int i = 0; i < s.n_rng; i++) fprintf(out, "  %s\n", s.rng[i].name);
+  print_selfedits(out, &s);
+  seal_run_state_free(&s);
+  return 0;
+}
+
+int seal_checkpoint_print_selfedits(const char *path, int round, FILE *out, seal_error *e) {
+  seal_run_state s;
+  if (seal_checkpoint_read_ex(path, &s, false, NULL, e) != 0) return -1;
+  int rc = 0;
+  if (round < 0 || round >= s.n_selfedit_rounds) {
+    rc = seal_errorf(e, "%s: no self-edits of round %d (the checkpoint has rounds 0 to %d)", path,
+                     round, s.n_selfedit_rounds - 1);
+  } else {
+    for (int i = 0; i < s.n_selfedits[round]; i++) {
+      const seal_selfedit_record *x = &s.selfedits[round][i];
+      fprintf(out, "context %d sample %d repeat %d: ", x->context_id, x->sample, x->repeat);
+      if (isnan(x->reward))
+        fprintf(out, "not evaluated");
+      else
+        fprintf(out, "reward %.4f (em %.4f, f1 %.4f, contains %.4f), %d sequences%s", x->reward,
+                x->em, x->f1, x->contains, x->n_sequences, x->ok ? "" : ", malformed");
+      fprintf(out, "\n    ");
+      for (const char *p = x->text; *p; p++) { /* indent every line of the text */
+        if (*p == '\n')
+          fputs("\n    ", out);
+        else
+          fputc(*p, out);
+      }
+      fprintf(out, "\n");
+    }
+  }
+  seal_run_state_free(&s);
+  return rc;
+}

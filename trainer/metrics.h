@@ -1,0 +1,27 @@
+/* trainer/metrics.h — a run's metrics as JSON lines beside its checkpoint (one
+ * object per event), and an SVG plot of reward and accuracy per round. */
+#ifndef SEAL_TRAINER_METRICS_H
+#define SEAL_TRAINER_METRICS_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "util/util.h"
+
+typedef struct {
+  FILE *f; /* NULL: metrics off (ranks other than 0) */
+  double t0;
+} seal_metrics;
+
+/* Opens path for appending (a resumed run continues the same file). */
+int seal_metrics_open(seal_metrics *m, const char *path, seal_error *e);
+void seal_metrics_close(seal_metrics *m);
+/* Writes {"event": event, "time": seconds since open, ...obj} as one line and
+ * flushes; takes ownership of obj. */
+void seal_metrics_emit(seal_metrics *m, const char *event, json_t *obj);
+
+/* Draws reward per round (from "round" events) and accuracy per policy round
+ * (from "eval" events) of a metrics file into an SVG file. */
+int seal_metrics_plot(const char *metrics_path, const char *svg_path, seal_error *e);
+
+#endif

@@ -1,0 +1,161 @@
+/* trainer/run.c — opening, resuming and checkpointing a SEAL run. The rounds
+ * themselves are in trainer/round.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trainer/checkpoint.h"
+#include "trainer/run.h"
+
+uint64_t seal_item_seed(uint64_t run_seed, int round, int context, int sample, int stream) {
+  return seal_seed_derive(run_seed, (uint64_t)round, (uint64_t)context, (uint64_t)sample,
+                          (uint64_t)stream);
+}
+
+int seal_run_contexts(const seal_run *run, int round, int *ids) {
+  int n_all = run->train.n_passages;
+  int n = run->job->data.contexts_per_round < n_all ? run->job->data.contexts_per_round : n_all;
+  int *perm = seal_malloc((size_t)n_all * sizeof(int));
+  for (int i = 0; i < n_all; i++) perm[i] = i;
+  seal_rng rng;
+  seal_rng_seed(&rng, seal_seed_derive(run->job->seed, (uint64_t)round, 0xC0u, 0, 0));
+  for (int i = n_all - 1; i > 0; i--) {
+    int j = (int)(seal_rng_u64(&rng) % (uint64_t)(i + 1));
+    int t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  memcpy(ids, perm, (size_t)n * sizeof(int));
+  free(perm);
+  return n;
+}
+
+static const char *arch_name(seal_arch a) { return a == SEAL_ARCH_QWEN2 ? "qwen2" : "llama"; }
+
+static void init_state(seal_run *run) {
+  seal_run_state *st = &run->st;
+  const seal_model_config *c = &run->eng.model.cfg;
+  seal_run_state_init(st);
+  char *yaml = seal_job_to_yaml(run->job);
+  seal_run_state_set_string(&st->job_yaml, yaml);
+  free(yaml);
+  seal_run_state_set_string(&st->base_path, run->job->model);
+  st->run_seed = run->job->seed;
+  st->world_size = run->comm->size;
+  snprintf(st->architecture, sizeof st->architecture, "%s", arch_name(c->arch));
+  st->hidden = c->hidden;
+  st->n_layers = c->n_layers;
+  st->n_heads = c->n_heads;
+  st->n_kv_heads = c->n_kv_heads;
+  st->vocab_size = c->vocab_size;
+  st->intermediate = c->intermediate;
+  st->lora_r = run->job->rest_em.lora.r;
+  st->lora_alpha = (float)run->job->rest_em.lora.alpha;
+  snprintf(st->phase, sizeof st->phase, "init");
+}
+
+static int load_data(seal_run *run, seal_error *e) {
+  const seal_job *job = run->job;
+  if (job->data.train && seal_squad_load(job->data.train, &run->train, e)) return -1;
+  if (job->data.eval && seal_squad_load(job->data.eval, &run->eval, e)) return -1;
+  if (job->rounds > 0 && run->train.n_passages == 0)
+    return seal_errorf(e, "%s: data.train has no passages to train on", job->source);
+  return 0;
+}
+
+int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile int *stop,
+                  seal_error *e) {
+  memset(run, 0, sizeof *run);
+  run->job = job;
+  run->comm = comm;
+  run->stop = stop;
+  const char *ival = getenv("SEAL_CHECKPOINT_INTERVAL");
+  run->ckpt_interval = ival ? atof(ival) : 0.0;
+  if (load_data(run, e)) return -1;
+  if (seal_engine_open(&run->eng, job->model, seal_device_name(job->device), e)) return -1;
+  if (job->grading.mode == SEAL_GRADE_JUDGE) {
+    if (seal_engine_open(&run->judge, job->grading.judge_model, seal_device_name(job->device), e))
+      return -1;
+    run->has_judge = 1;
+  }
+  run->qa = seal_job_qa_config(job, run->has_judge ? &run->judge : NULL);
+  run->dir = seal_strdup(job->output);
+  run->ckpt_path = seal_path_join(run->dir, "checkpoint.h5");
+  run->metrics_path = seal_path_join(run->dir, "metrics.jsonl");
+  if (comm->rank == 0) {
+    if (seal_mkdirs(run->dir, e)) return -1;
+    if (seal_metrics_open(&run->metrics, run->metrics_path, e)) return -1;
+  }
+  init_state(run);
+  return 0;
+}
+
+void seal_run_close(seal_run *run) {
+  seal_metrics_close(&run->metrics);
+  seal_run_state_free(&run->st);
+  seal_engine_close(&run->eng);
+  if (run->has_judge) seal_engine_close(&run->judge);
+  seal_squad_free(&run->train);
+  seal_squad_free(&run->eval);
+  free(run->dir);
+  free(run->ckpt_path);
+  free(run->metrics_path);
+  memset(run, 0, sizeof *run);
+}
+
+void seal_run_checkpoint(seal_run *run) {
+  if (run->comm->rank != 0) return;
+  seal_error e;
+  run->st.world_size = run->comm->size;
+  if (seal_checkpoint_write(run->ckpt_path, &run->st, &e))
+    seal_comm_abort(1, "writing the checkpoint: %s", e.msg);
+  run->last_ckpt = seal_now();
+}
+
+int seal_run_merge_round(seal_engine *eng, const seal_tensor_set *t, int r, float alpha,
+                         seal_error *e) {
+  /* The adapter's rank and targets are read off the tensors themselves. */
+  unsigned targets = 0;
+  int rank = 0;
+  for (int i = 0; i < t->n; i++) {
+    const char *name = t->items[i].name;
+    for (int k = 0; k < SEAL_LORA_N_TARGETS; k++) {
+      char pat[32];
+      snprintf(pat, sizeof pat, ".%s.lora_A", seal_lora_target_name((seal_lora_target)k));
+      if (strstr(name, pat)) targets |= 1u << k, rank = (int)t->items[i].shape[0];
+    }
+  }
+  if (!targets || rank <= 0) return seal_errorf(e, "policy round %d has no LoRA tensors", r);
+  seal_lora l;
+  seal_lora_create(&l, &eng->model, rank, alpha, targets);
+  int rc = seal_lora_from_tensors(&l, t, e);
+  if (!rc) seal_lora_merge(&l, &eng->model);
+  seal_lora_free(&l);
+  return rc;
+}
+
+int seal_run_resume(seal_run *run, seal_error *e) {
+  seal_run_state loaded;
+  if (seal_checkpoint_read(run->ckpt_path, &loaded, e)) {
+    seal_run_state_free(&loaded);
+    return -1;
+  }
+  if (loaded.run_seed != run->job->seed) {
+    seal_run_state_free(&loaded);
+    return seal_errorf(e, "%s: the checkpoint's run seed %llu differs from the job's %llu",
+                       run->ckpt_path, (unsigned long long)loaded.run_seed,
+                       (unsigned long long)run->job->seed);
+  }
+  for (int r = 0; r < loaded.n_policy_rounds; r++)
+    if (loaded.policy[r].n > 0 &&
+        seal_run_merge_round(&run->eng, &loaded.policy[r], r, loaded.lora_alpha, e)) {
+      seal_run_state_free(&loaded);
+      return -1;
+    }
+  seal_run_state_free(&run->st);
+  run->st = loaded;
+  if (run->comm->rank == 0)
+    seal_info("resuming %s at round %d (phase %s), %d policy round(s) merged", run->ckpt_path,
+              run->st.round, run->st.phase, run->st.n_policy_rounds);
+  return 0;
+}

@@ -1,0 +1,62 @@
+/* trainer/run.h — a SEAL knowledge-incorporation run (DESIGN §3): rounds of
+ * generate -> evaluate -> filter -> policy update, farmed out over MPI ranks,
+ * checkpointed after each phase and as results arrive, resumable. */
+#ifndef SEAL_TRAINER_RUN_H
+#define SEAL_TRAINER_RUN_H
+
+#include "comm/comm.h"
+#include "evaluator/knowledge.h"
+#include "evaluator/squad.h"
+#include "model/engine.h"
+#include "trainer/inner.h"
+#include "trainer/job.h"
+#include "trainer/metrics.h"
+#include "trainer/run_state.h"
+
+/* Exit code of a run that stopped on SIGTERM/SIGUSR1 after checkpointing: a
+ * Slurm script requeues on it. */
+#define SEAL_EXIT_PREEMPTED 3
+
+typedef struct {
+  const seal_job *job;
+  seal_comm *comm;
+  seal_engine eng;    /* the policy: base weights with every finished round merged */
+  seal_engine judge;  /* judge model in judge grading mode */
+  int has_judge;
+  seal_qa_config qa;
+  seal_squad train, eval;
+  seal_run_state st;  /* authoritative on rank 0 */
+  char *dir, *ckpt_path, *metrics_path;
+  seal_metrics metrics;
+  volatile int *stop; /* set by the signal handler */
+  double last_ckpt;   /* when rank 0 last wrote the checkpoint */
+  double ckpt_interval;
+} seal_run;
+
+/* Opens everything a run needs on every rank: job data, model, output files. */
+int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile int *stop,
+                  seal_error *e);
+void seal_run_close(seal_run *run);
+
+/* Loads the checkpoint (every rank reads it) and merges the finished rounds'
+ * policy updates into the model. */
+int seal_run_resume(seal_run *run, seal_error *e);
+
+/* Runs the remaining rounds. Returns 0 when done, SEAL_EXIT_PREEMPTED when
+ * stopped by a signal (after checkpointing), -1 on error. */
+int seal_run_train(seal_run *run, seal_error *e);
+
+/* Writes the checkpoint now (rank 0; other ranks return at once). */
+void seal_run_checkpoint(seal_run *run);
+
+/* The context ids (indices into run->train) of round r: a seeded draw. */
+int seal_run_contexts(const seal_run *run, int round, int *ids);
+
+/* The seed of one work item (never of the rank that runs it). */
+uint64_t seal_item_seed(uint64_t run_seed, int round, int context, int sample, int stream);
+
+/* Merges policy round r's tensors into the model. */
+int seal_run_merge_round(seal_engine *eng, const seal_tensor_set *t, int r, float alpha,
+                         seal_error *e);
+
+#endif

@@ -1,0 +1,113 @@
+/* trainer/run_state.h — everything a SEAL run must remember to continue after a
+ * crash or a requeue: the job, the model it started from, the policy adapters of
+ * every finished round, the optimizer moments, the random generators, one row
+ * per finished round and every self-edit generated or evaluated so far. It is
+ * plain host memory; trainer/checkpoint.h puts it in an HDF5 file and back.
+ *
+ * Rounds are numbered from 0 everywhere (policy[r], selfedits[r], the `round`
+ * of a round record, the N of /policy/round_N). */
+#ifndef SEAL_TRAINER_RUN_STATE_H
+#define SEAL_TRAINER_RUN_STATE_H
+
+#include <stdint.h>
+
+#include "model/tensors.h"
+#include "util/util.h"
+
+/* One self-edit of a context: generated (reward NAN until it is evaluated) or
+ * evaluated (reward and metrics of one inner loop, `repeat` counting the
+ * evaluations of the same self-edit). */
+typedef struct {
+  int context_id, sample, repeat;
+  double reward;           /* NAN: generated, not evaluated yet */
+  double em, f1, contains; /* knowledge metrics (mean over the context's questions) */
+  int n_sequences;         /* training sequences the self-edit turned into */
+  int ok;                  /* 0: malformed self-edit, scored zero without training */
+  char *text;              /* the self-edit as the model wrote it; owned, never NULL */
+} seal_selfedit_record;
+
+/* One finished round of the outer loop. */
+typedef struct {
+  int round;
+  int contexts;       /* contexts sampled this round */
+  double mean_reward; /* over all evaluated self-edits of the round */
+  int kept;           /* self-edits kept by the ReST-EM filter */
+  double accuracy;    /* downstream accuracy after the round's policy update */
+  double seconds;     /* wall-clock time of the round */
+} seal_round_record;
+
+/* The state of one named random stream (xoshiro256**, util/util.h). */
+typedef struct {
+  char name[64];
+  uint64_t s[4];
+} seal_rng_record;
+
+typedef struct {
+  char *job_yaml; /* the job file's text, as given; owned, may be NULL */
+  uint64_t run_seed;
+  int world_size;
+  int round;        /* the round in progress */
+  char phase[32];   /* where in the round: e.g. "generate", "evaluate", "update", "done" */
+  char created[40]; /* when the run began, ISO 8601 UTC ("2025-06-01T12:00:00Z") */
+
+  /* model: what the run started from */
+  char architecture[32]; /* "llama", "qwen2" */
+  char *base_path;       /* owned, may be NULL */
+  char base_sha256[65];  /* hex digest of the base weights, "" when unknown */
+  int hidden, n_layers, n_heads, n_kv_heads, vocab_size, intermediate;
+
+  /* policy: policy[r] is round r's LoRA update (PEFT tensor names, A [r,in], B [out,r]) */
+  int n_policy_rounds;
+  seal_tensor_set *policy; /* [n_policy_rounds] */
+  float lora_alpha;        /* of the policy adapters */
+  int lora_r;
+
+  /* optimizer (AdamW) of the policy update: first and second moments by parameter name */
+  seal_tensor_set opt_m, opt_v;
+  int opt_step;
+  double opt_lr;
+
+  seal_rng_record *rng; /* [n_rng] */
+  int n_rng;
+
+  seal_round_record *rounds; /* [n_rounds], in order of round */
+  int n_rounds;
+
+  /* self-edits: selfedits[r] holds n_selfedits[r] records of round r */
+  int n_selfedit_rounds;
+  seal_selfedit_record **selfedits; /* [n_selfedit_rounds][n_selfedits[r]] */
+  int *n_selfedits;                 /* [n_selfedit_rounds] */
+
+  /* capacities behind the arrays above, managed by the functions below */
+  int cap_rng, cap_rounds;
+  int *cap_selfedits; /* [n_selfedit_rounds] */
+} seal_run_state;
+
+/* An empty state: world size 1, round 0, phase "init", created = now. */
+void seal_run_state_init(seal_run_state *s);
+/* Frees everything the state owns and leaves it zeroed. */
+void seal_run_state_free(seal_run_state *s);
+
+/* Replaces an owned string field (job_yaml, base_path) with a copy of v (NULL clears it). */
+void seal_run_state_set_string(char **field, const char *v);
+
+/* Appends a self-edit record to round r (growing the rounds as needed); the text
+ * is copied (NULL becomes ""). Returns the stored record. */
+seal_selfedit_record *seal_run_state_add_selfedit(seal_run_state *s, int round,
+                                                  const seal_selfedit_record *rec);
+/* Stores round rec->round's record: replaces the record of that round when there
+ * is one, else inserts it keeping the table ordered by round. */
+seal_round_record *seal_run_state_put_round(seal_run_state *s, const seal_round_record *rec);
+/* Makes *tensors round r's policy update, taking ownership of its tensors (it is
+ * left empty); a previous set for round r is freed. */
+void seal_run_state_set_policy(seal_run_state *s, int round, seal_tensor_set *tensors);
+/* Stores the state of the named stream (replacing one of the same name). The
+ * name must be shorter than 64 bytes. */
+seal_rng_record *seal_run_state_put_rng(seal_run_state *s, const char *name, const uint64_t st[4]);
+/* NULL when there is no stream of that name. */
+const seal_rng_record *seal_run_state_find_rng(const seal_run_state *s, const char *name);
+
+/* The current time as ISO 8601 UTC, "YYYY-MM-DDTHH:MM:SSZ", into out[40]. */
+void seal_utc_now(char out[40]);
+
+#endif
