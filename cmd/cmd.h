@@ -18,6 +18,9 @@ extern const int seal_n_commands;
  * option or missing argument prints the subcommand's usage to stderr and
  * returns -1. Returns the option's value char (>= 0) or -2 at the end. */
 int cmd_next_option(int argc, char **argv, const struct option *opts, const char *usage);
+/* The same, allowing one positional argument (stored in *positional). */
+int cmd_next_option_arg(int argc, char **argv, const struct option *opts, const char *usage,
+                        const char **positional);
 
 /* Parses an integer/float option value, dying with a message naming the option. */
 long cmd_parse_long(const char *opt, const char *value, long min, long max);

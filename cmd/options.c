@@ -7,9 +7,20 @@
 #include "util/util.h"
 
 int cmd_next_option(int argc, char **argv, const struct option *opts, const char *usage) {
+  return cmd_next_option_arg(argc, argv, opts, usage, NULL);
+}
+
+int cmd_next_option_arg(int argc, char **argv, const struct option *opts, const char *usage,
+                        const char **positional) {
   opterr = 0;
   int idx = 0;
   int c = getopt_long(argc, argv, "+h", opts, &idx);
+  /* "+": stop at the first non-option; take it as the positional argument when
+   * one is allowed and not yet seen, then go on with the options after it. */
+  while (c == -1 && positional && !*positional && optind < argc && strcmp(argv[optind], "--")) {
+    *positional = argv[optind++];
+    c = getopt_long(argc, argv, "+h", opts, &idx);
+  }
   if (c == -1) {
     if (optind < argc) {
       fprintf(stderr, "seal %s: unexpected argument '%s'\n\n%s", argv[0], argv[optind], usage);

@@ -6,6 +6,8 @@
  * Rank 0 keeps the run state and checkpoints as results arrive. */
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,6 +183,16 @@ static int phase_generate(seal_run *run, int round, const int *ctx, int n_ctx) {
 
 /* ---- EVALUATE ----------------------------------------------------------- */
 
+/* Fault injection for the tests of failure handling: SEAL_FAULT_EVALUATE=
+ * "context:sample:repeat" makes that evaluation fail on every attempt, as a
+ * crash inside the inner loop would. */
+static bool injected_fault(int context, int sample, int repeat) {
+  const char *f = getenv("SEAL_FAULT_EVALUATE");
+  int c, s, r;
+  return f && sscanf(f, "%d:%d:%d", &c, &s, &r) == 3 && c == context && s == sample &&
+         r == repeat;
+}
+
 static int evaluate_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
   phase_ctx *pc = user;
   seal_run *run = pc->run;
@@ -191,15 +203,22 @@ static int evaluate_work(void *user, int item, const void *payload, size_t len, 
   int sample = (int)json_integer_value(json_object_get(in, "sample"));
   int repeat = (int)json_integer_value(json_object_get(in, "repeat"));
   const char *text = json_string_value(json_object_get(in, "text"));
+  if (injected_fault(context, sample, repeat)) {
+    seal_buf_printf(out, "injected fault (SEAL_FAULT_EVALUATE) in context %d sample %d", context,
+                    sample);
+    json_decref(in);
+    return -1;
+  }
   seal_inner_result r;
   uint64_t seed = seal_item_seed(run->job->seed, pc->round, context, sample, STREAM_EVALUATE + repeat);
   seal_inner_evaluate(&run->eng, run->job, &run->qa, &run->train.passages[context],
                       SEAL_TRAIN_SELFEDIT, text ? text : "", seed, &r);
-  json_t *res = json_pack("{s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:f}", "context", context,
-                          "sample", sample, "repeat", repeat, "reward", r.reward, "em", r.em,
-                          "f1", r.f1, "contains", r.contains, "n_sequences", r.n_sequences, "ok",
-                          r.ok, "train_seconds", r.train_seconds, "answer_seconds",
-                          r.answer_seconds);
+  json_t *res = json_pack("{s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:f,s:f,s:f}", "context",
+                          context, "sample", sample, "repeat", repeat, "reward", r.reward, "em",
+                          r.em, "f1", r.f1, "contains", r.contains, "n_sequences", r.n_sequences,
+                          "ok", r.ok, "first_loss", isfinite(r.first_loss) ? r.first_loss : -1.0,
+                          "last_loss", isfinite(r.last_loss) ? r.last_loss : -1.0,
+                          "train_seconds", r.train_seconds, "answer_seconds", r.answer_seconds);
   json_decref(in);
   char *dump = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(17));
   seal_buf_puts(out, dump);
@@ -389,11 +408,12 @@ static void phase_update(seal_run *run, int round, json_t *kept) {
     seal_run_state_set_policy(&run->st, round, &t);
     run->st.opt_step = st.steps;
     run->st.opt_lr = re->lr;
+    char checksum[17];
+    snprintf(checksum, sizeof checksum, "%016llx", (unsigned long long)sum);
     seal_metrics_emit(&run->metrics, "update",
                       json_pack("{s:i,s:i,s:i,s:f,s:f,s:f,s:s}", "round", round, "examples", n,
                                 "steps", st.steps, "first_loss", st.first_loss, "last_loss",
-                                st.last_loss, "seconds", st.seconds, "checksum",
-                                seal_asprintf("%016llx", (unsigned long long)sum)));
+                                st.last_loss, "seconds", st.seconds, "checksum", checksum));
   }
   seal_lora_free(&lora);
   seal_sft_examples_free(ex, n);

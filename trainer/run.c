@@ -134,6 +134,17 @@ int seal_run_merge_round(seal_engine *eng, const seal_tensor_set *t, int r, floa
   return rc;
 }
 
+int seal_run_resume_state_only(seal_run *run, seal_error *e) {
+  seal_run_state loaded;
+  if (seal_checkpoint_read(run->ckpt_path, &loaded, e)) {
+    seal_run_state_free(&loaded);
+    return -1;
+  }
+  seal_run_state_free(&run->st);
+  run->st = loaded;
+  return 0;
+}
+
 int seal_run_resume(seal_run *run, seal_error *e) {
   seal_run_state loaded;
   if (seal_checkpoint_read(run->ckpt_path, &loaded, e)) {

@@ -41,6 +41,9 @@ void seal_run_close(seal_run *run);
 /* Loads the checkpoint (every rank reads it) and merges the finished rounds'
  * policy updates into the model. */
 int seal_run_resume(seal_run *run, seal_error *e);
+/* Loads the checkpoint's state without merging anything (seal eval merges the
+ * rounds one at a time). */
+int seal_run_resume_state_only(seal_run *run, seal_error *e);
 
 /* Runs the remaining rounds. Returns 0 when done, SEAL_EXIT_PREEMPTED when
  * stopped by a signal (after checkpointing), -1 on error. */

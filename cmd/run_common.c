@@ -1,0 +1,57 @@
+/* cmd/run_common.c — job loading, signals and MPI set-up for train and eval. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/run_common.h"
+
+static volatile int stop_flag;
+
+static void on_stop_signal(int sig) {
+  (void)sig;
+  stop_flag = 1;
+}
+
+volatile int *cmd_install_stop_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+  return &stop_flag;
+}
+
+void cmd_load_job(const char *path, const char *output, const char *device, seal_job *job) {
+  seal_error e;
+  int rc = path ? seal_job_load(path, job, &e)
+                : seal_job_parse(seal_demo_job_yaml, "jobs/demo.yaml (embedded)", job, &e);
+  if (rc) SEAL_DIE_ERR(&e);
+  if (output) {
+    free(job->output);
+    job->output = seal_strdup(output);
+  }
+  if (device) {
+    if (!strcmp(device, "cpu"))
+      job->device = SEAL_DEVICE_CPU;
+    else if (!strcmp(device, "cuda"))
+      job->device = SEAL_DEVICE_CUDA;
+    else if (!strcmp(device, "auto"))
+      job->device = SEAL_DEVICE_AUTO;
+    else
+      SEAL_DIE("--device: expected cpu, cuda or auto, got '%s'", device);
+  }
+}
+
+void cmd_comm_init(int *argc, char ***argv, seal_comm *comm) {
+  seal_error e;
+  if (seal_comm_init(argc, argv, comm, &e)) SEAL_DIE_ERR(&e);
+}
+
+void cmd_share_cores(const seal_comm *comm) {
+  if (getenv("OMP_NUM_THREADS") || comm->local_size <= 1) return;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int per = (int)(cores / comm->local_size);
+  omp_set_num_threads(per > 0 ? per : 1);
+}
