@@ -136,6 +136,178 @@ static int single_passage(seal_run *run, int level, char (*names)[32], int n_con
   return rc;
 }
 
+/* ---- continued pretraining (n = N) ------------------------------------------ */
+
+typedef struct {
+  seal_run *run;
+  int level;
+  char **texts; /* rank 0: [N] self-edits */
+  int *correct, *questions; /* rank 0: [N] */
+  double *em, *f1, *contains;
+  const seal_lora *lora;
+} cpt_ctx;
+
+static int cpt_generate_work(void *user, int item, const void *payload, size_t len,
+                             seal_buf *out) {
+  cpt_ctx *c = user;
+  (void)payload, (void)len;
+  char *text = eval_selfedit(c->run, c->level, item);
+  seal_buf_puts(out, text);
+  free(text);
+  return 0;
+}
+
+static void cpt_generate_result(void *user, int item, int ok, const void *data, size_t len,
+                                int worker) {
+  cpt_ctx *c = user;
+  (void)worker;
+  c->texts[item] = seal_malloc(len + 1);
+  memcpy(c->texts[item], ok ? data : "", ok ? len : 0);
+  c->texts[item][ok ? len : 0] = '\0';
+}
+
+static int cpt_answer_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
+  cpt_ctx *c = user;
+  (void)payload, (void)len;
+  seal_qa_result r;
+  seal_knowledge_answer(&c->run->eng, c->lora, &c->run->eval.passages[item], &c->run->qa, &r);
+  seal_buf_printf(out, "%d %d %.17g %.17g %.17g", r.n_correct, r.n_questions, r.em, r.f1,
+                  r.contains);
+  seal_qa_result_free(&r);
+  return 0;
+}
+
+static void cpt_answer_result(void *user, int item, int ok, const void *data, size_t len,
+                              int worker) {
+  cpt_ctx *c = user;
+  (void)worker, (void)len;
+  if (!ok || sscanf(data, "%d %d %lf %lf %lf", &c->correct[item], &c->questions[item],
+                    &c->em[item], &c->f1[item], &c->contains[item]) != 5)
+    c->correct[item] = 0, c->questions[item] = c->run->eval.passages[item].n_questions;
+}
+
+/* The training texts of the N passages: each self-edit's sequences, or the
+ * passages alone; the same on every rank (self-edits come from rank 0). */
+static int cpt_texts(seal_run *run, int N, int with_selfedits, char **selfedits, char ***out) {
+  int n = 0;
+  char **texts = NULL;
+  for (int p = 0; p < N; p++) {
+    const seal_squad_passage *ps = &run->eval.passages[p];
+    seal_selfedit_opts o = {.split_lines = true, .add_passage = true};
+    seal_train_seqs seqs;
+    seal_selfedit_sequences(with_selfedits ? selfedits[p] : "", ps->title, ps->context, &o, &seqs);
+    texts = seal_realloc(texts, (size_t)(n + seqs.n + 1) * sizeof(char *));
+    for (int i = 0; i < seqs.n; i++) texts[n++] = seal_strdup(seqs.seqs[i]);
+    seal_train_seqs_free(&seqs);
+  }
+  *out = texts;
+  return n;
+}
+
+static void cpt_reduce(void *user, float *grads, size_t n) {
+  seal_comm *c = user;
+  seal_error e;
+  if (c->size > 1 && seal_allreduce_sum_f32(c, grads, n, &e))
+    seal_comm_abort(1, "gradient all-reduce: %s", e.msg);
+}
+
+/* Broadcasts rank 0's N self-edits to every rank. */
+static void bcast_texts(seal_run *run, char **texts, int N) {
+  for (int p = 0; p < N; p++) {
+    char *t = seal_comm_bcast_string(run->comm, run->comm->rank == 0 ? texts[p] : NULL);
+    if (run->comm->rank == 0) free(texts[p]);
+    texts[p] = t;
+  }
+}
+
+static int continued_pretraining(seal_run *run, int level, const char *name, int with_selfedits,
+                                 seal_eval_row **rows, int *n_rows) {
+  const seal_job *job = run->job;
+  int N = job->evaluation.cpt.n_passages < run->eval.n_passages ? job->evaluation.cpt.n_passages
+                                                                 : run->eval.n_passages;
+  double t0 = seal_now();
+  cpt_ctx c = {.run = run, .level = level};
+  c.texts = seal_calloc((size_t)N, sizeof(char *));
+  seal_workqueue_opts opts = {.max_attempts = 2, .stop = run->stop};
+  seal_error e;
+  if (with_selfedits) {
+    int rc = seal_workqueue_run(run->comm, N, NULL, NULL, cpt_generate_work, cpt_generate_result,
+                                &c, &opts, &e);
+    if (rc) return rc < 0 ? (seal_comm_abort(1, "%s", e.msg), -1) : 1;
+    bcast_texts(run, c.texts, N);
+  }
+  char **texts;
+  int n = cpt_texts(run, N, with_selfedits, c.texts, &texts);
+  seal_sft_example *ex = seal_calloc((size_t)(n ? n : 1), sizeof *ex);
+  seal_sft_examples_from_texts(&run->eng, texts, n, ex);
+  seal_lora lora;
+  seal_lora_create(&lora, &run->eng.model, job->evaluation.cpt.lora.r, (float)job->evaluation.cpt.lora.alpha, job->evaluation.cpt.lora.targets);
+  seal_rng rng;
+  seal_rng_seed(&rng, seal_item_seed(job->seed, level, 0, 0, STREAM_EVAL_CPT));
+  seal_lora_init(&lora, &rng);
+  seal_sft_config cfg = {.epochs = job->evaluation.cpt.epochs, .batch_size = job->evaluation.cpt.batch_size, .shuffle = true,
+                         .seed = seal_item_seed(job->seed, level, 1, 0, STREAM_EVAL_CPT),
+                         .opt = seal_adamw_defaults((float)job->evaluation.cpt.lr, 0.0f, 1.0f,
+                                                    SEAL_SCHEDULE_LINEAR, 0, 0),
+                         .rank = run->comm->rank, .world = run->comm->size,
+                         .reduce = cpt_reduce, .reduce_user = run->comm};
+  seal_sft_stats st;
+  seal_sft_train(&run->eng.model, &lora, ex, n, &cfg, &st);
+  c.lora = &lora;
+  c.correct = seal_calloc((size_t)N, sizeof(int));
+  c.questions = seal_calloc((size_t)N, sizeof(int));
+  c.em = seal_calloc((size_t)N, sizeof(double));
+  c.f1 = seal_calloc((size_t)N, sizeof(double));
+  c.contains = seal_calloc((size_t)N, sizeof(double));
+  int rc = seal_workqueue_run(run->comm, N, NULL, NULL, cpt_answer_work, cpt_answer_result, &c,
+                              &opts, &e);
+  if (rc < 0) seal_comm_abort(1, "%s", e.msg);
+  if (run->comm->rank == 0 && rc == 0) {
+    seal_eval_row row = {.n_passages = N};
+    snprintf(row.condition, sizeof row.condition, "%s", name);
+    snprintf(row.protocol, sizeof row.protocol, "continued-pretraining");
+    int correct = 0;
+    for (int p = 0; p < N; p++) {
+      correct += c.correct[p];
+      row.n_questions += c.questions[p];
+      row.em += c.em[p] * c.questions[p], row.f1 += c.f1[p] * c.questions[p];
+      row.contains += c.contains[p] * c.questions[p];
+    }
+    if (row.n_questions) {
+      row.accuracy = (double)correct / row.n_questions;
+      row.em /= row.n_questions, row.f1 /= row.n_questions, row.contains /= row.n_questions;
+    }
+    row.seconds = seal_now() - t0;
+    *rows = seal_realloc(*rows, (size_t)(*n_rows + 1) * sizeof **rows);
+    (*rows)[(*n_rows)++] = row;
+    seal_metrics_emit(&run->metrics, "eval",
+                      json_pack("{s:s,s:s,s:f,s:i}", "condition", row.condition, "protocol",
+                                row.protocol, "accuracy", row.accuracy, "passages", N));
+  }
+  seal_lora_free(&lora);
+  seal_sft_examples_free(ex, n);
+  free(ex);
+  for (int i = 0; i < n; i++) free(texts[i]);
+  free(texts);
+  for (int p = 0; p < N; p++) free(c.texts[p]);
+  free(c.texts), free(c.correct), free(c.questions), free(c.em), free(c.f1), free(c.contains);
+  return rc;
+}
+
+/* Both protocols at one policy level for the given conditions. */
+static int evaluate_level(seal_run *run, int level, char (*names)[32], int n_cond,
+                          seal_eval_row **rows, int *n_rows) {
+  const seal_job_evaluation *ev = &run->job->evaluation;
+  if (ev->single_passage && single_passage(run, level, names, n_cond, rows, n_rows)) return 1;
+  if (!ev->continued_pretraining) return 0;
+  for (int c = 0; c < n_cond; c++) {
+    if (!strcmp(names[c], "base")) continue; /* nothing is trained: same as single-passage */
+    int with_selfedits = strcmp(names[c], "passage") != 0;
+    if (continued_pretraining(run, level, names[c], with_selfedits, rows, n_rows)) return 1;
+  }
+  return 0;
+}
+
 int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_rows,
                   seal_error *e) {
   *rows = NULL;
@@ -145,17 +317,15 @@ int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_row
   int rounds = run->st.n_policy_rounds;
   seal_comm_bcast_raw(run->comm, &rounds, sizeof rounds);
   if (max_round >= 0 && max_round < rounds) rounds = max_round;
-  if (!run->job->evaluation.single_passage)
-    seal_warn("only the single-passage protocol is implemented; evaluating with it");
   char names[3][32] = {"base", "passage", "seal-round-0"};
-  if (single_passage(run, 0, names, 3, rows, n_rows)) return 1;
+  if (evaluate_level(run, 0, names, 3, rows, n_rows)) return 1;
   for (int t = 1; t <= rounds; t++) {
     /* every rank reads the policy from the checkpoint it resumed from */
     if (seal_run_merge_round(&run->eng, &run->st.policy[t - 1], t - 1, run->st.lora_alpha, e))
       return -1;
     char name[1][32];
     snprintf(name[0], sizeof name[0], "seal-round-%d", t);
-    if (single_passage(run, t, name, 1, rows, n_rows)) return 1;
+    if (evaluate_level(run, t, name, 1, rows, n_rows)) return 1;
   }
   return 0;
 }
