@@ -306,6 +306,47 @@ START_TEST(cached_inference_matches_full_forward) {
 }
 END_TEST
 
+/* The whole model's LoRA gradient against central finite differences of the
+ * loss, for a spread of parameters of every target. */
+START_TEST(whole_model_lora_gradient_matches_finite_differences) {
+  fixture f;
+  open_fixture(&f, "tests/fixtures/models/tiny-qwen2");
+  seal_lora l;
+  load_initial_adapter(&f, &l);
+  seal_train_acts a;
+  seal_train_acts_create(&a, &f.model, 2, 11, 4);
+  seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
+  seal_backward_train(&f.model, &l, &a);
+  float *grad = seal_malloc(l.n_params * sizeof(float));
+  float *param = seal_malloc(l.n_params * sizeof(float));
+  f.be->ops->to_host(f.be, grad, l.grads, SEAL_F32, l.n_params);
+  f.be->ops->to_host(f.be, param, l.params, SEAL_F32, l.n_params);
+  int checked = 0;
+  for (size_t i = 7; i < l.n_params; i += l.n_params / 23) {
+    if (fabsf(grad[i]) < 1e-3f) continue; /* too small to resolve in float32 */
+    const float eps = 1e-2f;
+    float orig = param[i];
+    double loss[2];
+    for (int sgn = 0; sgn < 2; sgn++) {
+      param[i] = orig + (sgn ? -eps : eps);
+      f.be->ops->to_device(f.be, l.params, SEAL_F32, param, l.n_params);
+      loss[sgn] = seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
+    }
+    param[i] = orig;
+    double fd = (loss[0] - loss[1]) / (2.0 * eps);
+    ck_assert_msg(fabs(fd - grad[i]) <= 2e-2 * fabs(grad[i]) + 1e-4,
+                  "parameter %zu: finite difference %g, backward %g", i, fd, grad[i]);
+    checked++;
+  }
+  ck_assert_int_ge(checked, 10);
+  free(grad);
+  free(param);
+  seal_train_acts_free(&a, &f.model);
+  seal_lora_free(&l);
+  close_fixture(&f);
+}
+END_TEST
+
 Suite *golden_suite(void) {
   Suite *s = suite_create("golden");
   TCase *tc = tcase_create("pytorch");
@@ -324,6 +365,7 @@ Suite *golden_suite(void) {
   tcase_add_test(tc, llama_f16_checkpoint);
   tcase_add_test(tc, llama_sharded_checkpoint);
   tcase_add_test(tc, cached_inference_matches_full_forward);
+  tcase_add_test(tc, whole_model_lora_gradient_matches_finite_differences);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,0 +1,135 @@
+/* tests/trainer/test_sft.c — LoRA SFT: learning-rate schedules as transformers
+ * defines them, completion-only loss masks, and training that learns. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/loader.h"
+#include "trainer/sft.h"
+
+START_TEST(linear_schedule_matches_transformers) {
+  /* get_linear_schedule_with_warmup(warmup=2, total=10), lr 1.0 */
+  seal_adamw_config c = seal_adamw_defaults(1.0f, 0, 0, SEAL_SCHEDULE_LINEAR, 2, 10);
+  const double want[] = {0.0, 0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0.0};
+  for (int s = 0; s <= 10; s++) ck_assert_double_eq_tol(seal_schedule_lr(&c, s), want[s], 1e-7);
+}
+END_TEST
+
+START_TEST(cosine_schedule_matches_transformers) {
+  /* get_cosine_schedule_with_warmup(warmup=1, total=5): 0.5 * (1 + cos(pi * p)) */
+  seal_adamw_config c = seal_adamw_defaults(2.0f, 0, 0, SEAL_SCHEDULE_COSINE, 1, 5);
+  ck_assert_double_eq_tol(seal_schedule_lr(&c, 0), 0.0, 1e-7);
+  ck_assert_double_eq_tol(seal_schedule_lr(&c, 1), 2.0, 1e-6);
+  ck_assert_double_eq_tol(seal_schedule_lr(&c, 3), 1.0, 1e-6); /* half way: cos(pi/2) = 0 */
+  ck_assert_double_eq_tol(seal_schedule_lr(&c, 5), 0.0, 1e-6);
+  seal_adamw_config k = seal_adamw_defaults(0.5f, 0, 0, SEAL_SCHEDULE_CONSTANT, 0, 5);
+  ck_assert_double_eq_tol(seal_schedule_lr(&k, 4), 0.5, 1e-7);
+}
+END_TEST
+
+typedef struct {
+  seal_checkpoint ck;
+  seal_backend *be;
+  seal_model m;
+} tiny;
+
+static void open_tiny(tiny *t) {
+  seal_error e;
+  if (seal_checkpoint_open("tests/fixtures/models/tiny-llama", &t->ck, &e)) ck_abort_msg("%s", e.msg);
+  t->be = seal_cpu_backend_create(&e);
+  if (seal_model_create(&t->m, t->be, &t->ck.config, &t->ck.weights, &e)) ck_abort_msg("%s", e.msg);
+}
+
+static void close_tiny(tiny *t) {
+  seal_model_free(&t->m);
+  seal_backend_destroy(t->be);
+  seal_checkpoint_free(&t->ck);
+}
+
+/* With loss_from = 6 the loss is the mean of the per-token losses of the
+ * tokens at index 6..11 (predicted at positions 5..10), nothing else. */
+START_TEST(completion_only_loss_ignores_the_prompt) {
+  tiny t;
+  open_tiny(&t);
+  int32_t a[12] = {5, 9, 17, 3, 44, 81, 2, 7, 100, 31, 12, 8};
+  int32_t targets[12];
+  float ones[12], losses[12];
+  for (int i = 0; i < 12; i++) targets[i] = i + 1 < 12 ? a[i + 1] : 0, ones[i] = i + 1 < 12;
+  seal_train_acts acts;
+  seal_train_acts_create(&acts, &t.m, 1, 12, 0);
+  seal_forward_train(&t.m, NULL, &acts, a, targets, ones, 1, 12);
+  seal_train_losses_to_host(&t.m, &acts, losses);
+  double want = 0;
+  for (int pos = 5; pos <= 10; pos++) want += losses[pos] / 6.0;
+  seal_sft_example ex = {.ids = a, .n = 12, .loss_from = 6};
+  ck_assert_double_eq_tol(seal_sft_eval_loss(&t.m, NULL, &ex, 1), want, 1e-6);
+  /* and the prompt's own losses are not small: leaving them out matters */
+  double prompt = 0;
+  for (int pos = 0; pos < 5; pos++) prompt += losses[pos] / 5.0;
+  ck_assert(fabs(prompt - want) > 1e-3);
+  /* loss_from = n: nothing to learn, loss 0 */
+  seal_sft_example none = {.ids = a, .n = 12, .loss_from = 12};
+  ck_assert_double_eq(seal_sft_eval_loss(&t.m, NULL, &none, 1), 0.0);
+  seal_train_acts_free(&acts, &t.m);
+  close_tiny(&t);
+}
+END_TEST
+
+/* Padding in a batch must not change the loss: the same two examples trained
+ * as one batch of 2 (padded) and as two batches of 1 with the same total
+ * normalisation give the same first-step loss. */
+START_TEST(batched_padding_does_not_change_the_loss) {
+  tiny t;
+  open_tiny(&t);
+  int32_t a[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, b[5] = {50, 60, 70, 80, 90};
+  seal_sft_example ex[2] = {{a, 9, 3}, {b, 5, 1}};
+  double separate = (seal_sft_eval_loss(&t.m, NULL, &ex[0], 1) * 6 +
+                     seal_sft_eval_loss(&t.m, NULL, &ex[1], 1) * 4) / 10.0;
+  seal_lora l;
+  seal_lora_create(&l, &t.m, 2, 4.0f, 1u << SEAL_LORA_Q);
+  seal_sft_config cfg = {.epochs = 1, .batch_size = 2, .seed = 1,
+                         .opt = seal_adamw_defaults(0.0f, 0, 0, SEAL_SCHEDULE_CONSTANT, 0, 0)};
+  seal_sft_stats st;
+  seal_sft_train(&t.m, &l, ex, 2, &cfg, &st);
+  ck_assert_double_eq_tol(st.first_loss, separate, 1e-6);
+  seal_lora_free(&l);
+  close_tiny(&t);
+}
+END_TEST
+
+START_TEST(sft_learns_a_sequence) {
+  tiny t;
+  open_tiny(&t);
+  int32_t a[16] = {11, 22, 33, 44, 55, 66, 77, 88, 99, 111, 122, 133, 144, 155, 166, 177};
+  seal_sft_example ex = {a, 16, 0};
+  seal_lora l;
+  seal_lora_create(&l, &t.m, 8, 16.0f, (1u << SEAL_LORA_N_TARGETS) - 1);
+  seal_rng rng;
+  seal_rng_seed(&rng, 3);
+  seal_lora_init(&l, &rng);
+  double before = seal_sft_eval_loss(&t.m, &l, &ex, 1);
+  seal_sft_config cfg = {.epochs = 30, .batch_size = 1, .seed = 2,
+                         .opt = seal_adamw_defaults(1e-2f, 0, 1.0f, SEAL_SCHEDULE_LINEAR, 0, 0)};
+  seal_sft_stats st;
+  seal_sft_train(&t.m, &l, &ex, 1, &cfg, &st);
+  double after = seal_sft_eval_loss(&t.m, &l, &ex, 1);
+  ck_assert_int_eq(st.steps, 30);
+  ck_assert_msg(after < 0.5 * before, "loss %g -> %g", before, after);
+  seal_lora_free(&l);
+  close_tiny(&t);
+}
+END_TEST
+
+Suite *sft_suite(void) {
+  Suite *s = suite_create("sft");
+  TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, linear_schedule_matches_transformers);
+  tcase_add_test(tc, cosine_schedule_matches_transformers);
+  tcase_add_test(tc, completion_only_loss_ignores_the_prompt);
+  tcase_add_test(tc, batched_padding_does_not_change_the_loss);
+  tcase_add_test(tc, sft_learns_a_sequence);
+  suite_add_tcase(s, tc);
+  return s;
+}
