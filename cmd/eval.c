@@ -41,37 +41,30 @@ int cmd_eval(int argc, char **argv) {
       default: return 2;
     }
   }
-  seal_comm comm;
-  cmd_comm_init(&argc, &argv, &comm);
-  cmd_share_cores(&comm);
-  volatile int *stop = cmd_install_stop_signals();
-  seal_job job;
-  cmd_load_job(job_path, output, device, &job);
-  seal_run run;
+  cmd_run_env env;
+  cmd_run_env_open(&env, &argc, &argv, job_path, output, device);
+  seal_run *run = &env.run;
   seal_error e;
-  if (seal_run_open(&run, &job, &comm, stop, &e)) seal_comm_abort(1, "%s", e.msg);
-  if (seal_file_exists(run.ckpt_path)) {
-    if (seal_run_resume_state_only(&run, &e)) seal_comm_abort(1, "%s", e.msg);
-  } else if (comm.rank == 0) {
+  if (seal_file_exists(run->ckpt_path)) {
+    if (seal_run_resume_state_only(run, &e)) seal_comm_abort(1, "%s", e.msg);
+  } else if (env.comm.rank == 0) {
     seal_warn("%s does not exist: evaluating the base model and its self-edits only",
-              run.ckpt_path);
+              run->ckpt_path);
   }
   seal_eval_row *rows = NULL;
   int n = 0;
-  int rc = seal_evaluate(&run, max_round, &rows, &n, &e);
+  int rc = seal_evaluate(run, max_round, &rows, &n, &e);
   if (rc < 0) seal_comm_abort(1, "%s", e.msg);
-  if (comm.rank == 0 && rc == 0) {
+  if (env.comm.rank == 0 && rc == 0) {
     seal_eval_print(stdout, rows, n);
-    char *json = seal_path_join(run.dir, "eval.json"), *svg = seal_path_join(run.dir, "plot.svg");
+    char *json = seal_path_join(run->dir, "eval.json"), *svg = seal_path_join(run->dir, "plot.svg");
     if (seal_eval_write_json(json, rows, n, &e)) seal_warn("%s", e.msg);
-    if (seal_metrics_plot(run.metrics_path, svg, &e)) seal_warn("plot: %s", e.msg);
+    if (seal_metrics_plot(run->metrics_path, svg, &e)) seal_warn("plot: %s", e.msg);
     printf("wrote %s and %s\n", json, svg);
     free(json);
     free(svg);
   }
   free(rows);
-  seal_run_close(&run);
-  seal_job_free(&job);
-  seal_comm_finalize(&comm);
+  cmd_run_env_close(&env);
   return rc == 0 ? 0 : 3;
 }

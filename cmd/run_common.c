@@ -55,3 +55,20 @@ void cmd_share_cores(const seal_comm *comm) {
   int per = (int)(cores / comm->local_size);
   omp_set_num_threads(per > 0 ? per : 1);
 }
+
+void cmd_run_env_open(cmd_run_env *env, int *argc, char ***argv, const char *job_path,
+                      const char *output, const char *device) {
+  cmd_comm_init(argc, argv, &env->comm);
+  cmd_share_cores(&env->comm);
+  volatile int *stop = cmd_install_stop_signals();
+  cmd_load_job(job_path, output, device, &env->job);
+  seal_error e;
+  if (seal_run_open(&env->run, &env->job, &env->comm, stop, &e))
+    seal_comm_abort(1, "%s", e.msg);
+}
+
+void cmd_run_env_close(cmd_run_env *env) {
+  seal_run_close(&env->run);
+  seal_job_free(&env->job);
+  seal_comm_finalize(&env->comm);
+}

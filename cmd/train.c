@@ -44,27 +44,20 @@ int cmd_train(int argc, char **argv) {
       default: return 2;
     }
   }
-  seal_comm comm;
-  cmd_comm_init(&argc, &argv, &comm);
-  cmd_share_cores(&comm);
-  volatile int *stop = cmd_install_stop_signals();
-  seal_job job;
-  cmd_load_job(job_path, output, device, &job);
-  seal_run run;
+  cmd_run_env env;
+  cmd_run_env_open(&env, &argc, &argv, job_path, output, device);
+  seal_run *run = &env.run;
   seal_error e;
-  if (seal_run_open(&run, &job, &comm, stop, &e)) seal_comm_abort(1, "%s", e.msg);
-  if (resume && seal_file_exists(run.ckpt_path) && seal_run_resume(&run, &e))
+  if (resume && seal_file_exists(run->ckpt_path) && seal_run_resume(run, &e))
     seal_comm_abort(1, "%s", e.msg);
-  int rc = seal_run_train(&run, &e);
+  int rc = seal_run_train(run, &e);
   if (rc < 0) seal_comm_abort(1, "%s", e.msg);
-  if (comm.rank == 0 && rc == 0) {
-    char *svg = seal_path_join(run.dir, "plot.svg");
-    if (seal_metrics_plot(run.metrics_path, svg, &e)) seal_warn("plot: %s", e.msg);
-    printf("run finished: %s (seal inspect %s)\n", run.ckpt_path, run.ckpt_path);
+  if (env.comm.rank == 0 && rc == 0) {
+    char *svg = seal_path_join(run->dir, "plot.svg");
+    if (seal_metrics_plot(run->metrics_path, svg, &e)) seal_warn("plot: %s", e.msg);
+    printf("run finished: %s (seal inspect %s)\n", run->ckpt_path, run->ckpt_path);
     free(svg);
   }
-  seal_run_close(&run);
-  seal_job_free(&job);
-  seal_comm_finalize(&comm);
+  cmd_run_env_close(&env);
   return rc;
 }
