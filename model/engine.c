@@ -80,7 +80,11 @@ int seal_engine_encode_prompt(const seal_engine *eng, const char *text, int32_t 
 }
 
 char *seal_engine_decode(const seal_engine *eng, const int32_t *ids, int n) {
-  return seal_tokenizer_decode(eng->tok, ids, n, 1);
+  /* A byte-level model may stop inside a character or sample a stray byte. */
+  char *raw = seal_tokenizer_decode(eng->tok, ids, n, 1);
+  char *text = seal_utf8_sanitize(raw);
+  free(raw);
+  return text;
 }
 
 void seal_engine_complete(seal_engine *eng, const seal_lora *lora, const char *const *prompts,

@@ -28,6 +28,7 @@ void seal_engine_close(seal_engine *eng);
 int seal_engine_encode_prompt(const seal_engine *eng, const char *text, int32_t **ids);
 /* Tokenizes a continuation (no BOS). */
 int seal_engine_encode(const seal_engine *eng, const char *text, int32_t **ids);
+/* Decodes to valid UTF-8 (invalid bytes become U+FFFD), special tokens dropped. */
 char *seal_engine_decode(const seal_engine *eng, const int32_t *ids, int n);
 
 /* Generates one completion per prompt text (tokenized with

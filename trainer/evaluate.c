@@ -64,6 +64,11 @@ static int eval_work(void *user, int item, const void *payload, size_t len, seal
   json_t *res = json_pack("{s:f,s:f,s:f,s:f,s:i,s:s}", "reward", r.reward, "em", r.em, "f1", r.f1,
                           "contains", r.contains, "n_sequences", r.n_sequences, "selfedit",
                           text ? text : "");
+  if (!res) {
+    seal_buf_printf(out, "could not encode the result of evaluation item %d", item);
+    free(text);
+    return -1;
+  }
   char *dump = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(17));
   seal_buf_puts(out, dump);
   free(dump);

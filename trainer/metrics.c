@@ -17,7 +17,14 @@ void seal_metrics_close(seal_metrics *m) {
   m->f = NULL;
 }
 
+json_t *seal_json_real(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
 void seal_metrics_emit(seal_metrics *m, const char *event, json_t *obj) {
+  if (!obj) {
+    /* json_pack refused its arguments: say so rather than write an empty event */
+    seal_warn("metrics: could not encode the '%s' event", event);
+    return;
+  }
   if (!m->f) {
     json_decref(obj);
     return;

@@ -20,6 +20,9 @@ void seal_metrics_close(seal_metrics *m);
  * flushes; takes ownership of obj. */
 void seal_metrics_emit(seal_metrics *m, const char *event, json_t *obj);
 
+/* A JSON number, or null when v is NaN or infinite (JSON has no NaN). */
+json_t *seal_json_real(double v);
+
 /* Draws reward per round (from "round" events) and accuracy per policy round
  * (from "eval" events) of a metrics file into an SVG file. */
 int seal_metrics_plot(const char *metrics_path, const char *svg_path, seal_error *e);

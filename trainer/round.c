@@ -123,7 +123,11 @@ static int generate_work(void *user, int item, const void *payload, size_t len, 
                        .max_new_tokens = se->max_tokens};
   seal_engine_complete(&run->eng, NULL, prompts, k, &smp, seeds, texts, NULL);
   json_t *res = json_pack("{s:i,s:[]}", "context", context, "texts");
-  for (int s = 0; s < k; s++) json_array_append_new(json_object_get(res, "texts"), json_string(texts[s]));
+  for (int s = 0; s < k; s++) {
+    json_t *t = json_string(texts[s]); /* valid UTF-8: seal_engine_decode made it so */
+    SEAL_CHECK(t, "self-edit %d of context %d is not valid UTF-8", s, context);
+    json_array_append_new(json_object_get(res, "texts"), t);
+  }
   char *dump = json_dumps(res, JSON_COMPACT);
   seal_buf_puts(out, dump);
   free(dump);
@@ -258,9 +262,9 @@ static void evaluate_result(void *user, int item, int ok, const void *data, size
     rec.reward = 0, rec.em = rec.f1 = rec.contains = 0, rec.ok = 0;
   }
   seal_run_state_add_selfedit(&run->st, ec->pc.round, &rec);
-  json_t *m = json_pack("{s:i,s:i,s:i,s:i,s:f,s:i,s:i}", "round", ec->pc.round, "context",
+  json_t *m = json_pack("{s:i,s:i,s:i,s:i,s:o,s:i,s:i}", "round", ec->pc.round, "context",
                         rec.context_id, "sample", rec.sample, "repeat", rec.repeat, "reward",
-                        rec.reward, "ok", rec.ok, "rank", worker);
+                        seal_json_real(rec.reward), "ok", rec.ok, "rank", worker);
   if (res) json_object_update(m, res);
   seal_metrics_emit(&run->metrics, "evaluated", m);
   json_decref(in);
@@ -411,9 +415,10 @@ static void phase_update(seal_run *run, int round, json_t *kept) {
     char checksum[17];
     snprintf(checksum, sizeof checksum, "%016llx", (unsigned long long)sum);
     seal_metrics_emit(&run->metrics, "update",
-                      json_pack("{s:i,s:i,s:i,s:f,s:f,s:f,s:s}", "round", round, "examples", n,
-                                "steps", st.steps, "first_loss", st.first_loss, "last_loss",
-                                st.last_loss, "seconds", st.seconds, "checksum", checksum));
+                      json_pack("{s:i,s:i,s:i,s:o,s:o,s:f,s:s}", "round", round, "examples", n,
+                                "steps", st.steps, "first_loss", seal_json_real(st.first_loss),
+                                "last_loss", seal_json_real(st.last_loss), "seconds", st.seconds,
+                                "checksum", checksum));
   }
   seal_lora_free(&lora);
   seal_sft_examples_free(ex, n);
@@ -467,8 +472,9 @@ static int run_round(seal_run *run, int round) {
     snprintf(run->st.phase, sizeof run->st.phase, "done");
     seal_run_checkpoint(run);
     seal_metrics_emit(&run->metrics, "round",
-                      json_pack("{s:i,s:i,s:f,s:i,s:f}", "round", round, "contexts", n_ctx,
-                                "mean_reward", mean, "kept", n_kept, "seconds", rec.seconds));
+                      json_pack("{s:i,s:i,s:o,s:i,s:f}", "round", round, "contexts", n_ctx,
+                                "mean_reward", seal_json_real(mean), "kept", n_kept, "seconds",
+                                rec.seconds));
     seal_info("round %d done: mean reward %.3f over %d contexts, %d kept, %.1fs", round, mean,
               n_ctx, n_kept, rec.seconds);
   }

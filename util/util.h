@@ -139,6 +139,14 @@ double seal_rng_normal(seal_rng *r);
  * context, sample, repeat), independent of who computes it. */
 uint64_t seal_seed_derive(uint64_t parent, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 
+/* ---- text ------------------------------------------------------------- */
+
+/* A copy of s in which every byte that does not start a valid UTF-8 sequence
+ * (stray continuation bytes, overlongs, surrogates, truncated sequences) is
+ * replaced by U+FFFD, as Hugging Face's decode does: text that leaves the model
+ * can always be written to JSON and HDF5. */
+char *seal_utf8_sanitize(const char *s);
+
 /* ---- hashing ----------------------------------------------------------- */
 
 /* FNV-1a over bytes; for checksums that ranks compare. */

@@ -64,6 +64,24 @@ START_TEST(rng_is_deterministic_and_uniform) {
 }
 END_TEST
 
+START_TEST(utf8_sanitize_replaces_invalid_bytes) {
+  const char *cases[][2] = {
+      {"plain ascii", "plain ascii"},
+      {"caf\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x98\x80", "caf\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x98\x80"},
+      {"a\x80" "b", "a\xEF\xBF\xBD" "b"},          /* stray continuation */
+      {"end\xE2\x9C", "end\xEF\xBF\xBD\xEF\xBF\xBD"}, /* cut inside a character */
+      {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},       /* overlong */
+      {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* surrogate */
+      {"\xFF", "\xEF\xBF\xBD"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *got = seal_utf8_sanitize(cases[i][0]);
+    ck_assert_msg(strcmp(got, cases[i][1]) == 0, "case %zu", i);
+    free(got);
+  }
+}
+END_TEST
+
 Suite *util_suite(void) {
   Suite *s = suite_create("util");
   TCase *tc = tcase_create("core");
@@ -71,6 +89,7 @@ Suite *util_suite(void) {
   tcase_add_test(tc, buf_grows_and_hands_over);
   tcase_add_test(tc, atomic_write_keeps_previous);
   tcase_add_test(tc, rng_is_deterministic_and_uniform);
+  tcase_add_test(tc, utf8_sanitize_replaces_invalid_bytes);
   suite_add_tcase(s, tc);
   return s;
 }

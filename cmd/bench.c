@@ -1,0 +1,517 @@
+/* cmd/bench.c — `seal bench`: the speed of one model on one backend, measured
+ * the way a SEAL user meets it: model load, prompt prefill, greedy decoding
+ * over the KV cache at several batch sizes, and one LoRA SFT step (the inner
+ * loop's unit of work). Every timing reads the clock only after the backend
+ * has synchronised, so asynchronous (GPU) work is counted where it happens. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "model/engine.h"
+#include "model/optim.h"
+
+static const char usage[] =
+    "usage: seal bench --model PATH [OPTIONS]\n"
+    "\n"
+    "Measures model load time, prefill, greedy decode (batch 1 and larger) and\n"
+    "one LoRA SFT step (forward, backward, AdamW) and prints a table of the\n"
+    "median of the repeats. Inputs are real token ids: a fixed English text,\n"
+    "tokenized by the model and repeated to the lengths asked for.\n"
+    "\n"
+    "  --model PATH          Hugging Face directory or .gguf file (required)\n"
+    "  --device NAME         cpu, cuda or auto (default auto)\n"
+    "  --prompt-tokens P     prompt length for prefill and decode (default 64)\n"
+    "  --new-tokens N        tokens decoded per sequence (default 128)\n"
+    "  --batch LIST          decode batch sizes, comma-separated (default 1,8)\n"
+    "  --train-tokens T      tokens per training sequence (default 256)\n"
+    "  --train-batch B       sequences per training step (default 1)\n"
+    "  --lora-r R            LoRA rank on all seven projections, alpha 2R (default 32)\n"
+    "  --repeats N           timed repeats of each measurement, after one warm-up (default 3)\n"
+    "  --json                print one JSON object per measurement instead of the table\n"
+    "  --profile             also time every backend op (synchronising after each) and\n"
+    "                        print where each measurement's time goes\n"
+    "  --help                this text\n";
+
+#define BENCH_MAX_BATCHES 16
+
+typedef struct {
+  const char *model, *device;
+  int prompt_tokens, new_tokens, train_tokens, train_batch, lora_r, repeats, json, profile;
+  int batches[BENCH_MAX_BATCHES];
+  int n_batches;
+} bench_opts;
+
+/* The text the benchmark's token ids come from: ordinary prose, so that every
+ * model's tokenizer produces ordinary ids from it. */
+static const char bench_text[] =
+    "The river runs past the mill and under the stone bridge before it reaches the sea. "
+    "In spring the water is high and fast, and the fishermen wait on the bank for the "
+    "current to slow. Their children learn to mend nets, to read the weather in the clouds "
+    "over the hills, and to tell one bird from another by its call. ";
+
+static void parse_batches(const char *value, bench_opts *o) {
+  o->n_batches = 0;
+  char *copy = seal_strdup(value);
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (o->n_batches == BENCH_MAX_BATCHES) SEAL_DIE("--batch: at most %d sizes", BENCH_MAX_BATCHES);
+    o->batches[o->n_batches++] = (int)cmd_parse_long("batch", tok, 1, 4096);
+  }
+  free(copy);
+  if (o->n_batches == 0) SEAL_DIE("--batch: '%s' lists no batch size", value);
+}
+
+static int parse(int argc, char **argv, bench_opts *o) {
+  static const struct option opts[] = {
+      {"model", required_argument, 0, 'm'},         {"device", required_argument, 0, 'd'},
+      {"prompt-tokens", required_argument, 0, 'p'}, {"new-tokens", required_argument, 0, 'n'},
+      {"batch", required_argument, 0, 'b'},         {"train-tokens", required_argument, 0, 't'},
+      {"train-batch", required_argument, 0, 'B'},   {"lora-r", required_argument, 0, 'r'},
+      {"repeats", required_argument, 0, 'k'},       {"json", no_argument, 0, 'j'},
+      {"profile", no_argument, 0, 'P'},             {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  *o = (bench_opts){.device = "auto",
+                    .prompt_tokens = 64,
+                    .new_tokens = 128,
+                    .train_tokens = 256,
+                    .train_batch = 1,
+                    .lora_r = 32,
+                    .repeats = 3,
+                    .batches = {1, 8},
+                    .n_batches = 2};
+  for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
+    switch (c) {
+      case 'm': o->model = optarg; break;
+      case 'd': o->device = optarg; break;
+      case 'p': o->prompt_tokens = (int)cmd_parse_long("prompt-tokens", optarg, 1, 1 << 20); break;
+      case 'n': o->new_tokens = (int)cmd_parse_long("new-tokens", optarg, 1, 1 << 20); break;
+      case 'b': parse_batches(optarg, o); break;
+      case 't': o->train_tokens = (int)cmd_parse_long("train-tokens", optarg, 2, 1 << 20); break;
+      case 'B': o->train_batch = (int)cmd_parse_long("train-batch", optarg, 1, 4096); break;
+      case 'r': o->lora_r = (int)cmd_parse_long("lora-r", optarg, 1, 65536); break;
+      case 'k': o->repeats = (int)cmd_parse_long("repeats", optarg, 1, 1000); break;
+      case 'j': o->json = 1; break;
+      case 'P': o->profile = 1; break;
+      case 'h': fputs(usage, stdout); return 1;
+      default: return -1;
+    }
+  }
+  if (!o->model) {
+    fprintf(stderr, "seal bench: --model is required\n\n%s", usage);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- timing ------------------------------------------------------------------ */
+
+static double now_synced(seal_backend *be) {
+  be->ops->synchronize(be);
+  return seal_now();
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Seconds of the repeats: median, fastest, slowest. */
+typedef struct {
+  double median, min, max;
+} bench_stat;
+
+static bench_stat summarize(double *secs, int n) {
+  qsort(secs, (size_t)n, sizeof *secs, cmp_double);
+  double median = n % 2 ? secs[n / 2] : 0.5 * (secs[n / 2 - 1] + secs[n / 2]);
+  return (bench_stat){median, secs[0], secs[n - 1]};
+}
+
+/* ---- per-op profile (--profile) ------------------------------------------------ */
+
+/* With --profile the backend's op table is swapped for one whose entries time
+ * the real op (synchronising before and after, so on a GPU the op's own time
+ * is measured, at the cost of the overlap a real run has). Matmuls whose
+ * output width is the vocabulary (the LM head) are counted apart, since on a
+ * small model they are a large share. */
+#define PROF_OPS(X)                                                                          \
+  X(to_device) X(to_host) X(to_device_i32) X(to_host_i32) X(copy) X(fill) X(embedding)    \
+  X(rmsnorm) X(residual_rmsnorm) X(add) X(matmul) X(rope) X(kv_write) X(attention)         \
+  X(swiglu) X(cross_entropy) X(matmul_backward_input) X(rmsnorm_backward)                  \
+  X(attention_backward) X(swiglu_backward) X(lora_forward) X(lora_backward) X(lora_merge) \
+  X(sum_squares) X(adamw) X(sample)
+
+#define PROF_ENUM(op) PROF_##op,
+enum { PROF_OPS(PROF_ENUM) PROF_matmul_lm_head, PROF_matmul_backward_input_lm_head, PROF_N };
+#define PROF_NAME(op) #op,
+static const char *const prof_names[PROF_N] = {PROF_OPS(PROF_NAME) "matmul [lm_head]",
+                                               "matmul_backward_input [lm_head]"};
+
+static struct {
+  const seal_ops *real; /* the backend's own table */
+  seal_ops table;       /* the timing table installed in its place */
+  int vocab;
+  FILE *out;            /* where the profile is printed (stderr beside --json) */
+  int section;          /* where the time goes: 0 or 1, or -1 to drop it (warm-up) */
+  double secs[2][PROF_N];
+  long calls[2][PROF_N];
+} prof;
+
+static double prof_begin(seal_backend *be) {
+  prof.real->synchronize(be);
+  return seal_now();
+}
+
+static void prof_end(seal_backend *be, int op, double t0) {
+  prof.real->synchronize(be);
+  if (prof.section < 0) return;
+  prof.secs[prof.section][op] += seal_now() - t0;
+  prof.calls[prof.section][op]++;
+}
+
+#define PROF_WRAP(op, params, args)      \
+  static void prof_##op params {         \
+    double t0 = prof_begin(be);          \
+    prof.real->op args;                  \
+    prof_end(be, PROF_##op, t0);         \
+  }
+
+PROF_WRAP(to_device, (seal_backend *be, void *dst, seal_dtype t, const float *src, size_t n),
+          (be, dst, t, src, n))
+PROF_WRAP(to_host, (seal_backend *be, float *dst, const void *src, seal_dtype t, size_t n),
+          (be, dst, src, t, n))
+PROF_WRAP(to_device_i32, (seal_backend *be, int32_t *dst, const int32_t *src, size_t n),
+          (be, dst, src, n))
+PROF_WRAP(to_host_i32, (seal_backend *be, int32_t *dst, const int32_t *src, size_t n),
+          (be, dst, src, n))
+PROF_WRAP(copy, (seal_backend *be, void *dst, const void *src, size_t bytes), (be, dst, src, bytes))
+PROF_WRAP(fill, (seal_backend *be, void *dst, seal_dtype t, float value, size_t n),
+          (be, dst, t, value, n))
+PROF_WRAP(embedding, (seal_backend *be, void *out, const int32_t *ids, const void *table, int N,
+                      int C),
+          (be, out, ids, table, N, C))
+PROF_WRAP(rmsnorm, (seal_backend *be, void *out, float *rstd, const void *inp, const void *w,
+                    int N, int C, float eps),
+          (be, out, rstd, inp, w, N, C, eps))
+PROF_WRAP(residual_rmsnorm, (seal_backend *be, void *res, void *out, float *rstd, const void *a,
+                             const void *b, const void *w, int N, int C, float eps),
+          (be, res, out, rstd, a, b, w, N, C, eps))
+PROF_WRAP(add, (seal_backend *be, void *out, const void *a, const void *b, size_t n),
+          (be, out, a, b, n))
+PROF_WRAP(rope, (seal_backend *be, void *x, const int32_t *pos, const float *inv_freq, int N,
+                 int H, int D, int direction),
+          (be, x, pos, inv_freq, N, H, D, direction))
+PROF_WRAP(kv_write, (seal_backend *be, void *cache, const void *src, const int32_t *q_pos, int B,
+                     int Tq, int Tmax, int W),
+          (be, cache, src, q_pos, B, Tq, Tmax, W))
+PROF_WRAP(attention, (seal_backend *be, void *out, float *lse, const void *q, const void *k,
+                      const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
+                      int Hkv, int D),
+          (be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv, D))
+PROF_WRAP(swiglu, (seal_backend *be, void *out, const void *gate, const void *up, size_t n),
+          (be, out, gate, up, n))
+PROF_WRAP(cross_entropy, (seal_backend *be, float *losses, void *dlogits, const void *logits,
+                          const int32_t *targets, const float *weights, int N, int V,
+                          float scale),
+          (be, losses, dlogits, logits, targets, weights, N, V, scale))
+PROF_WRAP(rmsnorm_backward, (seal_backend *be, void *dinp, const void *dout, const void *inp,
+                             const void *w, const float *rstd, int N, int C),
+          (be, dinp, dout, inp, w, rstd, N, C))
+PROF_WRAP(attention_backward, (seal_backend *be, void *dq, void *dk, void *dv, const void *dout,
+                               const void *out, const float *lse, const void *q, const void *k,
+                               const void *v, int B, int T, int Hq, int Hkv, int D),
+          (be, dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D))
+PROF_WRAP(swiglu_backward, (seal_backend *be, void *dgate, void *dup, const void *dout,
+                            const void *gate, const void *up, size_t n),
+          (be, dgate, dup, dout, gate, up, n))
+PROF_WRAP(lora_forward, (seal_backend *be, void *out, float *h, const void *x, const float *A,
+                         const float *B, int N, int I, int O, int r, float scale),
+          (be, out, h, x, A, B, N, I, O, r, scale))
+PROF_WRAP(lora_backward, (seal_backend *be, void *dx, float *dA, float *dB, float *dh,
+                          const void *dout, const void *x, const float *A, const float *B,
+                          const float *h, int N, int I, int O, int r, float scale),
+          (be, dx, dA, dB, dh, dout, x, A, B, h, N, I, O, r, scale))
+PROF_WRAP(lora_merge, (seal_backend *be, void *W, const float *A, const float *B, int O, int I,
+                       int r, float scale),
+          (be, W, A, B, O, I, r, scale))
+PROF_WRAP(adamw, (seal_backend *be, float *param, const float *grad, float *m, float *v, size_t n,
+                  float lr, float beta1, float beta2, float eps, float wd, int step,
+                  float grad_scale),
+          (be, param, grad, m, v, n, lr, beta1, beta2, eps, wd, step, grad_scale))
+PROF_WRAP(sample, (seal_backend *be, int32_t *ids, const void *logits, int B, int V, float temp,
+                   float top_p, const float *uniform),
+          (be, ids, logits, B, V, temp, top_p, uniform))
+
+static void prof_matmul(seal_backend *be, void *out, const void *inp, const void *w,
+                        const void *bias, int N, int I, int O) {
+  double t0 = prof_begin(be);
+  prof.real->matmul(be, out, inp, w, bias, N, I, O);
+  prof_end(be, O == prof.vocab ? PROF_matmul_lm_head : PROF_matmul, t0);
+}
+
+static void prof_matmul_backward_input(seal_backend *be, void *dinp, const void *dout,
+                                       const void *w, int N, int I, int O, int accumulate) {
+  double t0 = prof_begin(be);
+  prof.real->matmul_backward_input(be, dinp, dout, w, N, I, O, accumulate);
+  prof_end(be, O == prof.vocab ? PROF_matmul_backward_input_lm_head : PROF_matmul_backward_input,
+           t0);
+}
+
+static double prof_sum_squares(seal_backend *be, const float *x, size_t n) {
+  double t0 = prof_begin(be);
+  double r = prof.real->sum_squares(be, x, n);
+  prof_end(be, PROF_sum_squares, t0);
+  return r;
+}
+
+/* Swaps the backend's op table for the timing one. */
+static void prof_install(seal_backend *be, int vocab, FILE *out) {
+  prof.real = be->ops;
+  prof.out = out;
+  prof.table = *be->ops;
+  prof.vocab = vocab;
+#define PROF_SET(op) prof.table.op = prof_##op;
+  PROF_OPS(PROF_SET)
+#undef PROF_SET
+  be->ops = &prof.table;
+}
+
+static void prof_uninstall(seal_backend *be) {
+  if (prof.real) be->ops = prof.real;
+}
+
+/* Sends the ops' time to section (0 or 1) from now on; -1 drops it. */
+static void prof_section(int section) { prof.section = section; }
+
+static void prof_reset(void) {
+  memset(prof.secs, 0, sizeof prof.secs);
+  memset(prof.calls, 0, sizeof prof.calls);
+  prof.section = -1;
+}
+
+/* Prints the ops of a section's `repeats` timed runs, slowest first, per run,
+ * against the measurement's median wall time. */
+static void prof_print(int section, int repeats, double median) {
+  if (!prof.real) return;
+  const double *secs = prof.secs[section];
+  const long *calls = prof.calls[section];
+  int order[PROF_N], n = 0;
+  double total = 0;
+  for (int i = 0; i < PROF_N; i++) {
+    if (calls[i] == 0) continue;
+    order[n++] = i;
+    total += secs[i];
+  }
+  for (int i = 1; i < n; i++) /* insertion sort by time, descending */
+    for (int j = i; j > 0 && secs[order[j]] > secs[order[j - 1]]; j--) {
+      int t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  fprintf(prof.out, "    per run: ops %.2f ms (synchronised one by one) of %.2f ms median wall\n",
+         1e3 * total / repeats, 1e3 * median);
+  for (int k = 0; k < n; k++) {
+    int i = order[k];
+    fprintf(prof.out, "      %-34s %9.2f ms %5.1f%% %8ld calls\n", prof_names[i], 1e3 * secs[i] / repeats,
+           100.0 * secs[i] / total, calls[i] / repeats);
+  }
+  fflush(prof.out);
+}
+
+/* ---- reporting --------------------------------------------------------------- */
+
+static void print_header(const seal_engine *eng, const bench_opts *o) {
+  const seal_model_config *c = &eng->model.cfg;
+  const char *threads = getenv("OMP_NUM_THREADS");
+  if (o->json) return;
+  printf("seal bench: %s\n", eng->path);
+  printf("  backend %s (%s), OMP_NUM_THREADS=%s, median of %d repeat(s) after a warm-up\n",
+         eng->be->name, eng->be->act == SEAL_BF16 ? "bf16" : "f32", threads ? threads : "unset",
+         o->repeats);
+  printf("  model: %d layers, hidden %d, MLP %d, heads %d/%d x %d, vocab %d\n\n", c->n_layers,
+         c->hidden, c->intermediate, c->n_heads, c->n_kv_heads, c->head_dim, c->vocab_size);
+  printf("%-30s %-16s %10s %21s %12s\n", "measurement", "shape", "median ms", "min..max ms",
+         "tokens/s");
+}
+
+/* One measurement: `key` names it in JSON (as bench/pytorch_baseline.py
+ * does), `label` in the table; `tokens` tokens handled per repeat (0 when not
+ * a rate). */
+static void report(const bench_opts *o, const seal_engine *eng, const char *key,
+                   const char *label, const char *shape, int batch, long tokens, bench_stat s) {
+  double rate = tokens > 0 ? (double)tokens / s.median : 0;
+  if (o->json) {
+    printf("{\"impl\": \"seal\", \"backend\": \"%s\", \"name\": \"%s\", \"shape\": \"%s\", "
+           "\"batch\": %d, \"tokens\": %ld, \"ms\": %.3f, \"min_ms\": %.3f, \"max_ms\": %.3f, "
+           "\"tokens_per_s\": %.1f}\n",
+           eng->be->name, key, shape, batch, tokens, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max,
+           rate);
+  } else {
+    char spread[48], rate_s[24] = "-";
+    snprintf(spread, sizeof spread, "%.2f..%.2f", 1e3 * s.min, 1e3 * s.max);
+    if (tokens > 0) snprintf(rate_s, sizeof rate_s, "%.1f", rate);
+    printf("%-30s %-16s %10.2f %21s %12s\n", label, shape, 1e3 * s.median, spread, rate_s);
+  }
+  fflush(stdout);
+}
+
+/* ---- inputs ------------------------------------------------------------------ */
+
+/* n token ids: the benchmark text's ids (BOS first when the model wants one),
+ * repeated. */
+static int32_t *bench_ids(const seal_engine *eng, int n) {
+  int32_t *text_ids;
+  int len = seal_engine_encode_prompt(eng, bench_text, &text_ids);
+  SEAL_CHECK(len > 1, "the benchmark text encodes to %d token(s)", len);
+  int32_t *ids = seal_malloc((size_t)n * sizeof(int32_t)); /* [n] */
+  for (int i = 0; i < n; i++) ids[i] = text_ids[i % len];
+  free(text_ids);
+  return ids;
+}
+
+/* ---- prefill and decode ------------------------------------------------------- */
+
+/* Prefills B rows of P tokens (ids [B*P]) into slots 0..B-1 from position 0. */
+static void prefill(seal_model *m, seal_kv_cache *c, const int32_t *ids, int B, int P) {
+  int32_t *q_pos = seal_calloc((size_t)B, sizeof(int32_t)); /* [B] all 0 */
+  seal_forward_infer(m, NULL, c, ids, q_pos, 0, B, P);
+  free(q_pos);
+}
+
+/* Greedy decoding of `steps` tokens for B sequences already prefilled with P
+ * tokens: each step feeds the last token, then picks the argmax on the backend
+ * (the ids come back to the host, as a generator needs them). */
+static void decode_greedy(seal_model *m, seal_kv_cache *c, int B, int P, int steps) {
+  int V = m->cfg.vocab_size;
+  int32_t *next = seal_malloc((size_t)B * sizeof(int32_t)); /* [B] */
+  int32_t *pos = seal_malloc((size_t)B * sizeof(int32_t));  /* [B] */
+  float *u = seal_calloc((size_t)B, sizeof(float));         /* [B] unused when greedy */
+  m->be->ops->sample(m->be, next, c->logits, B, V, 0.0f, 1.0f, u);
+  for (int b = 0; b < B; b++) pos[b] = P;
+  for (int s = 0; s < steps; s++) {
+    seal_forward_infer(m, NULL, c, next, pos, 0, B, 1);
+    m->be->ops->sample(m->be, next, c->logits, B, V, 0.0f, 1.0f, u);
+    for (int b = 0; b < B; b++) pos[b]++;
+  }
+  free(next);
+  free(pos);
+  free(u);
+}
+
+/* Prefill of B x P, then decode of B x N, timed separately. */
+static void bench_batch(seal_engine *eng, const bench_opts *o, int B) {
+  seal_model *m = &eng->model;
+  int P = o->prompt_tokens, N = o->new_tokens;
+  seal_kv_cache cache;
+  seal_kv_cache_create(&cache, m, B, P + N + 1, 0);
+  int32_t *ids = bench_ids(eng, B * P); /* [B, P]; rows differ (the text wraps) */
+  double *pre = seal_malloc((size_t)o->repeats * sizeof(double));
+  double *dec = seal_malloc((size_t)o->repeats * sizeof(double));
+  prof_reset();
+  for (int rep = -1; rep < o->repeats; rep++) { /* rep -1 is the warm-up */
+    double t0 = now_synced(m->be);
+    prof_section(rep < 0 ? -1 : 0);
+    prefill(m, &cache, ids, B, P);
+    double t1 = now_synced(m->be);
+    prof_section(rep < 0 ? -1 : 1);
+    decode_greedy(m, &cache, B, P, N);
+    double t2 = now_synced(m->be);
+    if (rep < 0) continue;
+    pre[rep] = t1 - t0;
+    dec[rep] = t2 - t1;
+  }
+  char shape[48];
+  snprintf(shape, sizeof shape, "B%dxT%d", B, P);
+  bench_stat s = summarize(pre, o->repeats);
+  report(o, eng, "prefill", "prefill", shape, B, (long)B * P, s);
+  prof_print(0, o->repeats, s.median);
+  snprintf(shape, sizeof shape, "B%dxT%d+%d", B, P, N);
+  s = summarize(dec, o->repeats);
+  report(o, eng, "decode_greedy", "decode greedy (KV cache)", shape, B, (long)B * N, s);
+  prof_print(1, o->repeats, s.median);
+  free(pre);
+  free(dec);
+  free(ids);
+  seal_kv_cache_free(&cache, m);
+}
+
+/* ---- LoRA SFT step ------------------------------------------------------------ */
+
+static void bench_sft(seal_engine *eng, const bench_opts *o) {
+  seal_model *m = &eng->model;
+  int B = o->train_batch, T = o->train_tokens, N = B * T;
+  seal_lora lora;
+  unsigned all = (1u << SEAL_LORA_N_TARGETS) - 1;
+  seal_lora_create(&lora, m, o->lora_r, 2.0f * (float)o->lora_r, all);
+  seal_rng rng;
+  seal_rng_seed(&rng, 1234);
+  seal_lora_init(&lora, &rng);
+  seal_adamw_config cfg = seal_adamw_defaults(1e-4f, 0.0f, 1.0f, SEAL_SCHEDULE_CONSTANT, 0, 1);
+  seal_adamw opt;
+  seal_adamw_create(&opt, m->be, lora.n_params, &cfg);
+  seal_train_acts acts;
+  seal_train_acts_create(&acts, m, B, T, o->lora_r);
+  int32_t *ids = bench_ids(eng, N + 1); /* [N + 1]; targets are the next ids */
+  int32_t *targets = seal_malloc((size_t)N * sizeof(int32_t)); /* [B, T] */
+  float *weights = seal_malloc((size_t)N * sizeof(float));      /* [B, T] */
+  for (int n = 0; n < N; n++) {
+    /* every position but each row's last predicts the next id; mean over them */
+    int last = n % T == T - 1;
+    targets[n] = last ? 0 : ids[n + 1];
+    weights[n] = last ? 0.0f : 1.0f / (float)(B * (T - 1));
+  }
+  double *secs = seal_malloc((size_t)o->repeats * sizeof(double));
+  double first_loss = 0, last_loss = 0;
+  prof_reset();
+  for (int rep = -1; rep < o->repeats; rep++) {
+    double t0 = now_synced(m->be);
+    prof_section(rep < 0 ? -1 : 0);
+    seal_lora_zero_grads(&lora);
+    double loss = seal_forward_train(m, &lora, &acts, ids, targets, weights, B, T);
+    seal_backward_train(m, &lora, &acts);
+    seal_adamw_step(&opt, lora.params, lora.grads);
+    double t1 = now_synced(m->be);
+    if (rep < 0) first_loss = loss;
+    last_loss = loss;
+    if (rep >= 0) secs[rep] = t1 - t0;
+  }
+  char name[64], shape[48];
+  snprintf(name, sizeof name, "lora sft step (r%d, 7 proj)", o->lora_r);
+  snprintf(shape, sizeof shape, "B%dxT%d", B, T);
+  bench_stat s = summarize(secs, o->repeats);
+  report(o, eng, "sft_step", name, shape, B, (long)N, s);
+  prof_print(0, o->repeats, s.median);
+  if (!o->json)
+    printf("%-30s %zu LoRA parameters; loss %.4f at the warm-up step, %.4f at the last\n", "",
+           lora.n_params, first_loss, last_loss);
+  free(secs);
+  free(ids);
+  free(targets);
+  free(weights);
+  seal_train_acts_free(&acts, m);
+  seal_adamw_free(&opt);
+  seal_lora_free(&lora);
+}
+
+int cmd_bench(int argc, char **argv) {
+  bench_opts o;
+  int rc = parse(argc, argv, &o);
+  if (rc) return rc > 0 ? 0 : 2;
+  seal_error e;
+  seal_engine eng;
+  double t0 = seal_now();
+  if (seal_engine_open(&eng, o.model, o.device, &e)) SEAL_DIE_ERR(&e);
+  double load = now_synced(eng.be) - t0;
+  int max_pos = eng.model.cfg.max_position;
+  if (max_pos > 0 && (o.prompt_tokens + o.new_tokens > max_pos || o.train_tokens > max_pos))
+    SEAL_DIE("%s: the model has %d positions; --prompt-tokens + --new-tokens (%d) and "
+             "--train-tokens (%d) must fit", o.model, max_pos, o.prompt_tokens + o.new_tokens,
+             o.train_tokens);
+  print_header(&eng, &o);
+  report(&o, &eng, "load", "model load", "-", 0, 0, (bench_stat){load, load, load});
+  if (o.profile) prof_install(eng.be, eng.model.cfg.vocab_size, o.json ? stderr : stdout);
+  for (int i = 0; i < o.n_batches; i++) bench_batch(&eng, &o, o.batches[i]);
+  bench_sft(&eng, &o);
+  prof_uninstall(eng.be);
+  seal_engine_close(&eng);
+  return 0;
+}
