@@ -41,11 +41,11 @@
 typedef struct {
   int items;
   double item_ms;
-  size_t payload, result; /* bytes per item */
-  int reps;               /* timed repetitions of each all-reduce / checkpoint write */
-  const char *adapters;   /* "model:r:targets,..." for all-reduce sizes */
-  const char *checkpoints;/* "model:r:targets,..." for checkpoint writes (rank 0) */
-  int ckpt_records;       /* self-edit records in the benchmark checkpoint */
+  size_t payload, result;  /* bytes per item */
+  int reps;                /* timed repetitions of each all-reduce / checkpoint write */
+  const char *adapters;    /* "model:r:targets,..." for all-reduce sizes */
+  const char *checkpoints; /* "model:r:targets,..." for checkpoint writes (rank 0) */
+  int ckpt_records;        /* self-edit records in the benchmark checkpoint */
   const char *tmpdir;
   const char *label;
 } bench_opts;
@@ -76,9 +76,9 @@ typedef struct {
 } model_shape;
 
 static const model_shape models[] = {
-    {"smollm2-135m", 576, 1536, 30, 576, 192},   /* 9 heads, 3 kv heads of 64 */
-    {"llama3.2-1b", 2048, 8192, 16, 2048, 512},  /* 32 heads, 8 kv heads of 64 */
-    {"qwen2.5-7b", 3584, 18944, 28, 3584, 512},  /* 28 heads, 4 kv heads of 128 */
+    {"smollm2-135m", 576, 1536, 30, 576, 192},  /* 9 heads, 3 kv heads of 64 */
+    {"llama3.2-1b", 2048, 8192, 16, 2048, 512}, /* 32 heads, 8 kv heads of 64 */
+    {"qwen2.5-7b", 3584, 18944, 28, 3584, 512}, /* 28 heads, 4 kv heads of 128 */
 };
 
 /* One adapted projection: its name and [out, in]. */
@@ -184,13 +184,13 @@ static unsigned char pattern_byte(int item, size_t i, unsigned salt) {
 typedef struct {
   const bench_opts *o;
   /* per rank, written only by the thread that runs this rank's items */
-  double busy;       /* seconds inside work() */
-  double gap_sum;    /* seconds between returning an item and starting the next */
+  double busy;    /* seconds inside work() */
+  double gap_sum; /* seconds between returning an item and starting the next */
   double gap_max;
-  double last_end;   /* when the previous item returned; 0 before the first */
+  double last_end; /* when the previous item returned; 0 before the first */
   int n_items, n_gaps, bad_payloads;
   /* rank 0, on_result */
-  int *seen;         /* [items] times each item was reported */
+  int *seen; /* [items] times each item was reported */
   int bad_results, failed;
 } queue_ctx;
 
@@ -219,8 +219,7 @@ static int queue_work(void *user, int item, const void *payload, size_t len, sea
   return 0;
 }
 
-static void queue_result(void *user, int item, int ok, const void *result, size_t len,
-                         int worker) {
+static void queue_result(void *user, int item, int ok, const void *result, size_t len, int worker) {
   queue_ctx *q = user;
   (void)worker;
   q->seen[item]++;
@@ -287,16 +286,16 @@ static int bench_queue(seal_comm *c, const bench_opts *o) {
     int P = c->size;
     double item_s = o->item_ms * 1e-3;
     double ideal = (double)((o->items + P - 1) / P) * item_s; /* best schedule, nominal */
-    printf("queue%s%s ranks=%d items=%d item_ms=%g payload=%zu result=%zu wall_s=%.4f "
-           "items_per_s=%.1f ideal_s=%.4f efficiency=%.4f busy_efficiency=%.4f "
-           "mean_item_ms=%.4f coord_cpu_us_per_item=%.2f worker_poll_cpu_us_per_item=%.2f "
-           "turnaround_us_mean=%.1f turnaround_us_max=%.1f items_per_rank_min=%d "
-           "items_per_rank_max=%d problems=%d\n",
-           o->label ? " label=" : "", o->label ? o->label : "", P, o->items, o->item_ms,
-           o->payload, o->result, wall_max, o->items / wall_max, ideal, ideal / wall_max,
-           sum[0] / (P * wall_max), 1e3 * sum[0] / o->items, 1e6 * coord_cpu / o->items,
-           P > 1 ? 1e6 * sum[4] / o->items : 0.0, sum[2] > 0 ? 1e6 * sum[1] / sum[2] : 0.0,
-           1e6 * gap_max, items_min, items_max, problems);
+    printf(
+        "queue%s%s ranks=%d items=%d item_ms=%g payload=%zu result=%zu wall_s=%.4f "
+        "items_per_s=%.1f ideal_s=%.4f efficiency=%.4f busy_efficiency=%.4f "
+        "mean_item_ms=%.4f coord_cpu_us_per_item=%.2f worker_poll_cpu_us_per_item=%.2f "
+        "turnaround_us_mean=%.1f turnaround_us_max=%.1f items_per_rank_min=%d "
+        "items_per_rank_max=%d problems=%d\n",
+        o->label ? " label=" : "", o->label ? o->label : "", P, o->items, o->item_ms, o->payload,
+        o->result, wall_max, o->items / wall_max, ideal, ideal / wall_max, sum[0] / (P * wall_max),
+        1e3 * sum[0] / o->items, 1e6 * coord_cpu / o->items, P > 1 ? 1e6 * sum[4] / o->items : 0.0,
+        sum[2] > 0 ? 1e6 * sum[1] / sum[2] : 0.0, 1e6 * gap_max, items_min, items_max, problems);
     fflush(stdout);
     for (int i = 0; i < o->items; i++) free(payloads[i]);
     free(payloads);
@@ -341,11 +340,13 @@ static int bench_allreduce(seal_comm *c, const adapter *a, int reps, const char 
     /* algbw = bytes / time; busbw = algbw * 2(P-1)/P, the bytes each rank must move
      * in a bandwidth-optimal all-reduce (the nccl-tests convention). */
     double algbw = bytes / mean / 1e9;
-    printf("allreduce%s%s ranks=%d adapter=%s floats=%zu mbytes=%.2f mean_ms=%.3f min_ms=%.3f "
-           "algbw_GBps=%.3f busbw_GBps=%.3f reps=%d problems=%d\n",
-           label ? " label=" : "", label ? label : "", P, a->spec, n, bytes / 1e6, 1e3 * mean,
-           1e3 * best, algbw, P > 1 ? algbw * 2.0 * (P - 1) / P : 0.0, reps, bad_all);
-    if (bad_all) fprintf(stderr, "workqueue_scaling: all-reduce of %s: %d wrong sums\n", a->spec, bad_all);
+    printf(
+        "allreduce%s%s ranks=%d adapter=%s floats=%zu mbytes=%.2f mean_ms=%.3f min_ms=%.3f "
+        "algbw_GBps=%.3f busbw_GBps=%.3f reps=%d problems=%d\n",
+        label ? " label=" : "", label ? label : "", P, a->spec, n, bytes / 1e6, 1e3 * mean,
+        1e3 * best, algbw, P > 1 ? algbw * 2.0 * (P - 1) / P : 0.0, reps, bad_all);
+    if (bad_all)
+      fprintf(stderr, "workqueue_scaling: all-reduce of %s: %d wrong sums\n", a->spec, bad_all);
     fflush(stdout);
   }
   free(buf);
@@ -368,12 +369,15 @@ static void synthetic_state(const adapter *a, int records, seal_run_state *s) {
       for (int j = 0; j < np; j++) {
         char name[160];
         int64_t sa[2] = {a->r, p[j].in}, sb[2] = {p[j].out, a->r};
-        float *da = seal_calloc((size_t)a->r * (size_t)p[j].in, sizeof(float)); /* [r, in] */
+        float *da = seal_calloc((size_t)a->r * (size_t)p[j].in, sizeof(float));  /* [r, in] */
         float *db = seal_calloc((size_t)p[j].out * (size_t)a->r, sizeof(float)); /* [out, r] */
-        for (size_t i = 0; i < (size_t)a->r * (size_t)p[j].in; i++) da[i] = 1e-3f * (float)(i % 997);
-        snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_A.weight", l, p[j].name);
+        for (size_t i = 0; i < (size_t)a->r * (size_t)p[j].in; i++)
+          da[i] = 1e-3f * (float)(i % 997);
+        snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_A.weight", l,
+                 p[j].name);
         seal_tensors_add(&t, name, 2, sa, da);
-        snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_B.weight", l, p[j].name);
+        snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_B.weight", l,
+                 p[j].name);
         seal_tensors_add(&t, name, 2, sb, db);
       }
     s->lora_r = a->r;
@@ -387,9 +391,16 @@ static void synthetic_state(const adapter *a, int records, seal_run_state *s) {
   for (int i = 0; i < 2048; i++) text[i] = (char)('a' + i % 26);
   text[2048] = '\0';
   for (int i = 0; i < records; i++) {
-    seal_selfedit_record rec = {.context_id = i / 15, .sample = i / 3 % 5, .repeat = i % 3,
-                                .reward = 0.5, .em = 0.25, .f1 = 0.5, .contains = 0.5,
-                                .n_sequences = 12, .ok = 1, .text = text};
+    seal_selfedit_record rec = {.context_id = i / 15,
+                                .sample = i / 3 % 5,
+                                .repeat = i % 3,
+                                .reward = 0.5,
+                                .em = 0.25,
+                                .f1 = 0.5,
+                                .contains = 0.5,
+                                .n_sequences = 12,
+                                .ok = 1,
+                                .text = text};
     seal_run_state_add_selfedit(s, 1, &rec);
   }
 }
@@ -412,10 +423,11 @@ static int bench_checkpoint(const adapter *a, int records, int reps, const char 
   }
   struct stat st;
   double mbytes = stat(path, &st) == 0 ? (double)st.st_size / 1e6 : -1;
-  printf("checkpoint%s%s adapter=%s floats=%zu records=%d file_mbytes=%.2f mean_s=%.4f "
-         "min_s=%.4f reps=%d\n",
-         label ? " label=" : "", label ? label : "", a->spec, a->floats, records, mbytes,
-         total / reps, best, reps);
+  printf(
+      "checkpoint%s%s adapter=%s floats=%zu records=%d file_mbytes=%.2f mean_s=%.4f "
+      "min_s=%.4f reps=%d\n",
+      label ? " label=" : "", label ? label : "", a->spec, a->floats, records, mbytes, total / reps,
+      best, reps);
   fflush(stdout);
   char *prev = seal_asprintf("%s.prev", path), *tmp = seal_asprintf("%s.tmp", path);
   unlink(path);
@@ -433,32 +445,68 @@ static int bench_checkpoint(const adapter *a, int records, int reps, const char 
 /* ---- main --------------------------------------------------------------------- */
 
 static void parse_options(int argc, char **argv, bench_opts *o, int *no_queue) {
-  static const struct option long_opts[] = {
-      {"items", required_argument, 0, 'n'},      {"item-ms", required_argument, 0, 't'},
-      {"payload", required_argument, 0, 'p'},    {"result", required_argument, 0, 'r'},
-      {"adapter", required_argument, 0, 'a'},    {"checkpoint", required_argument, 0, 'c'},
-      {"records", required_argument, 0, 'R'},    {"reps", required_argument, 0, 'k'},
-      {"tmpdir", required_argument, 0, 'd'},     {"label", required_argument, 0, 'l'},
-      {"no-queue", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  *o = (bench_opts){.items = 840, .item_ms = 10, .payload = 2048, .result = 512, .reps = 5,
-                    .ckpt_records = 750, .tmpdir = "/tmp"};
+  static const struct option long_opts[] = {{"items", required_argument, 0, 'n'},
+                                            {"item-ms", required_argument, 0, 't'},
+                                            {"payload", required_argument, 0, 'p'},
+                                            {"result", required_argument, 0, 'r'},
+                                            {"adapter", required_argument, 0, 'a'},
+                                            {"checkpoint", required_argument, 0, 'c'},
+                                            {"records", required_argument, 0, 'R'},
+                                            {"reps", required_argument, 0, 'k'},
+                                            {"tmpdir", required_argument, 0, 'd'},
+                                            {"label", required_argument, 0, 'l'},
+                                            {"no-queue", no_argument, 0, 'q'},
+                                            {"help", no_argument, 0, 'h'},
+                                            {0, 0, 0, 0}};
+  *o = (bench_opts){.items = 840,
+                    .item_ms = 10,
+                    .payload = 2048,
+                    .result = 512,
+                    .reps = 5,
+                    .ckpt_records = 750,
+                    .tmpdir = "/tmp"};
   *no_queue = 0;
   for (int ch; (ch = getopt_long(argc, argv, "", long_opts, NULL)) != -1;) {
     switch (ch) {
-      case 'n': o->items = atoi(optarg); break;
-      case 't': o->item_ms = atof(optarg); break;
-      case 'p': o->payload = (size_t)strtoull(optarg, NULL, 10); break;
-      case 'r': o->result = (size_t)strtoull(optarg, NULL, 10); break;
-      case 'a': o->adapters = optarg; break;
-      case 'c': o->checkpoints = optarg; break;
-      case 'R': o->ckpt_records = atoi(optarg); break;
-      case 'k': o->reps = atoi(optarg); break;
-      case 'd': o->tmpdir = optarg; break;
-      case 'l': o->label = optarg; break;
-      case 'q': *no_queue = 1; break;
-      case 'h': fputs(usage, stdout); exit(0);
-      default: fputs(usage, stderr); exit(2);
+      case 'n':
+        o->items = atoi(optarg);
+        break;
+      case 't':
+        o->item_ms = atof(optarg);
+        break;
+      case 'p':
+        o->payload = (size_t)strtoull(optarg, NULL, 10);
+        break;
+      case 'r':
+        o->result = (size_t)strtoull(optarg, NULL, 10);
+        break;
+      case 'a':
+        o->adapters = optarg;
+        break;
+      case 'c':
+        o->checkpoints = optarg;
+        break;
+      case 'R':
+        o->ckpt_records = atoi(optarg);
+        break;
+      case 'k':
+        o->reps = atoi(optarg);
+        break;
+      case 'd':
+        o->tmpdir = optarg;
+        break;
+      case 'l':
+        o->label = optarg;
+        break;
+      case 'q':
+        *no_queue = 1;
+        break;
+      case 'h':
+        fputs(usage, stdout);
+        exit(0);
+      default:
+        fputs(usage, stderr);
+        exit(2);
     }
   }
   if (o->items < 1 || o->item_ms < 0 || o->reps < 1 || o->ckpt_records < 0) {
@@ -482,7 +530,8 @@ int main(int argc, char **argv) {
   free(ads);
   int n_ck = adapters_parse(o.checkpoints, &ads);
   if (c.rank == 0)
-    for (int i = 0; i < n_ck; i++) bench_checkpoint(&ads[i], o.ckpt_records, o.reps, o.tmpdir, o.label);
+    for (int i = 0; i < n_ck; i++)
+      bench_checkpoint(&ads[i], o.ckpt_records, o.reps, o.tmpdir, o.label);
   free(ads);
   seal_comm_finalize(&c);
   return problems ? 1 : 0;

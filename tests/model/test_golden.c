@@ -1,7 +1,11 @@
 /* tests/model/test_golden.c — the CPU engine against PyTorch/transformers/PEFT
  * results for two tiny random models (tests/fixtures/models, docs/fixtures.md):
  * logits, masked loss, LoRA gradients, five AdamW steps, PEFT adapters, merge,
- * greedy generation, and bf16/f16/sharded checkpoints. */
+ * greedy generation, and bf16/f16/sharded checkpoints.
+ *
+ * SEAL_TEST_DEVICE=cuda runs the same checks on the CUDA backend (on a GPU
+ * machine, scripts/gpu-check.sh): bf16 weights and activations, so closeness
+ * is judged by relative L2 error instead of float32's absolute bounds. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -29,7 +33,9 @@ static void open_fixture(fixture *f, const char *dir) {
   if (seal_checkpoint_open(dir, &f->ck, &e)) ck_abort_msg("open %s: %s", dir, e.msg);
   if (seal_safetensors_read(gpath, &f->golden, &e)) ck_abort_msg("golden: %s", e.msg);
   free(gpath);
-  f->be = seal_cpu_backend_create(&e);
+  const char *device = getenv("SEAL_TEST_DEVICE");
+  f->be = seal_backend_create(device && *device ? device : "cpu", &e);
+  if (!f->be) ck_abort_msg("backend: %s", e.msg);
   if (seal_model_create(&f->model, f->be, &f->ck.config, &f->ck.weights, &e))
     ck_abort_msg("model: %s", e.msg);
   const seal_host_tensor *ids = seal_tensors_find(&f->golden, "input_ids");
@@ -68,13 +74,44 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
   return d;
 }
 
+/* ||a - b|| / ||b|| */
+static double rel_l2(const float *a, const float *b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = (double)a[i] - b[i];
+    num += d * d;
+    den += (double)b[i] * b[i];
+  }
+  return sqrt(num / (den > 0 ? den : 1));
+}
+
+static bool is_bf16(const fixture *f) { return f->be->act == SEAL_BF16; }
+
+/* float32 backends: max abs diff <= tol; bf16: relative L2 error <= 3e-2
+ * (METHOD.md: bf16 operands land between 1e-3 and 1e-2 per op; a whole model
+ * compounds a few of them). */
+static void check_close(const fixture *f, const float *got, const float *want, size_t n,
+                        double tol, const char *what) {
+  if (is_bf16(f)) {
+    double r = rel_l2(got, want, n);
+    ck_assert_msg(r <= 3e-2 && !isnan(r), "%s: relative L2 error %g > 3e-2", what, r);
+  } else {
+    double d = max_abs_diff(got, want, n);
+    ck_assert_msg(d <= tol, "%s: max abs diff %g > %g", what, d, tol);
+  }
+}
+
+static void check_scalar(const fixture *f, double got, double want, double tol, const char *what) {
+  double t = is_bf16(f) ? 3e-2 * fabs(want) + 1e-3 : tol;
+  ck_assert_msg(fabs(got - want) <= t, "%s: %.8g vs %.8g", what, got, want);
+}
+
 /* Compares the logits left by the last forward with golden `name`. */
 static void check_logits(fixture *f, seal_train_acts *a, const char *name, double tol) {
   size_t n = (size_t)22 * f->model.cfg.vocab_size;
   float *got = seal_malloc(n * sizeof(float));
-  f->be->ops->to_host(f->be, got, a->logits, SEAL_F32, n);
-  double d = max_abs_diff(got, golden(f, name, (int64_t)n), n);
-  ck_assert_msg(d <= tol, "%s: max abs diff %g > %g", name, d, tol);
+  f->be->ops->to_host(f->be, got, a->logits, f->be->act, n);
+  check_close(f, got, golden(f, name, (int64_t)n), n, tol, name);
   free(got);
 }
 
@@ -90,7 +127,7 @@ static void check_base(const char *dir) {
   seal_train_acts a;
   seal_train_acts_create(&a, &f.model, 2, 11, 0);
   double loss = seal_forward_train(&f.model, NULL, &a, f.ids, f.targets, f.weights, 2, 11);
-  ck_assert_double_eq_tol(loss, golden(&f, "loss", 1)[0], 1e-5);
+  check_scalar(&f, loss, golden(&f, "loss", 1)[0], 1e-5, "loss");
   /* cross_entropy turned logits into dlogits; run again without targets */
   seal_forward_train(&f.model, NULL, &a, f.ids, NULL, NULL, 2, 11);
   check_logits(&f, &a, "logits", 1e-4);
@@ -106,7 +143,7 @@ static void check_lora_grads(const char *dir) {
   seal_train_acts a;
   seal_train_acts_create(&a, &f.model, 2, 11, 4);
   double loss = seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
-  ck_assert_double_eq_tol(loss, golden(&f, "lora.loss", 1)[0], 1e-5);
+  check_scalar(&f, loss, golden(&f, "lora.loss", 1)[0], 1e-5, "lora.loss");
   seal_backward_train(&f.model, &l, &a);
   seal_tensor_set grads = {0};
   /* the gradient buffer laid out as the parameters: swap to reuse to_tensors */
@@ -118,8 +155,7 @@ static void check_lora_grads(const char *dir) {
   for (int i = 0; i < grads.n; i++) {
     char *name = seal_asprintf("%s.grad", grads.items[i].name);
     int64_t n = seal_tensor_numel(&grads.items[i]);
-    double d = max_abs_diff(grads.items[i].data, golden(&f, name, n), (size_t)n);
-    ck_assert_msg(d <= 1e-5, "%s: max abs diff %g", name, d);
+    check_close(&f, grads.items[i].data, golden(&f, name, n), (size_t)n, 1e-5, name);
     free(name);
   }
   seal_tensors_free(&grads);
@@ -144,20 +180,19 @@ static void check_adamw(const char *dir) {
   for (int step = 0; step < 5; step++) {
     seal_lora_zero_grads(&l);
     double loss = seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
-    ck_assert_double_eq_tol(loss, losses[step], 1e-5);
+    check_scalar(&f, loss, losses[step], 1e-5, "adamw loss");
     seal_backward_train(&f.model, &l, &a);
     double norm = seal_adamw_step(&opt, l.params, l.grads);
-    ck_assert_double_eq_tol(norm, norms[step], 1e-4);
+    check_scalar(&f, norm, norms[step], 1e-4, "grad norm");
   }
   double final = seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
-  ck_assert_double_eq_tol(final, golden(&f, "adamw.final_loss", 1)[0], 1e-5);
+  check_scalar(&f, final, golden(&f, "adamw.final_loss", 1)[0], 1e-5, "final loss");
   seal_tensor_set after = {0};
   seal_lora_to_tensors(&l, &after);
   for (int i = 0; i < after.n; i++) {
     char *name = seal_asprintf("%s.final", after.items[i].name);
     int64_t n = seal_tensor_numel(&after.items[i]);
-    double d = max_abs_diff(after.items[i].data, golden(&f, name, n), (size_t)n);
-    ck_assert_msg(d <= 1e-4, "%s: max abs diff %g", name, d);
+    check_close(&f, after.items[i].data, golden(&f, name, n), (size_t)n, 1e-4, name);
     free(name);
   }
   seal_tensors_free(&after);
@@ -208,6 +243,7 @@ static void check_generation(const char *dir) {
   fixture f;
   open_fixture(&f, dir);
   const float *prompt_f = golden(&f, "gen.prompt", 5), *ids_f = golden(&f, "gen.ids", 8);
+  const float *margins = golden(&f, "gen.margins", 8);
   int32_t prompt[5];
   for (int i = 0; i < 5; i++) prompt[i] = (int32_t)prompt_f[i];
   const int32_t *prompts[2] = {prompt, prompt};
@@ -221,7 +257,12 @@ static void check_generation(const char *dir) {
   seal_generate(&f.model, NULL, NULL, prompts, lens, 2, &s, rngs, out);
   for (int b = 0; b < 2; b++) {
     ck_assert_int_eq(out[b].n, 8);
-    for (int i = 0; i < 8; i++) ck_assert_int_eq(out[b].ids[i], (int32_t)ids_f[i]);
+    for (int i = 0; i < 8; i++) {
+      /* in bf16 a step whose top-2 margin is small may flip, and after it the
+       * trajectories part: compare up to the first such step */
+      if (is_bf16(&f) && margins[i] < 0.25f) break;
+      ck_assert_int_eq(out[b].ids[i], (int32_t)ids_f[i]);
+    }
   }
   seal_generation_free(out, 2);
   close_fixture(&f);
@@ -276,28 +317,28 @@ START_TEST(cached_inference_matches_full_forward) {
   seal_forward_train(&f.model, NULL, &a, f.ids, NULL, NULL, 2, 11);
   int V = f.model.cfg.vocab_size;
   float *full = seal_malloc((size_t)22 * V * sizeof(float));
-  f.be->ops->to_host(f.be, full, a.logits, SEAL_F32, (size_t)22 * V);
+  f.be->ops->to_host(f.be, full, a.logits, f.be->act, (size_t)22 * V);
   seal_kv_cache c;
   seal_kv_cache_create(&c, &f.model, 2, 16, 0);
   /* row 0: prefill 6 tokens then feed 5 one at a time; row 1: prefill all 11 */
   int32_t zero = 0;
-  float *got = seal_malloc((size_t)V * sizeof(float));
+  float *got = seal_malloc((size_t)V * seal_act_size(f.be));
   seal_forward_infer(&f.model, NULL, &c, f.ids, &zero, 0, 1, 6);
-  f.be->ops->to_host(f.be, got, c.logits, SEAL_F32, (size_t)V);
-  ck_assert(max_abs_diff(got, full + (size_t)5 * V, (size_t)V) < 1e-4);
+  f.be->ops->to_host(f.be, got, c.logits, f.be->act, (size_t)V);
+  check_close(&f, got, full + (size_t)5 * V, (size_t)V, 1e-4, "cached logits");
   seal_forward_infer(&f.model, NULL, &c, f.ids + 11, &zero, 1, 1, 11);
-  f.be->ops->to_host(f.be, got, c.logits, SEAL_F32, (size_t)V);
-  ck_assert(max_abs_diff(got, full + (size_t)21 * V, (size_t)V) < 1e-4);
+  f.be->ops->to_host(f.be, got, c.logits, f.be->act, (size_t)V);
+  check_close(&f, got, full + (size_t)21 * V, (size_t)V, 1e-4, "cached logits");
   for (int t = 6; t < 11; t++) {
     int32_t pos[2] = {t, 10};
     int32_t next[2] = {f.ids[t], f.ids[11 + 10]};
     /* row 1 re-feeds its last token at its last position: same logits again */
     seal_forward_infer(&f.model, NULL, &c, next, pos, 0, 2, 1);
-    f.be->ops->to_host(f.be, got, c.logits, SEAL_F32, (size_t)V);
-    ck_assert_msg(max_abs_diff(got, full + (size_t)t * V, (size_t)V) < 1e-4, "position %d", t);
+    f.be->ops->to_host(f.be, got, c.logits, f.be->act, (size_t)V);
+    check_close(&f, got, full + (size_t)t * V, (size_t)V, 1e-4, "cached logits (decode)");
   }
-  f.be->ops->to_host(f.be, got, (char *)c.logits + (size_t)V * sizeof(float), SEAL_F32, (size_t)V);
-  ck_assert(max_abs_diff(got, full + (size_t)21 * V, (size_t)V) < 1e-4);
+  f.be->ops->to_host(f.be, got, (char *)c.logits + (size_t)V * seal_act_size(f.be), f.be->act, (size_t)V);
+  check_close(&f, got, full + (size_t)21 * V, (size_t)V, 1e-4, "cached logits");
   free(got);
   free(full);
   seal_kv_cache_free(&c, &f.model);
@@ -311,6 +352,10 @@ END_TEST
 START_TEST(whole_model_lora_gradient_matches_finite_differences) {
   fixture f;
   open_fixture(&f, "tests/fixtures/models/tiny-qwen2");
+  if (is_bf16(&f)) { /* finite differences need float32 resolution */
+    close_fixture(&f);
+    return;
+  }
   seal_lora l;
   load_initial_adapter(&f, &l);
   seal_train_acts a;
