@@ -129,11 +129,12 @@ typedef struct {
   seal_work_fn work;
   void *user;
   void (*init)(void *user);
+  void *init_user; /* what init receives */
 } local_worker;
 
 static void *local_worker_main(void *arg) {
   local_worker *lw = arg;
-  if (lw->init) lw->init(lw->user);
+  if (lw->init) lw->init(lw->init_user);
   pthread_mutex_lock(&lw->mu);
   for (;;) {
     while (!lw->has_item && !lw->quit) pthread_cond_wait(&lw->posted, &lw->mu);
@@ -379,6 +380,7 @@ static int coordinate(seal_comm *c, int n_items, const void *const *payloads, co
   lw->work = work;
   lw->user = user;
   lw->init = opts ? opts->local_thread_init : NULL;
+  lw->init_user = opts && opts->local_thread_user ? opts->local_thread_user : user;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, (size_t)64 << 20); /* items may recurse deeply */

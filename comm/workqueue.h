@@ -48,6 +48,8 @@ typedef struct {
   /* Optional, rank 0 only: called once on the helper thread that runs rank 0's
    * items, before its first item (e.g. to select the rank's GPU there). */
   void (*local_thread_init)(void *user);
+  /* What local_thread_init receives; NULL: the queue's user. */
+  void *local_thread_user;
 } seal_workqueue_opts;
 
 /* Runs items 0..n_items-1 over all ranks of c. Collective: every rank calls it with

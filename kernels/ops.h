@@ -54,6 +54,9 @@ struct seal_ops {
   void (*synchronize)(seal_backend *be);
   /* Frees the backend's private state and the seal_backend itself. */
   void (*destroy)(seal_backend *be);
+  /* Makes the calling thread use this backend's device (a thread other than the
+   * one that created the backend starts on CUDA device 0); no-op on cpu. */
+  void (*bind_thread)(seal_backend *be);
 
   /* ---- transformer forward -------------------------------------------- */
   /* out[N,C] act = table[ids[n], :], ids i32 [N], table act [V,C] */
@@ -159,8 +162,9 @@ struct seal_ops {
                  float temperature, float top_p, const float *uniform);
 };
 
-/* Creates a backend by name ("cpu", "cuda"); NULL with a message in e when the
- * name is unknown or the backend is unavailable (not built, no GPU). */
+/* Creates a backend by name ("cpu", "cuda" = "cuda:0", "cuda:N" for GPU N,
+ * "auto"); NULL with a message in e when the name is unknown or the backend is
+ * unavailable (not built, no GPU). */
 seal_backend *seal_backend_create(const char *name, seal_error *e);
 void seal_backend_destroy(seal_backend *be);
 /* "cuda" when built with CUDA and a GPU is visible, else "cpu". */

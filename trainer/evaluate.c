@@ -110,7 +110,7 @@ static int single_passage(seal_run *run, int level, char (*names)[32], int n_con
   ec.contains = seal_calloc((size_t)n, sizeof(double));
   if (run->comm->rank == 0) seal_progress_begin(&ec.progress, "evaluate", n);
   double t0 = seal_now();
-  seal_workqueue_opts opts = {.max_attempts = 2, .stop = run->stop};
+  seal_workqueue_opts opts = seal_run_queue_opts(run);
   seal_error e;
   int rc = seal_workqueue_run(run->comm, n, NULL, NULL, eval_work, eval_result, &ec, &opts, &e);
   if (rc < 0) seal_comm_abort(1, "evaluation: %s", e.msg);
@@ -209,13 +209,6 @@ static int cpt_texts(seal_run *run, int N, int with_selfedits, char **selfedits,
   return n;
 }
 
-static void cpt_reduce(void *user, float *grads, size_t n) {
-  seal_comm *c = user;
-  seal_error e;
-  if (c->size > 1 && seal_allreduce_sum_f32(c, grads, n, &e))
-    seal_comm_abort(1, "gradient all-reduce: %s", e.msg);
-}
-
 /* Broadcasts rank 0's N self-edits to every rank. */
 static void bcast_texts(seal_run *run, char **texts, int N) {
   for (int p = 0; p < N; p++) {
@@ -233,7 +226,7 @@ static int continued_pretraining(seal_run *run, int level, const char *name, int
   double t0 = seal_now();
   cpt_ctx c = {.run = run, .level = level};
   c.texts = seal_calloc((size_t)N, sizeof(char *));
-  seal_workqueue_opts opts = {.max_attempts = 2, .stop = run->stop};
+  seal_workqueue_opts opts = seal_run_queue_opts(run);
   seal_error e;
   if (with_selfedits) {
     int rc = seal_workqueue_run(run->comm, N, NULL, NULL, cpt_generate_work, cpt_generate_result,
@@ -255,7 +248,7 @@ static int continued_pretraining(seal_run *run, int level, const char *name, int
                          .opt = seal_adamw_defaults((float)job->evaluation.cpt.lr, 0.0f, 1.0f,
                                                     SEAL_SCHEDULE_LINEAR, 0, 0),
                          .rank = run->comm->rank, .world = run->comm->size,
-                         .reduce = cpt_reduce, .reduce_user = run->comm};
+                         .reduce = seal_run_reduce_grads, .reduce_user = run};
   seal_sft_stats st;
   seal_sft_train(&run->eng.model, &lora, ex, n, &cfg, &st);
   c.lora = &lora;

@@ -49,7 +49,7 @@ static int run_items(seal_run *run, char **payloads, size_t *lens, int n, seal_w
   seal_comm_bcast_raw(run->comm, &n, sizeof n);
   if (n == 0) return 0;
   if (run->comm->rank == 0) seal_info("%s: %d work item(s) over %d rank(s)", what, n, run->comm->size);
-  seal_workqueue_opts opts = {.max_attempts = 2, .stop = run->stop};
+  seal_workqueue_opts opts = seal_run_queue_opts(run);
   seal_error e;
   int rc = seal_workqueue_run(run->comm, n, (const void *const *)payloads, lens, work, on_result,
                               user, &opts, &e);
@@ -328,13 +328,6 @@ static json_t *filter_best(seal_run *run, int round, const int *ctx, int n_ctx, 
 
 /* ---- UPDATE (all ranks) --------------------------------------------------- */
 
-static void reduce_grads(void *user, float *grads, size_t n) {
-  seal_comm *c = user;
-  seal_error e;
-  if (c->size > 1 && seal_allreduce_sum_f32(c, grads, n, &e))
-    seal_comm_abort(1, "gradient all-reduce: %s", e.msg);
-}
-
 /* (prompt, self-edit) pairs with loss on the self-edit and its end token. */
 static int update_examples(seal_run *run, json_t *kept, seal_sft_example *ex) {
   seal_engine *eng = &run->eng;
@@ -397,8 +390,8 @@ static void phase_update(seal_run *run, int round, json_t *kept) {
       .epochs = re->epochs, .batch_size = re->batch_size, .shuffle = true,
       .seed = seal_item_seed(run->job->seed, round, 1, 0, STREAM_UPDATE),
       .opt = seal_adamw_defaults((float)re->lr, 0.0f, 1.0f, SEAL_SCHEDULE_LINEAR, 0, 0),
-      .rank = run->comm->rank, .world = run->comm->size, .reduce = reduce_grads,
-      .reduce_user = run->comm, .on_step = update_step, .on_step_user = &uc};
+      .rank = run->comm->rank, .world = run->comm->size, .reduce = seal_run_reduce_grads,
+      .reduce_user = run, .on_step = update_step, .on_step_user = &uc};
   seal_sft_stats st;
   seal_sft_train(&run->eng.model, &lora, ex, n, &cfg, &st);
   seal_error e;

@@ -63,6 +63,58 @@ static int load_data(seal_run *run, seal_error *e) {
   return 0;
 }
 
+/* "cpu", or the GPU of this rank on its node ("cuda:N") when the job runs on
+ * GPUs: ranks of a node take its GPUs in turn by local rank. */
+static char *rank_device(const seal_job *job, const seal_comm *comm) {
+  const char *want = seal_device_name(job->device);
+  if (!strcmp(want, "cpu")) return seal_strdup("cpu");
+#ifdef SEAL_HAVE_CUDA
+  int count = seal_cuda_device_count();
+  if (count > 0) return seal_asprintf("cuda:%d", seal_comm_gpu_for_rank(comm, count));
+#else
+  (void)comm;
+#endif
+  /* "cuda" without a GPU fails with the backend's own message; auto means cpu */
+  return seal_strdup(!strcmp(want, "auto") ? "cpu" : want);
+}
+
+static void bind_rank_thread(void *user) {
+  seal_run *run = user;
+  run->eng.be->ops->bind_thread(run->eng.be);
+}
+
+seal_workqueue_opts seal_run_queue_opts(seal_run *run) {
+  seal_workqueue_opts o = {.max_attempts = 2, .stop = run->stop,
+                           .local_thread_init = bind_rank_thread, .local_thread_user = run};
+  return o;
+}
+
+void seal_run_reduce_grads(void *user, float *grads, size_t n, bool on_backend) {
+  seal_run *run = user;
+  seal_comm *c = run->comm;
+  seal_backend *be = run->eng.be;
+  seal_error e;
+  if (c->size == 1) return;
+  if (run->nccl && on_backend) {
+    be->ops->synchronize(be); /* the gradients are complete before NCCL reads them */
+    if (seal_allreduce_sum_f32_device(run->nccl, grads, n, NULL, &e))
+      seal_comm_abort(1, "gradient all-reduce (NCCL): %s", e.msg);
+    return;
+  }
+  float *host = grads;
+  if (on_backend && strcmp(be->name, "cpu")) {
+    if (run->grad_host_cap < n) {
+      free(run->grad_host);
+      run->grad_host = seal_malloc(n * sizeof(float));
+      run->grad_host_cap = n;
+    }
+    host = run->grad_host;
+    be->ops->to_host(be, host, grads, SEAL_F32, n);
+  }
+  if (seal_allreduce_sum_f32(c, host, n, &e)) seal_comm_abort(1, "gradient all-reduce: %s", e.msg);
+  if (host != grads) be->ops->to_device(be, grads, SEAL_F32, host, n);
+}
+
 int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile int *stop,
                   seal_error *e) {
   memset(run, 0, sizeof *run);
@@ -72,11 +124,16 @@ int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile 
   const char *ival = getenv("SEAL_CHECKPOINT_INTERVAL");
   run->ckpt_interval = ival ? atof(ival) : 0.0;
   if (load_data(run, e)) return -1;
-  if (seal_engine_open(&run->eng, job->model, seal_device_name(job->device), e)) return -1;
+  run->device = rank_device(job, comm);
+  if (seal_engine_open(&run->eng, job->model, run->device, e)) return -1;
   if (job->grading.mode == SEAL_GRADE_JUDGE) {
-    if (seal_engine_open(&run->judge, job->grading.judge_model, seal_device_name(job->device), e))
-      return -1;
+    if (seal_engine_open(&run->judge, job->grading.judge_model, run->device, e)) return -1;
     run->has_judge = 1;
+  }
+  if (strcmp(run->eng.be->name, "cpu")) {
+    seal_error ne;
+    if (seal_nccl_init(comm, &run->nccl, &ne) != 0 && comm->rank == 0 && comm->size > 1)
+      seal_info("gradients are summed with MPI on host memory: %s", ne.msg);
   }
   run->qa = seal_job_qa_config(job, run->has_judge ? &run->judge : NULL);
   run->dir = seal_strdup(job->output);
@@ -91,6 +148,9 @@ int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile 
 }
 
 void seal_run_close(seal_run *run) {
+  seal_nccl_free(run->nccl);
+  free(run->grad_host);
+  free(run->device);
   seal_metrics_close(&run->metrics);
   seal_run_state_free(&run->st);
   seal_engine_close(&run->eng);

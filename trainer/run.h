@@ -4,7 +4,9 @@
 #ifndef SEAL_TRAINER_RUN_H
 #define SEAL_TRAINER_RUN_H
 
+#include "comm/collective.h"
 #include "comm/comm.h"
+#include "comm/workqueue.h"
 #include "evaluator/knowledge.h"
 #include "evaluator/squad.h"
 #include "model/engine.h"
@@ -31,6 +33,10 @@ typedef struct {
   volatile int *stop; /* set by the signal handler */
   double last_ckpt;   /* when rank 0 last wrote the checkpoint */
   double ckpt_interval;
+  char *device;       /* this rank's backend: "cpu" or "cuda:N" (its node-local GPU) */
+  seal_nccl *nccl; /* gradient all-reduce between GPUs, or NULL (MPI on host memory) */
+  float *grad_host;   /* host staging for the MPI all-reduce of device gradients */
+  size_t grad_host_cap;
 } seal_run;
 
 /* Opens everything a run needs on every rank: job data, model, output files. */
@@ -57,6 +63,15 @@ int seal_run_contexts(const seal_run *run, int round, int *ids);
 
 /* The seed of one work item (never of the rank that runs it). */
 uint64_t seal_item_seed(uint64_t run_seed, int round, int context, int sample, int stream);
+
+/* Sums a gradient buffer (backend memory of run->eng) over all ranks in place:
+ * NCCL between GPUs when every rank owns one, else MPI on host memory (staged
+ * through the host when the buffer lives on a GPU). A seal_grad_reduce_fn. */
+void seal_run_reduce_grads(void *run, float *grads, size_t n, bool on_backend);
+
+/* Work-queue options of the run: its stop flag, and rank 0's work thread bound
+ * to the rank's GPU. */
+seal_workqueue_opts seal_run_queue_opts(seal_run *run);
 
 /* Merges policy round r's tensors into the model. */
 int seal_run_merge_round(seal_engine *eng, const seal_tensor_set *t, int r, float alpha,

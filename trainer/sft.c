@@ -112,9 +112,9 @@ void seal_sft_train(seal_model *m, seal_lora *lora, const seal_sft_example *ex, 
       seal_lora_zero_grads(lora);
       double loss = rank_share_step(m, lora, &acts, ex, order + s, b, &cfg, &hb, &stats->tokens);
       if (cfg.reduce) {
-        cfg.reduce(cfg.reduce_user, lora->grads, lora->n_params);
+        cfg.reduce(cfg.reduce_user, lora->grads, lora->n_params, true);
         float l = (float)loss;
-        cfg.reduce(cfg.reduce_user, &l, 1);
+        cfg.reduce(cfg.reduce_user, &l, 1, false);
         loss = l;
       }
       float lr = seal_schedule_lr(&opt.cfg, opt.step);

@@ -15,8 +15,9 @@ typedef struct {
   int loss_from; /* tokens at index >= loss_from are predicted with loss; 0 = all but the first */
 } seal_sft_example;
 
-/* Sums the gradient across ranks; NULL in a single process. */
-typedef void (*seal_grad_reduce_fn)(void *user, float *grads, size_t n);
+/* Sums buf [n] across ranks in place; NULL in a single process. on_backend
+ * says whether buf is backend memory (the gradients) or host memory (the loss). */
+typedef void (*seal_grad_reduce_fn)(void *user, float *buf, size_t n, bool on_backend);
 
 typedef struct {
   int epochs;

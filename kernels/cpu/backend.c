@@ -56,6 +56,8 @@ static void cpu_synchronize(seal_backend *be) { (void)be; }
 
 static void cpu_destroy(seal_backend *be) { free(be); }
 
+static void cpu_bind_thread(seal_backend *be) { (void)be; }
+
 const seal_ops seal_cpu_ops = {
     .alloc = cpu_alloc,
     .free = cpu_free,
@@ -67,6 +69,7 @@ const seal_ops seal_cpu_ops = {
     .fill = cpu_fill,
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
+    .bind_thread = cpu_bind_thread,
     /* transformer forward */
     .embedding = seal_cpu_embedding,
     .rmsnorm = seal_cpu_rmsnorm,

@@ -143,6 +143,10 @@ static void cuda_destroy(seal_backend *be) {
   free(be);
 }
 
+static void cuda_bind_thread(seal_backend *be) {
+  CUDA_CHECK(cudaSetDevice(((seal_cuda_ctx *)be->ctx)->device));
+}
+
 /* C++17 has no designated initialisers: the table is filled member by member. */
 static seal_ops make_cuda_ops(void) {
   seal_ops o;
@@ -157,6 +161,7 @@ static seal_ops make_cuda_ops(void) {
   o.fill = seal_cuda_fill;
   o.synchronize = cuda_synchronize;
   o.destroy = cuda_destroy;
+  o.bind_thread = cuda_bind_thread;
   o.embedding = seal_cuda_embedding;
   o.rmsnorm = seal_cuda_rmsnorm;
   o.residual_rmsnorm = seal_cuda_residual_rmsnorm;
