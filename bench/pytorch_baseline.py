@@ -26,6 +26,11 @@ the clock is read after torch.cuda.synchronize() on a GPU.
 --tiny swaps both shapes for small configs of the same architectures (and
 shorter sequences) so that every code path runs on a CPU in seconds; its numbers
 mean nothing.
+
+--save-random DIR writes the random models instead of timing them, as Hugging
+Face checkpoints `seal bench --model DIR/<name>` reads (config.json, bf16
+model.safetensors, and a small byte-level BPE tokenizer.json trained here: the
+speed does not depend on the weights' values or on which ids the text becomes).
 """
 import argparse
 import json
@@ -213,6 +218,31 @@ def run_qwen(args, device, dtype, rep):
     del model
 
 
+TOKENIZER_TEXT = (
+    "The river runs past the mill and under the stone bridge before it reaches the sea. "
+    "In spring the water is high and fast, and the fishermen wait on the bank for the "
+    "current to slow. Their children learn to mend nets and to read the weather. ")
+
+
+def save_random(model, out_dir):
+    """The random model as an HF checkpoint, with a small byte-level BPE tokenizer."""
+    import os
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=384, special_tokens=["<|bos|>", "<|eos|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([TOKENIZER_TEXT] * 4, trainer)
+    assert tok.get_vocab_size() <= model.config.vocab_size
+    tok.save(os.path.join(out_dir, "tokenizer.json"))
+    print(json.dumps({"saved": out_dir, "model_type": model.config.model_type,
+                      "parameters": sum(p.numel() for p in model.parameters())}), flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -222,6 +252,8 @@ def main(argv=None):
     ap.add_argument("--only", choices=["llama", "qwen"], help="one model shape only")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--save-random", metavar="DIR",
+                    help="write the random models as HF checkpoints under DIR; time nothing")
     args = ap.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         ap.error("--repeats must be at least 1 and --warmup at least 0")
@@ -232,6 +264,17 @@ def main(argv=None):
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     torch.backends.cuda.matmul.allow_tf32 = True
     rep = Reporter(args, device)
+    if args.save_random:
+        import os
+        for which, cls, full, tiny in (("llama", LlamaConfig, LLAMA_3_2_1B, LLAMA_TINY),
+                                       ("qwen", Qwen2Config, QWEN2_5_7B, QWEN_TINY)):
+            if args.only in (None, which):
+                model = make_model(cls, tiny if args.tiny else full, dtype, device, 0)
+                name = {"llama": "llama-3.2-1b", "qwen": "qwen2.5-7b"}[which]
+                save_random(model, os.path.join(args.save_random,
+                                                name + ("-tiny" if args.tiny else "")))
+                del model
+        return
     if args.only in (None, "llama"):
         run_llama(args, device, dtype, rep)
     if args.only in (None, "qwen"):

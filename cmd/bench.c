@@ -1,7 +1,7 @@
 /* cmd/bench.c — `seal bench`: the speed of one model on one backend, measured
- * the way a SEAL user meets it: model load, prompt prefill, greedy decoding
- * over the KV cache at several batch sizes, and one LoRA SFT step (the inner
- * loop's unit of work). Every timing reads the clock only after the backend
+ * the way a SEAL user meets it: model load, prompt prefill, decoding (greedy or
+ * sampled) over the KV cache at several batch sizes, and one LoRA SFT step (the
+ * inner loop's unit of work). Every timing reads the clock only after the backend
  * has synchronised, so asynchronous (GPU) work is counted where it happens. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +14,11 @@
 static const char usage[] =
     "usage: seal bench --model PATH [OPTIONS]\n"
     "\n"
-    "Measures model load time, prefill, greedy decode (batch 1 and larger) and\n"
-    "one LoRA SFT step (forward, backward, AdamW) and prints a table of the\n"
-    "median of the repeats. Inputs are real token ids: a fixed English text,\n"
-    "tokenized by the model and repeated to the lengths asked for.\n"
+    "Measures model load time, prefill, decode (batch 1 and larger; greedy unless\n"
+    "--temperature is given) and one LoRA SFT step (forward, backward, AdamW),\n"
+    "and prints a table of the median of the repeats. Inputs are real token ids:\n"
+    "a fixed English text, tokenized by the model and repeated to the lengths\n"
+    "asked for.\n"
     "\n"
     "  --model PATH          Hugging Face directory or .gguf file (required)\n"
     "  --device NAME         cpu, cuda or auto (default auto)\n"
@@ -26,7 +27,10 @@ static const char usage[] =
     "  --batch LIST          decode batch sizes, comma-separated (default 1,8)\n"
     "  --train-tokens T      tokens per training sequence (default 256)\n"
     "  --train-batch B       sequences per training step (default 1)\n"
-    "  --lora-r R            LoRA rank on all seven projections, alpha 2R (default 32)\n"
+    "  --lora-r R            LoRA rank, alpha 2R (default 32)\n"
+    "  --lora-targets LIST   adapted projections, e.g. q,v (default all: q,k,v,o,gate,up,down)\n"
+    "  --temperature T       decode by sampling at temperature T (default 0: greedy)\n"
+    "  --top-p P             nucleus mass when sampling (default 1)\n"
     "  --repeats N           timed repeats of each measurement, after one warm-up (default 3)\n"
     "  --json                print one JSON object per measurement instead of the table\n"
     "  --profile             also time every backend op (synchronising after each) and\n"
@@ -38,6 +42,8 @@ static const char usage[] =
 typedef struct {
   const char *model, *device;
   int prompt_tokens, new_tokens, train_tokens, train_batch, lora_r, repeats, json, profile;
+  unsigned lora_targets;    /* bit t set when target t is adapted */
+  float temperature, top_p; /* decode sampling; temperature 0 is greedy */
   int batches[BENCH_MAX_BATCHES];
   int n_batches;
 } bench_opts;
@@ -53,7 +59,8 @@ static const char bench_text[] =
 static void parse_batches(const char *value, bench_opts *o) {
   o->n_batches = 0;
   char *copy = seal_strdup(value);
-  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+       tok = strtok_r(NULL, ",", &save)) {
     if (o->n_batches == BENCH_MAX_BATCHES) SEAL_DIE("--batch: at most %d sizes", BENCH_MAX_BATCHES);
     o->batches[o->n_batches++] = (int)cmd_parse_long("batch", tok, 1, 4096);
   }
@@ -61,39 +68,100 @@ static void parse_batches(const char *value, bench_opts *o) {
   if (o->n_batches == 0) SEAL_DIE("--batch: '%s' lists no batch size", value);
 }
 
+/* "q,v" or "q_proj,v_proj" or "all" -> target bits. */
+static unsigned parse_targets(const char *value) {
+  if (!strcmp(value, "all")) return (1u << SEAL_LORA_N_TARGETS) - 1;
+  unsigned bits = 0;
+  char *copy = seal_strdup(value);
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+       tok = strtok_r(NULL, ",", &save)) {
+    int t = seal_lora_target_parse(tok);
+    if (t < 0)
+      SEAL_DIE("--lora-targets: unknown projection '%s' (q, k, v, o, gate, up, down or all)", tok);
+    bits |= 1u << t;
+  }
+  free(copy);
+  if (!bits) SEAL_DIE("--lora-targets: '%s' names no projection", value);
+  return bits;
+}
+
 static int parse(int argc, char **argv, bench_opts *o) {
-  static const struct option opts[] = {
-      {"model", required_argument, 0, 'm'},         {"device", required_argument, 0, 'd'},
-      {"prompt-tokens", required_argument, 0, 'p'}, {"new-tokens", required_argument, 0, 'n'},
-      {"batch", required_argument, 0, 'b'},         {"train-tokens", required_argument, 0, 't'},
-      {"train-batch", required_argument, 0, 'B'},   {"lora-r", required_argument, 0, 'r'},
-      {"repeats", required_argument, 0, 'k'},       {"json", no_argument, 0, 'j'},
-      {"profile", no_argument, 0, 'P'},             {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                       {"device", required_argument, 0, 'd'},
+                                       {"prompt-tokens", required_argument, 0, 'p'},
+                                       {"new-tokens", required_argument, 0, 'n'},
+                                       {"batch", required_argument, 0, 'b'},
+                                       {"train-tokens", required_argument, 0, 't'},
+                                       {"train-batch", required_argument, 0, 'B'},
+                                       {"lora-r", required_argument, 0, 'r'},
+                                       {"repeats", required_argument, 0, 'k'},
+                                       {"json", no_argument, 0, 'j'},
+                                       {"profile", no_argument, 0, 'P'},
+                                       {"lora-targets", required_argument, 0, 'L'},
+                                       {"temperature", required_argument, 0, 'T'},
+                                       {"top-p", required_argument, 0, 'p' + 256},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   *o = (bench_opts){.device = "auto",
                     .prompt_tokens = 64,
                     .new_tokens = 128,
                     .train_tokens = 256,
                     .train_batch = 1,
                     .lora_r = 32,
+                    .lora_targets = (1u << SEAL_LORA_N_TARGETS) - 1,
+                    .top_p = 1.0f,
                     .repeats = 3,
                     .batches = {1, 8},
                     .n_batches = 2};
   for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
     switch (c) {
-      case 'm': o->model = optarg; break;
-      case 'd': o->device = optarg; break;
-      case 'p': o->prompt_tokens = (int)cmd_parse_long("prompt-tokens", optarg, 1, 1 << 20); break;
-      case 'n': o->new_tokens = (int)cmd_parse_long("new-tokens", optarg, 1, 1 << 20); break;
-      case 'b': parse_batches(optarg, o); break;
-      case 't': o->train_tokens = (int)cmd_parse_long("train-tokens", optarg, 2, 1 << 20); break;
-      case 'B': o->train_batch = (int)cmd_parse_long("train-batch", optarg, 1, 4096); break;
-      case 'r': o->lora_r = (int)cmd_parse_long("lora-r", optarg, 1, 65536); break;
-      case 'k': o->repeats = (int)cmd_parse_long("repeats", optarg, 1, 1000); break;
-      case 'j': o->json = 1; break;
-      case 'P': o->profile = 1; break;
-      case 'h': fputs(usage, stdout); return 1;
-      default: return -1;
+      case 'm':
+        o->model = optarg;
+        break;
+      case 'd':
+        o->device = optarg;
+        break;
+      case 'p':
+        o->prompt_tokens = (int)cmd_parse_long("prompt-tokens", optarg, 1, 1 << 20);
+        break;
+      case 'n':
+        o->new_tokens = (int)cmd_parse_long("new-tokens", optarg, 1, 1 << 20);
+        break;
+      case 'b':
+        parse_batches(optarg, o);
+        break;
+      case 't':
+        o->train_tokens = (int)cmd_parse_long("train-tokens", optarg, 2, 1 << 20);
+        break;
+      case 'B':
+        o->train_batch = (int)cmd_parse_long("train-batch", optarg, 1, 4096);
+        break;
+      case 'r':
+        o->lora_r = (int)cmd_parse_long("lora-r", optarg, 1, 65536);
+        break;
+      case 'k':
+        o->repeats = (int)cmd_parse_long("repeats", optarg, 1, 1000);
+        break;
+      case 'j':
+        o->json = 1;
+        break;
+      case 'P':
+        o->profile = 1;
+        break;
+      case 'L':
+        o->lora_targets = parse_targets(optarg);
+        break;
+      case 'T':
+        o->temperature = (float)cmd_parse_double("temperature", optarg, 0, 100);
+        break;
+      case 'p' + 256:
+        o->top_p = (float)cmd_parse_double("top-p", optarg, 1e-6, 1);
+        break;
+      case 'h':
+        fputs(usage, stdout);
+        return 1;
+      default:
+        return -1;
     }
   }
   if (!o->model) {
@@ -133,12 +201,14 @@ static bench_stat summarize(double *secs, int n) {
  * is measured, at the cost of the overlap a real run has). Matmuls whose
  * output width is the vocabulary (the LM head) are counted apart, since on a
  * small model they are a large share. */
-#define PROF_OPS(X)                                                                          \
-  X(to_device) X(to_host) X(to_device_i32) X(to_host_i32) X(copy) X(fill) X(embedding)    \
-  X(rmsnorm) X(residual_rmsnorm) X(add) X(matmul) X(rope) X(kv_write) X(attention)         \
-  X(swiglu) X(cross_entropy) X(matmul_backward_input) X(rmsnorm_backward)                  \
-  X(attention_backward) X(swiglu_backward) X(lora_forward) X(lora_backward) X(lora_merge) \
-  X(sum_squares) X(adamw) X(sample)
+/* clang-format off */
+#define PROF_OPS(X)                                                                \
+  X(to_device) X(to_host) X(to_device_i32) X(to_host_i32) X(copy) X(fill)          \
+  X(embedding) X(rmsnorm) X(residual_rmsnorm) X(add) X(matmul) X(rope)              \
+  X(kv_write) X(attention) X(swiglu) X(cross_entropy) X(matmul_backward_input)     \
+  X(rmsnorm_backward) X(attention_backward) X(swiglu_backward) X(lora_forward)     \
+  X(lora_backward) X(lora_merge) X(sum_squares) X(adamw) X(sample)
+/* clang-format on */
 
 #define PROF_ENUM(op) PROF_##op,
 enum { PROF_OPS(PROF_ENUM) PROF_matmul_lm_head, PROF_matmul_backward_input_lm_head, PROF_N };
@@ -150,8 +220,8 @@ static struct {
   const seal_ops *real; /* the backend's own table */
   seal_ops table;       /* the timing table installed in its place */
   int vocab;
-  FILE *out;            /* where the profile is printed (stderr beside --json) */
-  int section;          /* where the time goes: 0 or 1, or -1 to drop it (warm-up) */
+  FILE *out;   /* where the profile is printed (stderr beside --json) */
+  int section; /* where the time goes: 0 or 1, or -1 to drop it (warm-up) */
   double secs[2][PROF_N];
   long calls[2][PROF_N];
 } prof;
@@ -168,77 +238,89 @@ static void prof_end(seal_backend *be, int op, double t0) {
   prof.calls[prof.section][op]++;
 }
 
-#define PROF_WRAP(op, params, args)      \
-  static void prof_##op params {         \
-    double t0 = prof_begin(be);          \
-    prof.real->op args;                  \
-    prof_end(be, PROF_##op, t0);         \
+#define PROF_WRAP(op, params, args) \
+  static void prof_##op params {    \
+    double t0 = prof_begin(be);     \
+    prof.real->op args;             \
+    prof_end(be, PROF_##op, t0);    \
   }
 
-PROF_WRAP(to_device, (seal_backend *be, void *dst, seal_dtype t, const float *src, size_t n),
+PROF_WRAP(to_device, (seal_backend * be, void *dst, seal_dtype t, const float *src, size_t n),
           (be, dst, t, src, n))
-PROF_WRAP(to_host, (seal_backend *be, float *dst, const void *src, seal_dtype t, size_t n),
+PROF_WRAP(to_host, (seal_backend * be, float *dst, const void *src, seal_dtype t, size_t n),
           (be, dst, src, t, n))
-PROF_WRAP(to_device_i32, (seal_backend *be, int32_t *dst, const int32_t *src, size_t n),
+PROF_WRAP(to_device_i32, (seal_backend * be, int32_t *dst, const int32_t *src, size_t n),
           (be, dst, src, n))
-PROF_WRAP(to_host_i32, (seal_backend *be, int32_t *dst, const int32_t *src, size_t n),
+PROF_WRAP(to_host_i32, (seal_backend * be, int32_t *dst, const int32_t *src, size_t n),
           (be, dst, src, n))
-PROF_WRAP(copy, (seal_backend *be, void *dst, const void *src, size_t bytes), (be, dst, src, bytes))
-PROF_WRAP(fill, (seal_backend *be, void *dst, seal_dtype t, float value, size_t n),
+PROF_WRAP(copy, (seal_backend * be, void *dst, const void *src, size_t bytes),
+          (be, dst, src, bytes))
+PROF_WRAP(fill, (seal_backend * be, void *dst, seal_dtype t, float value, size_t n),
           (be, dst, t, value, n))
-PROF_WRAP(embedding, (seal_backend *be, void *out, const int32_t *ids, const void *table, int N,
-                      int C),
+PROF_WRAP(embedding,
+          (seal_backend * be, void *out, const int32_t *ids, const void *table, int N, int C),
           (be, out, ids, table, N, C))
-PROF_WRAP(rmsnorm, (seal_backend *be, void *out, float *rstd, const void *inp, const void *w,
-                    int N, int C, float eps),
+PROF_WRAP(rmsnorm,
+          (seal_backend * be, void *out, float *rstd, const void *inp, const void *w, int N, int C,
+           float eps),
           (be, out, rstd, inp, w, N, C, eps))
-PROF_WRAP(residual_rmsnorm, (seal_backend *be, void *res, void *out, float *rstd, const void *a,
-                             const void *b, const void *w, int N, int C, float eps),
+PROF_WRAP(residual_rmsnorm,
+          (seal_backend * be, void *res, void *out, float *rstd, const void *a, const void *b,
+           const void *w, int N, int C, float eps),
           (be, res, out, rstd, a, b, w, N, C, eps))
-PROF_WRAP(add, (seal_backend *be, void *out, const void *a, const void *b, size_t n),
+PROF_WRAP(add, (seal_backend * be, void *out, const void *a, const void *b, size_t n),
           (be, out, a, b, n))
-PROF_WRAP(rope, (seal_backend *be, void *x, const int32_t *pos, const float *inv_freq, int N,
-                 int H, int D, int direction),
+PROF_WRAP(rope,
+          (seal_backend * be, void *x, const int32_t *pos, const float *inv_freq, int N, int H,
+           int D, int direction),
           (be, x, pos, inv_freq, N, H, D, direction))
-PROF_WRAP(kv_write, (seal_backend *be, void *cache, const void *src, const int32_t *q_pos, int B,
-                     int Tq, int Tmax, int W),
+PROF_WRAP(kv_write,
+          (seal_backend * be, void *cache, const void *src, const int32_t *q_pos, int B, int Tq,
+           int Tmax, int W),
           (be, cache, src, q_pos, B, Tq, Tmax, W))
-PROF_WRAP(attention, (seal_backend *be, void *out, float *lse, const void *q, const void *k,
-                      const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
-                      int Hkv, int D),
+PROF_WRAP(attention,
+          (seal_backend * be, void *out, float *lse, const void *q, const void *k, const void *v,
+           const int32_t *q_pos, int B, int Tq, int Tk, int Hq, int Hkv, int D),
           (be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv, D))
-PROF_WRAP(swiglu, (seal_backend *be, void *out, const void *gate, const void *up, size_t n),
+PROF_WRAP(swiglu, (seal_backend * be, void *out, const void *gate, const void *up, size_t n),
           (be, out, gate, up, n))
-PROF_WRAP(cross_entropy, (seal_backend *be, float *losses, void *dlogits, const void *logits,
-                          const int32_t *targets, const float *weights, int N, int V,
-                          float scale),
+PROF_WRAP(cross_entropy,
+          (seal_backend * be, float *losses, void *dlogits, const void *logits,
+           const int32_t *targets, const float *weights, int N, int V, float scale),
           (be, losses, dlogits, logits, targets, weights, N, V, scale))
-PROF_WRAP(rmsnorm_backward, (seal_backend *be, void *dinp, const void *dout, const void *inp,
-                             const void *w, const float *rstd, int N, int C),
+PROF_WRAP(rmsnorm_backward,
+          (seal_backend * be, void *dinp, const void *dout, const void *inp, const void *w,
+           const float *rstd, int N, int C),
           (be, dinp, dout, inp, w, rstd, N, C))
-PROF_WRAP(attention_backward, (seal_backend *be, void *dq, void *dk, void *dv, const void *dout,
-                               const void *out, const float *lse, const void *q, const void *k,
-                               const void *v, int B, int T, int Hq, int Hkv, int D),
+PROF_WRAP(attention_backward,
+          (seal_backend * be, void *dq, void *dk, void *dv, const void *dout, const void *out,
+           const float *lse, const void *q, const void *k, const void *v, int B, int T, int Hq,
+           int Hkv, int D),
           (be, dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D))
-PROF_WRAP(swiglu_backward, (seal_backend *be, void *dgate, void *dup, const void *dout,
-                            const void *gate, const void *up, size_t n),
+PROF_WRAP(swiglu_backward,
+          (seal_backend * be, void *dgate, void *dup, const void *dout, const void *gate,
+           const void *up, size_t n),
           (be, dgate, dup, dout, gate, up, n))
-PROF_WRAP(lora_forward, (seal_backend *be, void *out, float *h, const void *x, const float *A,
-                         const float *B, int N, int I, int O, int r, float scale),
+PROF_WRAP(lora_forward,
+          (seal_backend * be, void *out, float *h, const void *x, const float *A, const float *B,
+           int N, int I, int O, int r, float scale),
           (be, out, h, x, A, B, N, I, O, r, scale))
-PROF_WRAP(lora_backward, (seal_backend *be, void *dx, float *dA, float *dB, float *dh,
-                          const void *dout, const void *x, const float *A, const float *B,
-                          const float *h, int N, int I, int O, int r, float scale),
+PROF_WRAP(lora_backward,
+          (seal_backend * be, void *dx, float *dA, float *dB, float *dh, const void *dout,
+           const void *x, const float *A, const float *B, const float *h, int N, int I, int O,
+           int r, float scale),
           (be, dx, dA, dB, dh, dout, x, A, B, h, N, I, O, r, scale))
-PROF_WRAP(lora_merge, (seal_backend *be, void *W, const float *A, const float *B, int O, int I,
-                       int r, float scale),
+PROF_WRAP(lora_merge,
+          (seal_backend * be, void *W, const float *A, const float *B, int O, int I, int r,
+           float scale),
           (be, W, A, B, O, I, r, scale))
-PROF_WRAP(adamw, (seal_backend *be, float *param, const float *grad, float *m, float *v, size_t n,
-                  float lr, float beta1, float beta2, float eps, float wd, int step,
-                  float grad_scale),
+PROF_WRAP(adamw,
+          (seal_backend * be, float *param, const float *grad, float *m, float *v, size_t n,
+           float lr, float beta1, float beta2, float eps, float wd, int step, float grad_scale),
           (be, param, grad, m, v, n, lr, beta1, beta2, eps, wd, step, grad_scale))
-PROF_WRAP(sample, (seal_backend *be, int32_t *ids, const void *logits, int B, int V, float temp,
-                   float top_p, const float *uniform),
+PROF_WRAP(sample,
+          (seal_backend * be, int32_t *ids, const void *logits, int B, int V, float temp,
+           float top_p, const float *uniform),
           (be, ids, logits, B, V, temp, top_p, uniform))
 
 static void prof_matmul(seal_backend *be, void *out, const void *inp, const void *w,
@@ -308,11 +390,11 @@ static void prof_print(int section, int repeats, double median) {
       order[j - 1] = t;
     }
   fprintf(prof.out, "    per run: ops %.2f ms (synchronised one by one) of %.2f ms median wall\n",
-         1e3 * total / repeats, 1e3 * median);
+          1e3 * total / repeats, 1e3 * median);
   for (int k = 0; k < n; k++) {
     int i = order[k];
-    fprintf(prof.out, "      %-34s %9.2f ms %5.1f%% %8ld calls\n", prof_names[i], 1e3 * secs[i] / repeats,
-           100.0 * secs[i] / total, calls[i] / repeats);
+    fprintf(prof.out, "      %-34s %9.2f ms %5.1f%% %8ld calls\n", prof_names[i],
+            1e3 * secs[i] / repeats, 100.0 * secs[i] / total, calls[i] / repeats);
   }
   fflush(prof.out);
 }
@@ -336,15 +418,15 @@ static void print_header(const seal_engine *eng, const bench_opts *o) {
 /* One measurement: `key` names it in JSON (as bench/pytorch_baseline.py
  * does), `label` in the table; `tokens` tokens handled per repeat (0 when not
  * a rate). */
-static void report(const bench_opts *o, const seal_engine *eng, const char *key,
-                   const char *label, const char *shape, int batch, long tokens, bench_stat s) {
+static void report(const bench_opts *o, const seal_engine *eng, const char *key, const char *label,
+                   const char *shape, int batch, long tokens, bench_stat s) {
   double rate = tokens > 0 ? (double)tokens / s.median : 0;
   if (o->json) {
-    printf("{\"impl\": \"seal\", \"backend\": \"%s\", \"name\": \"%s\", \"shape\": \"%s\", "
-           "\"batch\": %d, \"tokens\": %ld, \"ms\": %.3f, \"min_ms\": %.3f, \"max_ms\": %.3f, "
-           "\"tokens_per_s\": %.1f}\n",
-           eng->be->name, key, shape, batch, tokens, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max,
-           rate);
+    printf(
+        "{\"impl\": \"seal\", \"backend\": \"%s\", \"name\": \"%s\", \"shape\": \"%s\", "
+        "\"batch\": %d, \"tokens\": %ld, \"ms\": %.3f, \"min_ms\": %.3f, \"max_ms\": %.3f, "
+        "\"tokens_per_s\": %.1f}\n",
+        eng->be->name, key, shape, batch, tokens, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max, rate);
   } else {
     char spread[48], rate_s[24] = "-";
     snprintf(spread, sizeof spread, "%.2f..%.2f", 1e3 * s.min, 1e3 * s.max);
@@ -377,19 +459,29 @@ static void prefill(seal_model *m, seal_kv_cache *c, const int32_t *ids, int B, 
   free(q_pos);
 }
 
-/* Greedy decoding of `steps` tokens for B sequences already prefilled with P
- * tokens: each step feeds the last token, then picks the argmax on the backend
- * (the ids come back to the host, as a generator needs them). */
-static void decode_greedy(seal_model *m, seal_kv_cache *c, int B, int P, int steps) {
-  int V = m->cfg.vocab_size;
+/* Draws the next token of B sequences from c->logits: the argmax when
+ * temperature is 0, else a sample (one uniform draw per sequence). The ids
+ * come back to the host, as a generator needs them. */
+static void next_tokens(seal_model *m, seal_kv_cache *c, int B, const bench_opts *o, seal_rng *rng,
+                        float *u, int32_t *next) {
+  for (int b = 0; b < B; b++) u[b] = o->temperature > 0 ? (float)seal_rng_uniform(rng) : 0.0f;
+  m->be->ops->sample(m->be, next, c->logits, B, m->cfg.vocab_size, o->temperature, o->top_p, u);
+}
+
+/* Decodes `steps` tokens for B sequences already prefilled with P tokens: each
+ * step feeds every sequence's last token and draws the next. No sequence stops
+ * at EOS, so every run does the same work. */
+static void decode(seal_model *m, seal_kv_cache *c, int B, int P, int steps, const bench_opts *o) {
   int32_t *next = seal_malloc((size_t)B * sizeof(int32_t)); /* [B] */
   int32_t *pos = seal_malloc((size_t)B * sizeof(int32_t));  /* [B] */
-  float *u = seal_calloc((size_t)B, sizeof(float));         /* [B] unused when greedy */
-  m->be->ops->sample(m->be, next, c->logits, B, V, 0.0f, 1.0f, u);
+  float *u = seal_calloc((size_t)B, sizeof(float));         /* [B] */
+  seal_rng rng;
+  seal_rng_seed(&rng, 42);
+  next_tokens(m, c, B, o, &rng, u, next);
   for (int b = 0; b < B; b++) pos[b] = P;
   for (int s = 0; s < steps; s++) {
     seal_forward_infer(m, NULL, c, next, pos, 0, B, 1);
-    m->be->ops->sample(m->be, next, c->logits, B, V, 0.0f, 1.0f, u);
+    next_tokens(m, c, B, o, &rng, u, next);
     for (int b = 0; b < B; b++) pos[b]++;
   }
   free(next);
@@ -413,7 +505,7 @@ static void bench_batch(seal_engine *eng, const bench_opts *o, int B) {
     prefill(m, &cache, ids, B, P);
     double t1 = now_synced(m->be);
     prof_section(rep < 0 ? -1 : 1);
-    decode_greedy(m, &cache, B, P, N);
+    decode(m, &cache, B, P, N, o);
     double t2 = now_synced(m->be);
     if (rep < 0) continue;
     pre[rep] = t1 - t0;
@@ -426,7 +518,10 @@ static void bench_batch(seal_engine *eng, const bench_opts *o, int B) {
   prof_print(0, o->repeats, s.median);
   snprintf(shape, sizeof shape, "B%dxT%d+%d", B, P, N);
   s = summarize(dec, o->repeats);
-  report(o, eng, "decode_greedy", "decode greedy (KV cache)", shape, B, (long)B * N, s);
+  int greedy = o->temperature <= 0;
+  report(o, eng, greedy ? "decode_greedy" : "decode_sample",
+         greedy ? "decode greedy (KV cache)" : "decode sampled (KV cache)", shape, B, (long)B * N,
+         s);
   prof_print(1, o->repeats, s.median);
   free(pre);
   free(dec);
@@ -440,8 +535,7 @@ static void bench_sft(seal_engine *eng, const bench_opts *o) {
   seal_model *m = &eng->model;
   int B = o->train_batch, T = o->train_tokens, N = B * T;
   seal_lora lora;
-  unsigned all = (1u << SEAL_LORA_N_TARGETS) - 1;
-  seal_lora_create(&lora, m, o->lora_r, 2.0f * (float)o->lora_r, all);
+  seal_lora_create(&lora, m, o->lora_r, 2.0f * (float)o->lora_r, o->lora_targets);
   seal_rng rng;
   seal_rng_seed(&rng, 1234);
   seal_lora_init(&lora, &rng);
@@ -452,7 +546,7 @@ static void bench_sft(seal_engine *eng, const bench_opts *o) {
   seal_train_acts_create(&acts, m, B, T, o->lora_r);
   int32_t *ids = bench_ids(eng, N + 1); /* [N + 1]; targets are the next ids */
   int32_t *targets = seal_malloc((size_t)N * sizeof(int32_t)); /* [B, T] */
-  float *weights = seal_malloc((size_t)N * sizeof(float));      /* [B, T] */
+  float *weights = seal_malloc((size_t)N * sizeof(float));     /* [B, T] */
   for (int n = 0; n < N; n++) {
     /* every position but each row's last predicts the next id; mean over them */
     int last = n % T == T - 1;
@@ -475,7 +569,8 @@ static void bench_sft(seal_engine *eng, const bench_opts *o) {
     if (rep >= 0) secs[rep] = t1 - t0;
   }
   char name[64], shape[48];
-  snprintf(name, sizeof name, "lora sft step (r%d, 7 proj)", o->lora_r);
+  int n_targets = __builtin_popcount(o->lora_targets);
+  snprintf(name, sizeof name, "lora sft step (r%d, %d proj)", o->lora_r, n_targets);
   snprintf(shape, sizeof shape, "B%dxT%d", B, T);
   bench_stat s = summarize(secs, o->repeats);
   report(o, eng, "sft_step", name, shape, B, (long)N, s);
@@ -503,9 +598,10 @@ int cmd_bench(int argc, char **argv) {
   double load = now_synced(eng.be) - t0;
   int max_pos = eng.model.cfg.max_position;
   if (max_pos > 0 && (o.prompt_tokens + o.new_tokens > max_pos || o.train_tokens > max_pos))
-    SEAL_DIE("%s: the model has %d positions; --prompt-tokens + --new-tokens (%d) and "
-             "--train-tokens (%d) must fit", o.model, max_pos, o.prompt_tokens + o.new_tokens,
-             o.train_tokens);
+    SEAL_DIE(
+        "%s: the model has %d positions; --prompt-tokens + --new-tokens (%d) and "
+        "--train-tokens (%d) must fit",
+        o.model, max_pos, o.prompt_tokens + o.new_tokens, o.train_tokens);
   print_header(&eng, &o);
   report(&o, &eng, "load", "model load", "-", 0, 0, (bench_stat){load, load, load});
   if (o.profile) prof_install(eng.be, eng.model.cfg.vocab_size, o.json ? stderr : stdout);
