@@ -20,6 +20,10 @@
 
 #include "kernels/ops.h"
 
+/* Elements below which an OpenMP parallel region costs more than it saves (and,
+ * on a busy machine, waits for a second thread to be scheduled). */
+#define SEAL_CPU_PARALLEL_MIN ((size_t)1 << 15)
+
 /* The table of CPU operations, filled in kernels/cpu/backend.c. */
 extern const seal_ops seal_cpu_ops;
 

@@ -10,7 +10,7 @@ void seal_cpu_embedding(seal_backend *be, void *out_, const int32_t *ids, const 
   (void)be;
   float *out = out_;           /* [N, C] */
   const float *table = table_; /* [V, C] */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= SEAL_CPU_PARALLEL_MIN)
   for (int n = 0; n < N; n++) {
     SEAL_CHECK(ids[n] >= 0, "embedding: token id %d at row %d is negative", (int)ids[n], n);
     memcpy(out + (size_t)n * C, table + (size_t)ids[n] * C, (size_t)C * sizeof(float));
@@ -21,7 +21,7 @@ void seal_cpu_add(seal_backend *be, void *out_, const void *a_, const void *b_, 
   (void)be;
   float *out = out_; /* [n], may alias a or b: each element is read before it is written */
   const float *a = a_, *b = b_;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= SEAL_CPU_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -31,7 +31,7 @@ void seal_cpu_swiglu(seal_backend *be, void *out_, const void *gate_, const void
   (void)be;
   float *out = out_; /* [n] */
   const float *gate = gate_, *up = up_;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= SEAL_CPU_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     float g = gate[i];
     out[i] = g * sigmoidf(g) * up[i];
@@ -45,7 +45,7 @@ void seal_cpu_swiglu_backward(seal_backend *be, void *dgate_, void *dup_, const 
   (void)be;
   float *dgate = dgate_, *dup = dup_; /* [n] */
   const float *dout = dout_, *gate = gate_, *up = up_;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= SEAL_CPU_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     float g = gate[i], u = up[i], d = dout[i];
     float s = sigmoidf(g);
@@ -65,7 +65,7 @@ void seal_cpu_rope(seal_backend *be, void *x_, const int32_t *pos, const float *
   SEAL_CHECK(direction == 1 || direction == -1, "rope: direction %d is not +1 or -1", direction);
   float *x = x_; /* [N, H, D] */
   int half = D / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * H * D >= SEAL_CPU_PARALLEL_MIN)
   for (int n = 0; n < N; n++) {
     float *row = x + (size_t)n * H * D;
     for (int j = 0; j < half; j++) {

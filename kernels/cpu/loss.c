@@ -36,7 +36,7 @@ void seal_cpu_cross_entropy(seal_backend *be, float *losses, void *dlogits_, con
   (void)be;
   float *dlogits = dlogits_;     /* [N, V] or NULL; may alias logits */
   const float *logits = logits_; /* [N, V] */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * V >= SEAL_CPU_PARALLEL_MIN)
   for (int n = 0; n < N; n++) {
     const float *x = logits + (size_t)n * V;
     float *dx = dlogits ? dlogits + (size_t)n * V : NULL;

@@ -36,7 +36,7 @@ void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void 
   const float *bias = bias_;     /* [O] or NULL */
   if (bias) {
     /* Seed every row with the bias and let the GEMM add onto it (beta = 1). */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * O >= SEAL_CPU_PARALLEL_MIN)
     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * O, bias, (size_t)O * sizeof(float));
   }
   gemm(0, 1, N, O, I, 1.0f, inp, I, weight, I, bias ? 1.0f : 0.0f, out, O);

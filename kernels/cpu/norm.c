@@ -21,7 +21,7 @@ void seal_cpu_rmsnorm(seal_backend *be, void *out_, float *rstd, const void *inp
   float *out = out_;             /* [N, C] */
   const float *inp = inp_;       /* [N, C] */
   const float *weight = weight_; /* [C] */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= SEAL_CPU_PARALLEL_MIN)
   for (int n = 0; n < N; n++) {
     const float *x = inp + (size_t)n * C;
     double ss = 0;
@@ -40,7 +40,7 @@ void seal_cpu_residual_rmsnorm(seal_backend *be, void *residual_, void *out_, fl
   float *residual = residual_, *out = out_; /* [N, C]; residual may alias a */
   const float *a = a_, *b = b_;             /* [N, C] */
   const float *weight = weight_;            /* [C] */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= SEAL_CPU_PARALLEL_MIN)
   for (int n = 0; n < N; n++) {
     size_t off = (size_t)n * C;
     float *res = residual + off;
@@ -67,7 +67,7 @@ void seal_cpu_rmsnorm_backward(seal_backend *be, void *dinp_, const void *dout_,
   float *dinp = dinp_;                    /* [N, C], += */
   const float *dout = dout_, *inp = inp_; /* [N, C] */
   const float *weight = weight_;          /* [C] */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= SEAL_CPU_PARALLEL_MIN)
   for (int n = 0; n < N; n++) {
     size_t off = (size_t)n * C;
     const float *g = dout + off, *x = inp + off;

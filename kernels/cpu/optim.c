@@ -7,7 +7,7 @@
 double seal_cpu_sum_squares(seal_backend *be, const float *x, size_t n) {
   (void)be;
   double sum = 0; /* x f32 [n], accumulated in double: n runs to millions */
-#pragma omp parallel for simd reduction(+ : sum) schedule(static)
+#pragma omp parallel for simd reduction(+ : sum) schedule(static) if (n >= SEAL_CPU_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
   return sum;
 }
@@ -28,7 +28,7 @@ void seal_cpu_adamw(seal_backend *be, float *param, const float *grad, float *m,
   float step_size = (float)(lr / bc1);
   float bc2_sqrt = (float)sqrt(bc2);
   float decay = 1.0f - lr * weight_decay;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= SEAL_CPU_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     float g = grad[i] * grad_scale;
     float mi = beta1 * m[i] + (1.0f - beta1) * g;
