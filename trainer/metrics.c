@@ -64,7 +64,7 @@ static int read_series(const char *path, series *reward, series *accuracy, seal_
     const char *ev = json_string_value(json_object_get(o, "event"));
     double round = json_number_value(json_object_get(o, "round"));
     if (ev && !strcmp(ev, "round"))
-      series_put(reward, round + 1, json_number_value(json_object_get(o, "mean_reward")));
+      series_put(reward, round, json_number_value(json_object_get(o, "mean_reward")));
     if (ev && !strcmp(ev, "eval")) {
       const char *cond = json_string_value(json_object_get(o, "condition"));
       if (cond && !strncmp(cond, "seal-round-", 11))
