@@ -7,6 +7,15 @@
 # End-to-end tests: tests/e2e/*.sh, run with the build directory as argument.
 
 set(SEAL_MPIEXEC_FLAGS --oversubscribe --bind-to none)
+# Under the sanitizers (make asan), programs that start MPI do not check for
+# leaks: Open MPI keeps memory in plugins it unloads at exit, which LeakSanitizer
+# can neither attribute nor suppress. Memory errors and undefined behaviour are
+# still caught there, and the unit tests (no MPI) keep leak checking.
+if(SEAL_SANITIZE)
+  set(SEAL_MPI_ENV "ASAN_OPTIONS=detect_leaks=0")
+else()
+  set(SEAL_MPI_ENV "SEAL_SANITIZE=0")
+endif()
 set(SEAL_TEST_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1;SEAL_QUIET=1;OMPI_MCA_rmaps_base_oversubscribe=1;SEAL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 
 function(seal_unit_tests room)
@@ -48,7 +57,7 @@ foreach(f ${mpi_tests})
     add_test(NAME mpi_${stem}_np${np}
              COMMAND ${MPIEXEC_EXECUTABLE} ${SEAL_MPIEXEC_FLAGS} -n ${np} $<TARGET_FILE:${stem}>
              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-    set_tests_properties(mpi_${stem}_np${np} PROPERTIES ENVIRONMENT "${SEAL_TEST_ENV}" LABELS mpi)
+    set_tests_properties(mpi_${stem}_np${np} PROPERTIES ENVIRONMENT "${SEAL_TEST_ENV};${SEAL_MPI_ENV}" LABELS mpi)
   endforeach()
 endforeach()
 
@@ -57,7 +66,7 @@ foreach(f ${e2e_tests})
   get_filename_component(stem ${f} NAME_WE)
   add_test(NAME e2e_${stem} COMMAND bash ${f} ${CMAKE_BINARY_DIR}
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(e2e_${stem} PROPERTIES ENVIRONMENT "${SEAL_TEST_ENV}" LABELS e2e)
+  set_tests_properties(e2e_${stem} PROPERTIES ENVIRONMENT "${SEAL_TEST_ENV};${SEAL_MPI_ENV}" LABELS e2e)
 endforeach()
 
 # CUDA tests and the kernel lab: built here (compile only), run on a GPU machine.
