@@ -1,16 +1,19 @@
 # seal — the front door. Wraps CMake; see README.md.
-#   make          build (release-with-debug-info) into build/
-#   make test     build and run every test (unit, MPI, end-to-end) via ctest
-#   make demo     install missing packages, build, fetch the small model, run the demo job
-#   make asan     build and test with AddressSanitizer + UBSan into build-asan/
-#   make bench    CPU benchmarks
-#   make format   clang-format every C/CUDA source
+#   make            build (release with debug info) into build/
+#   make test       build, run every test (unit, MPI, end-to-end), then run them all
+#                   again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-fast  only the first of those two passes
+#   make asan       only the sanitizer pass (build-asan/)
+#   make demo       install missing packages, build, fetch the small model, run the demo job
+#   make bench      CPU benchmarks (work-queue scaling, seal bench on the cached model)
+#   make format     clang-format every C/CUDA source
 #   make clean
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+CTEST = ctest --output-on-failure -j $(JOBS) --timeout 1200
 
-.PHONY: all build deps test demo asan bench format clean
+.PHONY: all build deps test test-fast asan demo bench format clean
 
 all: build
 
@@ -23,11 +26,15 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS)
 
-test: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1200
+test-fast: build
+	@cd $(BUILD) && $(CTEST)
 
-asan:
-	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DSEAL_SANITIZE=ON -DSEAL_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug"
+test: test-fast asan
+
+asan: deps
+	@cmake -S . -B build-asan -DSEAL_SANITIZE=ON -DSEAL_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && $(CTEST)
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
