@@ -329,10 +329,10 @@ int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_row
 }
 
 void seal_eval_print(FILE *f, const seal_eval_row *rows, int n) {
-  fprintf(f, "%-16s %-16s %8s %10s %8s %8s %8s\n", "condition", "protocol", "passages",
+  fprintf(f, "%-16s %-22s %8s %10s %8s %8s %8s\n", "condition", "protocol", "passages",
           "accuracy", "EM", "F1", "contains");
   for (int i = 0; i < n; i++)
-    fprintf(f, "%-16s %-16s %8d %9.1f%% %7.1f%% %7.1f%% %7.1f%%\n", rows[i].condition,
+    fprintf(f, "%-16s %-22s %8d %9.1f%% %7.1f%% %7.1f%% %7.1f%%\n", rows[i].condition,
             rows[i].protocol, rows[i].n_passages, 100 * rows[i].accuracy, 100 * rows[i].em,
             100 * rows[i].f1, 100 * rows[i].contains);
 }

@@ -308,6 +308,79 @@ START_TEST(llama_sharded_checkpoint) {
 }
 END_TEST
 
+/* Prompts of different lengths batched together give what each gives alone,
+ * greedy or sampled (each sequence has its own generator), and generation
+ * stops on any EOS id. */
+START_TEST(batched_generation_matches_single_and_stops_on_eos) {
+  fixture f;
+  open_fixture(&f, "tests/fixtures/models/tiny-qwen2");
+  const int32_t *prompts[2] = {f.ids, f.ids + 11};
+  int lens[2] = {7, 3};
+  for (int sampled = 0; sampled < 2; sampled++) {
+    seal_sampling s = {.temperature = sampled ? 0.9f : 0.0f, .top_p = 0.9f, .max_new_tokens = 6};
+    seal_rng rngs[2];
+    seal_rng_seed(&rngs[0], 11);
+    seal_rng_seed(&rngs[1], 12);
+    seal_generation both[2];
+    seal_generate(&f.model, NULL, NULL, prompts, lens, 2, &s, rngs, both);
+    for (int b = 0; b < 2; b++) {
+      seal_rng one;
+      seal_rng_seed(&one, 11 + (uint64_t)b);
+      seal_generation alone;
+      seal_generate(&f.model, NULL, NULL, &prompts[b], &lens[b], 1, &s, &one, &alone);
+      ck_assert_int_eq(alone.n, both[b].n);
+      for (int i = 0; i < alone.n; i++) ck_assert_int_eq(alone.ids[i], both[b].ids[i]);
+      seal_generation_free(&alone, 1);
+    }
+    seal_generation_free(both, 2);
+  }
+  /* make the third greedy token of sequence 0 an EOS: it stops before it */
+  seal_sampling g = {.temperature = 0, .top_p = 1, .max_new_tokens = 6};
+  seal_rng r;
+  seal_rng_seed(&r, 1);
+  seal_generation first;
+  seal_generate(&f.model, NULL, NULL, prompts, lens, 1, &g, &r, &first);
+  ck_assert_int_eq(first.hit_eos, 0);
+  f.model.cfg.eos_ids[f.model.cfg.n_eos++] = first.ids[2];
+  seal_generation cut;
+  seal_generate(&f.model, NULL, NULL, prompts, lens, 1, &g, &r, &cut);
+  ck_assert_int_eq(cut.hit_eos, 1);
+  ck_assert_int_le(cut.n, 2);
+  seal_generation_free(&first, 1);
+  seal_generation_free(&cut, 1);
+  close_fixture(&f);
+}
+END_TEST
+
+/* PEFT's initialisation: A kaiming-uniform within 1/sqrt(in), B zero. */
+START_TEST(lora_init_is_pefts) {
+  fixture f;
+  open_fixture(&f, "tests/fixtures/models/tiny-llama");
+  seal_lora l;
+  seal_lora_create(&l, &f.model, 4, 8.0f, (1u << SEAL_LORA_N_TARGETS) - 1);
+  seal_rng rng;
+  seal_rng_seed(&rng, 5);
+  seal_lora_init(&l, &rng);
+  seal_tensor_set t = {0};
+  seal_lora_to_tensors(&l, &t);
+  for (int i = 0; i < t.n; i++) {
+    const seal_host_tensor *x = &t.items[i];
+    int64_t n = seal_tensor_numel(x);
+    bool is_a = strstr(x->name, "lora_A") != NULL;
+    double bound = 1.0 / sqrt((double)x->shape[1]), maxabs = 0;
+    for (int64_t j = 0; j < n; j++) maxabs = fmax(maxabs, fabs(x->data[j]));
+    if (is_a)
+      ck_assert_msg(maxabs <= bound && maxabs > 0.5 * bound, "%s: max %g, bound %g", x->name,
+                    maxabs, bound);
+    else
+      ck_assert_msg(maxabs == 0.0, "%s is not zero", x->name);
+  }
+  seal_tensors_free(&t);
+  seal_lora_free(&l);
+  close_fixture(&f);
+}
+END_TEST
+
 /* KV-cached inference must give the same last-token logits as the full forward. */
 START_TEST(cached_inference_matches_full_forward) {
   fixture f;
@@ -411,6 +484,8 @@ Suite *golden_suite(void) {
   tcase_add_test(tc, llama_sharded_checkpoint);
   tcase_add_test(tc, cached_inference_matches_full_forward);
   tcase_add_test(tc, whole_model_lora_gradient_matches_finite_differences);
+  tcase_add_test(tc, batched_generation_matches_single_and_stops_on_eos);
+  tcase_add_test(tc, lora_init_is_pefts);
   suite_add_tcase(s, tc);
   return s;
 }
