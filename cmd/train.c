@@ -20,6 +20,8 @@ static const char usage[] =
     "(HDF5) after each phase and as results arrive, and OUTPUT/metrics.jsonl.\n"
     "\n"
     "  --resume        continue from OUTPUT/checkpoint.h5 (fresh start if absent)\n"
+    "  --restart       start over although OUTPUT/checkpoint.h5 exists (it is kept as\n"
+    "                  checkpoint.h5.prev, metrics.jsonl as metrics.jsonl.prev)\n"
     "  --output DIR    override the job's output directory\n"
     "  --device NAME   override the job's device: cpu, cuda or auto\n"
     "  --help          this text\n"
@@ -29,25 +31,38 @@ static const char usage[] =
 
 int cmd_train(int argc, char **argv) {
   static const struct option opts[] = {{"resume", no_argument, 0, 'r'},
+                                       {"restart", no_argument, 0, 'R'},
                                        {"output", required_argument, 0, 'o'},
                                        {"device", required_argument, 0, 'd'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
-  int resume = 0;
+  int resume = 0, restart = 0;
   const char *output = NULL, *device = NULL, *job_path = NULL;
   for (int c; (c = cmd_next_option_arg(argc, argv, opts, usage, &job_path)) != -2;) {
     switch (c) {
       case 'r': resume = 1; break;
+      case 'R': restart = 1; break;
       case 'o': output = optarg; break;
       case 'd': device = optarg; break;
       case 'h': fputs(usage, stdout); return 0;
       default: return 2;
     }
   }
+  if (resume && restart) {
+    fprintf(stderr, "seal train: --resume and --restart contradict each other\n\n%s", usage);
+    return 2;
+  }
   cmd_run_env env;
   cmd_run_env_open(&env, &argc, &argv, job_path, output, device);
   seal_run *run = &env.run;
   seal_error e;
+  /* A finished or interrupted run is never overwritten by accident. */
+  if (!resume && seal_file_exists(run->ckpt_path)) {
+    if (!restart)
+      seal_comm_abort(1, "%s exists: pass --resume to continue that run, or --restart to start "
+                         "over (the old checkpoint is then kept as .prev)", run->ckpt_path);
+    if (env.comm.rank == 0) seal_metrics_rotate(&run->metrics, run->metrics_path);
+  }
   if (resume && seal_file_exists(run->ckpt_path) && seal_run_resume(run, &e))
     seal_comm_abort(1, "%s", e.msg);
   int rc = seal_run_train(run, &e);

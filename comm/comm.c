@@ -27,10 +27,19 @@ static void print_rank_prefixed(const char *file, int line, const char *msg) {
 /* MPI_Abort needs MPI alive; when it is not (failure before init or after
  * finalize) exiting is all that is left. */
 static _Noreturn void abort_job(int code) {
-  int initialized = 0, finalized = 0;
+  int initialized = 0, finalized = 0, size = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
-  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+  if (initialized && !finalized) {
+    /* A job of one rank has no one to take down: end it quietly, without
+     * MPI_Abort's banner after the message that matters. */
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size == 1) {
+      MPI_Finalize();
+      exit(code ? code : 1);
+    }
+    MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+  }
   exit(code ? code : 1);
 }
 

@@ -12,6 +12,15 @@ int seal_metrics_open(seal_metrics *m, const char *path, seal_error *e) {
   return 0;
 }
 
+void seal_metrics_rotate(seal_metrics *m, const char *path) {
+  seal_metrics_close(m);
+  char *prev = seal_asprintf("%s.prev", path);
+  if (rename(path, prev) != 0) seal_warn("cannot keep %s as %s", path, prev);
+  free(prev);
+  seal_error e;
+  if (seal_metrics_open(m, path, &e)) seal_warn("%s", e.msg);
+}
+
 void seal_metrics_close(seal_metrics *m) {
   if (m->f) fclose(m->f);
   m->f = NULL;

@@ -16,6 +16,10 @@ typedef struct {
 /* Opens path for appending (a resumed run continues the same file). */
 int seal_metrics_open(seal_metrics *m, const char *path, seal_error *e);
 void seal_metrics_close(seal_metrics *m);
+/* Moves the file to path.prev and reopens an empty one (a restarted run does
+ * not mix its events with the old run's). */
+void seal_metrics_rotate(seal_metrics *m, const char *path);
+
 /* Writes {"event": event, "time": seconds since open, ...obj} as one line and
  * flushes; takes ownership of obj. */
 void seal_metrics_emit(seal_metrics *m, const char *event, json_t *obj);

@@ -124,6 +124,9 @@ int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile 
   const char *ival = getenv("SEAL_CHECKPOINT_INTERVAL");
   run->ckpt_interval = ival ? atof(ival) : 0.0;
   if (load_data(run, e)) return -1;
+  if (!seal_file_exists(job->model))
+    return seal_errorf(e, "%s: model not found (%s: model); scripts/fetch-model.sh fetches the "
+                          "demo's SmolLM2-135M-Instruct", job->model, job->source);
   run->device = rank_device(job, comm);
   if (seal_engine_open(&run->eng, job->model, run->device, e)) return -1;
   if (job->grading.mode == SEAL_GRADE_JUDGE) {
