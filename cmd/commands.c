@@ -11,10 +11,8 @@ int cmd_backends(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 const seal_command seal_commands[] = {
-    {"train", "run SEAL (ReST-EM over self-edits) from a job file, on 1 or N MPI ranks",
-     cmd_train},
-    {"eval", "evaluate baselines and the policy after each round on held-out passages",
-     cmd_eval},
+    {"train", "run SEAL (ReST-EM over self-edits) from a job file, on 1 or N MPI ranks", cmd_train},
+    {"eval", "evaluate baselines and the policy after each round on held-out passages", cmd_eval},
     {"generate", "generate text from a model (plain or chat), greedy or sampled", cmd_generate},
     {"score", "per-token loss and perplexity of a text under a model", cmd_score},
     {"inspect", "summarise a run checkpoint: rounds, rewards, adapters, self-edits", cmd_inspect},

@@ -34,11 +34,20 @@ int cmd_eval(int argc, char **argv) {
   int max_round = -1;
   for (int c; (c = cmd_next_option_arg(argc, argv, opts, usage, &job_path)) != -2;) {
     switch (c) {
-      case 'o': output = optarg; break;
-      case 'd': device = optarg; break;
-      case 'n': max_round = (int)cmd_parse_long("rounds", optarg, 0, 1000000); break;
-      case 'h': fputs(usage, stdout); return 0;
-      default: return 2;
+      case 'o':
+        output = optarg;
+        break;
+      case 'd':
+        device = optarg;
+        break;
+      case 'n':
+        max_round = (int)cmd_parse_long("rounds", optarg, 0, 1000000);
+        break;
+      case 'h':
+        fputs(usage, stdout);
+        return 0;
+      default:
+        return 2;
     }
   }
   cmd_run_env env;

@@ -37,38 +37,77 @@ typedef struct {
 } gen_opts;
 
 static int parse(int argc, char **argv, gen_opts *o) {
-  static const struct option opts[] = {
-      {"model", required_argument, 0, 'm'},       {"prompt", required_argument, 0, 'p'},
-      {"prompt-file", required_argument, 0, 'f'}, {"chat", no_argument, 0, 'c'},
-      {"system", required_argument, 0, 'y'},      {"date", required_argument, 0, 'D'},
-      {"max-tokens", required_argument, 0, 'n'},  {"temperature", required_argument, 0, 't'},
-      {"top-p", required_argument, 0, 'P'},       {"seed", required_argument, 0, 's'},
-      {"samples", required_argument, 0, 'k'},     {"adapter", required_argument, 0, 'a'},
-      {"device", required_argument, 0, 'd'},      {"stats", no_argument, 0, 'S'},
-      {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+  static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                       {"prompt", required_argument, 0, 'p'},
+                                       {"prompt-file", required_argument, 0, 'f'},
+                                       {"chat", no_argument, 0, 'c'},
+                                       {"system", required_argument, 0, 'y'},
+                                       {"date", required_argument, 0, 'D'},
+                                       {"max-tokens", required_argument, 0, 'n'},
+                                       {"temperature", required_argument, 0, 't'},
+                                       {"top-p", required_argument, 0, 'P'},
+                                       {"seed", required_argument, 0, 's'},
+                                       {"samples", required_argument, 0, 'k'},
+                                       {"adapter", required_argument, 0, 'a'},
+                                       {"device", required_argument, 0, 'd'},
+                                       {"stats", no_argument, 0, 'S'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   *o = (gen_opts){.device = "auto", .max_tokens = 128, .samples = 1, .top_p = 1.0f};
   for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
     switch (c) {
-      case 'm': o->model = optarg; break;
-      case 'p': o->prompt = optarg; break;
-      case 'f': o->prompt_file = optarg; break;
-      case 'c': o->chat = 1; break;
-      case 'y': o->system = optarg; break;
-      case 'D': o->date = optarg; break;
-      case 'n': o->max_tokens = (int)cmd_parse_long("max-tokens", optarg, 1, 1 << 20); break;
-      case 't': o->temperature = (float)cmd_parse_double("temperature", optarg, 0, 100); break;
-      case 'P': o->top_p = (float)cmd_parse_double("top-p", optarg, 1e-6, 1); break;
-      case 's': o->seed = (unsigned long)cmd_parse_long("seed", optarg, 0, 0x7fffffffL); break;
-      case 'k': o->samples = (int)cmd_parse_long("samples", optarg, 1, 4096); break;
-      case 'a': o->adapter = optarg; break;
-      case 'd': o->device = optarg; break;
-      case 'S': o->stats = 1; break;
-      case 'h': fputs(usage, stdout); return 1;
-      default: return -1;
+      case 'm':
+        o->model = optarg;
+        break;
+      case 'p':
+        o->prompt = optarg;
+        break;
+      case 'f':
+        o->prompt_file = optarg;
+        break;
+      case 'c':
+        o->chat = 1;
+        break;
+      case 'y':
+        o->system = optarg;
+        break;
+      case 'D':
+        o->date = optarg;
+        break;
+      case 'n':
+        o->max_tokens = (int)cmd_parse_long("max-tokens", optarg, 1, 1 << 20);
+        break;
+      case 't':
+        o->temperature = (float)cmd_parse_double("temperature", optarg, 0, 100);
+        break;
+      case 'P':
+        o->top_p = (float)cmd_parse_double("top-p", optarg, 1e-6, 1);
+        break;
+      case 's':
+        o->seed = (unsigned long)cmd_parse_long("seed", optarg, 0, 0x7fffffffL);
+        break;
+      case 'k':
+        o->samples = (int)cmd_parse_long("samples", optarg, 1, 4096);
+        break;
+      case 'a':
+        o->adapter = optarg;
+        break;
+      case 'd':
+        o->device = optarg;
+        break;
+      case 'S':
+        o->stats = 1;
+        break;
+      case 'h':
+        fputs(usage, stdout);
+        return 1;
+      default:
+        return -1;
     }
   }
   if (!o->model || (!o->prompt == !o->prompt_file)) {
-    fprintf(stderr, "seal generate: --model and one of --prompt or --prompt-file are required\n\n%s",
+    fprintf(stderr,
+            "seal generate: --model and one of --prompt or --prompt-file are required\n\n%s",
             usage);
     return -1;
   }
@@ -82,8 +121,10 @@ static int prompt_ids(const seal_engine *eng, const gen_opts *o, const char *tex
   if (!o->chat) return seal_engine_encode_prompt(eng, text, ids);
   seal_chat_format f;
   if (seal_chat_detect(eng->chat_template, &f) == SEAL_CHAT_NONE) {
-    seal_errorf(e, "%s: --chat needs a chat template seal knows (Llama-3 or ChatML); the model "
-                   "has %s", eng->path, eng->chat_template ? "another kind" : "none");
+    seal_errorf(e,
+                "%s: --chat needs a chat template seal knows (Llama-3 or ChatML); the model "
+                "has %s",
+                eng->path, eng->chat_template ? "another kind" : "none");
     return -1;
   }
   seal_chat_msg msgs[2];
@@ -125,7 +166,8 @@ int cmd_generate(int argc, char **argv) {
     lens[b] = n;
     seal_rng_seed(&rngs[b], seal_seed_derive(o.seed, (uint64_t)b, 0, 0, 0));
   }
-  seal_sampling s = {.temperature = o.temperature, .top_p = o.top_p, .max_new_tokens = o.max_tokens};
+  seal_sampling s = {
+      .temperature = o.temperature, .top_p = o.top_p, .max_new_tokens = o.max_tokens};
   seal_generation *out = seal_calloc((size_t)B, sizeof *out);
   double t0 = seal_now();
   seal_generate(&eng.model, lp, NULL, prompts, lens, B, &s, rngs, out);
@@ -139,8 +181,9 @@ int cmd_generate(int argc, char **argv) {
     free(reply);
   }
   if (o.stats)
-    fprintf(stderr, "prompt %d tokens, generated %ld tokens in %.2fs (%.1f tokens/s, batch %d, %s)\n",
-            n, total, secs, (double)total / secs, B, eng.be->name);
+    fprintf(stderr,
+            "prompt %d tokens, generated %ld tokens in %.2fs (%.1f tokens/s, batch %d, %s)\n", n,
+            total, secs, (double)total / secs, B, eng.be->name);
   seal_generation_free(out, B);
   free(out);
   free(rngs);

@@ -63,8 +63,7 @@ void cmd_run_env_open(cmd_run_env *env, int *argc, char ***argv, const char *job
   volatile int *stop = cmd_install_stop_signals();
   cmd_load_job(job_path, output, device, &env->job);
   seal_error e;
-  if (seal_run_open(&env->run, &env->job, &env->comm, stop, &e))
-    seal_comm_abort(1, "%s", e.msg);
+  if (seal_run_open(&env->run, &env->job, &env->comm, stop, &e)) seal_comm_abort(1, "%s", e.msg);
 }
 
 void cmd_run_env_close(cmd_run_env *env) {

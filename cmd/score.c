@@ -37,14 +37,29 @@ static int parse(int argc, char **argv, score_opts *o) {
   *o = (score_opts){.device = "auto", .window = 1024};
   for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
     switch (c) {
-      case 'm': o->model = optarg; break;
-      case 't': o->text = optarg; break;
-      case 'a': o->adapter = optarg; break;
-      case 'd': o->device = optarg; break;
-      case 'w': o->window = (int)cmd_parse_long("window", optarg, 2, 1 << 20); break;
-      case 'q': o->quiet = 1; break;
-      case 'h': fputs(usage, stdout); return 1;
-      default: return -1;
+      case 'm':
+        o->model = optarg;
+        break;
+      case 't':
+        o->text = optarg;
+        break;
+      case 'a':
+        o->adapter = optarg;
+        break;
+      case 'd':
+        o->device = optarg;
+        break;
+      case 'w':
+        o->window = (int)cmd_parse_long("window", optarg, 2, 1 << 20);
+        break;
+      case 'q':
+        o->quiet = 1;
+        break;
+      case 'h':
+        fputs(usage, stdout);
+        return 1;
+      default:
+        return -1;
     }
   }
   if (!o->model || !o->text) {

@@ -30,22 +30,31 @@ static const char usage[] =
     "with status 3, which slurm/*.sbatch requeue on; --resume continues it.\n";
 
 int cmd_train(int argc, char **argv) {
-  static const struct option opts[] = {{"resume", no_argument, 0, 'r'},
-                                       {"restart", no_argument, 0, 'R'},
-                                       {"output", required_argument, 0, 'o'},
-                                       {"device", required_argument, 0, 'd'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
+  static const struct option opts[] = {
+      {"resume", no_argument, 0, 'r'},       {"restart", no_argument, 0, 'R'},
+      {"output", required_argument, 0, 'o'}, {"device", required_argument, 0, 'd'},
+      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   int resume = 0, restart = 0;
   const char *output = NULL, *device = NULL, *job_path = NULL;
   for (int c; (c = cmd_next_option_arg(argc, argv, opts, usage, &job_path)) != -2;) {
     switch (c) {
-      case 'r': resume = 1; break;
-      case 'R': restart = 1; break;
-      case 'o': output = optarg; break;
-      case 'd': device = optarg; break;
-      case 'h': fputs(usage, stdout); return 0;
-      default: return 2;
+      case 'r':
+        resume = 1;
+        break;
+      case 'R':
+        restart = 1;
+        break;
+      case 'o':
+        output = optarg;
+        break;
+      case 'd':
+        device = optarg;
+        break;
+      case 'h':
+        fputs(usage, stdout);
+        return 0;
+      default:
+        return 2;
     }
   }
   if (resume && restart) {
@@ -59,8 +68,10 @@ int cmd_train(int argc, char **argv) {
   /* A finished or interrupted run is never overwritten by accident. */
   if (!resume && seal_file_exists(run->ckpt_path)) {
     if (!restart)
-      seal_comm_abort(1, "%s exists: pass --resume to continue that run, or --restart to start "
-                         "over (the old checkpoint is then kept as .prev)", run->ckpt_path);
+      seal_comm_abort(1,
+                      "%s exists: pass --resume to continue that run, or --restart to start "
+                      "over (the old checkpoint is then kept as .prev)",
+                      run->ckpt_path);
     if (env.comm.rank == 0) seal_metrics_rotate(&run->metrics, run->metrics_path);
   }
   if (resume && seal_file_exists(run->ckpt_path) && seal_run_resume(run, &e))

@@ -89,7 +89,8 @@ void seal_knowledge_answer_many(seal_engine *eng, const seal_lora *lora,
   question_ref *refs = seal_calloc((size_t)(n ? n : 1), sizeof *refs);
   int k = 0;
   for (int i = 0; i < n_passages; i++)
-    for (int j = 0; j < ps[i]->n_questions; j++) refs[k++] = (question_ref){ps[i], &ps[i]->questions[j]};
+    for (int j = 0; j < ps[i]->n_questions; j++)
+      refs[k++] = (question_ref){ps[i], &ps[i]->questions[j]};
   answer_refs(eng, lora, refs, n, cfg, out);
   free(refs);
 }

@@ -10,16 +10,16 @@
 
 typedef struct {
   seal_grader grader;
-  int max_tokens;      /* answer length cap (the paper: 64) */
-  seal_engine *judge;  /* the local judge model in SEAL_GRADE_JUDGE mode, else NULL */
+  int max_tokens;     /* answer length cap (the paper: 64) */
+  seal_engine *judge; /* the local judge model in SEAL_GRADE_JUDGE mode, else NULL */
 } seal_qa_config;
 
 typedef struct {
   int n_questions;
   int n_correct;
-  double reward;   /* n_correct / n_questions */
+  double reward;           /* n_correct / n_questions */
   double em, f1, contains; /* means over the questions */
-  char **answers;  /* [n_questions] the model's answers (first line, stripped) */
+  char **answers;          /* [n_questions] the model's answers (first line, stripped) */
 } seal_qa_result;
 
 /* The answer the model gave: the first non-empty line of its completion,

@@ -41,11 +41,9 @@ struct seal_ops {
   void *(*alloc)(seal_backend *be, size_t bytes); /* dies on failure */
   void (*free)(seal_backend *be, void *p);
   /* dst[n] (dtype dst_type) = src[n] (host float32), converting. */
-  void (*to_device)(seal_backend *be, void *dst, seal_dtype dst_type, const float *src,
-                    size_t n);
+  void (*to_device)(seal_backend *be, void *dst, seal_dtype dst_type, const float *src, size_t n);
   /* dst[n] (host float32) = src[n] (dtype src_type), converting; synchronises. */
-  void (*to_host)(seal_backend *be, float *dst, const void *src, seal_dtype src_type,
-                  size_t n);
+  void (*to_host)(seal_backend *be, float *dst, const void *src, seal_dtype src_type, size_t n);
   void (*to_device_i32)(seal_backend *be, int32_t *dst, const int32_t *src, size_t n);
   void (*to_host_i32)(seal_backend *be, int32_t *dst, const int32_t *src, size_t n);
   void (*copy)(seal_backend *be, void *dst, const void *src, size_t bytes);
@@ -68,20 +66,19 @@ struct seal_ops {
                   int N, int C, float eps);
   /* Fused residual add + RMSNorm: residual[N,C] act = a + b (residual may alias a),
    * then out = rmsnorm(residual) as above. */
-  void (*residual_rmsnorm)(seal_backend *be, void *residual, void *out, float *rstd,
-                           const void *a, const void *b, const void *weight, int N, int C,
-                           float eps);
+  void (*residual_rmsnorm)(seal_backend *be, void *residual, void *out, float *rstd, const void *a,
+                           const void *b, const void *weight, int N, int C, float eps);
   /* out[N,C] act = a + b (out may alias a or b) */
   void (*add)(seal_backend *be, void *out, const void *a, const void *b, size_t n);
   /* out[N,O] act = inp[N,I] act @ weight[O,I]^T act (+ bias[O] act when not NULL) */
-  void (*matmul)(seal_backend *be, void *out, const void *inp, const void *weight,
-                 const void *bias, int N, int I, int O);
+  void (*matmul)(seal_backend *be, void *out, const void *inp, const void *weight, const void *bias,
+                 int N, int I, int O);
   /* x[N, H*D] act rotated in place, RoPE half-split convention (as HF: pairs
    * (j, j+D/2)), angle = pos[n] * inv_freq[j]; pos i32 [N], inv_freq f32 [D/2]
    * (llama3 scaling already folded in). direction = +1 forward, -1 inverse
    * rotation (which is the backward of the forward). */
-  void (*rope)(seal_backend *be, void *x, const int32_t *pos, const float *inv_freq, int N,
-               int H, int D, int direction);
+  void (*rope)(seal_backend *be, void *x, const int32_t *pos, const float *inv_freq, int N, int H,
+               int D, int direction);
   /* Writes new keys or values into a cache: cache[b, q_pos[b] + t, :] = src[b, t, :]
    * for t < Tq; cache act [B, Tmax, W], src act [B, Tq, W], q_pos i32 [B]. */
   void (*kv_write)(seal_backend *be, void *cache, const void *src, const int32_t *q_pos, int B,
@@ -110,8 +107,8 @@ struct seal_ops {
 
   /* ---- transformer backward (base weights frozen) ---------------------- */
   /* dinp[N,I] act (+= when accumulate, else =) dout[N,O] act @ weight[O,I] act */
-  void (*matmul_backward_input)(seal_backend *be, void *dinp, const void *dout,
-                                const void *weight, int N, int I, int O, int accumulate);
+  void (*matmul_backward_input)(seal_backend *be, void *dinp, const void *dout, const void *weight,
+                                int N, int I, int O, int accumulate);
   /* dinp[N,C] act += d rmsnorm(inp)/d inp applied to dout[N,C]; weight act [C],
    * rstd f32 [N] from the forward. (+= so that the residual stream's gradient
    * flows through unchanged.) */
@@ -138,8 +135,8 @@ struct seal_ops {
                         const void *dout, const void *x, const float *A, const float *B,
                         const float *h, int N, int I, int O, int r, float scale);
   /* W[O,I] act += scale * B[O,r] @ A[r,I] */
-  void (*lora_merge)(seal_backend *be, void *W, const float *A, const float *B, int O, int I,
-                     int r, float scale);
+  void (*lora_merge)(seal_backend *be, void *W, const float *A, const float *B, int O, int I, int r,
+                     float scale);
 
   /* ---- optimizer -------------------------------------------------------- */
   /* Returns sum(x[i]^2) over x f32 [n] as a double on the host; synchronises. */

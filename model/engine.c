@@ -16,8 +16,10 @@ static void add_eos(seal_model_config *c, int id) {
 static seal_tokenizer *open_tokenizer(const seal_checkpoint *ck, seal_error *e) {
   if (ck->tokenizer_json) return seal_tokenizer_load_json(ck->tokenizer_json, e);
   if (ck->has_vocab) return seal_tokenizer_from_vocab(&ck->vocab, e);
-  seal_errorf(e, "%s: no tokenizer found (expected tokenizer.json beside config.json, or "
-                 "tokenizer metadata in the GGUF file)", ck->source);
+  seal_errorf(e,
+              "%s: no tokenizer found (expected tokenizer.json beside config.json, or "
+              "tokenizer metadata in the GGUF file)",
+              ck->source);
   return NULL;
 }
 

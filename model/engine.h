@@ -11,12 +11,12 @@
 #include "model/tokenizer.h"
 
 typedef struct {
-  char *path;             /* what was opened */
-  seal_backend *be;       /* owned */
+  char *path;       /* what was opened */
+  seal_backend *be; /* owned */
   seal_model model;
   seal_tokenizer *tok;
-  char *chat_template;    /* the checkpoint's chat template text, or NULL */
-  int add_bos;            /* prepend BOS to plain-text prompts */
+  char *chat_template; /* the checkpoint's chat template text, or NULL */
+  int add_bos;         /* prepend BOS to plain-text prompts */
 } seal_engine;
 
 /* device: "cpu", "cuda" or "auto". */

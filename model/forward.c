@@ -76,15 +76,15 @@ void seal_train_acts_free(seal_train_acts *a, const seal_model *m) {
   seal_backend *be = m->be;
   for (int l = 0; l < m->cfg.n_layers; l++) {
     seal_layer_acts *L = &a->layers[l];
-    void *bufs[] = {L->x,  L->ln1, L->rstd1, L->q,    L->k,  L->v,  L->att,
-                    L->lse, L->x2, L->ln2,  L->rstd2, L->gate, L->up, L->hmlp};
+    void *bufs[] = {L->x,   L->ln1, L->rstd1, L->q,     L->k,    L->v,  L->att,
+                    L->lse, L->x2,  L->ln2,   L->rstd2, L->gate, L->up, L->hmlp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->ops->free(be, bufs[i]);
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++)
       if (L->lora_h[t]) be->ops->free(be, L->lora_h[t]);
   }
-  void *bufs[] = {a->x_final, a->ln_final, a->rstd_final, a->logits, a->losses, a->ids,
-                  a->targets, a->pos,      a->q_pos,      a->weights, a->tmp_c, a->dres,
-                  a->dln,     a->dq,       a->dk,         a->dv,      a->datt,  a->dgate,
+  void *bufs[] = {a->x_final, a->ln_final, a->rstd_final, a->logits,  a->losses, a->ids,
+                  a->targets, a->pos,      a->q_pos,      a->weights, a->tmp_c,  a->dres,
+                  a->dln,     a->dq,       a->dk,         a->dv,      a->datt,   a->dgate,
                   a->dup,     a->dhmlp,    a->lora_dh};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->ops->free(be, bufs[i]);
   free(a->layers);
@@ -149,11 +149,30 @@ static void layer_forward(seal_model *m, const seal_lora *lora, int l, const lay
 
 static layer_io train_io(seal_train_acts *a, int l) {
   seal_layer_acts *L = &a->layers[l];
-  layer_io io = {.x = L->x, .ln1 = L->ln1, .q = L->q, .k = L->k, .v = L->v, .att = L->att,
-                 .x2 = L->x2, .ln2 = L->ln2, .gate = L->gate, .up = L->up, .hmlp = L->hmlp,
-                 .tmp_c = a->tmp_c, .rstd1 = L->rstd1, .rstd2 = L->rstd2, .lse = L->lse,
-                 .lora_h = L->lora_h, .pos = a->pos, .q_pos = a->q_pos, .kcache = L->k,
-                 .vcache = L->v, .B = a->B, .Tq = a->T, .Tk = a->T, .cache_write = 0};
+  layer_io io = {.x = L->x,
+                 .ln1 = L->ln1,
+                 .q = L->q,
+                 .k = L->k,
+                 .v = L->v,
+                 .att = L->att,
+                 .x2 = L->x2,
+                 .ln2 = L->ln2,
+                 .gate = L->gate,
+                 .up = L->up,
+                 .hmlp = L->hmlp,
+                 .tmp_c = a->tmp_c,
+                 .rstd1 = L->rstd1,
+                 .rstd2 = L->rstd2,
+                 .lse = L->lse,
+                 .lora_h = L->lora_h,
+                 .pos = a->pos,
+                 .q_pos = a->q_pos,
+                 .kcache = L->k,
+                 .vcache = L->v,
+                 .B = a->B,
+                 .Tq = a->T,
+                 .Tk = a->T,
+                 .cache_write = 0};
   return io;
 }
 
@@ -205,8 +224,8 @@ double seal_forward_train(seal_model *m, const seal_lora *lora, seal_train_acts 
   o->matmul(m->be, a->logits, a->ln_final, m->lm_head, NULL, N, C, c->vocab_size);
   if (!targets) return 0.0;
   /* losses and, in place, dlogits: the backward starts from them */
-  o->cross_entropy(m->be, a->losses, a->logits, a->logits, a->targets, a->weights, N,
-                   c->vocab_size, 1.0f);
+  o->cross_entropy(m->be, a->losses, a->logits, a->logits, a->targets, a->weights, N, c->vocab_size,
+                   1.0f);
   float *losses = seal_malloc((size_t)N * sizeof(float));
   o->to_host(m->be, losses, a->losses, SEAL_F32, (size_t)N);
   double loss = 0;
@@ -227,8 +246,8 @@ static void project_backward(seal_model *m, seal_lora *lora, int l, seal_lora_ta
   void *W = seal_lora_base_weight(m, l, t, &out, &in);
   OPS(m)->matmul_backward_input(m->be, dx, dy, W, N, in, out, accumulate);
   if (seal_lora_has(lora, l, t))
-    OPS(m)->lora_backward(m->be, dx, seal_lora_dA(lora, l, t), seal_lora_dB(lora, l, t), dh, dy,
-                          x, seal_lora_A(lora, l, t), seal_lora_B(lora, l, t), lora_h, N, in, out,
+    OPS(m)->lora_backward(m->be, dx, seal_lora_dA(lora, l, t), seal_lora_dB(lora, l, t), dh, dy, x,
+                          seal_lora_A(lora, l, t), seal_lora_B(lora, l, t), lora_h, N, in, out,
                           lora->r, lora->scale);
 }
 
@@ -245,16 +264,16 @@ static void layer_backward(seal_model *m, seal_lora *lora, seal_train_acts *a, i
                    L->lora_h[SEAL_LORA_DOWN], dh, N, 0);
   o->swiglu_backward(m->be, a->dgate, a->dup, a->dhmlp, L->gate, L->up,
                      (size_t)N * c->intermediate);
-  project_backward(m, lora, l, SEAL_LORA_GATE, a->dln, a->dgate, L->ln2,
-                   L->lora_h[SEAL_LORA_GATE], dh, N, 0);
-  project_backward(m, lora, l, SEAL_LORA_UP, a->dln, a->dup, L->ln2, L->lora_h[SEAL_LORA_UP], dh,
-                   N, 1);
+  project_backward(m, lora, l, SEAL_LORA_GATE, a->dln, a->dgate, L->ln2, L->lora_h[SEAL_LORA_GATE],
+                   dh, N, 0);
+  project_backward(m, lora, l, SEAL_LORA_UP, a->dln, a->dup, L->ln2, L->lora_h[SEAL_LORA_UP], dh, N,
+                   1);
   o->rmsnorm_backward(m->be, a->dres, a->dln, L->x2, W->mlp_norm, L->rstd2, N, C);
   /* attention: x2 = x + o_proj(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))) */
-  project_backward(m, lora, l, SEAL_LORA_O, a->datt, a->dres, L->att, L->lora_h[SEAL_LORA_O], dh,
-                   N, 0);
-  o->attention_backward(m->be, a->dq, a->dk, a->dv, a->datt, L->att, L->lse, L->q, L->k, L->v,
-                        a->B, a->T, Hq, Hkv, D);
+  project_backward(m, lora, l, SEAL_LORA_O, a->datt, a->dres, L->att, L->lora_h[SEAL_LORA_O], dh, N,
+                   0);
+  o->attention_backward(m->be, a->dq, a->dk, a->dv, a->datt, L->att, L->lse, L->q, L->k, L->v, a->B,
+                        a->T, Hq, Hkv, D);
   o->rope(m->be, a->dq, a->pos, m->inv_freq, N, Hq, D, -1);
   o->rope(m->be, a->dk, a->pos, m->inv_freq, N, Hkv, D, -1);
   project_backward(m, lora, l, SEAL_LORA_Q, a->dln, a->dq, L->ln1, L->lora_h[SEAL_LORA_Q], dh, N,
@@ -283,8 +302,8 @@ void seal_backward_train(seal_model *m, seal_lora *lora, seal_train_acts *a) {
 static void kv_scratch_grow(seal_kv_cache *c, const seal_model *m, int rows) {
   if (rows <= c->max_rows) return;
   seal_backend *be = m->be;
-  void *old[] = {c->x, c->ln, c->q, c->kk, c->vv, c->att, c->tmp_c, c->gate, c->up,
-                 c->lora_h, c->ids, c->pos};
+  void *old[] = {c->x,     c->ln,   c->q,  c->kk,     c->vv,  c->att,
+                 c->tmp_c, c->gate, c->up, c->lora_h, c->ids, c->pos};
   for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
     if (old[i]) be->ops->free(be, old[i]);
   const seal_model_config *cf = &m->cfg;
@@ -338,13 +357,13 @@ void seal_kv_cache_free(seal_kv_cache *c, const seal_model *m) {
   memset(c, 0, sizeof *c);
 }
 
-void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *c,
-                        const int32_t *ids, const int32_t *q_pos, int slot0, int B, int Tq) {
+void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *c, const int32_t *ids,
+                        const int32_t *q_pos, int slot0, int B, int Tq) {
   const seal_model_config *cf = &m->cfg;
   const seal_ops *o = OPS(m);
   int N = B * Tq, C = cf->hidden, KD = cf->n_kv_heads * cf->head_dim;
-  SEAL_CHECK(slot0 >= 0 && slot0 + B <= c->slots, "cache slots %d..%d out of %d", slot0,
-             slot0 + B, c->slots);
+  SEAL_CHECK(slot0 >= 0 && slot0 + B <= c->slots, "cache slots %d..%d out of %d", slot0, slot0 + B,
+             c->slots);
   SEAL_CHECK(!lora || lora->r <= c->r_max, "LoRA rank %d exceeds the cache's %d", lora->r,
              c->r_max);
   for (int b = 0; b < B; b++)
@@ -366,12 +385,30 @@ void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *c,
   size_t slot_off = (size_t)slot0 * c->Tmax * KD * seal_act_size(m->be);
   o->embedding(m->be, c->x, c->ids, m->embed, N, C);
   for (int l = 0; l < cf->n_layers; l++) {
-    layer_io io = {.x = c->x, .ln1 = c->ln, .q = c->q, .k = c->kk, .v = c->vv, .att = c->att,
-                   .x2 = c->x, .ln2 = c->ln, .gate = c->gate, .up = c->up, .hmlp = c->gate,
-                   .tmp_c = c->tmp_c, .rstd1 = NULL, .rstd2 = NULL, .lse = NULL,
-                   .lora_h = lora_h, .pos = c->pos, .q_pos = c->q_pos,
-                   .kcache = (char *)c->k[l] + slot_off, .vcache = (char *)c->v[l] + slot_off,
-                   .B = B, .Tq = Tq, .Tk = c->Tmax, .cache_write = 1};
+    layer_io io = {.x = c->x,
+                   .ln1 = c->ln,
+                   .q = c->q,
+                   .k = c->kk,
+                   .v = c->vv,
+                   .att = c->att,
+                   .x2 = c->x,
+                   .ln2 = c->ln,
+                   .gate = c->gate,
+                   .up = c->up,
+                   .hmlp = c->gate,
+                   .tmp_c = c->tmp_c,
+                   .rstd1 = NULL,
+                   .rstd2 = NULL,
+                   .lse = NULL,
+                   .lora_h = lora_h,
+                   .pos = c->pos,
+                   .q_pos = c->q_pos,
+                   .kcache = (char *)c->k[l] + slot_off,
+                   .vcache = (char *)c->v[l] + slot_off,
+                   .B = B,
+                   .Tq = Tq,
+                   .Tk = c->Tmax,
+                   .cache_write = 1};
     o->rmsnorm(m->be, c->ln, NULL, c->x, m->layers[l].attn_norm, N, C, cf->rms_eps);
     layer_forward(m, lora, l, &io, c->x);
   }

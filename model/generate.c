@@ -45,7 +45,8 @@ void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
   int *done = seal_calloc((size_t)B, sizeof(int));
   int n_done = 0;
   for (int b = 0; b < B; b++) {
-    out[b].ids = seal_malloc((size_t)(s->max_new_tokens > 0 ? s->max_new_tokens : 1) * sizeof(int32_t));
+    out[b].ids =
+        seal_malloc((size_t)(s->max_new_tokens > 0 ? s->max_new_tokens : 1) * sizeof(int32_t));
     out[b].n = 0;
     out[b].hit_eos = 0;
     int32_t zero = 0;
@@ -63,8 +64,8 @@ void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
     float *u = seal_malloc((size_t)B * sizeof(float));
     for (int b = 0; b < B; b++)
       u[b] = (!done[b] && s->temperature > 0) ? (float)seal_rng_uniform(&rngs[b]) : 0.0f;
-    m->be->ops->sample(m->be, drawn, cache->logits, B, m->cfg.vocab_size, s->temperature,
-                       s->top_p, u);
+    m->be->ops->sample(m->be, drawn, cache->logits, B, m->cfg.vocab_size, s->temperature, s->top_p,
+                       u);
     for (int b = 0; b < B; b++) {
       if (done[b]) continue;
       next[b] = drawn[b];

@@ -26,21 +26,28 @@ static const char *target_block(seal_lora_target t) {
   return t <= SEAL_LORA_O ? "self_attn" : "mlp";
 }
 
-void *seal_lora_base_weight(const seal_model *m, int layer, seal_lora_target t, int *out,
-                            int *in) {
+void *seal_lora_base_weight(const seal_model *m, int layer, seal_lora_target t, int *out, int *in) {
   const seal_model_config *c = &m->cfg;
   int C = c->hidden, I = c->intermediate, QD = c->n_heads * c->head_dim,
       KD = c->n_kv_heads * c->head_dim;
   seal_layer *L = &m->layers[layer];
   switch (t) {
-    case SEAL_LORA_Q: return *out = QD, *in = C, L->wq;
-    case SEAL_LORA_K: return *out = KD, *in = C, L->wk;
-    case SEAL_LORA_V: return *out = KD, *in = C, L->wv;
-    case SEAL_LORA_O: return *out = C, *in = QD, L->wo;
-    case SEAL_LORA_GATE: return *out = I, *in = C, L->wgate;
-    case SEAL_LORA_UP: return *out = I, *in = C, L->wup;
-    case SEAL_LORA_DOWN: return *out = C, *in = I, L->wdown;
-    default: SEAL_DIE("bad LoRA target %d", (int)t);
+    case SEAL_LORA_Q:
+      return *out = QD, *in = C, L->wq;
+    case SEAL_LORA_K:
+      return *out = KD, *in = C, L->wk;
+    case SEAL_LORA_V:
+      return *out = KD, *in = C, L->wv;
+    case SEAL_LORA_O:
+      return *out = C, *in = QD, L->wo;
+    case SEAL_LORA_GATE:
+      return *out = I, *in = C, L->wgate;
+    case SEAL_LORA_UP:
+      return *out = I, *in = C, L->wup;
+    case SEAL_LORA_DOWN:
+      return *out = C, *in = I, L->wdown;
+    default:
+      SEAL_DIE("bad LoRA target %d", (int)t);
   }
 }
 
@@ -107,8 +114,8 @@ void seal_lora_merge(seal_lora *l, seal_model *m) {
       if (!seal_lora_has(l, layer, (seal_lora_target)t)) continue;
       int out, in;
       void *W = seal_lora_base_weight(m, layer, (seal_lora_target)t, &out, &in);
-      m->be->ops->lora_merge(m->be, W, seal_lora_A(l, layer, t), seal_lora_B(l, layer, t), out,
-                             in, l->r, l->scale);
+      m->be->ops->lora_merge(m->be, W, seal_lora_A(l, layer, t), seal_lora_B(l, layer, t), out, in,
+                             l->r, l->scale);
     }
 }
 
@@ -208,8 +215,8 @@ int seal_lora_save_peft(const seal_lora *l, const char *dir, const char *base_mo
 }
 
 /* Reads r, alpha and the target set from adapter_config.json. */
-static int read_peft_config(const char *path, int *r, float *alpha, unsigned *targets,
-                            bool *rslora, seal_error *e) {
+static int read_peft_config(const char *path, int *r, float *alpha, unsigned *targets, bool *rslora,
+                            seal_error *e) {
   json_error_t je;
   json_t *cfg = json_load_file(path, 0, &je);
   if (!cfg) return seal_errorf(e, "%s:%d:%d: %s", path, je.line, je.column, je.text);

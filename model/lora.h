@@ -33,8 +33,8 @@ typedef struct {
 
 typedef struct {
   int r;
-  float alpha, scale;  /* scale = alpha / r */
-  unsigned targets;    /* bit t set when target t is adapted */
+  float alpha, scale; /* scale = alpha / r */
+  unsigned targets;   /* bit t set when target t is adapted */
   int n_layers;
   seal_lora_slot *slots; /* [n_layers * SEAL_LORA_N_TARGETS]; a_off = SIZE_MAX when untargeted */
   size_t n_params;

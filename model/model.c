@@ -39,8 +39,8 @@ static void upload_layer(seal_model *m, const seal_tensor_set *w, int l, seal_er
   int C = c->hidden, I = c->intermediate, QD = c->n_heads * c->head_dim,
       KD = c->n_kv_heads * c->head_dim;
   char name[256];
-#define UP(field, suffix, rows, cols)                                     \
-  snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);           \
+#define UP(field, suffix, rows, cols)                           \
+  snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); \
   L->field = upload(be, w, name, rows, cols, e, failed)
   UP(attn_norm, "input_layernorm.weight", C, 0);
   UP(wq, "self_attn.q_proj.weight", QD, C);
@@ -93,8 +93,8 @@ void seal_model_free(seal_model *m) {
   if (p) o->free(m->be, p)
   for (int l = 0; m->layers && l < m->cfg.n_layers; l++) {
     seal_layer *L = &m->layers[l];
-    void *all[] = {L->attn_norm, L->wq, L->wk, L->wv, L->bq, L->bk, L->bv,
-                   L->wo, L->mlp_norm, L->wgate, L->wup, L->wdown};
+    void *all[] = {L->attn_norm, L->wq, L->wk,       L->wv,    L->bq,  L->bk,
+                   L->bv,        L->wo, L->mlp_norm, L->wgate, L->wup, L->wdown};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) FREE(all[i]);
   }
   if (m->lm_head != m->embed) FREE(m->lm_head);
@@ -115,8 +115,7 @@ void *seal_model_weight(seal_model *m, const char *name, int *rows, int *cols) {
   if (!strcmp(name, "lm_head.weight")) return *rows = c->vocab_size, *cols = C, m->lm_head;
   if (!strcmp(name, "model.norm.weight")) return *rows = C, m->final_norm;
   int l, used = 0;
-  if (sscanf(name, "model.layers.%d.%n", &l, &used) != 1 || l < 0 || l >= c->n_layers)
-    return NULL;
+  if (sscanf(name, "model.layers.%d.%n", &l, &used) != 1 || l < 0 || l >= c->n_layers) return NULL;
   const char *s = name + used;
   seal_layer *L = &m->layers[l];
   struct {

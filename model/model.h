@@ -16,21 +16,21 @@
 
 /* One decoder layer's frozen weights on the backend, all in be->act. */
 typedef struct {
-  void *attn_norm;      /* [C] */
-  void *wq, *wk, *wv;   /* [Hq*D, C], [Hkv*D, C], [Hkv*D, C] */
-  void *bq, *bk, *bv;   /* [Hq*D], [Hkv*D], [Hkv*D] or NULL (Qwen2 only) */
-  void *wo;             /* [C, Hq*D] */
-  void *mlp_norm;       /* [C] */
-  void *wgate, *wup;    /* [I, C] */
-  void *wdown;          /* [C, I] */
+  void *attn_norm;    /* [C] */
+  void *wq, *wk, *wv; /* [Hq*D, C], [Hkv*D, C], [Hkv*D, C] */
+  void *bq, *bk, *bv; /* [Hq*D], [Hkv*D], [Hkv*D] or NULL (Qwen2 only) */
+  void *wo;           /* [C, Hq*D] */
+  void *mlp_norm;     /* [C] */
+  void *wgate, *wup;  /* [I, C] */
+  void *wdown;        /* [C, I] */
 } seal_layer;
 
 typedef struct {
   seal_model_config cfg;
-  seal_backend *be; /* borrowed */
-  void *embed;      /* [V, C] */
-  void *lm_head;    /* [V, C]; equals embed when tied */
-  void *final_norm; /* [C] */
+  seal_backend *be;   /* borrowed */
+  void *embed;        /* [V, C] */
+  void *lm_head;      /* [V, C]; equals embed when tied */
+  void *final_norm;   /* [C] */
   seal_layer *layers; /* [n_layers] */
   float *inv_freq;    /* f32 [D/2] on the backend, llama3 scaling folded in */
 } seal_model;

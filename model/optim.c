@@ -6,9 +6,15 @@
 
 seal_adamw_config seal_adamw_defaults(float lr, float weight_decay, float grad_clip,
                                       seal_schedule schedule, int warmup, int total) {
-  seal_adamw_config c = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                         .weight_decay = weight_decay, .grad_clip = grad_clip,
-                         .schedule = schedule, .warmup_steps = warmup, .total_steps = total};
+  seal_adamw_config c = {.lr = lr,
+                         .beta1 = 0.9f,
+                         .beta2 = 0.999f,
+                         .eps = 1e-8f,
+                         .weight_decay = weight_decay,
+                         .grad_clip = grad_clip,
+                         .schedule = schedule,
+                         .warmup_steps = warmup,
+                         .total_steps = total};
   return c;
 }
 

@@ -10,7 +10,8 @@ typedef struct {
   char *pre;   /* tokenizer.ggml.pre, e.g. "llama-bpe", "smollm", "qwen2" (may be NULL) */
   char **tokens;
   int n_tokens;
-  int32_t *token_types; /* tokenizer.ggml.token_type, n_tokens (1 normal, 3 control, 4 user-defined...) or NULL */
+  int32_t *token_types; /* tokenizer.ggml.token_type, n_tokens (1 normal, 3 control, 4
+                           user-defined...) or NULL */
   char **merges;        /* "a b" strings */
   int n_merges;
   int bos_id, eos_id, eot_id, pad_id, unk_id; /* -1 when absent */

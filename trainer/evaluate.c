@@ -38,7 +38,8 @@ static char *eval_selfedit(seal_run *run, int level, int passage) {
   char *prompt = seal_prompt_selfedit(se->prompt, p->title, p->context);
   const char *prompts[1] = {prompt};
   uint64_t seed = seal_item_seed(run->job->seed, level, passage, 0, STREAM_EVAL_SELFEDIT);
-  seal_sampling s = {.temperature = (float)se->temperature, .top_p = (float)se->top_p,
+  seal_sampling s = {.temperature = (float)se->temperature,
+                     .top_p = (float)se->top_p,
                      .max_new_tokens = se->max_tokens};
   char *text = NULL;
   seal_engine_complete(&run->eng, NULL, prompts, 1, &s, &seed, &text, NULL);
@@ -59,11 +60,11 @@ static int eval_work(void *user, int item, const void *payload, size_t len, seal
   char *text = mode == SEAL_TRAIN_SELFEDIT ? eval_selfedit(run, ec->level, passage) : NULL;
   seal_inner_result r;
   uint64_t seed = seal_item_seed(run->job->seed, ec->level, passage, cond, STREAM_EVAL_INNER);
-  seal_inner_evaluate(&run->eng, run->job, &run->qa, &run->eval.passages[passage], mode, text,
-                      seed, &r);
-  json_t *res = json_pack("{s:f,s:f,s:f,s:f,s:i,s:s}", "reward", r.reward, "em", r.em, "f1", r.f1,
-                          "contains", r.contains, "n_sequences", r.n_sequences, "selfedit",
-                          text ? text : "");
+  seal_inner_evaluate(&run->eng, run->job, &run->qa, &run->eval.passages[passage], mode, text, seed,
+                      &r);
+  json_t *res =
+      json_pack("{s:f,s:f,s:f,s:f,s:i,s:s}", "reward", r.reward, "em", r.em, "f1", r.f1, "contains",
+                r.contains, "n_sequences", r.n_sequences, "selfedit", text ? text : "");
   if (!res) {
     seal_buf_printf(out, "could not encode the result of evaluation item %d", item);
     free(text);
@@ -88,8 +89,8 @@ static void eval_result(void *user, int item, int ok, const void *data, size_t l
   ec->f1[item] = res ? json_number_value(json_object_get(res, "f1")) : 0;
   ec->contains[item] = res ? json_number_value(json_object_get(res, "contains")) : 0;
   int cond = item / ec->n_passages, passage = item % ec->n_passages;
-  json_t *m = json_pack("{s:s,s:i,s:i}", "condition", ec->names[cond], "passage", passage, "rank",
-                        worker);
+  json_t *m =
+      json_pack("{s:s,s:i,s:i}", "condition", ec->names[cond], "passage", passage, "rank", worker);
   if (res) json_object_update(m, res);
   seal_metrics_emit(&ec->run->metrics, "eval_item", m);
   json_decref(res);
@@ -102,8 +103,8 @@ static int single_passage(seal_run *run, int level, char (*names)[32], int n_con
                           seal_eval_row **rows, int *n_rows) {
   int P = eval_passages(run);
   int n = n_cond * P;
-  eval_ctx ec = {.run = run, .level = level, .n_passages = P, .n_conditions = n_cond,
-                 .names = names};
+  eval_ctx ec = {
+      .run = run, .level = level, .n_passages = P, .n_conditions = n_cond, .names = names};
   ec.reward = seal_calloc((size_t)n, sizeof(double));
   ec.em = seal_calloc((size_t)n, sizeof(double));
   ec.f1 = seal_calloc((size_t)n, sizeof(double));
@@ -126,8 +127,8 @@ static int single_passage(seal_run *run, int level, char (*names)[32], int n_con
         row.em += ec.em[i] * q, row.f1 += ec.f1[i] * q, row.contains += ec.contains[i] * q;
         row.n_questions += q;
       }
-      if (row.n_questions) row.em /= row.n_questions, row.f1 /= row.n_questions,
-                           row.contains /= row.n_questions;
+      if (row.n_questions)
+        row.em /= row.n_questions, row.f1 /= row.n_questions, row.contains /= row.n_questions;
       row.seconds = (seal_now() - t0) / n_cond;
       *rows = seal_realloc(*rows, (size_t)(*n_rows + 1) * sizeof **rows);
       (*rows)[(*n_rows)++] = row;
@@ -146,14 +147,13 @@ static int single_passage(seal_run *run, int level, char (*names)[32], int n_con
 typedef struct {
   seal_run *run;
   int level;
-  char **texts; /* rank 0: [N] self-edits */
+  char **texts;             /* rank 0: [N] self-edits */
   int *correct, *questions; /* rank 0: [N] */
   double *em, *f1, *contains;
   const seal_lora *lora;
 } cpt_ctx;
 
-static int cpt_generate_work(void *user, int item, const void *payload, size_t len,
-                             seal_buf *out) {
+static int cpt_generate_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
   cpt_ctx *c = user;
   (void)payload, (void)len;
   char *text = eval_selfedit(c->run, c->level, item);
@@ -186,8 +186,8 @@ static void cpt_answer_result(void *user, int item, int ok, const void *data, si
                               int worker) {
   cpt_ctx *c = user;
   (void)worker, (void)len;
-  if (!ok || sscanf(data, "%d %d %lf %lf %lf", &c->correct[item], &c->questions[item],
-                    &c->em[item], &c->f1[item], &c->contains[item]) != 5)
+  if (!ok || sscanf(data, "%d %d %lf %lf %lf", &c->correct[item], &c->questions[item], &c->em[item],
+                    &c->f1[item], &c->contains[item]) != 5)
     c->correct[item] = 0, c->questions[item] = c->run->eval.passages[item].n_questions;
 }
 
@@ -222,7 +222,7 @@ static int continued_pretraining(seal_run *run, int level, const char *name, int
                                  seal_eval_row **rows, int *n_rows) {
   const seal_job *job = run->job;
   int N = job->evaluation.cpt.n_passages < run->eval.n_passages ? job->evaluation.cpt.n_passages
-                                                                 : run->eval.n_passages;
+                                                                : run->eval.n_passages;
   double t0 = seal_now();
   cpt_ctx c = {.run = run, .level = level};
   c.texts = seal_calloc((size_t)N, sizeof(char *));
@@ -239,16 +239,21 @@ static int continued_pretraining(seal_run *run, int level, const char *name, int
   seal_sft_example *ex = seal_calloc((size_t)(n ? n : 1), sizeof *ex);
   seal_sft_examples_from_texts(&run->eng, texts, n, ex);
   seal_lora lora;
-  seal_lora_create(&lora, &run->eng.model, job->evaluation.cpt.lora.r, (float)job->evaluation.cpt.lora.alpha, job->evaluation.cpt.lora.targets);
+  seal_lora_create(&lora, &run->eng.model, job->evaluation.cpt.lora.r,
+                   (float)job->evaluation.cpt.lora.alpha, job->evaluation.cpt.lora.targets);
   seal_rng rng;
   seal_rng_seed(&rng, seal_item_seed(job->seed, level, 0, 0, STREAM_EVAL_CPT));
   seal_lora_init(&lora, &rng);
-  seal_sft_config cfg = {.epochs = job->evaluation.cpt.epochs, .batch_size = job->evaluation.cpt.batch_size, .shuffle = true,
+  seal_sft_config cfg = {.epochs = job->evaluation.cpt.epochs,
+                         .batch_size = job->evaluation.cpt.batch_size,
+                         .shuffle = true,
                          .seed = seal_item_seed(job->seed, level, 1, 0, STREAM_EVAL_CPT),
                          .opt = seal_adamw_defaults((float)job->evaluation.cpt.lr, 0.0f, 1.0f,
                                                     SEAL_SCHEDULE_LINEAR, 0, 0),
-                         .rank = run->comm->rank, .world = run->comm->size,
-                         .reduce = seal_run_reduce_grads, .reduce_user = run};
+                         .rank = run->comm->rank,
+                         .world = run->comm->size,
+                         .reduce = seal_run_reduce_grads,
+                         .reduce_user = run};
   seal_sft_stats st;
   seal_sft_train(&run->eng.model, &lora, ex, n, &cfg, &st);
   c.lora = &lora;
@@ -306,8 +311,7 @@ static int evaluate_level(seal_run *run, int level, char (*names)[32], int n_con
   return 0;
 }
 
-int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_rows,
-                  seal_error *e) {
+int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_rows, seal_error *e) {
   *rows = NULL;
   *n_rows = 0;
   if (eval_passages(run) == 0)
@@ -329,8 +333,8 @@ int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_row
 }
 
 void seal_eval_print(FILE *f, const seal_eval_row *rows, int n) {
-  fprintf(f, "%-16s %-22s %8s %10s %8s %8s %8s\n", "condition", "protocol", "passages",
-          "accuracy", "EM", "F1", "contains");
+  fprintf(f, "%-16s %-22s %8s %10s %8s %8s %8s\n", "condition", "protocol", "passages", "accuracy",
+          "EM", "F1", "contains");
   for (int i = 0; i < n; i++)
     fprintf(f, "%-16s %-22s %8d %9.1f%% %7.1f%% %7.1f%% %7.1f%%\n", rows[i].condition,
             rows[i].protocol, rows[i].n_passages, 100 * rows[i].accuracy, 100 * rows[i].em,

@@ -19,8 +19,8 @@ typedef struct {
   char condition[32]; /* "base", "passage", "seal-round-0", ... */
   char protocol[32];  /* "single-passage" or "continued-pretraining" */
   int n_passages, n_questions;
-  double accuracy;          /* the protocol's accuracy */
-  double em, f1, contains;  /* means over questions */
+  double accuracy;         /* the protocol's accuracy */
+  double em, f1, contains; /* means over questions */
   double seconds;
 } seal_eval_row;
 

@@ -21,10 +21,10 @@ seal_sft_config seal_inner_sft_config(const seal_job_inner *in, uint64_t seed) {
 }
 
 seal_qa_config seal_job_qa_config(const seal_job *job, seal_engine *judge) {
-  seal_qa_config q = {.grader = {.mode = job->grading.mode,
-                                 .f1_threshold = job->grading.f1_threshold},
-                      .max_tokens = job->answer.max_tokens,
-                      .judge = judge};
+  seal_qa_config q = {
+      .grader = {.mode = job->grading.mode, .f1_threshold = job->grading.f1_threshold},
+      .max_tokens = job->answer.max_tokens,
+      .judge = judge};
   return q;
 }
 

@@ -20,9 +20,9 @@ typedef struct {
 
 /* What the inner loop trains on. */
 typedef enum {
-  SEAL_TRAIN_NOTHING,      /* the base (policy) model as it is */
-  SEAL_TRAIN_PASSAGE,      /* the passage alone */
-  SEAL_TRAIN_SELFEDIT      /* the self-edit's sequences plus the passage, as SEAL */
+  SEAL_TRAIN_NOTHING, /* the base (policy) model as it is */
+  SEAL_TRAIN_PASSAGE, /* the passage alone */
+  SEAL_TRAIN_SELFEDIT /* the self-edit's sequences plus the passage, as SEAL */
 } seal_inner_mode;
 
 /* The LoRA-SFT settings of an inner loop from the job's section. */

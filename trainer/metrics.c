@@ -108,25 +108,31 @@ int seal_metrics_plot(const char *metrics_path, const char *svg_path, seal_error
   const int W = 640, H = 400, pad = 50;
   FILE *f = fopen(svg_path, "w");
   if (!f) return seal_errorf(e, "%s: cannot create", svg_path);
-  fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-             "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" "
-             "height=\"100%%\" fill=\"white\"/>\n", W, H);
+  fprintf(f,
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+          "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" "
+          "height=\"100%%\" fill=\"white\"/>\n",
+          W, H);
   for (int i = 0; i <= 4; i++) {
     double y = H - pad - (H - 2 * pad) * i / 4.0;
-    fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
-               "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n",
+    fprintf(f,
+            "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
+            "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n",
             pad, y, W - pad, y, pad - 6, y + 4, i / 4.0);
   }
   for (int r = 0; r <= (int)xmax; r++) {
     double x = pad + (W - 2 * pad) * r / xmax;
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", x, H - pad + 18, r);
   }
-  fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">round (reward: mean self-edit reward "
-             "during round r; accuracy: after r rounds)</text>\n", W / 2, H - 12);
+  fprintf(f,
+          "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">round (reward: mean self-edit reward "
+          "during round r; accuracy: after r rounds)</text>\n",
+          W / 2, H - 12);
   svg_series(f, &reward, xmax, "#1f77b4", W, H, pad);
   svg_series(f, &accuracy, xmax, "#d62728", W, H, pad);
-  fprintf(f, "<text x=\"%d\" y=\"24\" fill=\"#1f77b4\">mean reward</text>\n"
-             "<text x=\"%d\" y=\"24\" fill=\"#d62728\">accuracy</text>\n</svg>\n",
+  fprintf(f,
+          "<text x=\"%d\" y=\"24\" fill=\"#1f77b4\">mean reward</text>\n"
+          "<text x=\"%d\" y=\"24\" fill=\"#d62728\">accuracy</text>\n</svg>\n",
           pad, pad + 140);
   fclose(f);
   return 0;

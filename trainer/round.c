@@ -48,7 +48,8 @@ static int run_items(seal_run *run, char **payloads, size_t *lens, int n, seal_w
                      seal_result_fn on_result, void *user, const char *what) {
   seal_comm_bcast_raw(run->comm, &n, sizeof n);
   if (n == 0) return 0;
-  if (run->comm->rank == 0) seal_info("%s: %d work item(s) over %d rank(s)", what, n, run->comm->size);
+  if (run->comm->rank == 0)
+    seal_info("%s: %d work item(s) over %d rank(s)", what, n, run->comm->size);
   seal_workqueue_opts opts = seal_run_queue_opts(run);
   seal_error e;
   int rc = seal_workqueue_run(run->comm, n, (const void *const *)payloads, lens, work, on_result,
@@ -119,7 +120,8 @@ static int generate_work(void *user, int item, const void *payload, size_t len, 
     prompts[s] = prompt;
     seeds[s] = seal_item_seed(run->job->seed, pc->round, context, s, STREAM_GENERATE);
   }
-  seal_sampling smp = {.temperature = (float)se->temperature, .top_p = (float)se->top_p,
+  seal_sampling smp = {.temperature = (float)se->temperature,
+                       .top_p = (float)se->top_p,
                        .max_new_tokens = se->max_tokens};
   seal_engine_complete(&run->eng, NULL, prompts, k, &smp, seeds, texts, NULL);
   json_t *res = json_pack("{s:i,s:[]}", "context", context, "texts");
@@ -154,9 +156,15 @@ static void generate_result(void *user, int item, int ok, const void *data, size
   int context = (int)json_integer_value(json_object_get(res, "context"));
   json_t *texts = json_object_get(res, "texts");
   for (size_t s = 0; s < json_array_size(texts); s++) {
-    seal_selfedit_record rec = {.context_id = context, .sample = (int)s, .repeat = -1,
-                                .reward = NAN, .em = NAN, .f1 = NAN, .contains = NAN,
-                                .ok = 1, .text = (char *)json_string_value(json_array_get(texts, s))};
+    seal_selfedit_record rec = {.context_id = context,
+                                .sample = (int)s,
+                                .repeat = -1,
+                                .reward = NAN,
+                                .em = NAN,
+                                .f1 = NAN,
+                                .contains = NAN,
+                                .ok = 1,
+                                .text = (char *)json_string_value(json_array_get(texts, s))};
     seal_run_state_add_selfedit(&run->st, pc->round, &rec);
   }
   seal_metrics_emit(&run->metrics, "generated",
@@ -178,8 +186,8 @@ static int phase_generate(seal_run *run, int round, const int *ctx, int n_ctx) {
         payload_add(json_pack("{s:i}", "context", ctx[i]), &payloads, &lens, &n);
     seal_progress_begin(&pc.progress, "generate self-edits", n);
   }
-  int rc = run_items(run, payloads, lens, n, generate_work, generate_result, &pc,
-                     "generate self-edits");
+  int rc =
+      run_items(run, payloads, lens, n, generate_work, generate_result, &pc, "generate self-edits");
   if (run->comm->rank == 0) seal_progress_end(&pc.progress);
   payloads_free(payloads, lens, n);
   return rc;
@@ -193,8 +201,7 @@ static int phase_generate(seal_run *run, int round, const int *ctx, int n_ctx) {
 static bool injected_fault(int context, int sample, int repeat) {
   const char *f = getenv("SEAL_FAULT_EVALUATE");
   int c, s, r;
-  return f && sscanf(f, "%d:%d:%d", &c, &s, &r) == 3 && c == context && s == sample &&
-         r == repeat;
+  return f && sscanf(f, "%d:%d:%d", &c, &s, &r) == 3 && c == context && s == sample && r == repeat;
 }
 
 static int evaluate_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
@@ -214,15 +221,16 @@ static int evaluate_work(void *user, int item, const void *payload, size_t len, 
     return -1;
   }
   seal_inner_result r;
-  uint64_t seed = seal_item_seed(run->job->seed, pc->round, context, sample, STREAM_EVALUATE + repeat);
+  uint64_t seed =
+      seal_item_seed(run->job->seed, pc->round, context, sample, STREAM_EVALUATE + repeat);
   seal_inner_evaluate(&run->eng, run->job, &run->qa, &run->train.passages[context],
                       SEAL_TRAIN_SELFEDIT, text ? text : "", seed, &r);
   json_t *res = json_pack("{s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:f,s:f,s:f}", "context",
                           context, "sample", sample, "repeat", repeat, "reward", r.reward, "em",
                           r.em, "f1", r.f1, "contains", r.contains, "n_sequences", r.n_sequences,
                           "ok", r.ok, "first_loss", isfinite(r.first_loss) ? r.first_loss : -1.0,
-                          "last_loss", isfinite(r.last_loss) ? r.last_loss : -1.0,
-                          "train_seconds", r.train_seconds, "answer_seconds", r.answer_seconds);
+                          "last_loss", isfinite(r.last_loss) ? r.last_loss : -1.0, "train_seconds",
+                          r.train_seconds, "answer_seconds", r.answer_seconds);
   json_decref(in);
   char *dump = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(17));
   seal_buf_puts(out, dump);
@@ -243,11 +251,10 @@ static void evaluate_result(void *user, int item, int ok, const void *data, size
   seal_run *run = ec->pc.run;
   json_t *in = parse_json(ec->payloads[item], ec->lens[item]);
   json_t *res = ok ? parse_json(data, len) : NULL;
-  seal_selfedit_record rec = {
-      .context_id = (int)json_integer_value(json_object_get(in, "context")),
-      .sample = (int)json_integer_value(json_object_get(in, "sample")),
-      .repeat = (int)json_integer_value(json_object_get(in, "repeat")),
-      .text = (char *)json_string_value(json_object_get(in, "text"))};
+  seal_selfedit_record rec = {.context_id = (int)json_integer_value(json_object_get(in, "context")),
+                              .sample = (int)json_integer_value(json_object_get(in, "sample")),
+                              .repeat = (int)json_integer_value(json_object_get(in, "repeat")),
+                              .text = (char *)json_string_value(json_object_get(in, "text"))};
   if (res) {
     rec.reward = json_number_value(json_object_get(res, "reward"));
     rec.em = json_number_value(json_object_get(res, "em"));
@@ -361,8 +368,8 @@ static void update_step(void *user, int step, int total, double loss, double gno
   update_ctx *u = user;
   if (u->run->comm->rank != 0) return;
   seal_metrics_emit(&u->run->metrics, "update_step",
-                    json_pack("{s:i,s:i,s:i,s:f,s:f,s:f}", "round", u->round, "step", step,
-                              "steps", total, "loss", loss, "grad_norm", gnorm, "lr", (double)lr));
+                    json_pack("{s:i,s:i,s:i,s:f,s:f,s:f}", "round", u->round, "step", step, "steps",
+                              total, "loss", loss, "grad_norm", gnorm, "lr", (double)lr));
   seal_info("policy update: step %d/%d loss %.4f grad norm %.3f", step, total, loss, gnorm);
 }
 
@@ -387,11 +394,17 @@ static void phase_update(seal_run *run, int round, json_t *kept) {
   seal_lora_init(&lora, &rng);
   update_ctx uc = {run, round};
   seal_sft_config cfg = {
-      .epochs = re->epochs, .batch_size = re->batch_size, .shuffle = true,
+      .epochs = re->epochs,
+      .batch_size = re->batch_size,
+      .shuffle = true,
       .seed = seal_item_seed(run->job->seed, round, 1, 0, STREAM_UPDATE),
       .opt = seal_adamw_defaults((float)re->lr, 0.0f, 1.0f, SEAL_SCHEDULE_LINEAR, 0, 0),
-      .rank = run->comm->rank, .world = run->comm->size, .reduce = seal_run_reduce_grads,
-      .reduce_user = run, .on_step = update_step, .on_step_user = &uc};
+      .rank = run->comm->rank,
+      .world = run->comm->size,
+      .reduce = seal_run_reduce_grads,
+      .reduce_user = run,
+      .on_step = update_step,
+      .on_step_user = &uc};
   seal_sft_stats st;
   seal_sft_train(&run->eng.model, &lora, ex, n, &cfg, &st);
   seal_error e;
@@ -407,11 +420,11 @@ static void phase_update(seal_run *run, int round, json_t *kept) {
     run->st.opt_lr = re->lr;
     char checksum[17];
     snprintf(checksum, sizeof checksum, "%016llx", (unsigned long long)sum);
-    seal_metrics_emit(&run->metrics, "update",
-                      json_pack("{s:i,s:i,s:i,s:o,s:o,s:f,s:s}", "round", round, "examples", n,
-                                "steps", st.steps, "first_loss", seal_json_real(st.first_loss),
-                                "last_loss", seal_json_real(st.last_loss), "seconds", st.seconds,
-                                "checksum", checksum));
+    seal_metrics_emit(
+        &run->metrics, "update",
+        json_pack("{s:i,s:i,s:i,s:o,s:o,s:f,s:s}", "round", round, "examples", n, "steps", st.steps,
+                  "first_loss", seal_json_real(st.first_loss), "last_loss",
+                  seal_json_real(st.last_loss), "seconds", st.seconds, "checksum", checksum));
   }
   seal_lora_free(&lora);
   seal_sft_examples_free(ex, n);
@@ -458,16 +471,20 @@ static int run_round(seal_run *run, int round) {
   free(all);
   free(kept_text);
   if (run->comm->rank == 0) {
-    seal_round_record rec = {.round = round, .contexts = n_ctx, .mean_reward = mean,
-                             .kept = n_kept, .accuracy = NAN, .seconds = seal_now() - t0};
+    seal_round_record rec = {.round = round,
+                             .contexts = n_ctx,
+                             .mean_reward = mean,
+                             .kept = n_kept,
+                             .accuracy = NAN,
+                             .seconds = seal_now() - t0};
     seal_run_state_put_round(&run->st, &rec);
     run->st.round = round + 1;
     snprintf(run->st.phase, sizeof run->st.phase, "done");
     seal_run_checkpoint(run);
-    seal_metrics_emit(&run->metrics, "round",
-                      json_pack("{s:i,s:i,s:o,s:i,s:f}", "round", round, "contexts", n_ctx,
-                                "mean_reward", seal_json_real(mean), "kept", n_kept, "seconds",
-                                rec.seconds));
+    seal_metrics_emit(
+        &run->metrics, "round",
+        json_pack("{s:i,s:i,s:o,s:i,s:f}", "round", round, "contexts", n_ctx, "mean_reward",
+                  seal_json_real(mean), "kept", n_kept, "seconds", rec.seconds));
     seal_info("round %d done: mean reward %.3f over %d contexts, %d kept, %.1fs", round, mean,
               n_ctx, n_kept, rec.seconds);
   }

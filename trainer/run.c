@@ -84,8 +84,10 @@ static void bind_rank_thread(void *user) {
 }
 
 seal_workqueue_opts seal_run_queue_opts(seal_run *run) {
-  seal_workqueue_opts o = {.max_attempts = 2, .stop = run->stop,
-                           .local_thread_init = bind_rank_thread, .local_thread_user = run};
+  seal_workqueue_opts o = {.max_attempts = 2,
+                           .stop = run->stop,
+                           .local_thread_init = bind_rank_thread,
+                           .local_thread_user = run};
   return o;
 }
 
@@ -125,8 +127,10 @@ int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile 
   run->ckpt_interval = ival ? atof(ival) : 0.0;
   if (load_data(run, e)) return -1;
   if (!seal_file_exists(job->model))
-    return seal_errorf(e, "%s: model not found (%s: model); scripts/fetch-model.sh fetches the "
-                          "demo's SmolLM2-135M-Instruct", job->model, job->source);
+    return seal_errorf(e,
+                       "%s: model not found (%s: model); scripts/fetch-model.sh fetches the "
+                       "demo's SmolLM2-135M-Instruct",
+                       job->model, job->source);
   run->device = rank_device(job, comm);
   if (seal_engine_open(&run->eng, job->model, run->device, e)) return -1;
   if (job->grading.mode == SEAL_GRADE_JUDGE) {

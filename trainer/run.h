@@ -22,20 +22,20 @@
 typedef struct {
   const seal_job *job;
   seal_comm *comm;
-  seal_engine eng;    /* the policy: base weights with every finished round merged */
-  seal_engine judge;  /* judge model in judge grading mode */
+  seal_engine eng;   /* the policy: base weights with every finished round merged */
+  seal_engine judge; /* judge model in judge grading mode */
   int has_judge;
   seal_qa_config qa;
   seal_squad train, eval;
-  seal_run_state st;  /* authoritative on rank 0 */
+  seal_run_state st; /* authoritative on rank 0 */
   char *dir, *ckpt_path, *metrics_path;
   seal_metrics metrics;
   volatile int *stop; /* set by the signal handler */
   double last_ckpt;   /* when rank 0 last wrote the checkpoint */
   double ckpt_interval;
-  char *device;       /* this rank's backend: "cpu" or "cuda:N" (its node-local GPU) */
-  seal_nccl *nccl; /* gradient all-reduce between GPUs, or NULL (MPI on host memory) */
-  float *grad_host;   /* host staging for the MPI all-reduce of device gradients */
+  char *device;     /* this rank's backend: "cpu" or "cuda:N" (its node-local GPU) */
+  seal_nccl *nccl;  /* gradient all-reduce between GPUs, or NULL (MPI on host memory) */
+  float *grad_host; /* host staging for the MPI all-reduce of device gradients */
   size_t grad_host_cap;
 } seal_run;
 

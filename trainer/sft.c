@@ -123,7 +123,8 @@ void seal_sft_train(seal_model *m, seal_lora *lora, const seal_sft_example *ex, 
       stats->last_loss = loss;
       stats->steps++;
       epoch_sum += loss;
-      if (cfg.on_step) cfg.on_step(cfg.on_step_user, stats->steps, cfg.opt.total_steps, loss, gnorm, lr);
+      if (cfg.on_step)
+        cfg.on_step(cfg.on_step_user, stats->steps, cfg.opt.total_steps, loss, gnorm, lr);
     }
   }
   stats->mean_last_epoch = epoch_sum / steps_per_epoch;
@@ -136,8 +137,7 @@ void seal_sft_train(seal_model *m, seal_lora *lora, const seal_sft_example *ex, 
   seal_train_acts_free(&acts, m);
 }
 
-double seal_sft_eval_loss(seal_model *m, const seal_lora *lora, const seal_sft_example *ex,
-                          int n) {
+double seal_sft_eval_loss(seal_model *m, const seal_lora *lora, const seal_sft_example *ex, int n) {
   int T = max_len(ex, n);
   seal_train_acts acts;
   seal_train_acts_create(&acts, m, 1, T, lora ? lora->r : 0);

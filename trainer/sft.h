@@ -21,9 +21,9 @@ typedef void (*seal_grad_reduce_fn)(void *user, float *buf, size_t n, bool on_ba
 
 typedef struct {
   int epochs;
-  int batch_size;      /* examples per optimizer step */
-  int micro_batch;     /* examples per forward/backward (memory bound); 0 = batch_size */
-  bool shuffle;        /* reshuffle the examples every epoch (seeded) */
+  int batch_size;  /* examples per optimizer step */
+  int micro_batch; /* examples per forward/backward (memory bound); 0 = batch_size */
+  bool shuffle;    /* reshuffle the examples every epoch (seeded) */
   uint64_t seed;
   seal_adamw_config opt; /* total_steps is filled in by seal_sft_train */
   /* Data parallelism: this rank takes the examples of each batch whose index

@@ -62,8 +62,8 @@ static void progress_print(seal_progress *p, const char *extra, bool final) {
     int fill = (int)(frac * 30 + 0.5);
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
     bar[30] = '\0';
-    fprintf(stderr, "\r%s [%s] %ld/%ld %.0fs eta %.0fs %s\033[K", p->label, bar, p->done,
-            p->total, el, eta, extra);
+    fprintf(stderr, "\r%s [%s] %ld/%ld %.0fs eta %.0fs %s\033[K", p->label, bar, p->done, p->total,
+            el, eta, extra);
     if (final) fputc('\n', stderr);
   } else {
     fprintf(stderr, "%s: %ld/%ld (%.0f%%) %.1fs elapsed, eta %.0fs %s\n", p->label, p->done,

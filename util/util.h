@@ -31,8 +31,7 @@ typedef struct {
 
 /* Formats into e (when e is not NULL) and returns -1, so that
  * `return seal_errorf(e, "...")` reads naturally. */
-int seal_errorf(seal_error *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int seal_errorf(seal_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prints "seal: error: [rank R] file:line: message" and exits with status 1. */
 SEAL_NORETURN void seal_die_at(const char *file, int line, const char *fmt, ...)
@@ -40,9 +39,9 @@ SEAL_NORETURN void seal_die_at(const char *file, int line, const char *fmt, ...)
 #define SEAL_DIE(...) seal_die_at(__FILE__, __LINE__, __VA_ARGS__)
 /* Dies with the message of a seal_error. */
 #define SEAL_DIE_ERR(err) seal_die_at(__FILE__, __LINE__, "%s", (err)->msg)
-#define SEAL_CHECK(cond, ...)                                                  \
-  do {                                                                         \
-    if (!(cond)) seal_die_at(__FILE__, __LINE__, __VA_ARGS__);                 \
+#define SEAL_CHECK(cond, ...)                                  \
+  do {                                                         \
+    if (!(cond)) seal_die_at(__FILE__, __LINE__, __VA_ARGS__); \
   } while (0)
 
 /* The rank printed in messages; -1 (the default) prints none. Process-wide by

@@ -20,16 +20,16 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
                              const int32_t *q_pos, int Tq, int Tk, int Hq, int Hkv, int D,
                              float scale) {
   extern __shared__ float smem[];
-  float *Ks = smem;                      /* [ATT_TILE][D + 1] */
-  float *Vs = Ks + ATT_TILE * (D + 1);   /* [ATT_TILE][D] */
-  float *Qs = Vs + ATT_TILE * D;         /* [nwarps][D] */
+  float *Ks = smem;                    /* [ATT_TILE][D + 1] */
+  float *Vs = Ks + ATT_TILE * (D + 1); /* [ATT_TILE][D] */
+  float *Qs = Vs + ATT_TILE * D;       /* [nwarps][D] */
   int nwarps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv);
   int t0 = blockIdx.x * nwarps, t = t0 + warp;
   bool active = t < Tq;
   int base = q_pos[b];
-  int last = active ? min(base + t, Tk - 1) : -1;                 /* this warp's last key */
-  int block_last = min(base + min(t0 + nwarps, Tq) - 1, Tk - 1);  /* the block's */
+  int last = active ? min(base + t, Tk - 1) : -1;                /* this warp's last key */
+  int block_last = min(base + min(t0 + nwarps, Tq) - 1, Tk - 1); /* the block's */
 
   float *qw = Qs + warp * D;
   if (active) {
@@ -99,8 +99,7 @@ void seal_cuda_attention(seal_backend *be, void *out, float *lse, const void *q,
   SEAL_CHECK(Tk > 0, "attention: no keys (Tk = %d)", Tk);
   int nwarps = Tq < ATT_WARPS ? Tq : ATT_WARPS; /* decode (Tq = 1) uses one warp */
   dim3 grid((unsigned)((Tq + nwarps - 1) / nwarps), (unsigned)Hq, (unsigned)B);
-  attention_forward_kernel<<<grid, nwarps * 32, forward_smem(D, nwarps),
-                             seal_cuda_stream_of(be)>>>(
+  attention_forward_kernel<<<grid, nwarps * 32, forward_smem(D, nwarps), seal_cuda_stream_of(be)>>>(
       (bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, q_pos, Tq, Tk, Hq, Hkv,
       D, 1.0f / sqrtf((float)D));
   CUDA_CHECK_LAUNCH("attention_forward_kernel");

@@ -33,7 +33,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
                         const bf16 *q, const bf16 *k, const bf16 *v, int T, int Hq, int Hkv, int D,
                         float scale) {
   extern __shared__ float smem[];
-  float *Ks = smem;                   /* [ATT_TILE][D + 1] */
+  float *Ks = smem;                    /* [ATT_TILE][D + 1] */
   float *Vs = Ks + ATT_TILE * (D + 1); /* [ATT_TILE][D + 1] */
   float *Qs = Vs + ATT_TILE * (D + 1); /* [ATT_WARPS][D] */
   float *Os = Qs + ATT_WARPS * D;      /* [ATT_WARPS][D]: dout rows */
@@ -97,9 +97,9 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 
 /* dk, dv: block = up to ATT_WARPS keys of one (b, kv head); warp = key j. */
 __global__ void __launch_bounds__(ATT_WARPS * 32)
-    attention_dkdv_kernel(bf16 *dk, bf16 *dv, const bf16 *dout, const float *lse,
-                          const float *Dvec, const bf16 *q, const bf16 *k, const bf16 *v, int T,
-                          int Hq, int Hkv, int D, float scale) {
+    attention_dkdv_kernel(bf16 *dk, bf16 *dv, const bf16 *dout, const float *lse, const float *Dvec,
+                          const bf16 *q, const bf16 *k, const bf16 *v, int T, int Hq, int Hkv,
+                          int D, float scale) {
   extern __shared__ float smem[];
   float *Qs = smem;                    /* [ATT_TILE][D + 1] query rows */
   float *Os = Qs + ATT_TILE * (D + 1); /* [ATT_TILE][D + 1] dout rows */
@@ -182,14 +182,13 @@ static size_t dkdv_smem(int D) {
          (2 * (size_t)ATT_TILE * (D + 1) + 2 * (size_t)ATT_WARPS * D + 2 * (size_t)ATT_TILE);
 }
 
-void seal_cuda_attention_backward(seal_backend *be, void *dq, void *dk, void *dv,
-                                  const void *dout, const void *out, const float *lse,
-                                  const void *q, const void *k, const void *v, int B, int T,
-                                  int Hq, int Hkv, int D) {
+void seal_cuda_attention_backward(seal_backend *be, void *dq, void *dk, void *dv, const void *dout,
+                                  const void *out, const float *lse, const void *q, const void *k,
+                                  const void *v, int B, int T, int Hq, int Hkv, int D) {
   SEAL_CHECK(Hkv > 0 && Hq % Hkv == 0,
              "attention_backward: %d query heads do not group over %d kv heads", Hq, Hkv);
-  SEAL_CHECK(D > 0 && D <= ATT_MAX_D, "attention_backward: head dimension %d is outside 1..%d",
-             D, ATT_MAX_D);
+  SEAL_CHECK(D > 0 && D <= ATT_MAX_D, "attention_backward: head dimension %d is outside 1..%d", D,
+             ATT_MAX_D);
   SEAL_CHECK(Hq <= 65535 && B <= 65535, "attention_backward: %d heads x %d batch exceed the grid",
              Hq, B);
   if (B <= 0 || T <= 0) return;
@@ -205,8 +204,8 @@ void seal_cuda_attention_backward(seal_backend *be, void *dq, void *dk, void *dv
   int nwarps = T < ATT_WARPS ? T : ATT_WARPS;
   dim3 grid_q((unsigned)((T + nwarps - 1) / nwarps), (unsigned)Hq, (unsigned)B);
   attention_dq_kernel<<<grid_q, nwarps * 32, dq_smem(D), s>>>(
-      (bf16 *)dq, (const bf16 *)dout, lse, Dvec, (const bf16 *)q, (const bf16 *)k,
-      (const bf16 *)v, T, Hq, Hkv, D, scale);
+      (bf16 *)dq, (const bf16 *)dout, lse, Dvec, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v,
+      T, Hq, Hkv, D, scale);
   CUDA_CHECK_LAUNCH("attention_dq_kernel");
 
   dim3 grid_kv((unsigned)((T + nwarps - 1) / nwarps), (unsigned)Hkv, (unsigned)B);

@@ -58,8 +58,8 @@ static void *cuda_alloc(seal_backend *be, size_t bytes) {
   void *p = NULL;
   cudaError_t err = cudaMalloc(&p, bytes ? bytes : 256);
   if (err != cudaSuccess)
-    SEAL_DIE("cuda backend: cudaMalloc of %zu bytes failed: %s (%s)", bytes,
-             cudaGetErrorName(err), cudaGetErrorString(err));
+    SEAL_DIE("cuda backend: cudaMalloc of %zu bytes failed: %s (%s)", bytes, cudaGetErrorName(err),
+             cudaGetErrorString(err));
   return p;
 }
 
@@ -96,8 +96,7 @@ static void cuda_to_host(seal_backend *be, float *dst, const void *src, seal_dty
     CUDA_CHECK(cudaStreamSynchronize(s));
     return;
   }
-  SEAL_CHECK(t == SEAL_BF16, "cuda to_host: dtype %d is not f32 or bf16 (use to_host_i32)",
-             (int)t);
+  SEAL_CHECK(t == SEAL_BF16, "cuda to_host: dtype %d is not f32 or bf16 (use to_host_i32)", (int)t);
   size_t chunk = n < STAGE_ELEMS ? n : STAGE_ELEMS;
   float *stage = (float *)seal_cuda_scratch(be, (chunk ? chunk : 1) * sizeof(float));
   for (size_t off = 0; off < n; off += chunk) {
@@ -121,8 +120,7 @@ static void cuda_to_host_i32(seal_backend *be, int32_t *dst, const int32_t *src,
 
 static void cuda_copy(seal_backend *be, void *dst, const void *src, size_t bytes) {
   if (dst == src || bytes == 0) return;
-  CUDA_CHECK(
-      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, seal_cuda_stream_of(be)));
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, seal_cuda_stream_of(be)));
 }
 
 static void cuda_synchronize(seal_backend *be) {

@@ -27,30 +27,30 @@ extern "C" {
 
 /* ---- checked calls: a failure names the call, file and line ---------------- */
 
-#define CUDA_CHECK(call)                                                                  \
-  do {                                                                                    \
-    cudaError_t err_ = (call);                                                            \
-    if (err_ != cudaSuccess)                                                              \
-      SEAL_DIE("CUDA call %s failed: %s (%s)", #call, cudaGetErrorName(err_),             \
-               cudaGetErrorString(err_));                                                 \
+#define CUDA_CHECK(call)                                                      \
+  do {                                                                        \
+    cudaError_t err_ = (call);                                                \
+    if (err_ != cudaSuccess)                                                  \
+      SEAL_DIE("CUDA call %s failed: %s (%s)", #call, cudaGetErrorName(err_), \
+               cudaGetErrorString(err_));                                     \
   } while (0)
 
 /* After every kernel launch: catches bad launch configurations at once (faults
  * inside the kernel surface at the next synchronising call). */
-#define CUDA_CHECK_LAUNCH(kernel_name)                                                    \
-  do {                                                                                    \
-    cudaError_t err_ = cudaGetLastError();                                                \
-    if (err_ != cudaSuccess)                                                              \
-      SEAL_DIE("CUDA kernel launch %s failed: %s (%s)", kernel_name,                      \
-               cudaGetErrorName(err_), cudaGetErrorString(err_));                         \
+#define CUDA_CHECK_LAUNCH(kernel_name)                                                       \
+  do {                                                                                       \
+    cudaError_t err_ = cudaGetLastError();                                                   \
+    if (err_ != cudaSuccess)                                                                 \
+      SEAL_DIE("CUDA kernel launch %s failed: %s (%s)", kernel_name, cudaGetErrorName(err_), \
+               cudaGetErrorString(err_));                                                    \
   } while (0)
 
-#define CUBLAS_CHECK(call)                                                                \
-  do {                                                                                    \
-    cublasStatus_t st_ = (call);                                                          \
-    if (st_ != CUBLAS_STATUS_SUCCESS)                                                     \
-      SEAL_DIE("cuBLASLt call %s failed: %s (%s)", #call, cublasLtGetStatusName(st_),     \
-               cublasLtGetStatusString(st_));                                             \
+#define CUBLAS_CHECK(call)                                                            \
+  do {                                                                                \
+    cublasStatus_t st_ = (call);                                                      \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                                 \
+      SEAL_DIE("cuBLASLt call %s failed: %s (%s)", #call, cublasLtGetStatusName(st_), \
+               cublasLtGetStatusString(st_));                                         \
   } while (0)
 
 typedef __nv_bfloat16 bf16;
@@ -79,9 +79,7 @@ struct seal_cuda_ctx {
   int nplans;
 };
 
-static inline seal_cuda_ctx *seal_cuda_ctx_of(seal_backend *be) {
-  return (seal_cuda_ctx *)be->ctx;
-}
+static inline seal_cuda_ctx *seal_cuda_ctx_of(seal_backend *be) { return (seal_cuda_ctx *)be->ctx; }
 static inline cudaStream_t seal_cuda_stream_of(seal_backend *be) {
   return seal_cuda_ctx_of(be)->stream;
 }
@@ -116,8 +114,8 @@ void seal_cuda_swiglu_backward(seal_backend *be, void *dgate, void *dup, const v
                                const void *gate, const void *up, size_t n);
 void seal_cuda_rope(seal_backend *be, void *x, const int32_t *pos, const float *inv_freq, int N,
                     int H, int D, int direction);
-void seal_cuda_kv_write(seal_backend *be, void *cache, const void *src, const int32_t *q_pos,
-                        int B, int Tq, int Tmax, int W);
+void seal_cuda_kv_write(seal_backend *be, void *cache, const void *src, const int32_t *q_pos, int B,
+                        int Tq, int Tmax, int W);
 
 /* norm.cu */
 void seal_cuda_rmsnorm(seal_backend *be, void *out, float *rstd, const void *inp,
@@ -163,10 +161,9 @@ void seal_cuda_lora_merge(seal_backend *be, void *W, const float *A, const float
 void seal_cuda_attention(seal_backend *be, void *out, float *lse, const void *q, const void *k,
                          const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
                          int Hkv, int D);
-void seal_cuda_attention_backward(seal_backend *be, void *dq, void *dk, void *dv,
-                                  const void *dout, const void *out, const float *lse,
-                                  const void *q, const void *k, const void *v, int B, int T,
-                                  int Hq, int Hkv, int D);
+void seal_cuda_attention_backward(seal_backend *be, void *dq, void *dk, void *dv, const void *dout,
+                                  const void *out, const float *lse, const void *q, const void *k,
+                                  const void *v, int B, int T, int Hq, int Hkv, int D);
 /* Raises the dynamic shared-memory limit of the attention kernels (once, at
  * backend creation). */
 void seal_cuda_attention_init(seal_backend *be);

@@ -182,10 +182,10 @@ __global__ void kv_write_kernel(bf16 *cache, const bf16 *src, const int32_t *q_p
   for (int c = threadIdx.x; c < W; c += blockDim.x) d[c] = s[c];
 }
 
-void seal_cuda_kv_write(seal_backend *be, void *cache, const void *src, const int32_t *q_pos,
-                        int B, int Tq, int Tmax, int W) {
+void seal_cuda_kv_write(seal_backend *be, void *cache, const void *src, const int32_t *q_pos, int B,
+                        int Tq, int Tmax, int W) {
   if (B <= 0 || Tq <= 0) return;
-  kv_write_kernel<<<B * Tq, THREADS, 0, seal_cuda_stream_of(be)>>>(
-      (bf16 *)cache, (const bf16 *)src, q_pos, Tq, Tmax, W);
+  kv_write_kernel<<<B * Tq, THREADS, 0, seal_cuda_stream_of(be)>>>((bf16 *)cache, (const bf16 *)src,
+                                                                   q_pos, Tq, Tmax, W);
   CUDA_CHECK_LAUNCH("kv_write_kernel");
 }

@@ -171,15 +171,15 @@ static int alignment_of(const void *p) {
 
 static void create_plan(seal_cuda_ctx *ctx, seal_cuda_gemm_plan *p) {
   CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &p->ta,
-                                              sizeof p->ta));
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &p->tb,
-                                              sizeof p->tb));
+  CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &p->ta, sizeof p->ta));
+  CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &p->tb, sizeof p->tb));
   if (p->bias) {
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
     cudaDataType_t bias_type = CUDA_R_16BF;
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
-                                                sizeof epi));
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
                                                 &bias_type, sizeof bias_type));
   }
@@ -207,8 +207,8 @@ static void create_plan(seal_cuda_ctx *ctx, seal_cuda_gemm_plan *p) {
   cublasLtMatmulHeuristicResult_t result;
   memset(&result, 0, sizeof result);
   int returned = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx->lt, p->desc, p->a, p->b, p->c, p->c,
-                                                     pref, 1, &result, &returned);
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx->lt, p->desc, p->a, p->b, p->c, p->c, pref,
+                                                     1, &result, &returned);
   CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
   /* No algorithm (NOT_SUPPORTED, or zero results) is an answer, not a
    * failure: the tiled kernel computes the same product, more slowly. Any
@@ -220,9 +220,10 @@ static void create_plan(seal_cuda_ctx *ctx, seal_cuda_gemm_plan *p) {
     seal_debug("cuda gemm: cuBLASLt has no algorithm for m=%d n=%d k=%d; using the tiled kernel",
                p->m, p->n, p->k);
   } else {
-    seal_warn("cuda gemm: cublasLtMatmulAlgoGetHeuristic (m=%d n=%d k=%d) failed: %s; using the "
-              "tiled kernel",
-              p->m, p->n, p->k, cublasLtGetStatusName(st));
+    seal_warn(
+        "cuda gemm: cublasLtMatmulAlgoGetHeuristic (m=%d n=%d k=%d) failed: %s; using the "
+        "tiled kernel",
+        p->m, p->n, p->k, cublasLtGetStatusName(st));
   }
 }
 
@@ -289,11 +290,10 @@ static int gemm_lt(seal_backend *be, cublasOperation_t ta, cublasOperation_t tb,
   seal_cuda_gemm_plan *p = find_plan(ctx, &key);
   if (!p->has_algo) return 0;
   if (bias)
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                                &bias, sizeof bias));
-  CUBLAS_CHECK(cublasLtMatmul(ctx->lt, p->desc, &alpha, A, p->a, B, p->b, &beta, C, p->c, C,
-                              p->c, &p->algo, ctx->workspace, ctx->workspace_bytes,
-                              ctx->stream));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                                sizeof bias));
+  CUBLAS_CHECK(cublasLtMatmul(ctx->lt, p->desc, &alpha, A, p->a, B, p->b, &beta, C, p->c, C, p->c,
+                              &p->algo, ctx->workspace, ctx->workspace_bytes, ctx->stream));
   return 1;
 }
 
@@ -325,8 +325,7 @@ void seal_cuda_matmul_backward_input(seal_backend *be, void *dinp, const void *d
     return;
   }
   /* column-major dinp^T[I,N] = W^T[I,O] dout^T[O,N]: A = W^T stored [I,O]. */
-  if (gemm_lt(be, CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, weight, I, dout, O, dinp, I, NULL, 1.0f,
-              beta))
+  if (gemm_lt(be, CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, weight, I, dout, O, dinp, I, NULL, 1.0f, beta))
     return;
   seal_cuda_operand A = {dout, SEAL_BF16, O, 1};
   seal_cuda_operand B = {weight, SEAL_BF16, I, 1};

@@ -13,8 +13,8 @@ static seal_cuda_operand transposed(const void *p, seal_dtype t, long ld) { retu
 void seal_cuda_lora_forward(seal_backend *be, void *out, float *h, const void *x, const float *A,
                             const float *B, int N, int I, int O, int r, float scale) {
   if (N <= 0 || r <= 0) return;
-  seal_cuda_gemm_tiled(be, h, SEAL_F32, r, rows(x, SEAL_BF16, I), transposed(A, SEAL_F32, I), N,
-                       r, I, 1.0f, 0.0f);
+  seal_cuda_gemm_tiled(be, h, SEAL_F32, r, rows(x, SEAL_BF16, I), transposed(A, SEAL_F32, I), N, r,
+                       I, 1.0f, 0.0f);
   seal_cuda_gemm_tiled(be, out, SEAL_BF16, O, rows(h, SEAL_F32, r), transposed(B, SEAL_F32, r), N,
                        O, r, scale, 1.0f);
 }
@@ -25,15 +25,15 @@ void seal_cuda_lora_backward(seal_backend *be, void *dx, float *dA, float *dB, f
                              const void *dout, const void *x, const float *A, const float *B,
                              const float *h, int N, int I, int O, int r, float scale) {
   if (N <= 0 || r <= 0) return;
-  seal_cuda_gemm_tiled(be, dB, SEAL_F32, r, transposed(dout, SEAL_BF16, O), rows(h, SEAL_F32, r),
-                       O, r, N, scale, 1.0f);
-  seal_cuda_gemm_tiled(be, dh, SEAL_F32, r, rows(dout, SEAL_BF16, O), rows(B, SEAL_F32, r), N, r,
-                       O, scale, 0.0f);
+  seal_cuda_gemm_tiled(be, dB, SEAL_F32, r, transposed(dout, SEAL_BF16, O), rows(h, SEAL_F32, r), O,
+                       r, N, scale, 1.0f);
+  seal_cuda_gemm_tiled(be, dh, SEAL_F32, r, rows(dout, SEAL_BF16, O), rows(B, SEAL_F32, r), N, r, O,
+                       scale, 0.0f);
   seal_cuda_gemm_tiled(be, dA, SEAL_F32, I, transposed(dh, SEAL_F32, r), rows(x, SEAL_BF16, I), r,
                        I, N, 1.0f, 1.0f);
   if (dx)
-    seal_cuda_gemm_tiled(be, dx, SEAL_BF16, I, rows(dh, SEAL_F32, r), rows(A, SEAL_F32, I), N, I,
-                         r, 1.0f, 1.0f);
+    seal_cuda_gemm_tiled(be, dx, SEAL_BF16, I, rows(dh, SEAL_F32, r), rows(A, SEAL_F32, I), N, I, r,
+                         1.0f, 1.0f);
 }
 
 /* W[O,I] act += scale B[O,r] A[r,I] */

@@ -31,8 +31,8 @@ __global__ void rmsnorm_kernel(bf16 *out, float *rstd, const bf16 *inp, const bf
 void seal_cuda_rmsnorm(seal_backend *be, void *out, float *rstd, const void *inp,
                        const void *weight, int N, int C, float eps) {
   if (N <= 0) return;
-  rmsnorm_kernel<<<N, THREADS, 0, seal_cuda_stream_of(be)>>>(
-      (bf16 *)out, rstd, (const bf16 *)inp, (const bf16 *)weight, C, eps);
+  rmsnorm_kernel<<<N, THREADS, 0, seal_cuda_stream_of(be)>>>((bf16 *)out, rstd, (const bf16 *)inp,
+                                                             (const bf16 *)weight, C, eps);
   CUDA_CHECK_LAUNCH("rmsnorm_kernel");
 }
 
@@ -58,8 +58,8 @@ void seal_cuda_residual_rmsnorm(seal_backend *be, void *residual, void *out, flo
                                 float eps) {
   if (N <= 0) return;
   residual_rmsnorm_kernel<<<N, THREADS, 0, seal_cuda_stream_of(be)>>>(
-      (bf16 *)residual, (bf16 *)out, rstd, (const bf16 *)a, (const bf16 *)b,
-      (const bf16 *)weight, C, eps);
+      (bf16 *)residual, (bf16 *)out, rstd, (const bf16 *)a, (const bf16 *)b, (const bf16 *)weight,
+      C, eps);
   CUDA_CHECK_LAUNCH("residual_rmsnorm_kernel");
 }
 

@@ -95,8 +95,10 @@ __device__ unsigned largest_level(const float *e, int V, unsigned lo, double goa
   while (hi - lo > 1) { /* mass(lo) has it, mass(hi) has not */
     unsigned mid = lo + (hi - lo) / 2;
     double mm = mass_at_least(e, V, mid);
-    if (strict ? mm > goal : mm >= goal) lo = mid;
-    else hi = mid;
+    if (strict ? mm > goal : mm >= goal)
+      lo = mid;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -142,7 +144,7 @@ __global__ void __launch_bounds__(THREADS)
     e[i] = ei;
     total += ei;
   }
-  total = seal_block_sum(total); /* its barriers also publish e[] to the block */
+  total = seal_block_sum(total);            /* its barriers also publish e[] to the block */
   if (!(total > 0.0) || !isfinite(total)) { /* non-finite logits: as the CPU, argmax */
     if (threadIdx.x == 0) ids[b] = amax;
     return;
@@ -199,8 +201,8 @@ void seal_cuda_sample(seal_backend *be, int32_t *ids, const void *logits, int B,
     for (int b = 0; b < B; b++) h_uniform[b] = uniform[b];
     CUDA_CHECK(cudaMemcpyAsync(d_uniform, h_uniform, (size_t)B * sizeof(float),
                                cudaMemcpyHostToDevice, s));
-    sample_kernel<<<B, THREADS, 0, s>>>(d_ids, d_e, (const bf16 *)logits, d_uniform, V,
-                                        temperature, top_p);
+    sample_kernel<<<B, THREADS, 0, s>>>(d_ids, d_e, (const bf16 *)logits, d_uniform, V, temperature,
+                                        top_p);
     CUDA_CHECK_LAUNCH("sample_kernel");
   }
   CUDA_CHECK(cudaMemcpyAsync(h_ids, d_ids, (size_t)B * sizeof(int32_t), cudaMemcpyDeviceToHost, s));

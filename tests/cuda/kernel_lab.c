@@ -32,9 +32,9 @@ typedef struct {
   int small, reps, failures, cases;
 } lab;
 
-#define CU(call)                                                                          \
-  do {                                                                                    \
-    cudaError_t err_ = (call);                                                            \
+#define CU(call)                                                                                   \
+  do {                                                                                             \
+    cudaError_t err_ = (call);                                                                     \
     if (err_ != cudaSuccess) SEAL_DIE("CUDA call %s failed: %s", #call, cudaGetErrorString(err_)); \
   } while (0)
 
@@ -42,22 +42,24 @@ typedef struct {
 typedef struct {
   char kind;
   size_t n;
-  float *host;   /* [n] the values uploaded (f32, bf16-representable for 'a') */
-  int32_t *ids;  /* [n] for 'i' */
-  void *c, *g;   /* cpu and gpu memory */
+  float *host;  /* [n] the values uploaded (f32, bf16-representable for 'a') */
+  int32_t *ids; /* [n] for 'i' */
+  void *c, *g;  /* cpu and gpu memory */
 } tensor;
 
 static float round_bf16(float x) {
   uint32_t u;
   memcpy(&u, &x, 4);
   if ((u & 0x7f800000u) == 0x7f800000u) return x; /* inf, nan */
-  u += 0x7fffu + ((u >> 16) & 1u);                 /* round to nearest even */
+  u += 0x7fffu + ((u >> 16) & 1u);                /* round to nearest even */
   u &= 0xffff0000u;
   memcpy(&x, &u, 4);
   return x;
 }
 
-static seal_dtype gpu_type(char kind) { return kind == 'a' ? SEAL_BF16 : kind == 'f' ? SEAL_F32 : SEAL_I32; }
+static seal_dtype gpu_type(char kind) {
+  return kind == 'a' ? SEAL_BF16 : kind == 'f' ? SEAL_F32 : SEAL_I32;
+}
 
 static void upload(lab *L, tensor *t) {
   if (t->kind == 'i') {
@@ -180,7 +182,8 @@ static void run_case(lab *L, const char *op, const char *shape, run_fn run, void
   double errs[8];
   for (int i = 0; i < nouts; i++) errs[i] = rel_err(L, outs[i]);
   float ms = time_gpu(L, run, args);
-  for (int i = 0; i < nouts; i++) report(L, op, shape, names[i], errs[i], tols[i], i == 0 ? ms : -1);
+  for (int i = 0; i < nouts; i++)
+    report(L, op, shape, names[i], errs[i], tols[i], i == 0 ? ms : -1);
 }
 
 #define P(t) (gpu ? (t)->g : (t)->c)
@@ -214,7 +217,8 @@ static void case_embedding(lab *L, int N, int C, int V) {
   const char *names[] = {"out"};
   double tols[] = {0};
   int pois[] = {1};
-  run_case(L, "embedding", SHAPE("N%d C%d V%d", N, C, V), run_embedding, &a, outs, names, tols, pois, 1);
+  run_case(L, "embedding", SHAPE("N%d C%d V%d", N, C, V), run_embedding, &a, outs, names, tols,
+           pois, 1);
   release(L, &out), release(L, &ids), release(L, &table);
 }
 
@@ -251,8 +255,8 @@ static void case_residual_rmsnorm(lab *L, int N, int C) {
   const char *names[] = {"residual", "out", "rstd"};
   double tols[] = {TOL_ACT, TOL_ACT, 1e-3}; /* the GPU normalises the bf16-rounded residual */
   int pois[] = {0, 1, 1};
-  run_case(L, "residual_rmsnorm", SHAPE("N%d C%d (res=a)", N, C), run_residual_rmsnorm, &a,
-           outs, names, tols, pois, 3);
+  run_case(L, "residual_rmsnorm", SHAPE("N%d C%d (res=a)", N, C), run_residual_rmsnorm, &a, outs,
+           names, tols, pois, 3);
   release(L, &res), release(L, &out), release(L, &rstd), release(L, &b), release(L, &w);
 }
 
@@ -286,15 +290,15 @@ static void case_matmul(lab *L, int N, int I, int O, int bias) {
   const char *names[] = {"out"};
   double tols[] = {TOL_ACT};
   int pois[] = {1};
-  run_case(L, "matmul", SHAPE("N%d I%d O%d%s", N, I, O, bias ? " +bias" : ""), run_matmul, &a,
-           outs, names, tols, pois, 1);
+  run_case(L, "matmul", SHAPE("N%d I%d O%d%s", N, I, O, bias ? " +bias" : ""), run_matmul, &a, outs,
+           names, tols, pois, 1);
   release(L, &out), release(L, &x), release(L, &w), release(L, &b);
 }
 
 static void run_matmul_bwd(seal_backend *be, int gpu, void *p) {
   args_t *a = p;
-  be->ops->matmul_backward_input(be, P(a->t[0]), P(a->t[1]), P(a->t[2]), a->i[0], a->i[1],
-                                 a->i[2], a->i[3]);
+  be->ops->matmul_backward_input(be, P(a->t[0]), P(a->t[1]), P(a->t[2]), a->i[0], a->i[1], a->i[2],
+                                 a->i[3]);
 }
 static void case_matmul_bwd(lab *L, int N, int I, int O, int accumulate) {
   char shape[64];
@@ -351,14 +355,15 @@ static void case_kv_write(lab *L, int B, int Tq, int Tmax, int W) {
 
 static void run_attention(seal_backend *be, int gpu, void *p) {
   args_t *a = p;
-  be->ops->attention(be, P(a->t[0]), PF(a->t[1]), P(a->t[2]), P(a->t[3]), P(a->t[4]),
-                     PI(a->t[5]), a->i[0], a->i[1], a->i[2], a->i[3], a->i[4], a->i[5]);
+  be->ops->attention(be, P(a->t[0]), PF(a->t[1]), P(a->t[2]), P(a->t[3]), P(a->t[4]), PI(a->t[5]),
+                     a->i[0], a->i[1], a->i[2], a->i[3], a->i[4], a->i[5]);
 }
 /* q_pos[b] random in [0, Tk - Tq] unless training (all 0). */
 static void case_attention(lab *L, int B, int Tq, int Tk, int Hq, int Hkv, int D, int training) {
   char shape[64];
   tensor out = make(L, 'a', (size_t)B * Tq * Hq * D, 1), lse = make(L, 'f', (size_t)B * Hq * Tq, 1),
-         q = make(L, 'a', (size_t)B * Tq * Hq * D, 1), k = make(L, 'a', (size_t)B * Tk * Hkv * D, 1),
+         q = make(L, 'a', (size_t)B * Tq * Hq * D, 1),
+         k = make(L, 'a', (size_t)B * Tk * Hkv * D, 1),
          v = make(L, 'a', (size_t)B * Tk * Hkv * D, 1),
          qpos = make_ids(L, B, training ? 0 : 0, training ? 0 : Tk - Tq);
   args_t a = {{&out, &lse, &q, &k, &v, &qpos}, {B, Tq, Tk, Hq, Hkv, D}, {0}};
@@ -384,9 +389,9 @@ static void case_attention_bwd(lab *L, int B, int T, int Hq, int Hkv, int D) {
   char shape[64];
   size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D;
   tensor dq = make(L, 'a', nq, 1), dk = make(L, 'a', nk, 1), dv = make(L, 'a', nk, 1),
-         dout = make(L, 'a', nq, 1), out = make(L, 'a', nq, 1), lse = make(L, 'f', (size_t)B * Hq * T, 1),
-         q = make(L, 'a', nq, 1), k = make(L, 'a', nk, 1), v = make(L, 'a', nk, 1),
-         qpos = make_ids(L, B, 0, 0);
+         dout = make(L, 'a', nq, 1), out = make(L, 'a', nq, 1),
+         lse = make(L, 'f', (size_t)B * Hq * T, 1), q = make(L, 'a', nq, 1),
+         k = make(L, 'a', nk, 1), v = make(L, 'a', nk, 1), qpos = make_ids(L, B, 0, 0);
   for (int g = 0; g < 2; g++) {
     seal_backend *be = g ? L->gpu : L->cpu;
     int gpu = g;
@@ -473,7 +478,8 @@ static void case_rmsnorm_bwd(lab *L, int N, int C) {
   /* rstd as the forward would give it, computed here once for both backends */
   for (int n = 0; n < N; n++) {
     double ss = 0;
-    for (int c = 0; c < C; c++) ss += (double)inp.host[(size_t)n * C + c] * inp.host[(size_t)n * C + c];
+    for (int c = 0; c < C; c++)
+      ss += (double)inp.host[(size_t)n * C + c] * inp.host[(size_t)n * C + c];
     rstd.host[n] = (float)(1.0 / sqrt(ss / C + 1e-5));
   }
   upload(L, &rstd);
@@ -482,16 +488,16 @@ static void case_rmsnorm_bwd(lab *L, int N, int C) {
   const char *names[] = {"dinp"};
   double tols[] = {TOL_ACT};
   int pois[] = {0};
-  run_case(L, "rmsnorm_backward", SHAPE("N%d C%d +=", N, C), run_rmsnorm_bwd, &a, outs, names,
-           tols, pois, 1);
+  run_case(L, "rmsnorm_backward", SHAPE("N%d C%d +=", N, C), run_rmsnorm_bwd, &a, outs, names, tols,
+           pois, 1);
   release(L, &dinp), release(L, &dout), release(L, &inp), release(L, &w), release(L, &rstd);
 }
 
 /* t[]: out h x A B */
 static void run_lora_fwd(seal_backend *be, int gpu, void *p) {
   args_t *a = p;
-  be->ops->lora_forward(be, P(a->t[0]), PF(a->t[1]), P(a->t[2]), PF(a->t[3]), PF(a->t[4]),
-                        a->i[0], a->i[1], a->i[2], a->i[3], a->f[0]);
+  be->ops->lora_forward(be, P(a->t[0]), PF(a->t[1]), P(a->t[2]), PF(a->t[3]), PF(a->t[4]), a->i[0],
+                        a->i[1], a->i[2], a->i[3], a->f[0]);
 }
 /* t[]: dx dA dB dh dout x A B h */
 static void run_lora_bwd(seal_backend *be, int gpu, void *p) {
@@ -503,8 +509,7 @@ static void run_lora_bwd(seal_backend *be, int gpu, void *p) {
 /* t[]: W A B */
 static void run_lora_merge(seal_backend *be, int gpu, void *p) {
   args_t *a = p;
-  be->ops->lora_merge(be, P(a->t[0]), PF(a->t[1]), PF(a->t[2]), a->i[0], a->i[1], a->i[2],
-                      a->f[0]);
+  be->ops->lora_merge(be, P(a->t[0]), PF(a->t[1]), PF(a->t[2]), a->i[0], a->i[1], a->i[2], a->f[0]);
 }
 static void case_lora(lab *L, int N, int I, int O, int r) {
   char shape[64];
@@ -560,8 +565,8 @@ static void case_sum_squares(lab *L, int n) {
 
 static void run_adamw(seal_backend *be, int gpu, void *p) {
   args_t *a = p;
-  be->ops->adamw(be, PF(a->t[0]), PF(a->t[1]), PF(a->t[2]), PF(a->t[3]), (size_t)a->i[0],
-                 a->f[0], a->f[1], a->f[2], a->f[3], a->f[4], a->i[1], a->f[5]);
+  be->ops->adamw(be, PF(a->t[0]), PF(a->t[1]), PF(a->t[2]), PF(a->t[3]), (size_t)a->i[0], a->f[0],
+                 a->f[1], a->f[2], a->f[3], a->f[4], a->i[1], a->f[5]);
 }
 static void case_adamw(lab *L, int n) {
   char shape[64];
@@ -608,8 +613,9 @@ static void case_sample(lab *L, int B, int V, float temperature, float top_p, in
   for (int b = 0; b < B; b++) differ += sample_ids[0][b] != sample_ids[1][b];
   double frac = (double)differ / B;
   double tol = temperature <= 0 ? 0 : 0.01;
-  report(L, "sample", SHAPE("B%d V%d T%.1f p%.2f%s", B, V, temperature, top_p, levels ? " ties" : ""),
-         "ids", frac, tol, time_gpu(L, run_sample, &a));
+  report(L, "sample",
+         SHAPE("B%d V%d T%.1f p%.2f%s", B, V, temperature, top_p, levels ? " ties" : ""), "ids",
+         frac, tol, time_gpu(L, run_sample, &a));
   free(sample_ids[0]), free(sample_ids[1]), free(sample_u);
   release(L, &logits);
 }
@@ -622,9 +628,12 @@ int main(int argc, char **argv) {
   L.reps = 20;
   uint64_t seed = 1234;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--small")) L.small = 1;
-    else if (!strcmp(argv[i], "--reps") && i + 1 < argc) L.reps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
+    if (!strcmp(argv[i], "--small"))
+      L.small = 1;
+    else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+      L.reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+      seed = strtoull(argv[++i], NULL, 10);
     else {
       fprintf(stderr, "usage: %s [--small] [--reps N] [--seed S]\n", argv[0]);
       return 2;
@@ -664,7 +673,7 @@ int main(int argc, char **argv) {
   case_kv_write(&L, s ? 2 : 8, s ? 3 : 16, s ? 20 : 512, s ? 48 : 1024);
   case_attention(&L, s ? 2 : 4, s ? 37 : 512, s ? 37 : 512, s ? 4 : 32, s ? 2 : 8, 64, 1);
   case_attention(&L, s ? 1 : 2, s ? 33 : 256, s ? 33 : 256, s ? 2 : 28, s ? 1 : 4, 128, 1);
-  case_attention(&L, s ? 3 : 16, 1, s ? 50 : 1024, s ? 4 : 32, s ? 2 : 8, 64, 0);  /* decode */
+  case_attention(&L, s ? 3 : 16, 1, s ? 50 : 1024, s ? 4 : 32, s ? 2 : 8, 64, 0); /* decode */
   case_attention(&L, s ? 2 : 4, s ? 5 : 64, s ? 40 : 700, s ? 4 : 16, s ? 4 : 4, s ? 80 : 96, 0);
   case_attention(&L, 1, s ? 9 : 40, s ? 9 : 40, 2, 1, 256, 1);
   case_attention_bwd(&L, s ? 1 : 2, s ? 37 : 256, s ? 4 : 32, s ? 2 : 8, 64);

@@ -90,8 +90,8 @@ static bool is_bf16(const fixture *f) { return f->be->act == SEAL_BF16; }
 /* float32 backends: max abs diff <= tol; bf16: relative L2 error <= 3e-2
  * (METHOD.md: bf16 operands land between 1e-3 and 1e-2 per op; a whole model
  * compounds a few of them). */
-static void check_close(const fixture *f, const float *got, const float *want, size_t n,
-                        double tol, const char *what) {
+static void check_close(const fixture *f, const float *got, const float *want, size_t n, double tol,
+                        const char *what) {
   if (is_bf16(f)) {
     double r = rel_l2(got, want, n);
     ck_assert_msg(r <= 3e-2 && !isnan(r), "%s: relative L2 error %g > 3e-2", what, r);
@@ -280,9 +280,13 @@ START_TEST(llama_adamw_five_steps) { check_adamw("tests/fixtures/models/tiny-lla
 END_TEST
 START_TEST(qwen2_adamw_five_steps) { check_adamw("tests/fixtures/models/tiny-qwen2"); }
 END_TEST
-START_TEST(llama_peft_adapter_and_merge) { check_peft_and_merge("tests/fixtures/models/tiny-llama"); }
+START_TEST(llama_peft_adapter_and_merge) {
+  check_peft_and_merge("tests/fixtures/models/tiny-llama");
+}
 END_TEST
-START_TEST(qwen2_peft_adapter_and_merge) { check_peft_and_merge("tests/fixtures/models/tiny-qwen2"); }
+START_TEST(qwen2_peft_adapter_and_merge) {
+  check_peft_and_merge("tests/fixtures/models/tiny-qwen2");
+}
 END_TEST
 START_TEST(llama_greedy_generation) { check_generation("tests/fixtures/models/tiny-llama"); }
 END_TEST
@@ -410,7 +414,8 @@ START_TEST(cached_inference_matches_full_forward) {
     f.be->ops->to_host(f.be, got, c.logits, f.be->act, (size_t)V);
     check_close(&f, got, full + (size_t)t * V, (size_t)V, 1e-4, "cached logits (decode)");
   }
-  f.be->ops->to_host(f.be, got, (char *)c.logits + (size_t)V * seal_act_size(f.be), f.be->act, (size_t)V);
+  f.be->ops->to_host(f.be, got, (char *)c.logits + (size_t)V * seal_act_size(f.be), f.be->act,
+                     (size_t)V);
   check_close(&f, got, full + (size_t)21 * V, (size_t)V, 1e-4, "cached logits");
   free(got);
   free(full);

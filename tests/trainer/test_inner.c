@@ -34,8 +34,8 @@ START_TEST(empty_selfedit_scores_zero_without_training) {
   const char *empties[] = {"", "   \n\n", "---\n \n---"};
   for (int i = 0; i < 3; i++) {
     seal_inner_result r;
-    seal_inner_evaluate(&f.eng, &f.job, &f.qa, &f.data.passages[0], SEAL_TRAIN_SELFEDIT,
-                        empties[i], 1, &r);
+    seal_inner_evaluate(&f.eng, &f.job, &f.qa, &f.data.passages[0], SEAL_TRAIN_SELFEDIT, empties[i],
+                        1, &r);
     ck_assert_int_eq(r.ok, 0);
     ck_assert_double_eq(r.reward, 0.0);
     ck_assert(isnan(r.last_loss)); /* nothing was trained */

@@ -16,7 +16,8 @@ START_TEST(events_are_json_lines_and_nan_is_null) {
   seal_metrics m;
   seal_error e;
   ck_assert_int_eq(seal_metrics_open(&m, path, &e), 0);
-  seal_metrics_emit(&m, "round", json_pack("{s:i,s:o}", "round", 0, "mean_reward", seal_json_real(NAN)));
+  seal_metrics_emit(&m, "round",
+                    json_pack("{s:i,s:o}", "round", 0, "mean_reward", seal_json_real(NAN)));
   seal_metrics_emit(&m, "bad", NULL); /* refused quietly, nothing written */
   seal_metrics_close(&m);
   char *text = seal_read_file(path, NULL, &e);
@@ -46,8 +47,8 @@ START_TEST(plot_draws_reward_and_accuracy_per_round) {
   char *text = seal_read_file(svg, NULL, &e);
   ck_assert_ptr_nonnull(strstr(text, "<svg"));
   /* W=640, pad=50, xmax=2: round r at x = 50 + 540 r / 2; y = 350 - 300 v */
-  ck_assert_ptr_nonnull(strstr(text, "points=\"50.0,275.0 320.0,200.0 \""));  /* reward */
-  ck_assert_ptr_nonnull(strstr(text, "points=\"50.0,320.0 590.0,125.0 \""));  /* accuracy */
+  ck_assert_ptr_nonnull(strstr(text, "points=\"50.0,275.0 320.0,200.0 \"")); /* reward */
+  ck_assert_ptr_nonnull(strstr(text, "points=\"50.0,320.0 590.0,125.0 \"")); /* accuracy */
   ck_assert_ptr_null(strstr(text, "80.0")); /* base is not a round */
   ck_assert_int_eq(seal_metrics_plot("/nonexistent/m.jsonl", svg, &e), -1);
   ck_assert_ptr_nonnull(strstr(e.msg, "/nonexistent/m.jsonl"));

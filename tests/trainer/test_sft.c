@@ -36,7 +36,8 @@ typedef struct {
 
 static void open_tiny(tiny *t) {
   seal_error e;
-  if (seal_checkpoint_open("tests/fixtures/models/tiny-llama", &t->ck, &e)) ck_abort_msg("%s", e.msg);
+  if (seal_checkpoint_open("tests/fixtures/models/tiny-llama", &t->ck, &e))
+    ck_abort_msg("%s", e.msg);
   t->be = seal_cpu_backend_create(&e);
   if (seal_model_create(&t->m, t->be, &t->ck.config, &t->ck.weights, &e)) ck_abort_msg("%s", e.msg);
 }
@@ -85,10 +86,13 @@ START_TEST(batched_padding_does_not_change_the_loss) {
   int32_t a[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, b[5] = {50, 60, 70, 80, 90};
   seal_sft_example ex[2] = {{a, 9, 3}, {b, 5, 1}};
   double separate = (seal_sft_eval_loss(&t.m, NULL, &ex[0], 1) * 6 +
-                     seal_sft_eval_loss(&t.m, NULL, &ex[1], 1) * 4) / 10.0;
+                     seal_sft_eval_loss(&t.m, NULL, &ex[1], 1) * 4) /
+                    10.0;
   seal_lora l;
   seal_lora_create(&l, &t.m, 2, 4.0f, 1u << SEAL_LORA_Q);
-  seal_sft_config cfg = {.epochs = 1, .batch_size = 2, .seed = 1,
+  seal_sft_config cfg = {.epochs = 1,
+                         .batch_size = 2,
+                         .seed = 1,
                          .opt = seal_adamw_defaults(0.0f, 0, 0, SEAL_SCHEDULE_CONSTANT, 0, 0)};
   seal_sft_stats st;
   seal_sft_train(&t.m, &l, ex, 2, &cfg, &st);
@@ -109,7 +113,9 @@ START_TEST(sft_learns_a_sequence) {
   seal_rng_seed(&rng, 3);
   seal_lora_init(&l, &rng);
   double before = seal_sft_eval_loss(&t.m, &l, &ex, 1);
-  seal_sft_config cfg = {.epochs = 30, .batch_size = 1, .seed = 2,
+  seal_sft_config cfg = {.epochs = 30,
+                         .batch_size = 1,
+                         .seed = 2,
                          .opt = seal_adamw_defaults(1e-2f, 0, 1.0f, SEAL_SCHEDULE_LINEAR, 0, 0)};
   seal_sft_stats st;
   seal_sft_train(&t.m, &l, &ex, 1, &cfg, &st);

@@ -68,9 +68,12 @@ START_TEST(utf8_sanitize_replaces_invalid_bytes) {
   const char *cases[][2] = {
       {"plain ascii", "plain ascii"},
       {"caf\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x98\x80", "caf\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x98\x80"},
-      {"a\x80" "b", "a\xEF\xBF\xBD" "b"},          /* stray continuation */
-      {"end\xE2\x9C", "end\xEF\xBF\xBD\xEF\xBF\xBD"}, /* cut inside a character */
-      {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},       /* overlong */
+      {"a\x80"
+       "b",
+       "a\xEF\xBF\xBD"
+       "b"},                                                    /* stray continuation */
+      {"end\xE2\x9C", "end\xEF\xBF\xBD\xEF\xBF\xBD"},           /* cut inside a character */
+      {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},                 /* overlong */
       {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* surrogate */
       {"\xFF", "\xEF\xBF\xBD"},
   };
