@@ -27,6 +27,29 @@ static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, con
               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* Rows at most this many go through few_rows_matmul instead of sgemm. */
+#define FEW_ROWS 8
+
+/* out[N, O] = inp[N, I] weight[O, I]^T (+ bias) for N <= FEW_ROWS: decoding
+ * steps and short batches. Each weight row is streamed once and dotted with
+ * the few input rows, which stay in L1; OpenBLAS 0.3.21's sgemm reaches only
+ * half the memory bandwidth at these shapes (docs/perf.md). Compiled for
+ * AVX-512, AVX2 and the baseline, picked at load time by the CPU. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void few_rows_matmul(
+    float *out, const float *inp, const float *weight, const float *bias, int N, int I, int O) {
+#pragma omp parallel for schedule(static) if ((size_t)O * I >= SEAL_CPU_PARALLEL_MIN)
+  for (int o = 0; o < O; o++) {
+    const float *w = weight + (size_t)o * I;
+    for (int n = 0; n < N; n++) {
+      const float *x = inp + (size_t)n * I;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int i = 0; i < I; i++) s += w[i] * x[i];
+      out[(size_t)n * O + o] = bias ? s + bias[o] : s;
+    }
+  }
+}
+
 void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void *weight_,
                      const void *bias_, int N, int I, int O) {
   (void)be;
@@ -34,6 +57,10 @@ void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void 
   const float *inp = inp_;       /* [N, I] */
   const float *weight = weight_; /* [O, I] */
   const float *bias = bias_;     /* [O] or NULL */
+  if (N <= FEW_ROWS) {
+    few_rows_matmul(out, inp, weight, bias, N, I, O);
+    return;
+  }
   if (bias) {
     /* Seed every row with the bias and let the GEMM add onto it (beta = 1). */
 #pragma omp parallel for schedule(static) if ((size_t)N * O >= SEAL_CPU_PARALLEL_MIN)
