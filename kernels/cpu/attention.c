@@ -91,25 +91,30 @@ void seal_cpu_attention(seal_backend *be, void *out_, float *lse, const void *q_
 /* The gradients of one query row i of head h against keys 0..i:
  *   P_ij = exp(scale q_i.k_j - lse_i),  dP_ij = do_i.v_j,  D_i = do_i.o_i,
  *   dS_ij = P_ij (dP_ij - D_i),
- *   dq_i = scale sum_j dS_ij k_j,  dk_j += scale dS_ij q_i,  dv_j += P_ij do_i. */
+ *   dq_i = scale sum_j dS_ij k_j,  dk_j += scale dS_ij q_i,  dv_j += P_ij do_i.
+ * k, v rows are kv_stride apart; dk, dv rows grad_stride apart. */
 static void backward_row(float *dq, float *dk, float *dv, const float *dout, const float *out,
                          float lse, const float *q, const float *k, const float *v, int last,
-                         size_t kv_stride, int D, float scale) {
+                         size_t kv_stride, size_t grad_stride, int D, float scale) {
   float Di = dot(dout, out, D);
   memset(dq, 0, (size_t)D * sizeof(float));
   for (int j = 0; j <= last; j++) {
-    size_t o = (size_t)j * kv_stride;
+    size_t o = (size_t)j * kv_stride, g = (size_t)j * grad_stride;
     float p = expf(scale * dot(q, k + o, D) - lse);
     float ds = p * (dot(dout, v + o, D) - Di);
-    axpy(dv + o, p, dout, D);
-    axpy(dk + o, scale * ds, q, D);
+    axpy(dv + g, p, dout, D);
+    axpy(dk + g, scale * ds, q, D);
     axpy(dq, scale * ds, k + o, D);
   }
 }
 
-/* Work is split by (batch, kv head): a thread owns that head's dk and dv rows
- * and runs every query of its group through them, so no two threads add into
- * the same row and no atomics are needed. */
+/* Query rows are dealt to this many slots (row i to slot i mod SLOTS), each
+ * with its own dk/dv partial sums, added up in slot order afterwards: more
+ * parallel work than (batch, kv head) alone gives (SmolLM2 has 3 kv heads),
+ * balanced under the causal mask, and a result that does not depend on how
+ * many threads ran it. */
+#define SLOTS 4
+
 void seal_cpu_attention_backward(seal_backend *be, void *dq_, void *dk_, void *dv_,
                                  const void *dout_, const void *out_, const float *lse,
                                  const void *q_, const void *k_, const void *v_, int B, int T,
@@ -123,23 +128,39 @@ void seal_cpu_attention_backward(seal_backend *be, void *dq_, void *dk_, void *d
   const float *k = k_, *v = v_;                    /* [B, T, Hkv, D] */
   int group = Hq / Hkv;
   float scale = 1.0f / sqrtf((float)D);
-  size_t kv_stride = (size_t)Hkv * D;
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
-  for (int b = 0; b < B; b++) {
-    for (int hk = 0; hk < Hkv; hk++) {
-      size_t ko = head_offset(b, 0, hk, T, Hkv, D);
-      for (int j = 0; j < T; j++) {
-        memset(dk + ko + (size_t)j * kv_stride, 0, (size_t)D * sizeof(float));
-        memset(dv + ko + (size_t)j * kv_stride, 0, (size_t)D * sizeof(float));
+  size_t kv_stride = (size_t)Hkv * D, part = (size_t)T * D;
+  /* [B, Hkv, SLOTS] partial dk then dv, each [T, D] */
+  float *parts = seal_calloc((size_t)B * Hkv * SLOTS * 2 * part, sizeof(float));
+#pragma omp parallel for collapse(3) schedule(dynamic, 1)
+  for (int b = 0; b < B; b++)
+    for (int hk = 0; hk < Hkv; hk++)
+      for (int slot = 0; slot < SLOTS; slot++) {
+        float *pdk = parts + (((size_t)b * Hkv + hk) * SLOTS + slot) * 2 * part, *pdv = pdk + part;
+        size_t ko = head_offset(b, 0, hk, T, Hkv, D);
+        for (int h = hk * group; h < (hk + 1) * group; h++)
+          for (int i = slot; i < T; i += SLOTS) {
+            size_t qo = head_offset(b, i, h, T, Hq, D);
+            float l = lse[((size_t)b * Hq + h) * T + i];
+            backward_row(dq + qo, pdk, pdv, dout + qo, out + qo, l, q + qo, k + ko, v + ko, i,
+                         kv_stride, (size_t)D, D, scale);
+          }
       }
-      for (int h = hk * group; h < (hk + 1) * group; h++) {
-        for (int i = 0; i < T; i++) {
-          size_t qo = head_offset(b, i, h, T, Hq, D);
-          float l = lse[((size_t)b * Hq + h) * T + i];
-          backward_row(dq + qo, dk + ko, dv + ko, dout + qo, out + qo, l, q + qo, k + ko, v + ko, i,
-                       kv_stride, D, scale);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < B; b++)
+    for (int hk = 0; hk < Hkv; hk++) {
+      const float *base = parts + ((size_t)b * Hkv + hk) * SLOTS * 2 * part;
+      for (int j = 0; j < T; j++) {
+        float *gk = dk + head_offset(b, j, hk, T, Hkv, D),
+              *gv = dv + head_offset(b, j, hk, T, Hkv, D);
+        for (int d = 0; d < D; d++) {
+          float sk = 0, sv = 0;
+          for (int slot = 0; slot < SLOTS; slot++) {
+            sk += base[slot * 2 * part + (size_t)j * D + d];
+            sv += base[slot * 2 * part + part + (size_t)j * D + d];
+          }
+          gk[d] = sk, gv[d] = sv;
         }
       }
     }
-  }
+  free(parts);
 }
