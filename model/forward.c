@@ -98,23 +98,43 @@ void seal_train_acts_free(seal_train_acts *a, const seal_model *m) {
 typedef struct {
   void *x, *ln1, *q, *k, *v, *att, *x2, *ln2, *gate, *up, *hmlp, *tmp_c;
   float *rstd1, *rstd2, *lse;
-  float *const *lora_h;  /* [SEAL_LORA_N_TARGETS] of [N, r] */
-  const int32_t *pos;    /* [N] RoPE positions */
-  const int32_t *q_pos;  /* [B] first query position per sequence */
-  void *kcache, *vcache; /* keys/values attention reads: [B, Tk, Hkv*D] */
+  float *const *lora_h;   /* [SEAL_LORA_N_TARGETS] of [N, r] */
+  const int32_t *pos;     /* [N] RoPE positions */
+  const int32_t *q_pos;   /* [B] first query position per sequence */
+  const int *seq_adapter; /* host [B] adapter per sequence (multi-adapter LoRA), or NULL */
+  void *kcache, *vcache;  /* keys/values attention reads: [B, Tk, Hkv*D] */
   int B, Tq, Tk;
   int cache_write; /* 1: copy k, v into kcache/vcache at q_pos (inference) */
 } layer_io;
 
-/* y [N, out] = x [N, in] W^T (+ bias) (+ LoRA) */
+/* Rows [b*T, (b+1)*T) of a [N, width] tensor. */
+static const void *rows_of(const seal_model *m, const void *p, int b, int T, int width) {
+  return (const char *)p + (size_t)b * T * width * seal_act_size(m->be);
+}
+
+/* y [N, out] = x [N, in] W^T (+ bias) (+ LoRA). With several adapters each of
+ * the B sequences (T rows each) adds its own adapter's update: the base GEMM is
+ * shared, the LoRA products are per sequence. */
 static void project(seal_model *m, const seal_lora *lora, int l, seal_lora_target t, void *y,
-                    const void *x, const void *bias, float *lora_h, int N) {
+                    const void *x, const void *bias, float *lora_h, int N, int B,
+                    const int *seq_adapter) {
   int out, in;
   void *W = seal_lora_base_weight(m, l, t, &out, &in);
   OPS(m)->matmul(m->be, y, x, W, bias, N, in, out);
-  if (seal_lora_has(lora, l, t))
+  if (!seal_lora_has(lora, l, t)) return;
+  if (lora->n_adapters == 1 && !seq_adapter) {
     OPS(m)->lora_forward(m->be, y, lora_h, x, seal_lora_A(lora, l, t), seal_lora_B(lora, l, t), N,
                          in, out, lora->r, lora->scale);
+    return;
+  }
+  int T = N / B;
+  for (int b = 0; b < B; b++) {
+    int g = seq_adapter ? seq_adapter[b] : 0;
+    if (g < 0) continue;
+    OPS(m)->lora_forward(m->be, (void *)rows_of(m, y, b, T, out), lora_h + (size_t)b * T * lora->r,
+                         rows_of(m, x, b, T, in), seal_lora_A_of(lora, g, l, t),
+                         seal_lora_B_of(lora, g, l, t), T, in, out, lora->r, lora->scale);
+  }
 }
 
 /* x [N, C] -> x_out [N, C]; ln1 must already hold rmsnorm(x). */
@@ -124,9 +144,12 @@ static void layer_forward(seal_model *m, const seal_lora *lora, int l, const lay
   const seal_ops *o = OPS(m);
   seal_layer *L = &m->layers[l];
   int N = io->B * io->Tq, C = c->hidden, D = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-  project(m, lora, l, SEAL_LORA_Q, io->q, io->ln1, L->bq, io->lora_h[SEAL_LORA_Q], N);
-  project(m, lora, l, SEAL_LORA_K, io->k, io->ln1, L->bk, io->lora_h[SEAL_LORA_K], N);
-  project(m, lora, l, SEAL_LORA_V, io->v, io->ln1, L->bv, io->lora_h[SEAL_LORA_V], N);
+  project(m, lora, l, SEAL_LORA_Q, io->q, io->ln1, L->bq, io->lora_h[SEAL_LORA_Q], N, io->B,
+          io->seq_adapter);
+  project(m, lora, l, SEAL_LORA_K, io->k, io->ln1, L->bk, io->lora_h[SEAL_LORA_K], N, io->B,
+          io->seq_adapter);
+  project(m, lora, l, SEAL_LORA_V, io->v, io->ln1, L->bv, io->lora_h[SEAL_LORA_V], N, io->B,
+          io->seq_adapter);
   o->rope(m->be, io->q, io->pos, m->inv_freq, N, Hq, D, +1);
   o->rope(m->be, io->k, io->pos, m->inv_freq, N, Hkv, D, +1);
   if (io->cache_write) {
@@ -135,13 +158,17 @@ static void layer_forward(seal_model *m, const seal_lora *lora, int l, const lay
   }
   o->attention(m->be, io->att, io->lse, io->q, io->kcache, io->vcache, io->q_pos, io->B, io->Tq,
                io->Tk, Hq, Hkv, D);
-  project(m, lora, l, SEAL_LORA_O, io->tmp_c, io->att, NULL, io->lora_h[SEAL_LORA_O], N);
+  project(m, lora, l, SEAL_LORA_O, io->tmp_c, io->att, NULL, io->lora_h[SEAL_LORA_O], N, io->B,
+          io->seq_adapter);
   o->residual_rmsnorm(m->be, io->x2, io->ln2, io->rstd2, io->x, io->tmp_c, L->mlp_norm, N, C,
                       c->rms_eps);
-  project(m, lora, l, SEAL_LORA_GATE, io->gate, io->ln2, NULL, io->lora_h[SEAL_LORA_GATE], N);
-  project(m, lora, l, SEAL_LORA_UP, io->up, io->ln2, NULL, io->lora_h[SEAL_LORA_UP], N);
+  project(m, lora, l, SEAL_LORA_GATE, io->gate, io->ln2, NULL, io->lora_h[SEAL_LORA_GATE], N, io->B,
+          io->seq_adapter);
+  project(m, lora, l, SEAL_LORA_UP, io->up, io->ln2, NULL, io->lora_h[SEAL_LORA_UP], N, io->B,
+          io->seq_adapter);
   o->swiglu(m->be, io->hmlp, io->gate, io->up, (size_t)N * c->intermediate);
-  project(m, lora, l, SEAL_LORA_DOWN, io->tmp_c, io->hmlp, NULL, io->lora_h[SEAL_LORA_DOWN], N);
+  project(m, lora, l, SEAL_LORA_DOWN, io->tmp_c, io->hmlp, NULL, io->lora_h[SEAL_LORA_DOWN], N,
+          io->B, io->seq_adapter);
   o->add(m->be, x_out, io->x2, io->tmp_c, (size_t)N * C);
 }
 
@@ -167,6 +194,7 @@ static layer_io train_io(seal_train_acts *a, int l) {
                  .lora_h = L->lora_h,
                  .pos = a->pos,
                  .q_pos = a->q_pos,
+                 .seq_adapter = a->seq_adapter,
                  .kcache = L->k,
                  .vcache = L->v,
                  .B = a->B,
@@ -238,17 +266,33 @@ void seal_train_losses_to_host(seal_model *m, seal_train_acts *a, float *out) {
   OPS(m)->to_host(m->be, out, a->losses, SEAL_F32, (size_t)a->B * a->T);
 }
 
-/* dx [N, in] (+= when accumulate) from dy [N, out] through W and the adapter. */
-static void project_backward(seal_model *m, seal_lora *lora, int l, seal_lora_target t, void *dx,
-                             const void *dy, const void *x, const float *lora_h, float *dh, int N,
-                             int accumulate) {
-  int out, in;
+/* dx [N, in] (+= when accumulate) from dy [N, out] through W and the adapter
+ * (or each sequence's adapter, as in project). */
+static void project_backward(seal_model *m, seal_lora *lora, seal_train_acts *a, int l,
+                             seal_lora_target t, void *dx, const void *dy, const void *x,
+                             const float *lora_h, int accumulate) {
+  int out, in, N = a->B * a->T;
+  float *dh = a->lora_dh;
   void *W = seal_lora_base_weight(m, l, t, &out, &in);
   OPS(m)->matmul_backward_input(m->be, dx, dy, W, N, in, out, accumulate);
-  if (seal_lora_has(lora, l, t))
+  if (!seal_lora_has(lora, l, t)) return;
+  if (lora->n_adapters == 1 && !a->seq_adapter) {
     OPS(m)->lora_backward(m->be, dx, seal_lora_dA(lora, l, t), seal_lora_dB(lora, l, t), dh, dy, x,
                           seal_lora_A(lora, l, t), seal_lora_B(lora, l, t), lora_h, N, in, out,
                           lora->r, lora->scale);
+    return;
+  }
+  int T = a->T;
+  size_t hr = (size_t)T * lora->r;
+  for (int b = 0; b < a->B; b++) {
+    int g = a->seq_adapter ? a->seq_adapter[b] : 0;
+    if (g < 0) continue;
+    OPS(m)->lora_backward(m->be, (void *)rows_of(m, dx, b, T, in), seal_lora_dA_of(lora, g, l, t),
+                          seal_lora_dB_of(lora, g, l, t), dh + b * hr, rows_of(m, dy, b, T, out),
+                          rows_of(m, x, b, T, in), seal_lora_A_of(lora, g, l, t),
+                          seal_lora_B_of(lora, g, l, t), lora_h + b * hr, T, in, out, lora->r,
+                          lora->scale);
+  }
 }
 
 /* a->dres holds d loss / d x_out; leaves d loss / d x (the layer's input). */
@@ -258,30 +302,24 @@ static void layer_backward(seal_model *m, seal_lora *lora, seal_train_acts *a, i
   seal_layer_acts *L = &a->layers[l];
   seal_layer *W = &m->layers[l];
   int N = a->B * a->T, C = c->hidden, D = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-  float *dh = a->lora_dh;
   /* MLP: x_out = x2 + down(swiglu(gate(ln2), up(ln2))) */
-  project_backward(m, lora, l, SEAL_LORA_DOWN, a->dhmlp, a->dres, L->hmlp,
-                   L->lora_h[SEAL_LORA_DOWN], dh, N, 0);
+  project_backward(m, lora, a, l, SEAL_LORA_DOWN, a->dhmlp, a->dres, L->hmlp,
+                   L->lora_h[SEAL_LORA_DOWN], 0);
   o->swiglu_backward(m->be, a->dgate, a->dup, a->dhmlp, L->gate, L->up,
                      (size_t)N * c->intermediate);
-  project_backward(m, lora, l, SEAL_LORA_GATE, a->dln, a->dgate, L->ln2, L->lora_h[SEAL_LORA_GATE],
-                   dh, N, 0);
-  project_backward(m, lora, l, SEAL_LORA_UP, a->dln, a->dup, L->ln2, L->lora_h[SEAL_LORA_UP], dh, N,
-                   1);
+  project_backward(m, lora, a, l, SEAL_LORA_GATE, a->dln, a->dgate, L->ln2,
+                   L->lora_h[SEAL_LORA_GATE], 0);
+  project_backward(m, lora, a, l, SEAL_LORA_UP, a->dln, a->dup, L->ln2, L->lora_h[SEAL_LORA_UP], 1);
   o->rmsnorm_backward(m->be, a->dres, a->dln, L->x2, W->mlp_norm, L->rstd2, N, C);
   /* attention: x2 = x + o_proj(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))) */
-  project_backward(m, lora, l, SEAL_LORA_O, a->datt, a->dres, L->att, L->lora_h[SEAL_LORA_O], dh, N,
-                   0);
+  project_backward(m, lora, a, l, SEAL_LORA_O, a->datt, a->dres, L->att, L->lora_h[SEAL_LORA_O], 0);
   o->attention_backward(m->be, a->dq, a->dk, a->dv, a->datt, L->att, L->lse, L->q, L->k, L->v, a->B,
                         a->T, Hq, Hkv, D);
   o->rope(m->be, a->dq, a->pos, m->inv_freq, N, Hq, D, -1);
   o->rope(m->be, a->dk, a->pos, m->inv_freq, N, Hkv, D, -1);
-  project_backward(m, lora, l, SEAL_LORA_Q, a->dln, a->dq, L->ln1, L->lora_h[SEAL_LORA_Q], dh, N,
-                   0);
-  project_backward(m, lora, l, SEAL_LORA_K, a->dln, a->dk, L->ln1, L->lora_h[SEAL_LORA_K], dh, N,
-                   1);
-  project_backward(m, lora, l, SEAL_LORA_V, a->dln, a->dv, L->ln1, L->lora_h[SEAL_LORA_V], dh, N,
-                   1);
+  project_backward(m, lora, a, l, SEAL_LORA_Q, a->dln, a->dq, L->ln1, L->lora_h[SEAL_LORA_Q], 0);
+  project_backward(m, lora, a, l, SEAL_LORA_K, a->dln, a->dk, L->ln1, L->lora_h[SEAL_LORA_K], 1);
+  project_backward(m, lora, a, l, SEAL_LORA_V, a->dln, a->dv, L->ln1, L->lora_h[SEAL_LORA_V], 1);
   o->rmsnorm_backward(m->be, a->dres, a->dln, L->x, W->attn_norm, L->rstd1, N, C);
 }
 

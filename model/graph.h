@@ -28,6 +28,10 @@ typedef struct {
   int B, T;            /* the current batch's shape */
   int cap_rows, cap_T; /* capacity: B*T <= cap_rows and T <= cap_T */
   int r_max;
+  /* With a multi-adapter LoRA: the adapter each of the B sequences trains
+   * (host [B], set by the caller before the forward; -1: none). NULL: every
+   * sequence uses adapter 0. */
+  const int *seq_adapter;
   seal_layer_acts *layers;              /* [n_layers] */
   void *x_final;                        /* [N, C] residual stream after the last layer */
   void *ln_final;                       /* [N, C] */

@@ -52,8 +52,25 @@ void *seal_lora_base_weight(const seal_model *m, int layer, seal_lora_target t, 
 }
 
 void seal_lora_create(seal_lora *l, const seal_model *m, int r, float alpha, unsigned targets) {
+  seal_lora_create_multi(l, m, 1, r, alpha, targets);
+}
+
+seal_lora seal_lora_view(const seal_lora *multi, int g) {
+  SEAL_CHECK(g >= 0 && g < multi->n_adapters, "adapter %d of %d", g, multi->n_adapters);
+  seal_lora v = *multi;
+  v.params = multi->params + (size_t)g * multi->n_per;
+  v.grads = multi->grads + (size_t)g * multi->n_per;
+  v.n_adapters = 1;
+  v.n_params = multi->n_per;
+  v.owns = 0;
+  return v;
+}
+
+void seal_lora_create_multi(seal_lora *l, const seal_model *m, int G, int r, float alpha,
+                            unsigned targets) {
   memset(l, 0, sizeof *l);
   SEAL_CHECK(r > 0, "LoRA rank must be positive, got %d", r);
+  SEAL_CHECK(G > 0, "a multi-adapter needs at least one adapter, got %d", G);
   l->r = r;
   l->alpha = alpha;
   l->scale = alpha / (float)r;
@@ -74,22 +91,32 @@ void seal_lora_create(seal_lora *l, const seal_model *m, int r, float alpha, uns
       s->b_off = off;
       off += (size_t)s->out * (size_t)r; /* B [out, r] */
     }
-  l->n_params = off;
-  l->params = l->be->ops->alloc(l->be, (off ? off : 1) * sizeof(float));
-  l->grads = l->be->ops->alloc(l->be, (off ? off : 1) * sizeof(float));
-  l->be->ops->fill(l->be, l->params, SEAL_F32, 0.0f, off);
-  l->be->ops->fill(l->be, l->grads, SEAL_F32, 0.0f, off);
+  l->n_adapters = G;
+  l->n_per = off;
+  l->n_params = off * (size_t)G;
+  l->owns = 1;
+  l->params = l->be->ops->alloc(l->be, (l->n_params ? l->n_params : 1) * sizeof(float));
+  l->grads = l->be->ops->alloc(l->be, (l->n_params ? l->n_params : 1) * sizeof(float));
+  l->be->ops->fill(l->be, l->params, SEAL_F32, 0.0f, l->n_params);
+  l->be->ops->fill(l->be, l->grads, SEAL_F32, 0.0f, l->n_params);
 }
 
 void seal_lora_free(seal_lora *l) {
-  if (!l->be) return;
+  if (!l->be || !l->owns) return;
   l->be->ops->free(l->be, l->params);
   l->be->ops->free(l->be, l->grads);
   free(l->slots);
   memset(l, 0, sizeof *l);
 }
 
+/* Operations on one adapter's named tensors take a single adapter (or a view). */
+static void require_single(const seal_lora *l, const char *what) {
+  SEAL_CHECK(l->n_adapters == 1, "%s needs a single adapter (take a view of adapter g), got %d",
+             what, l->n_adapters);
+}
+
 void seal_lora_init(seal_lora *l, seal_rng *rng) {
+  require_single(l, "seal_lora_init");
   float *host = seal_calloc(l->n_params ? l->n_params : 1, sizeof(float));
   for (int layer = 0; layer < l->n_layers; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
@@ -109,6 +136,7 @@ void seal_lora_zero_grads(seal_lora *l) {
 }
 
 void seal_lora_merge(seal_lora *l, seal_model *m) {
+  require_single(l, "seal_lora_merge");
   for (int layer = 0; layer < l->n_layers; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
       if (!seal_lora_has(l, layer, (seal_lora_target)t)) continue;
@@ -125,6 +153,7 @@ static char *peft_name(int layer, seal_lora_target t, char which) {
 }
 
 void seal_lora_to_tensors(const seal_lora *l, seal_tensor_set *out) {
+  require_single(l, "seal_lora_to_tensors");
   float *host = seal_malloc((l->n_params ? l->n_params : 1) * sizeof(float));
   l->be->ops->to_host(l->be, host, l->params, SEAL_F32, l->n_params);
   for (int layer = 0; layer < l->n_layers; layer++)
@@ -159,6 +188,7 @@ static int take_tensor(const seal_tensor_set *s, const char *name, int64_t rows,
 }
 
 int seal_lora_from_tensors(seal_lora *l, const seal_tensor_set *s, seal_error *e) {
+  require_single(l, "seal_lora_from_tensors");
   float *host = seal_calloc(l->n_params ? l->n_params : 1, sizeof(float));
   int rc = 0;
   for (int layer = 0; layer < l->n_layers && !rc; layer++)

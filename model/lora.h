@@ -37,14 +37,25 @@ typedef struct {
   unsigned targets;   /* bit t set when target t is adapted */
   int n_layers;
   seal_lora_slot *slots; /* [n_layers * SEAL_LORA_N_TARGETS]; a_off = SIZE_MAX when untargeted */
-  size_t n_params;
-  float *params; /* f32 [n_params] on the backend */
-  float *grads;  /* f32 [n_params] on the backend */
+  int n_adapters;        /* G independent adapters of one layout (batched multi-LoRA) */
+  size_t n_per;          /* parameters of one adapter */
+  size_t n_params;       /* n_adapters * n_per */
+  float *params;         /* f32 [n_adapters, n_per] on the backend */
+  float *grads;          /* f32 [n_adapters, n_per] on the backend */
   seal_backend *be;
+  int owns; /* 0 for a view (seal_lora_view): nothing to free */
 } seal_lora;
 
 /* Lays out an adapter for the model's shapes; parameters zero, gradients zero. */
 void seal_lora_create(seal_lora *l, const seal_model *m, int r, float alpha, unsigned targets);
+/* G adapters of the same shape in one buffer, trained together over one frozen
+ * base (each training sequence says which adapter it feeds: the inner loops of
+ * several self-edits share every base GEMM). */
+void seal_lora_create_multi(seal_lora *l, const seal_model *m, int G, int r, float alpha,
+                            unsigned targets);
+/* Adapter g of a multi-adapter as a single adapter sharing its memory: init,
+ * answering, saving and merging work on views. Nothing to free. */
+seal_lora seal_lora_view(const seal_lora *multi, int g);
 void seal_lora_free(seal_lora *l);
 /* PEFT's initialisation: A kaiming-uniform (a = sqrt(5): bound 1/sqrt(in)), B zero. */
 void seal_lora_init(seal_lora *l, seal_rng *rng);
@@ -52,6 +63,19 @@ void seal_lora_zero_grads(seal_lora *l);
 
 static inline bool seal_lora_has(const seal_lora *l, int layer, seal_lora_target t) {
   return l && (l->targets >> t & 1u) && layer < l->n_layers;
+}
+/* Parameters and gradients of adapter g (0 for a single adapter). */
+static inline float *seal_lora_A_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
+  return l->params + (size_t)g * l->n_per + l->slots[layer * SEAL_LORA_N_TARGETS + t].a_off;
+}
+static inline float *seal_lora_B_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
+  return l->params + (size_t)g * l->n_per + l->slots[layer * SEAL_LORA_N_TARGETS + t].b_off;
+}
+static inline float *seal_lora_dA_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
+  return l->grads + (size_t)g * l->n_per + l->slots[layer * SEAL_LORA_N_TARGETS + t].a_off;
+}
+static inline float *seal_lora_dB_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
+  return l->grads + (size_t)g * l->n_per + l->slots[layer * SEAL_LORA_N_TARGETS + t].b_off;
 }
 static inline float *seal_lora_A(const seal_lora *l, int layer, seal_lora_target t) {
   return l->params + l->slots[layer * SEAL_LORA_N_TARGETS + t].a_off;

@@ -97,3 +97,72 @@ void seal_inner_evaluate(seal_engine *eng, const seal_job *job, const seal_qa_co
   if (lp) seal_lora_free(lp);
   seal_train_seqs_free(&seqs);
 }
+
+/* Answers p's questions with adapter lp (or the bare model) into out. */
+static void answer_into(seal_engine *eng, const seal_lora *lp, const seal_squad_passage *p,
+                        const seal_qa_config *qa, seal_inner_result *out) {
+  double t0 = seal_now();
+  seal_qa_result qr;
+  seal_knowledge_answer(eng, lp, p, qa, &qr);
+  out->answer_seconds = seal_now() - t0;
+  out->reward = qr.reward;
+  out->em = qr.em;
+  out->f1 = qr.f1;
+  out->contains = qr.contains;
+  seal_qa_result_free(&qr);
+}
+
+void seal_inner_evaluate_many(seal_engine *eng, const seal_job *job, const seal_qa_config *qa,
+                              const seal_squad_passage *p, const char *const *selfedits, int G,
+                              const uint64_t *seeds, seal_inner_result *out) {
+  seal_train_seqs *seqs = seal_calloc((size_t)G, sizeof *seqs);
+  int *slot = seal_malloc((size_t)G * sizeof(int)); /* adapter of self-edit i, or -1 */
+  int trained = 0;
+  for (int i = 0; i < G; i++) {
+    memset(&out[i], 0, sizeof out[i]);
+    inner_texts(p, SEAL_TRAIN_SELFEDIT, selfedits[i], &seqs[i]);
+    out[i].n_sequences = seqs[i].n;
+    out[i].ok = seqs[i].n_from_selfedit > 0; /* nothing to train on scores zero */
+    out[i].first_loss = out[i].last_loss = NAN;
+    slot[i] = out[i].ok ? trained++ : -1;
+  }
+  if (trained > 0) {
+    const seal_job_lora *jl = &job->inner.lora;
+    seal_lora multi;
+    seal_lora_create_multi(&multi, &eng->model, trained, jl->r, (float)jl->alpha, jl->targets);
+    const seal_sft_example **ex = seal_calloc((size_t)trained, sizeof *ex);
+    int *n = seal_calloc((size_t)trained, sizeof *n);
+    seal_sft_config *cfg = seal_calloc((size_t)trained, sizeof *cfg);
+    seal_sft_stats *st = seal_calloc((size_t)trained, sizeof *st);
+    for (int i = 0; i < G; i++) {
+      int g = slot[i];
+      if (g < 0) continue;
+      seal_lora v = seal_lora_view(&multi, g);
+      seal_rng rng; /* the same draws as seal_inner_evaluate makes for this seed */
+      seal_rng_seed(&rng, seal_seed_derive(seeds[i], 1, 0, 0, 0));
+      seal_lora_init(&v, &rng);
+      seal_sft_example *e = seal_calloc((size_t)seqs[i].n, sizeof *e);
+      seal_sft_examples_from_texts(eng, seqs[i].seqs, seqs[i].n, e);
+      ex[g] = e;
+      n[g] = seqs[i].n;
+      cfg[g] = seal_inner_sft_config(&job->inner, seal_seed_derive(seeds[i], 2, 0, 0, 0));
+    }
+    seal_sft_train_multi(&eng->model, &multi, ex, n, cfg, st);
+    for (int i = 0; i < G; i++) {
+      int g = slot[i];
+      if (g < 0) continue;
+      out[i].first_loss = st[g].first_loss;
+      out[i].last_loss = st[g].last_loss;
+      out[i].train_seconds = st[g].seconds / trained; /* one shared run: each its share */
+      seal_lora v = seal_lora_view(&multi, g);
+      answer_into(eng, &v, p, qa, &out[i]);
+      seal_sft_examples_free((seal_sft_example *)ex[g], n[g]);
+      free((void *)ex[g]);
+    }
+    free(ex), free(n), free(cfg), free(st);
+    seal_lora_free(&multi);
+  }
+  for (int i = 0; i < G; i++) seal_train_seqs_free(&seqs[i]);
+  free(seqs);
+  free(slot);
+}

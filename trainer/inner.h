@@ -34,6 +34,15 @@ void seal_inner_evaluate(seal_engine *eng, const seal_job *job, const seal_qa_co
                          const seal_squad_passage *p, seal_inner_mode mode, const char *selfedit,
                          uint64_t seed, seal_inner_result *out);
 
+/* The inner loops of G self-edits of one passage trained together (batched
+ * multi-LoRA: every base GEMM is shared, each self-edit keeps its own adapter,
+ * optimizer, schedule and order), then each adapter answers. out[i] equals
+ * what seal_inner_evaluate(..., SEAL_TRAIN_SELFEDIT, selfedits[i], seeds[i])
+ * gives, up to the summation order of the shared products. */
+void seal_inner_evaluate_many(seal_engine *eng, const seal_job *job, const seal_qa_config *qa,
+                              const seal_squad_passage *p, const char *const *selfedits, int G,
+                              const uint64_t *seeds, seal_inner_result *out);
+
 /* Tokenizes texts as whole-sequence training examples (loss on every token).
  * ids[i] are malloc'd and owned by the caller (free with seal_sft_examples_free). */
 void seal_sft_examples_from_texts(seal_engine *eng, char *const *texts, int n,

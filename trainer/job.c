@@ -117,6 +117,7 @@ static const key_spec inner_keys[] = {
     INT("warmup_steps", inner.warmup_steps, 0, BIG),
     FLOAT("weight_decay", inner.weight_decay, 0, INFINITY),
     FLOAT("grad_clip", inner.grad_clip, 0, INFINITY),
+    INT("group", inner.group, 1, 4096),
     END,
 };
 
@@ -196,8 +197,8 @@ void seal_job_defaults(seal_job *job) {
   job->data.contexts_per_round = 50;
   job->data.n_eval = 200;
   job->selfedit = (seal_job_selfedit){SEAL_PROMPT_IMPLICATIONS, 5, 1.0, 0.95, 1024};
-  job->inner = (seal_job_inner){{32, 64, target_bits("q,v")}, 10, 1e-3, 1,
-                                SEAL_SCHEDULE_LINEAR,         0,  0.0,  1.0};
+  job->inner = (seal_job_inner){
+      {32, 64, target_bits("q,v")}, 10, 1e-3, 1, SEAL_SCHEDULE_LINEAR, 0, 0.0, 1.0, 1};
   job->answer.max_tokens = 64;
   job->grading = (seal_job_grading){SEAL_GRADE_CONTAINS, 0.5, NULL};
   job->rest_em = (seal_job_rest_em){{64, 128, target_bits("q,k,v,o,gate,up,down")}, 3e-4, 2, 10};

@@ -55,6 +55,8 @@ typedef struct {
   int warmup_steps;
   double weight_decay;
   double grad_clip; /* max global grad norm; 0 = no clipping */
+  int group;        /* self-edits of one passage whose inner loops train together
+                       (batched multi-LoRA over one frozen base); 1 = one at a time */
 } seal_job_inner;
 
 typedef struct {

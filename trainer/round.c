@@ -204,6 +204,19 @@ static bool injected_fault(int context, int sample, int repeat) {
   return f && sscanf(f, "%d:%d:%d", &c, &s, &r) == 3 && c == context && s == sample && r == repeat;
 }
 
+/* One inner loop's result as the JSON object items carry back. */
+static json_t *inner_result_json(int context, int sample, int repeat, const seal_inner_result *r) {
+  return json_pack("{s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:f,s:f,s:f}", "context", context,
+                   "sample", sample, "repeat", repeat, "reward", r->reward, "em", r->em, "f1",
+                   r->f1, "contains", r->contains, "n_sequences", r->n_sequences, "ok", r->ok,
+                   "first_loss", isfinite(r->first_loss) ? r->first_loss : -1.0, "last_loss",
+                   isfinite(r->last_loss) ? r->last_loss : -1.0, "train_seconds", r->train_seconds,
+                   "answer_seconds", r->answer_seconds);
+}
+
+/* EVALUATE(context, [(sample, repeat, text)...]): one inner loop, or (with
+ * inner_loop.group > 1) several trained together as one batched multi-LoRA
+ * run. The result is {"results": [one object per pair]}. */
 static int evaluate_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
   phase_ctx *pc = user;
   seal_run *run = pc->run;
@@ -211,32 +224,47 @@ static int evaluate_work(void *user, int item, const void *payload, size_t len, 
   json_t *in = parse_json(payload, len);
   if (!in) return -1;
   int context = (int)json_integer_value(json_object_get(in, "context"));
-  int sample = (int)json_integer_value(json_object_get(in, "sample"));
-  int repeat = (int)json_integer_value(json_object_get(in, "repeat"));
-  const char *text = json_string_value(json_object_get(in, "text"));
-  if (injected_fault(context, sample, repeat)) {
-    seal_buf_printf(out, "injected fault (SEAL_FAULT_EVALUATE) in context %d sample %d", context,
-                    sample);
-    json_decref(in);
-    return -1;
+  json_t *pairs = json_object_get(in, "pairs");
+  int G = (int)json_array_size(pairs);
+  const char **texts = seal_calloc((size_t)(G ? G : 1), sizeof(char *));
+  uint64_t *seeds = seal_calloc((size_t)(G ? G : 1), sizeof(uint64_t));
+  int *sample = seal_calloc((size_t)(G ? G : 1), sizeof(int));
+  int *repeat = seal_calloc((size_t)(G ? G : 1), sizeof(int));
+  int failed = 0;
+  for (int i = 0; i < G; i++) {
+    json_t *pr = json_array_get(pairs, (size_t)i);
+    sample[i] = (int)json_integer_value(json_object_get(pr, "sample"));
+    repeat[i] = (int)json_integer_value(json_object_get(pr, "repeat"));
+    const char *t = json_string_value(json_object_get(pr, "text"));
+    texts[i] = t ? t : "";
+    seeds[i] =
+        seal_item_seed(run->job->seed, pc->round, context, sample[i], STREAM_EVALUATE + repeat[i]);
+    if (injected_fault(context, sample[i], repeat[i]) && !failed) {
+      seal_buf_printf(out, "injected fault (SEAL_FAULT_EVALUATE) in context %d sample %d", context,
+                      sample[i]);
+      failed = 1;
+    }
   }
-  seal_inner_result r;
-  uint64_t seed =
-      seal_item_seed(run->job->seed, pc->round, context, sample, STREAM_EVALUATE + repeat);
-  seal_inner_evaluate(&run->eng, run->job, &run->qa, &run->train.passages[context],
-                      SEAL_TRAIN_SELFEDIT, text ? text : "", seed, &r);
-  json_t *res = json_pack("{s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:f,s:f,s:f}", "context",
-                          context, "sample", sample, "repeat", repeat, "reward", r.reward, "em",
-                          r.em, "f1", r.f1, "contains", r.contains, "n_sequences", r.n_sequences,
-                          "ok", r.ok, "first_loss", isfinite(r.first_loss) ? r.first_loss : -1.0,
-                          "last_loss", isfinite(r.last_loss) ? r.last_loss : -1.0, "train_seconds",
-                          r.train_seconds, "answer_seconds", r.answer_seconds);
+  seal_inner_result *r = seal_calloc((size_t)(G ? G : 1), sizeof *r);
+  const seal_squad_passage *p = &run->train.passages[context];
+  if (!failed && G == 1)
+    seal_inner_evaluate(&run->eng, run->job, &run->qa, p, SEAL_TRAIN_SELFEDIT, texts[0], seeds[0],
+                        &r[0]);
+  else if (!failed)
+    seal_inner_evaluate_many(&run->eng, run->job, &run->qa, p, texts, G, seeds, r);
+  if (!failed) {
+    json_t *res = json_pack("{s:[]}", "results");
+    for (int i = 0; i < G; i++)
+      json_array_append_new(json_object_get(res, "results"),
+                            inner_result_json(context, sample[i], repeat[i], &r[i]));
+    char *dump = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    seal_buf_puts(out, dump);
+    free(dump);
+    json_decref(res);
+  }
+  free(r), free(texts), free(seeds), free(sample), free(repeat);
   json_decref(in);
-  char *dump = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(17));
-  seal_buf_puts(out, dump);
-  free(dump);
-  json_decref(res);
-  return 0;
+  return failed ? -1 : 0;
 }
 
 typedef struct {
@@ -245,16 +273,13 @@ typedef struct {
   size_t *lens;
 } eval_ctx;
 
-static void evaluate_result(void *user, int item, int ok, const void *data, size_t len,
-                            int worker) {
-  eval_ctx *ec = user;
+/* Stores one pair's record and its metrics event; res NULL: the item failed. */
+static void record_pair(eval_ctx *ec, int context, json_t *pair, json_t *res, int worker) {
   seal_run *run = ec->pc.run;
-  json_t *in = parse_json(ec->payloads[item], ec->lens[item]);
-  json_t *res = ok ? parse_json(data, len) : NULL;
-  seal_selfedit_record rec = {.context_id = (int)json_integer_value(json_object_get(in, "context")),
-                              .sample = (int)json_integer_value(json_object_get(in, "sample")),
-                              .repeat = (int)json_integer_value(json_object_get(in, "repeat")),
-                              .text = (char *)json_string_value(json_object_get(in, "text"))};
+  seal_selfedit_record rec = {.context_id = context,
+                              .sample = (int)json_integer_value(json_object_get(pair, "sample")),
+                              .repeat = (int)json_integer_value(json_object_get(pair, "repeat")),
+                              .text = (char *)json_string_value(json_object_get(pair, "text"))};
   if (res) {
     rec.reward = json_number_value(json_object_get(res, "reward"));
     rec.em = json_number_value(json_object_get(res, "em"));
@@ -263,9 +288,6 @@ static void evaluate_result(void *user, int item, int ok, const void *data, size
     rec.n_sequences = (int)json_integer_value(json_object_get(res, "n_sequences"));
     rec.ok = (int)json_integer_value(json_object_get(res, "ok"));
   } else {
-    /* The item failed on every attempt: it scores zero, every other result stays. */
-    seal_warn("evaluate item %d (context %d, sample %d) failed on rank %d; scored 0", item,
-              rec.context_id, rec.sample, worker);
     rec.reward = 0, rec.em = rec.f1 = rec.contains = 0, rec.ok = 0;
   }
   seal_run_state_add_selfedit(&run->st, ec->pc.round, &rec);
@@ -274,9 +296,49 @@ static void evaluate_result(void *user, int item, int ok, const void *data, size
                         seal_json_real(rec.reward), "ok", rec.ok, "rank", worker);
   if (res) json_object_update(m, res);
   seal_metrics_emit(&run->metrics, "evaluated", m);
+}
+
+static void evaluate_result(void *user, int item, int ok, const void *data, size_t len,
+                            int worker) {
+  eval_ctx *ec = user;
+  json_t *in = parse_json(ec->payloads[item], ec->lens[item]);
+  json_t *res = ok ? parse_json(data, len) : NULL;
+  int context = (int)json_integer_value(json_object_get(in, "context"));
+  json_t *pairs = json_object_get(in, "pairs"), *results = json_object_get(res, "results");
+  if (!res) /* The item failed on every attempt: its pairs score zero, every other result stays. */
+    seal_warn("evaluate item %d (context %d, %zu self-edit(s)) failed on rank %d: %.*s; scored 0",
+              item, context, json_array_size(pairs), worker, (int)len, (const char *)data);
+  for (size_t i = 0; i < json_array_size(pairs); i++)
+    record_pair(ec, context, json_array_get(pairs, i), res ? json_array_get(results, i) : NULL,
+                worker);
   json_decref(in);
   json_decref(res);
-  result_arrived(&ec->pc);
+  for (size_t i = 0; i < json_array_size(pairs); i++) result_arrived(&ec->pc);
+}
+
+/* Adds EVALUATE payloads for a context's pending pairs, group at a time. */
+static void add_evaluate_items(seal_run *run, int round, int context, eval_ctx *ec, int *n) {
+  int group = run->job->inner.group > 0 ? run->job->inner.group : 1;
+  json_t *pairs = json_array();
+  for (int s = 0; s < run->job->selfedit.k; s++) {
+    const seal_selfedit_record *gen = find_record(&run->st, round, context, s, -1);
+    if (!gen) continue;
+    for (int rep = 0; rep < run->job->repeats; rep++) {
+      if (find_record(&run->st, round, context, s, rep)) continue;
+      json_array_append_new(
+          pairs, json_pack("{s:i,s:i,s:s}", "sample", s, "repeat", rep, "text", gen->text));
+      if ((int)json_array_size(pairs) == group) {
+        payload_add(json_pack("{s:i,s:o}", "context", context, "pairs", pairs), &ec->payloads,
+                    &ec->lens, n);
+        pairs = json_array();
+      }
+    }
+  }
+  if (json_array_size(pairs) > 0)
+    payload_add(json_pack("{s:i,s:o}", "context", context, "pairs", pairs), &ec->payloads,
+                &ec->lens, n);
+  else
+    json_decref(pairs);
 }
 
 static int phase_evaluate(seal_run *run, int round, const int *ctx, int n_ctx) {
@@ -284,17 +346,15 @@ static int phase_evaluate(seal_run *run, int round, const int *ctx, int n_ctx) {
   int n = 0;
   if (run->comm->rank == 0) {
     snprintf(run->st.phase, sizeof run->st.phase, "evaluate");
-    for (int i = 0; i < n_ctx; i++)
-      for (int s = 0; s < run->job->selfedit.k; s++) {
-        const seal_selfedit_record *gen = find_record(&run->st, round, ctx[i], s, -1);
-        if (!gen) continue;
-        for (int rep = 0; rep < run->job->repeats; rep++)
-          if (!find_record(&run->st, round, ctx[i], s, rep))
-            payload_add(json_pack("{s:i,s:i,s:i,s:s}", "context", ctx[i], "sample", s, "repeat",
-                                  rep, "text", gen->text),
-                        &ec.payloads, &ec.lens, &n);
-      }
-    seal_progress_begin(&ec.pc.progress, "evaluate self-edits", n);
+    for (int i = 0; i < n_ctx; i++) add_evaluate_items(run, round, ctx[i], &ec, &n);
+    /* progress counts self-edit evaluations, whatever their grouping */
+    int pairs = 0;
+    for (int i = 0; i < n; i++) {
+      json_t *in = parse_json(ec.payloads[i], ec.lens[i]);
+      pairs += (int)json_array_size(json_object_get(in, "pairs"));
+      json_decref(in);
+    }
+    seal_progress_begin(&ec.pc.progress, "evaluate self-edits", pairs);
   }
   int rc = run_items(run, ec.payloads, ec.lens, n, evaluate_work, evaluate_result, &ec,
                      "evaluate self-edits");

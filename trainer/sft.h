@@ -50,6 +50,16 @@ typedef struct {
 void seal_sft_train(seal_model *m, seal_lora *lora, const seal_sft_example *ex, int n,
                     const seal_sft_config *cfg, seal_sft_stats *stats);
 
+/* Batched multi-LoRA: trains adapter g of lora (a multi-adapter with G =
+ * lora->n_adapters) on ex[g][0..n[g]) with cfg[g], all G at once: every step
+ * packs each unfinished adapter's next batch into one forward/backward over
+ * the shared base, then each adapter clips and steps on its own (its own
+ * schedule, its own shuffle). Adapter g ends where seal_sft_train on
+ * seal_lora_view(lora, g) alone would, up to the summation order of the shared
+ * products. Single process only (cfg[g].world must be 1). */
+void seal_sft_train_multi(seal_model *m, seal_lora *lora, const seal_sft_example *const *ex,
+                          const int *n, const seal_sft_config *cfg, seal_sft_stats *stats);
+
 /* Mean token loss of the examples under (m, lora), no training. */
 double seal_sft_eval_loss(seal_model *m, const seal_lora *lora, const seal_sft_example *ex, int n);
 

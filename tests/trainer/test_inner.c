@@ -69,12 +69,41 @@ START_TEST(selfedit_lines_are_trained_with_the_passage) {
 }
 END_TEST
 
+/* Several self-edits' inner loops trained together give what each gives alone;
+ * an empty one among them still scores zero untrained. */
+START_TEST(batched_inner_loops_equal_single_ones) {
+  inner_fixture f;
+  open_inner(&f);
+  const char *edits[3] = {"The salt pans flood in spring.\nRakers wear green hats.\n", "",
+                          "Ilse Marrow mapped the flats.\n---\nForty-two pans.\nSeven years.\n"};
+  uint64_t seeds[3] = {11, 12, 13};
+  seal_inner_result many[3];
+  seal_inner_evaluate_many(&f.eng, &f.job, &f.qa, &f.data.passages[0], edits, 3, seeds, many);
+  for (int i = 0; i < 3; i++) {
+    seal_inner_result one;
+    seal_inner_evaluate(&f.eng, &f.job, &f.qa, &f.data.passages[0], SEAL_TRAIN_SELFEDIT, edits[i],
+                        seeds[i], &one);
+    ck_assert_int_eq(many[i].ok, one.ok);
+    ck_assert_int_eq(many[i].n_sequences, one.n_sequences);
+    ck_assert_double_eq(many[i].reward, one.reward);
+    if (one.ok)
+      ck_assert_msg(fabs(many[i].last_loss - one.last_loss) <= 1e-4 * fabs(one.last_loss),
+                    "self-edit %d: last loss %g batched, %g alone", i, many[i].last_loss,
+                    one.last_loss);
+    else
+      ck_assert(isnan(many[i].last_loss) && many[i].reward == 0.0);
+  }
+  close_inner(&f);
+}
+END_TEST
+
 Suite *inner_suite(void) {
   Suite *s = suite_create("inner");
   TCase *tc = tcase_create("tiny-seal");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, empty_selfedit_scores_zero_without_training);
   tcase_add_test(tc, selfedit_lines_are_trained_with_the_passage);
+  tcase_add_test(tc, batched_inner_loops_equal_single_ones);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -127,6 +127,67 @@ START_TEST(sft_learns_a_sequence) {
 }
 END_TEST
 
+/* Three adapters trained together end where each would alone: different
+ * example counts, lengths, completion masks, batch sizes, epochs and seeds. */
+START_TEST(multi_adapter_training_equals_separate_training) {
+  tiny t;
+  open_tiny(&t);
+  static int32_t toks[64];
+  for (int i = 0; i < 64; i++) toks[i] = (i * 37 + 11) % 263;
+  seal_sft_example a[3] = {{toks, 12, 0}, {toks + 5, 9, 4}, {toks + 20, 15, 0}};
+  seal_sft_example b[1] = {{toks + 30, 7, 2}};
+  seal_sft_example c[4] = {
+      {toks + 1, 5, 0}, {toks + 40, 13, 6}, {toks + 9, 10, 0}, {toks + 50, 8, 0}};
+  const seal_sft_example *ex[3] = {a, b, c};
+  int n[3] = {3, 1, 4};
+  seal_sft_config cfg[3];
+  int epochs[3] = {2, 5, 1}, batch[3] = {1, 1, 2};
+  for (int g = 0; g < 3; g++)
+    cfg[g] = (seal_sft_config){
+        .epochs = epochs[g],
+        .batch_size = batch[g],
+        .shuffle = true,
+        .seed = 100 + (uint64_t)g,
+        .opt = seal_adamw_defaults(5e-3f, 0.01f, 1.0f, SEAL_SCHEDULE_LINEAR, 1, 0)};
+  unsigned targets = (1u << SEAL_LORA_Q) | (1u << SEAL_LORA_V) | (1u << SEAL_LORA_DOWN);
+  seal_lora multi;
+  seal_lora_create_multi(&multi, &t.m, 3, 4, 8.0f, targets);
+  for (int g = 0; g < 3; g++) {
+    seal_lora v = seal_lora_view(&multi, g);
+    seal_rng rng;
+    seal_rng_seed(&rng, 7 + (uint64_t)g);
+    seal_lora_init(&v, &rng);
+  }
+  seal_sft_stats ms[3];
+  seal_sft_train_multi(&t.m, &multi, ex, n, cfg, ms);
+  float *got = seal_malloc(multi.n_params * sizeof(float));
+  t.be->ops->to_host(t.be, got, multi.params, SEAL_F32, multi.n_params);
+  for (int g = 0; g < 3; g++) {
+    seal_lora one;
+    seal_lora_create(&one, &t.m, 4, 8.0f, targets);
+    seal_rng rng;
+    seal_rng_seed(&rng, 7 + (uint64_t)g);
+    seal_lora_init(&one, &rng);
+    seal_sft_stats st;
+    seal_sft_train(&t.m, &one, ex[g], n[g], &cfg[g], &st);
+    ck_assert_int_eq(ms[g].steps, st.steps);
+    ck_assert_double_eq_tol(ms[g].first_loss, st.first_loss, 1e-5);
+    ck_assert_double_eq_tol(ms[g].last_loss, st.last_loss, 1e-5);
+    float *want = seal_malloc(one.n_params * sizeof(float));
+    t.be->ops->to_host(t.be, want, one.params, SEAL_F32, one.n_params);
+    double d = 0;
+    for (size_t i = 0; i < one.n_params; i++)
+      d = fmax(d, fabs((double)got[(size_t)g * multi.n_per + i] - want[i]));
+    ck_assert_msg(d < 1e-5, "adapter %d: max diff %g", g, d);
+    free(want);
+    seal_lora_free(&one);
+  }
+  free(got);
+  seal_lora_free(&multi);
+  close_tiny(&t);
+}
+END_TEST
+
 Suite *sft_suite(void) {
   Suite *s = suite_create("sft");
   TCase *tc = tcase_create("core");
@@ -136,6 +197,7 @@ Suite *sft_suite(void) {
   tcase_add_test(tc, completion_only_loss_ignores_the_prompt);
   tcase_add_test(tc, batched_padding_does_not_change_the_loss);
   tcase_add_test(tc, sft_learns_a_sequence);
+  tcase_add_test(tc, multi_adapter_training_equals_separate_training);
   suite_add_tcase(s, tc);
   return s;
 }
