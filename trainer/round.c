@@ -89,9 +89,12 @@ typedef struct {
   int done;
 } phase_ctx;
 
-static void result_arrived(phase_ctx *pc) {
+/* count results of one work item have been recorded: progress, then the
+ * checkpoint (once per item, so a crash loses only the items in flight). */
+static void result_arrived(phase_ctx *pc, int count) {
   seal_run *run = pc->run;
-  seal_progress_update(&pc->progress, ++pc->done, NULL);
+  pc->done += count;
+  seal_progress_update(&pc->progress, pc->done, NULL);
   if (seal_now() - run->last_ckpt >= run->ckpt_interval) seal_run_checkpoint(run);
 }
 
@@ -171,7 +174,7 @@ static void generate_result(void *user, int item, int ok, const void *data, size
                     json_pack("{s:i,s:i,s:i,s:i}", "round", pc->round, "context", context,
                               "samples", (int)json_array_size(texts), "rank", worker));
   json_decref(res);
-  result_arrived(pc);
+  result_arrived(pc, 1);
 }
 
 static int phase_generate(seal_run *run, int round, const int *ctx, int n_ctx) {
@@ -308,12 +311,13 @@ static void evaluate_result(void *user, int item, int ok, const void *data, size
   if (!res) /* The item failed on every attempt: its pairs score zero, every other result stays. */
     seal_warn("evaluate item %d (context %d, %zu self-edit(s)) failed on rank %d: %.*s; scored 0",
               item, context, json_array_size(pairs), worker, (int)len, (const char *)data);
-  for (size_t i = 0; i < json_array_size(pairs); i++)
-    record_pair(ec, context, json_array_get(pairs, i), res ? json_array_get(results, i) : NULL,
-                worker);
+  int n_pairs = (int)json_array_size(pairs);
+  for (int i = 0; i < n_pairs; i++)
+    record_pair(ec, context, json_array_get(pairs, (size_t)i),
+                res ? json_array_get(results, (size_t)i) : NULL, worker);
   json_decref(in);
   json_decref(res);
-  for (size_t i = 0; i < json_array_size(pairs); i++) result_arrived(&ec->pc);
+  result_arrived(&ec->pc, n_pairs);
 }
 
 /* Adds EVALUATE payloads for a context's pending pairs, group at a time. */
