@@ -34,6 +34,12 @@ void seal_knowledge_answer(seal_engine *eng, const seal_lora *lora, const seal_s
 void seal_knowledge_answer_many(seal_engine *eng, const seal_lora *lora,
                                 const seal_squad_passage *const *ps, int n_passages,
                                 const seal_qa_config *cfg, seal_qa_result *out);
+/* Every adapter g of a multi-adapter LoRA answers p's questions (all in one
+ * decoding batch over the shared base); out[g] as seal_knowledge_answer with
+ * seal_lora_view(lora, g) would give. */
+void seal_knowledge_answer_adapters(seal_engine *eng, const seal_lora *lora,
+                                    const seal_squad_passage *p, const seal_qa_config *cfg,
+                                    seal_qa_result *out);
 void seal_qa_result_free(seal_qa_result *r);
 
 #endif

@@ -92,6 +92,12 @@ char *seal_engine_decode(const seal_engine *eng, const int32_t *ids, int n) {
 void seal_engine_complete(seal_engine *eng, const seal_lora *lora, const char *const *prompts,
                           int B, const seal_sampling *s, const uint64_t *seeds, char **texts,
                           int *n_tokens) {
+  seal_engine_complete_multi(eng, lora, prompts, B, s, seeds, NULL, texts, n_tokens);
+}
+
+void seal_engine_complete_multi(seal_engine *eng, const seal_lora *lora, const char *const *prompts,
+                                int B, const seal_sampling *s, const uint64_t *seeds,
+                                const int *seq_adapter, char **texts, int *n_tokens) {
   int32_t **ids = seal_calloc((size_t)B, sizeof *ids);
   int *lens = seal_calloc((size_t)B, sizeof *lens);
   seal_rng *rngs = seal_calloc((size_t)B, sizeof *rngs);
@@ -100,7 +106,8 @@ void seal_engine_complete(seal_engine *eng, const seal_lora *lora, const char *c
     seal_rng_seed(&rngs[b], seeds ? seeds[b] : (uint64_t)b);
   }
   seal_generation *out = seal_calloc((size_t)B, sizeof *out);
-  seal_generate(&eng->model, lora, NULL, (const int32_t *const *)ids, lens, B, s, rngs, out);
+  seal_generate_multi(&eng->model, lora, NULL, (const int32_t *const *)ids, lens, B, s, rngs,
+                      seq_adapter, out);
   for (int b = 0; b < B; b++) {
     texts[b] = seal_engine_decode(eng, out[b].ids, out[b].n);
     if (n_tokens) n_tokens[b] = out[b].n;

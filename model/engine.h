@@ -40,4 +40,10 @@ void seal_engine_complete(seal_engine *eng, const seal_lora *lora, const char *c
                           int B, const seal_sampling *s, const uint64_t *seeds, char **texts,
                           int *n_tokens);
 
+/* The same with a multi-adapter LoRA: prompt b runs with adapter
+ * seq_adapter[b] (NULL: adapter 0). */
+void seal_engine_complete_multi(seal_engine *eng, const seal_lora *lora, const char *const *prompts,
+                                int B, const seal_sampling *s, const uint64_t *seeds,
+                                const int *seq_adapter, char **texts, int *n_tokens);
+
 #endif

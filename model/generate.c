@@ -27,6 +27,13 @@ static int record_token(const seal_model *m, seal_generation *g, int tok, int ma
 void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
                    const int32_t *const *prompts, const int *lens, int B, const seal_sampling *s,
                    seal_rng *rngs, seal_generation *out) {
+  seal_generate_multi(m, lora, cache, prompts, lens, B, s, rngs, NULL, out);
+}
+
+void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
+                         const int32_t *const *prompts, const int *lens, int B,
+                         const seal_sampling *s, seal_rng *rngs, const int *seq_adapter,
+                         seal_generation *out) {
   int longest = 0;
   for (int b = 0; b < B; b++) {
     SEAL_CHECK(lens[b] > 0, "prompt %d is empty", b);
@@ -40,6 +47,8 @@ void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
   SEAL_CHECK(cache->slots >= B && cache->Tmax >= longest + s->max_new_tokens,
              "KV cache of %d x %d is too small for %d x %d", cache->slots, cache->Tmax, B,
              longest + s->max_new_tokens);
+  const int *caller_adapters = cache->slot_adapter;
+  cache->slot_adapter = seq_adapter; /* sequence b sits in slot b */
   int32_t *next = seal_malloc((size_t)B * sizeof(int32_t));
   int32_t *pos = seal_malloc((size_t)B * sizeof(int32_t));
   int *done = seal_calloc((size_t)B, sizeof(int));
@@ -78,6 +87,7 @@ void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
   free(next);
   free(pos);
   free(done);
+  cache->slot_adapter = caller_adapters;
   if (cache == &own) seal_kv_cache_free(&own, m);
 }
 

@@ -25,6 +25,13 @@ typedef struct {
 void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
                    const int32_t *const *prompts, const int *lens, int B, const seal_sampling *s,
                    seal_rng *rngs, seal_generation *out);
+/* The same with a multi-adapter LoRA: sequence b runs with adapter
+ * seq_adapter[b] (NULL: adapter 0 for all), so the answers of several inner
+ * loops' adapters decode in one batch over the shared base. */
+void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
+                         const int32_t *const *prompts, const int *lens, int B,
+                         const seal_sampling *s, seal_rng *rngs, const int *seq_adapter,
+                         seal_generation *out);
 void seal_generation_free(seal_generation *g, int B);
 
 #endif

@@ -80,6 +80,9 @@ typedef struct {
   int32_t *ids, *pos, *q_pos; /* [rows], [rows], [slots] */
   void *last;                 /* [slots, C] final hidden state of each sequence's last new token */
   void *logits;               /* [slots, V] */
+  /* With a multi-adapter LoRA: the adapter of each slot's sequence (host
+   * [slots], set by the caller; -1: none). NULL: adapter 0 everywhere. */
+  const int *slot_adapter;
 } seal_kv_cache;
 
 void seal_kv_cache_create(seal_kv_cache *c, const seal_model *m, int slots, int Tmax, int r_max);

@@ -52,6 +52,20 @@ static void inner_texts(const seal_squad_passage *p, seal_inner_mode mode, const
                           seqs);
 }
 
+/* Answers p's questions with adapter lp (or the bare model) into out. */
+static void answer_into(seal_engine *eng, const seal_lora *lp, const seal_squad_passage *p,
+                        const seal_qa_config *qa, seal_inner_result *out) {
+  double t0 = seal_now();
+  seal_qa_result qr;
+  seal_knowledge_answer(eng, lp, p, qa, &qr);
+  out->answer_seconds = seal_now() - t0;
+  out->reward = qr.reward;
+  out->em = qr.em;
+  out->f1 = qr.f1;
+  out->contains = qr.contains;
+  seal_qa_result_free(&qr);
+}
+
 void seal_inner_evaluate(seal_engine *eng, const seal_job *job, const seal_qa_config *qa,
                          const seal_squad_passage *p, seal_inner_mode mode, const char *selfedit,
                          uint64_t seed, seal_inner_result *out) {
@@ -85,31 +99,9 @@ void seal_inner_evaluate(seal_engine *eng, const seal_job *job, const seal_qa_co
     free(ex);
     lp = &lora;
   }
-  double t0 = seal_now();
-  seal_qa_result qr;
-  seal_knowledge_answer(eng, lp, p, qa, &qr);
-  out->answer_seconds = seal_now() - t0;
-  out->reward = qr.reward;
-  out->em = qr.em;
-  out->f1 = qr.f1;
-  out->contains = qr.contains;
-  seal_qa_result_free(&qr);
+  answer_into(eng, lp, p, qa, out);
   if (lp) seal_lora_free(lp);
   seal_train_seqs_free(&seqs);
-}
-
-/* Answers p's questions with adapter lp (or the bare model) into out. */
-static void answer_into(seal_engine *eng, const seal_lora *lp, const seal_squad_passage *p,
-                        const seal_qa_config *qa, seal_inner_result *out) {
-  double t0 = seal_now();
-  seal_qa_result qr;
-  seal_knowledge_answer(eng, lp, p, qa, &qr);
-  out->answer_seconds = seal_now() - t0;
-  out->reward = qr.reward;
-  out->em = qr.em;
-  out->f1 = qr.f1;
-  out->contains = qr.contains;
-  seal_qa_result_free(&qr);
 }
 
 void seal_inner_evaluate_many(seal_engine *eng, const seal_job *job, const seal_qa_config *qa,
@@ -148,17 +140,27 @@ void seal_inner_evaluate_many(seal_engine *eng, const seal_job *job, const seal_
       cfg[g] = seal_inner_sft_config(&job->inner, seal_seed_derive(seeds[i], 2, 0, 0, 0));
     }
     seal_sft_train_multi(&eng->model, &multi, ex, n, cfg, st);
+    /* every adapter answers the questions, all in one decoding batch */
+    double t0 = seal_now();
+    seal_qa_result *qr = seal_calloc((size_t)trained, sizeof *qr);
+    seal_knowledge_answer_adapters(eng, &multi, p, qa, qr);
+    double answer_seconds = (seal_now() - t0) / trained;
     for (int i = 0; i < G; i++) {
       int g = slot[i];
       if (g < 0) continue;
       out[i].first_loss = st[g].first_loss;
       out[i].last_loss = st[g].last_loss;
       out[i].train_seconds = st[g].seconds / trained; /* one shared run: each its share */
-      seal_lora v = seal_lora_view(&multi, g);
-      answer_into(eng, &v, p, qa, &out[i]);
+      out[i].answer_seconds = answer_seconds;
+      out[i].reward = qr[g].reward;
+      out[i].em = qr[g].em;
+      out[i].f1 = qr[g].f1;
+      out[i].contains = qr[g].contains;
+      seal_qa_result_free(&qr[g]);
       seal_sft_examples_free((seal_sft_example *)ex[g], n[g]);
       free((void *)ex[g]);
     }
+    free(qr);
     free(ex), free(n), free(cfg), free(st);
     seal_lora_free(&multi);
   }

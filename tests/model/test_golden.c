@@ -356,6 +356,61 @@ START_TEST(batched_generation_matches_single_and_stops_on_eos) {
 }
 END_TEST
 
+/* Sequences decoding with different adapters of a multi-adapter LoRA in one
+ * batch give what each adapter gives alone. */
+START_TEST(multi_adapter_generation_matches_views) {
+  fixture f;
+  open_fixture(&f, "tests/fixtures/models/tiny-qwen2");
+  unsigned all = (1u << SEAL_LORA_N_TARGETS) - 1;
+  seal_lora multi;
+  seal_lora_create_multi(&multi, &f.model, 2, 4, 8.0f, all);
+  seal_error e;
+  seal_lora v0 = seal_lora_view(&multi, 0), v1 = seal_lora_view(&multi, 1);
+  if (seal_lora_from_tensors(&v0, &f.golden, &e)) ck_abort_msg("%s", e.msg);
+  /* adapter 1: the golden adapter after five AdamW steps (".final" names) */
+  seal_tensor_set fin = {0};
+  for (int i = 0; i < f.golden.n; i++) {
+    const seal_host_tensor *t = &f.golden.items[i];
+    size_t len = strlen(t->name);
+    if (len < 6 || strcmp(t->name + len - 6, ".final")) continue;
+    char *name = seal_strdup(t->name);
+    name[len - 6] = '\0';
+    float *d = seal_malloc((size_t)seal_tensor_numel(t) * sizeof(float));
+    memcpy(d, t->data, (size_t)seal_tensor_numel(t) * sizeof(float));
+    seal_tensors_add(&fin, name, t->ndim, t->shape, d);
+    free(name);
+  }
+  if (seal_lora_from_tensors(&v1, &fin, &e)) ck_abort_msg("%s", e.msg);
+  const int32_t *prompts[4] = {f.ids, f.ids + 11, f.ids + 2, f.ids + 13};
+  int lens[4] = {6, 4, 5, 7}, adapter[4] = {0, 1, 1, 0};
+  seal_sampling s = {.temperature = 0, .top_p = 1, .max_new_tokens = 6};
+  seal_rng rngs[4];
+  for (int b = 0; b < 4; b++) seal_rng_seed(&rngs[b], (uint64_t)b);
+  seal_generation both[4];
+  seal_generate_multi(&f.model, &multi, NULL, prompts, lens, 4, &s, rngs, adapter, both);
+  int differ = 0;
+  for (int b = 0; b < 4; b++) {
+    seal_lora v = seal_lora_view(&multi, adapter[b]);
+    seal_generation alone;
+    seal_generate(&f.model, &v, NULL, &prompts[b], &lens[b], 1, &s, &rngs[b], &alone);
+    ck_assert_int_eq(alone.n, both[b].n);
+    for (int i = 0; i < alone.n; i++) ck_assert_int_eq(alone.ids[i], both[b].ids[i]);
+    /* the other adapter would have answered differently somewhere */
+    seal_lora w = seal_lora_view(&multi, 1 - adapter[b]);
+    seal_generation other;
+    seal_generate(&f.model, &w, NULL, &prompts[b], &lens[b], 1, &s, &rngs[b], &other);
+    for (int i = 0; i < other.n && i < alone.n; i++) differ += other.ids[i] != alone.ids[i];
+    seal_generation_free(&alone, 1);
+    seal_generation_free(&other, 1);
+  }
+  ck_assert_msg(differ > 0, "the two adapters decode alike: the test would not notice a mix-up");
+  seal_generation_free(both, 4);
+  seal_tensors_free(&fin);
+  seal_lora_free(&multi);
+  close_fixture(&f);
+}
+END_TEST
+
 /* PEFT's initialisation: A kaiming-uniform within 1/sqrt(in), B zero. */
 START_TEST(lora_init_is_pefts) {
   fixture f;
@@ -491,6 +546,7 @@ Suite *golden_suite(void) {
   tcase_add_test(tc, whole_model_lora_gradient_matches_finite_differences);
   tcase_add_test(tc, batched_generation_matches_single_and_stops_on_eos);
   tcase_add_test(tc, lora_init_is_pefts);
+  tcase_add_test(tc, multi_adapter_generation_matches_views);
   suite_add_tcase(s, tc);
   return s;
 }
