@@ -46,6 +46,16 @@ static int write_model(seal_h5 *c, hid_t f, const seal_run_state *s) {
   return rc;
 }
 
+/* Group `name` under parent (full: its path, for messages) holding the tensors. */
+static int write_tensor_group(seal_h5 *c, hid_t parent, const char *name, const char *full,
+                              const seal_tensor_set *t) {
+  seal_h5_where(c, "%s", full);
+  hid_t g = seal_h5_create_group(c, parent, name);
+  int rc = g < 0 ? -1 : seal_h5_write_tensors(c, g, full, t);
+  seal_h5_close(g);
+  return rc;
+}
+
 static int write_policy(seal_h5 *c, hid_t f, const seal_run_state *s) {
   seal_h5_where(c, "/policy");
   hid_t g = seal_h5_create_group(c, f, "policy");
@@ -60,11 +70,7 @@ static int write_policy(seal_h5 *c, hid_t f, const seal_run_state *s) {
     char name[32], full[48];
     snprintf(name, sizeof name, "round_%d", r);
     snprintf(full, sizeof full, "/policy/%s", name);
-    seal_h5_where(c, "%s", full);
-    hid_t rg = seal_h5_create_group(c, g, name);
-    if (rg < 0) rc = -1;
-    if (rc == 0) rc = seal_h5_write_tensors(c, rg, full, &s->policy[r]);
-    seal_h5_close(rg);
+    rc = write_tensor_group(c, g, name, full, &s->policy[r]);
   }
   H5Gclose(g);
   return rc;
@@ -83,11 +89,7 @@ static int write_optimizer(seal_h5 *c, hid_t f, const seal_run_state *s) {
   for (int i = 0; rc == 0 && i < 2; i++) {
     char full[32];
     snprintf(full, sizeof full, "/optimizer/%s", names[i]);
-    seal_h5_where(c, "%s", full);
-    hid_t mg = seal_h5_create_group(c, g, names[i]);
-    if (mg < 0) rc = -1;
-    if (rc == 0) rc = seal_h5_write_tensors(c, mg, full, sets[i]);
-    seal_h5_close(mg);
+    rc = write_tensor_group(c, g, names[i], full, sets[i]);
   }
   H5Gclose(g);
   return rc;

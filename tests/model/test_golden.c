@@ -115,6 +115,16 @@ static void check_logits(fixture *f, seal_train_acts *a, const char *name, doubl
   free(got);
 }
 
+/* Every tensor of set against golden "<its name><suffix>". */
+static void check_tensors(fixture *f, const seal_tensor_set *set, const char *suffix, double tol) {
+  for (int i = 0; i < set->n; i++) {
+    char *name = seal_asprintf("%s%s", set->items[i].name, suffix);
+    int64_t n = seal_tensor_numel(&set->items[i]);
+    check_close(f, set->items[i].data, golden(f, name, n), (size_t)n, tol, name);
+    free(name);
+  }
+}
+
 static void load_initial_adapter(fixture *f, seal_lora *l) {
   seal_lora_create(l, &f->model, 4, 8.0f, (1u << SEAL_LORA_N_TARGETS) - 1);
   seal_error e;
@@ -152,12 +162,7 @@ static void check_lora_grads(const char *dir) {
   seal_lora_to_tensors(&l, &grads);
   l.params = p;
   ck_assert_int_eq(grads.n, 28);
-  for (int i = 0; i < grads.n; i++) {
-    char *name = seal_asprintf("%s.grad", grads.items[i].name);
-    int64_t n = seal_tensor_numel(&grads.items[i]);
-    check_close(&f, grads.items[i].data, golden(&f, name, n), (size_t)n, 1e-5, name);
-    free(name);
-  }
+  check_tensors(&f, &grads, ".grad", 1e-5);
   seal_tensors_free(&grads);
   seal_forward_train(&f.model, &l, &a, f.ids, NULL, NULL, 2, 11);
   check_logits(&f, &a, "lora.logits", 1e-4);
@@ -189,12 +194,7 @@ static void check_adamw(const char *dir) {
   check_scalar(&f, final, golden(&f, "adamw.final_loss", 1)[0], 1e-5, "final loss");
   seal_tensor_set after = {0};
   seal_lora_to_tensors(&l, &after);
-  for (int i = 0; i < after.n; i++) {
-    char *name = seal_asprintf("%s.final", after.items[i].name);
-    int64_t n = seal_tensor_numel(&after.items[i]);
-    check_close(&f, after.items[i].data, golden(&f, name, n), (size_t)n, 1e-4, name);
-    free(name);
-  }
+  check_tensors(&f, &after, ".final", 1e-4);
   seal_tensors_free(&after);
   seal_adamw_free(&opt);
   seal_train_acts_free(&a, &f.model);
