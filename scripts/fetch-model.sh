@@ -45,6 +45,17 @@ command -v python3 >/dev/null 2>&1 || {
 }
 
 mkdir -p "$dest_dir"
+
+# Two callers at once (ctest -j runs the model tests in parallel on a fresh
+# machine) must not download into the same .part file: the second waits for the
+# first under a lock and then finds the model in place.
+exec 9>"$dest_dir/.$NAME.lock"
+flock 9
+if [[ -s "$dest" ]]; then
+  echo "$dest"
+  exit 0
+fi
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/seal-fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
