@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "cmd/cmd.h"
+#include "kernels/cpu/blas_info.h"
 #include "kernels/ops.h"
 
 static const char usage[] =
@@ -31,6 +32,9 @@ int cmd_backends(int argc, char **argv) {
       printf("%-5s unavailable: %s\n", names[i], err.msg);
     }
   }
+  printf("cpu BLAS: %s (kernels: %s)\n", seal_cpu_blas_config(), seal_cpu_blas_core());
+  char advice[320];
+  if (seal_cpu_blas_runs_generic(advice, sizeof advice)) printf("warning: %s\n", advice);
   printf("default: %s\n", seal_backend_default_name());
   return 0;
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/blas_info.h"
 #include "kernels/cpu/cpu.h"
 
 static void *cpu_alloc(seal_backend *be, size_t bytes) {
@@ -100,6 +101,8 @@ const seal_ops seal_cpu_ops = {
 
 seal_backend *seal_cpu_backend_create(seal_error *e) {
   (void)e;
+  char advice[320];
+  if (seal_cpu_blas_runs_generic(advice, sizeof advice)) seal_warn("cpu backend: %s", advice);
   seal_backend *be = seal_calloc(1, sizeof *be);
   be->name = "cpu";
   be->act = SEAL_F32;

@@ -1,0 +1,26 @@
+/* kernels/cpu/blas_info.h — which GEMM kernels the CPU backend's BLAS runs, and
+ * whether they are the processor's best (issue 15: Debian's OpenBLAS 0.3.21
+ * does not recognise newer processors and falls back to its Prescott/SSE3
+ * kernels, several times slower, without a word). */
+#ifndef SEAL_KERNELS_CPU_BLAS_INFO_H
+#define SEAL_KERNELS_CPU_BLAS_INFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* OpenBLAS's kernel family for this processor ("Zen", "Haswell", "SkylakeX",
+ * "Prescott", ...) and its build line. */
+const char *seal_cpu_blas_core(void);
+const char *seal_cpu_blas_config(void);
+
+/* Whether `core` is a kernel family older than what the processor supports
+ * (has_avx2, has_avx512f as cpuid reports them); when it is, advice gets the
+ * OPENBLAS_CORETYPE setting that selects the right ones. Pure: testable with
+ * any names. */
+bool seal_cpu_blas_core_is_generic(const char *core, bool has_avx2, bool has_avx512f, char *advice,
+                                   size_t advice_size);
+
+/* The same for this process's BLAS and processor. */
+bool seal_cpu_blas_runs_generic(char *advice, size_t advice_size);
+
+#endif
