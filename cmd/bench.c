@@ -70,18 +70,9 @@ static void parse_batches(const char *value, bench_opts *o) {
 
 /* "q,v" or "q_proj,v_proj" or "all" -> target bits. */
 static unsigned parse_targets(const char *value) {
-  if (!strcmp(value, "all")) return (1u << SEAL_LORA_N_TARGETS) - 1;
-  unsigned bits = 0;
-  char *copy = seal_strdup(value);
-  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
-       tok = strtok_r(NULL, ",", &save)) {
-    int t = seal_lora_target_parse(tok);
-    if (t < 0)
-      SEAL_DIE("--lora-targets: unknown projection '%s' (q, k, v, o, gate, up, down or all)", tok);
-    bits |= 1u << t;
-  }
-  free(copy);
-  if (!bits) SEAL_DIE("--lora-targets: '%s' names no projection", value);
+  unsigned bits;
+  char why[256];
+  if (seal_lora_targets_parse(value, &bits, why, sizeof why)) SEAL_DIE("--lora-targets: %s", why);
   return bits;
 }
 
@@ -108,7 +99,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
                     .train_tokens = 256,
                     .train_batch = 1,
                     .lora_r = 32,
-                    .lora_targets = (1u << SEAL_LORA_N_TARGETS) - 1,
+                    .lora_targets = SEAL_LORA_ALL_TARGETS,
                     .top_p = 1.0f,
                     .repeats = 3,
                     .batches = {1, 8},

@@ -1,7 +1,9 @@
 /* model/forward.c — the decoder graph, forward (training and cached inference)
  * and the LoRA backward. One graph for every backend: each step is an op of
  * kernels/ops.h. Shapes: N = B*T token rows, C hidden, I MLP width, Hq/Hkv heads
- * of width D, V vocabulary, r LoRA rank. */
+ * of width D, V vocabulary, r LoRA rank. Names: m the model, w a layer's
+ * weights, a the training activations (la one layer's), kv the KV cache, cfg
+ * the model's config, l a layer index, t a LoRA target. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,84 +11,74 @@
 
 #define OPS(m) ((m)->be->ops)
 
-/* ---- allocation ---------------------------------------------------------- */
+/* ---- buffers, from the lists of graph.h ------------------------------------- */
 
-static void *act_alloc(const seal_model *m, size_t n) {
+/* The sizes the lists' element counts are written in. */
+typedef struct {
+  size_t B, T, N;           /* a training batch: N = B*T token rows */
+  size_t slots, Tmax, rows; /* a KV cache and its scratch */
+  size_t C, Hq, Hkv, D, I, V, r_max;
+} buf_sizes;
+
+static buf_sizes sizes_of(const seal_model *m, int r_max) {
+  const seal_model_config *cfg = &m->cfg;
+  return (buf_sizes){.C = (size_t)cfg->hidden,
+                     .Hq = (size_t)cfg->n_heads,
+                     .Hkv = (size_t)cfg->n_kv_heads,
+                     .D = (size_t)cfg->head_dim,
+                     .I = (size_t)cfg->intermediate,
+                     .V = (size_t)cfg->vocab_size,
+                     .r_max = (size_t)(r_max > 0 ? r_max : 0)};
+}
+
+static void *alloc_act(const seal_model *m, size_t n) {
   return m->be->ops->alloc(m->be, (n ? n : 1) * seal_act_size(m->be));
 }
-static float *f32_alloc(const seal_model *m, size_t n) {
+static float *alloc_f32(const seal_model *m, size_t n) {
   return m->be->ops->alloc(m->be, (n ? n : 1) * sizeof(float));
 }
-static int32_t *i32_alloc(const seal_model *m, size_t n) {
+static int32_t *alloc_i32(const seal_model *m, size_t n) {
   return m->be->ops->alloc(m->be, (n ? n : 1) * sizeof(int32_t));
 }
+static void free_buf(const seal_model *m, void *p) {
+  if (p) m->be->ops->free(m->be, p);
+}
+
+/* <name>_alloc and <name>_free of every buffer of a list, into struct s. The
+ * sizes are locals so that the lists' counts read as shapes. */
+#define ALLOC_(field, elem, count) s->field = alloc_##elem(m, count);
+#define FREE_(field, elem, count) free_buf(m, s->field), s->field = NULL;
+#define BUFFERS(name, type, LIST)                                                                 \
+  static void name##_alloc(type *s, const seal_model *m, buf_sizes z) {                           \
+    __attribute__((unused)) const size_t B = z.B, T = z.T, N = z.N, slots = z.slots,              \
+                                         Tmax = z.Tmax, rows = z.rows, C = z.C, Hq = z.Hq,        \
+                                         Hkv = z.Hkv, D = z.D, I = z.I, V = z.V, r_max = z.r_max, \
+                                         NT = SEAL_LORA_N_TARGETS;                                \
+    LIST(ALLOC_)                                                                                  \
+  }                                                                                               \
+  static void name##_free(type *s, const seal_model *m) { LIST(FREE_) }
+
+BUFFERS(layer_acts, seal_layer_acts, SEAL_LAYER_ACTS)
+BUFFERS(train_bufs, seal_train_acts, SEAL_TRAIN_ACTS)
+BUFFERS(kv_layer, seal_kv_layer, SEAL_KV_LAYER)
+BUFFERS(kv_slots, seal_kv_cache, SEAL_KV_SLOTS)
+BUFFERS(kv_scratch, seal_kv_cache, SEAL_KV_SCRATCH)
 
 void seal_train_acts_create(seal_train_acts *a, const seal_model *m, int B, int T, int r_max) {
-  const seal_model_config *c = &m->cfg;
   memset(a, 0, sizeof *a);
   a->B = B, a->T = T, a->r_max = r_max;
   a->cap_rows = B * T, a->cap_T = T;
-  size_t N = (size_t)B * T, C = c->hidden, I = c->intermediate;
-  size_t QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
-  a->layers = seal_calloc((size_t)c->n_layers, sizeof *a->layers);
-  for (int l = 0; l < c->n_layers; l++) {
-    seal_layer_acts *L = &a->layers[l];
-    L->x = act_alloc(m, N * C);
-    L->ln1 = act_alloc(m, N * C);
-    L->rstd1 = f32_alloc(m, N);
-    L->q = act_alloc(m, N * QD);
-    L->k = act_alloc(m, N * KD);
-    L->v = act_alloc(m, N * KD);
-    L->att = act_alloc(m, N * QD);
-    L->lse = f32_alloc(m, (size_t)B * c->n_heads * T);
-    L->x2 = act_alloc(m, N * C);
-    L->ln2 = act_alloc(m, N * C);
-    L->rstd2 = f32_alloc(m, N);
-    L->gate = act_alloc(m, N * I);
-    L->up = act_alloc(m, N * I);
-    L->hmlp = act_alloc(m, N * I);
-    for (int t = 0; t < SEAL_LORA_N_TARGETS && r_max > 0; t++)
-      L->lora_h[t] = f32_alloc(m, N * (size_t)r_max);
-  }
-  a->x_final = act_alloc(m, N * C);
-  a->ln_final = act_alloc(m, N * C);
-  a->rstd_final = f32_alloc(m, N);
-  a->logits = act_alloc(m, N * (size_t)c->vocab_size);
-  a->losses = f32_alloc(m, N);
-  a->ids = i32_alloc(m, N);
-  a->targets = i32_alloc(m, N);
-  a->pos = i32_alloc(m, N);
-  a->q_pos = i32_alloc(m, (size_t)B);
-  a->weights = f32_alloc(m, N);
-  a->tmp_c = act_alloc(m, N * C);
-  a->dres = act_alloc(m, N * C);
-  a->dln = act_alloc(m, N * C);
-  a->dq = act_alloc(m, N * QD);
-  a->dk = act_alloc(m, N * KD);
-  a->dv = act_alloc(m, N * KD);
-  a->datt = act_alloc(m, N * QD);
-  a->dgate = act_alloc(m, N * I);
-  a->dup = act_alloc(m, N * I);
-  a->dhmlp = act_alloc(m, N * I);
-  a->lora_dh = f32_alloc(m, N * (size_t)(r_max > 0 ? r_max : 1));
+  buf_sizes z = sizes_of(m, r_max);
+  z.B = (size_t)B, z.T = (size_t)T, z.N = (size_t)B * T;
+  a->layers = seal_calloc((size_t)m->cfg.n_layers, sizeof *a->layers);
+  for (int l = 0; l < m->cfg.n_layers; l++) layer_acts_alloc(&a->layers[l], m, z);
+  train_bufs_alloc(a, m, z);
 }
 
 void seal_train_acts_free(seal_train_acts *a, const seal_model *m) {
   if (!a->layers) return;
-  seal_backend *be = m->be;
-  for (int l = 0; l < m->cfg.n_layers; l++) {
-    seal_layer_acts *L = &a->layers[l];
-    void *bufs[] = {L->x,   L->ln1, L->rstd1, L->q,     L->k,    L->v,  L->att,
-                    L->lse, L->x2,  L->ln2,   L->rstd2, L->gate, L->up, L->hmlp};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->ops->free(be, bufs[i]);
-    for (int t = 0; t < SEAL_LORA_N_TARGETS; t++)
-      if (L->lora_h[t]) be->ops->free(be, L->lora_h[t]);
-  }
-  void *bufs[] = {a->x_final, a->ln_final, a->rstd_final, a->logits,  a->losses, a->ids,
-                  a->targets, a->pos,      a->q_pos,      a->weights, a->tmp_c,  a->dres,
-                  a->dln,     a->dq,       a->dk,         a->dv,      a->datt,   a->dgate,
-                  a->dup,     a->dhmlp,    a->lora_dh};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->ops->free(be, bufs[i]);
+  for (int l = 0; l < m->cfg.n_layers; l++) layer_acts_free(&a->layers[l], m);
+  train_bufs_free(a, m);
   free(a->layers);
   memset(a, 0, sizeof *a);
 }
@@ -98,9 +90,9 @@ void seal_train_acts_free(seal_train_acts *a, const seal_model *m) {
 typedef struct {
   void *x, *ln1, *q, *k, *v, *att, *x2, *ln2, *gate, *up, *hmlp, *tmp_c;
   float *rstd1, *rstd2, *lse;
-  float *const *lora_h;   /* [SEAL_LORA_N_TARGETS] of [N, r] */
-  const int32_t *pos;     /* [N] RoPE positions */
-  const int32_t *q_pos;   /* [B] first query position per sequence */
+  float *lora_h[SEAL_LORA_N_TARGETS]; /* [N, r] each */
+  const int32_t *pos;                 /* [N] RoPE positions */
+  const int32_t *q_pos;               /* [B] first query position per sequence */
   const int *seq_adapter; /* host [B] adapter per sequence (multi-adapter LoRA), or NULL */
   void *kcache, *vcache;  /* keys/values attention reads: [B, Tk, Hkv*D] */
   int B, Tq, Tk;
@@ -137,19 +129,23 @@ static void project(seal_model *m, const seal_lora *lora, int l, seal_lora_targe
   }
 }
 
+/* project() for target t of layer l with io's LoRA scratch and adapters. */
+static void project_io(seal_model *m, const seal_lora *lora, int l, const layer_io *io,
+                       seal_lora_target t, void *y, const void *x, const void *bias) {
+  project(m, lora, l, t, y, x, bias, io->lora_h[t], io->B * io->Tq, io->B, io->seq_adapter);
+}
+
 /* x [N, C] -> x_out [N, C]; ln1 must already hold rmsnorm(x). */
 static void layer_forward(seal_model *m, const seal_lora *lora, int l, const layer_io *io,
                           void *x_out) {
-  const seal_model_config *c = &m->cfg;
+  const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
-  seal_layer *L = &m->layers[l];
-  int N = io->B * io->Tq, C = c->hidden, D = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-  project(m, lora, l, SEAL_LORA_Q, io->q, io->ln1, L->bq, io->lora_h[SEAL_LORA_Q], N, io->B,
-          io->seq_adapter);
-  project(m, lora, l, SEAL_LORA_K, io->k, io->ln1, L->bk, io->lora_h[SEAL_LORA_K], N, io->B,
-          io->seq_adapter);
-  project(m, lora, l, SEAL_LORA_V, io->v, io->ln1, L->bv, io->lora_h[SEAL_LORA_V], N, io->B,
-          io->seq_adapter);
+  const seal_layer *w = &m->layers[l];
+  int N = io->B * io->Tq, C = cfg->hidden, D = cfg->head_dim, Hq = cfg->n_heads,
+      Hkv = cfg->n_kv_heads;
+  project_io(m, lora, l, io, SEAL_LORA_Q, io->q, io->ln1, w->bq);
+  project_io(m, lora, l, io, SEAL_LORA_K, io->k, io->ln1, w->bk);
+  project_io(m, lora, l, io, SEAL_LORA_V, io->v, io->ln1, w->bv);
   o->rope(m->be, io->q, io->pos, m->inv_freq, N, Hq, D, +1);
   o->rope(m->be, io->k, io->pos, m->inv_freq, N, Hkv, D, +1);
   if (io->cache_write) {
@@ -158,49 +154,50 @@ static void layer_forward(seal_model *m, const seal_lora *lora, int l, const lay
   }
   o->attention(m->be, io->att, io->lse, io->q, io->kcache, io->vcache, io->q_pos, io->B, io->Tq,
                io->Tk, Hq, Hkv, D);
-  project(m, lora, l, SEAL_LORA_O, io->tmp_c, io->att, NULL, io->lora_h[SEAL_LORA_O], N, io->B,
-          io->seq_adapter);
-  o->residual_rmsnorm(m->be, io->x2, io->ln2, io->rstd2, io->x, io->tmp_c, L->mlp_norm, N, C,
-                      c->rms_eps);
-  project(m, lora, l, SEAL_LORA_GATE, io->gate, io->ln2, NULL, io->lora_h[SEAL_LORA_GATE], N, io->B,
-          io->seq_adapter);
-  project(m, lora, l, SEAL_LORA_UP, io->up, io->ln2, NULL, io->lora_h[SEAL_LORA_UP], N, io->B,
-          io->seq_adapter);
-  o->swiglu(m->be, io->hmlp, io->gate, io->up, (size_t)N * c->intermediate);
-  project(m, lora, l, SEAL_LORA_DOWN, io->tmp_c, io->hmlp, NULL, io->lora_h[SEAL_LORA_DOWN], N,
-          io->B, io->seq_adapter);
+  project_io(m, lora, l, io, SEAL_LORA_O, io->tmp_c, io->att, NULL);
+  o->residual_rmsnorm(m->be, io->x2, io->ln2, io->rstd2, io->x, io->tmp_c, w->mlp_norm, N, C,
+                      cfg->rms_eps);
+  project_io(m, lora, l, io, SEAL_LORA_GATE, io->gate, io->ln2, NULL);
+  project_io(m, lora, l, io, SEAL_LORA_UP, io->up, io->ln2, NULL);
+  o->swiglu(m->be, io->hmlp, io->gate, io->up, (size_t)N * cfg->intermediate);
+  project_io(m, lora, l, io, SEAL_LORA_DOWN, io->tmp_c, io->hmlp, NULL);
   o->add(m->be, x_out, io->x2, io->tmp_c, (size_t)N * C);
 }
 
 /* ---- training ------------------------------------------------------------ */
 
+/* Target t's x A^T [N, r] in a layer's lora_h [SEAL_LORA_N_TARGETS, N, r_max]. */
+static float *lora_h_of(const seal_train_acts *a, const seal_layer_acts *la, int t) {
+  return la->lora_h + (size_t)t * a->cap_rows * a->r_max;
+}
+
 static layer_io train_io(seal_train_acts *a, int l) {
-  seal_layer_acts *L = &a->layers[l];
-  layer_io io = {.x = L->x,
-                 .ln1 = L->ln1,
-                 .q = L->q,
-                 .k = L->k,
-                 .v = L->v,
-                 .att = L->att,
-                 .x2 = L->x2,
-                 .ln2 = L->ln2,
-                 .gate = L->gate,
-                 .up = L->up,
-                 .hmlp = L->hmlp,
+  seal_layer_acts *la = &a->layers[l];
+  layer_io io = {.x = la->x,
+                 .ln1 = la->ln1,
+                 .q = la->q,
+                 .k = la->k,
+                 .v = la->v,
+                 .att = la->att,
+                 .x2 = la->x2,
+                 .ln2 = la->ln2,
+                 .gate = la->gate,
+                 .up = la->up,
+                 .hmlp = la->hmlp,
                  .tmp_c = a->tmp_c,
-                 .rstd1 = L->rstd1,
-                 .rstd2 = L->rstd2,
-                 .lse = L->lse,
-                 .lora_h = L->lora_h,
+                 .rstd1 = la->rstd1,
+                 .rstd2 = la->rstd2,
+                 .lse = la->lse,
                  .pos = a->pos,
                  .q_pos = a->q_pos,
                  .seq_adapter = a->seq_adapter,
-                 .kcache = L->k,
-                 .vcache = L->v,
+                 .kcache = la->k,
+                 .vcache = la->v,
                  .B = a->B,
                  .Tq = a->T,
                  .Tk = a->T,
                  .cache_write = 0};
+  for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) io.lora_h[t] = lora_h_of(a, la, t);
   return io;
 }
 
@@ -228,10 +225,20 @@ static void upload_batch(seal_model *m, seal_train_acts *a, const int32_t *ids,
   free(pos);
 }
 
+/* sum_n weights[n] * CE_n of the last forward, on the host. */
+static double weighted_loss(seal_model *m, seal_train_acts *a, const float *weights, int N) {
+  float *losses = seal_malloc((size_t)N * sizeof(float));
+  OPS(m)->to_host(m->be, losses, a->losses, SEAL_F32, (size_t)N);
+  double loss = 0;
+  for (int n = 0; n < N; n++) loss += (double)weights[n] * losses[n];
+  free(losses);
+  return loss;
+}
+
 double seal_forward_train(seal_model *m, const seal_lora *lora, seal_train_acts *a,
                           const int32_t *ids, const int32_t *targets, const float *weights, int B,
                           int T) {
-  const seal_model_config *c = &m->cfg;
+  const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
   SEAL_CHECK(B * T <= a->cap_rows && T <= a->cap_T,
              "batch %dx%d exceeds the activations' capacity (%d rows, T <= %d)", B, T, a->cap_rows,
@@ -239,27 +246,22 @@ double seal_forward_train(seal_model *m, const seal_lora *lora, seal_train_acts 
   SEAL_CHECK(!lora || lora->r <= a->r_max, "LoRA rank %d exceeds activations' %d", lora->r,
              a->r_max);
   a->B = B, a->T = T;
-  int N = B * T, C = c->hidden;
+  int N = B * T, C = cfg->hidden;
   upload_batch(m, a, ids, targets, weights, N);
   o->embedding(m->be, a->layers[0].x, a->ids, m->embed, N, C);
-  for (int l = 0; l < c->n_layers; l++) {
+  for (int l = 0; l < cfg->n_layers; l++) {
     layer_io io = train_io(a, l);
-    o->rmsnorm(m->be, io.ln1, io.rstd1, io.x, m->layers[l].attn_norm, N, C, c->rms_eps);
-    void *x_out = l + 1 < c->n_layers ? a->layers[l + 1].x : a->x_final;
+    o->rmsnorm(m->be, io.ln1, io.rstd1, io.x, m->layers[l].attn_norm, N, C, cfg->rms_eps);
+    void *x_out = l + 1 < cfg->n_layers ? a->layers[l + 1].x : a->x_final;
     layer_forward(m, lora, l, &io, x_out);
   }
-  o->rmsnorm(m->be, a->ln_final, a->rstd_final, a->x_final, m->final_norm, N, C, c->rms_eps);
-  o->matmul(m->be, a->logits, a->ln_final, m->lm_head, NULL, N, C, c->vocab_size);
+  o->rmsnorm(m->be, a->ln_final, a->rstd_final, a->x_final, m->final_norm, N, C, cfg->rms_eps);
+  o->matmul(m->be, a->logits, a->ln_final, m->lm_head, NULL, N, C, cfg->vocab_size);
   if (!targets) return 0.0;
   /* losses and, in place, dlogits: the backward starts from them */
-  o->cross_entropy(m->be, a->losses, a->logits, a->logits, a->targets, a->weights, N, c->vocab_size,
-                   1.0f);
-  float *losses = seal_malloc((size_t)N * sizeof(float));
-  o->to_host(m->be, losses, a->losses, SEAL_F32, (size_t)N);
-  double loss = 0;
-  for (int n = 0; n < N; n++) loss += (double)weights[n] * losses[n];
-  free(losses);
-  return loss;
+  o->cross_entropy(m->be, a->losses, a->logits, a->logits, a->targets, a->weights, N,
+                   cfg->vocab_size, 1.0f);
+  return weighted_loss(m, a, weights, N);
 }
 
 void seal_train_losses_to_host(seal_model *m, seal_train_acts *a, float *out) {
@@ -270,9 +272,9 @@ void seal_train_losses_to_host(seal_model *m, seal_train_acts *a, float *out) {
  * (or each sequence's adapter, as in project). */
 static void project_backward(seal_model *m, seal_lora *lora, seal_train_acts *a, int l,
                              seal_lora_target t, void *dx, const void *dy, const void *x,
-                             const float *lora_h, int accumulate) {
+                             int accumulate) {
   int out, in, N = a->B * a->T;
-  float *dh = a->lora_dh;
+  float *dh = a->lora_dh, *lora_h = lora_h_of(a, &a->layers[l], t);
   void *W = seal_lora_base_weight(m, l, t, &out, &in);
   OPS(m)->matmul_backward_input(m->be, dx, dy, W, N, in, out, accumulate);
   if (!seal_lora_has(lora, l, t)) return;
@@ -297,165 +299,154 @@ static void project_backward(seal_model *m, seal_lora *lora, seal_train_acts *a,
 
 /* a->dres holds d loss / d x_out; leaves d loss / d x (the layer's input). */
 static void layer_backward(seal_model *m, seal_lora *lora, seal_train_acts *a, int l) {
-  const seal_model_config *c = &m->cfg;
+  const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
-  seal_layer_acts *L = &a->layers[l];
-  seal_layer *W = &m->layers[l];
-  int N = a->B * a->T, C = c->hidden, D = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
+  const seal_layer_acts *la = &a->layers[l];
+  const seal_layer *w = &m->layers[l];
+  int N = a->B * a->T, C = cfg->hidden, D = cfg->head_dim, Hq = cfg->n_heads, Hkv = cfg->n_kv_heads;
   /* MLP: x_out = x2 + down(swiglu(gate(ln2), up(ln2))) */
-  project_backward(m, lora, a, l, SEAL_LORA_DOWN, a->dhmlp, a->dres, L->hmlp,
-                   L->lora_h[SEAL_LORA_DOWN], 0);
-  o->swiglu_backward(m->be, a->dgate, a->dup, a->dhmlp, L->gate, L->up,
-                     (size_t)N * c->intermediate);
-  project_backward(m, lora, a, l, SEAL_LORA_GATE, a->dln, a->dgate, L->ln2,
-                   L->lora_h[SEAL_LORA_GATE], 0);
-  project_backward(m, lora, a, l, SEAL_LORA_UP, a->dln, a->dup, L->ln2, L->lora_h[SEAL_LORA_UP], 1);
-  o->rmsnorm_backward(m->be, a->dres, a->dln, L->x2, W->mlp_norm, L->rstd2, N, C);
+  project_backward(m, lora, a, l, SEAL_LORA_DOWN, a->dhmlp, a->dres, la->hmlp, 0);
+  o->swiglu_backward(m->be, a->dgate, a->dup, a->dhmlp, la->gate, la->up,
+                     (size_t)N * cfg->intermediate);
+  project_backward(m, lora, a, l, SEAL_LORA_GATE, a->dln, a->dgate, la->ln2, 0);
+  project_backward(m, lora, a, l, SEAL_LORA_UP, a->dln, a->dup, la->ln2, 1);
+  o->rmsnorm_backward(m->be, a->dres, a->dln, la->x2, w->mlp_norm, la->rstd2, N, C);
   /* attention: x2 = x + o_proj(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))) */
-  project_backward(m, lora, a, l, SEAL_LORA_O, a->datt, a->dres, L->att, L->lora_h[SEAL_LORA_O], 0);
-  o->attention_backward(m->be, a->dq, a->dk, a->dv, a->datt, L->att, L->lse, L->q, L->k, L->v, a->B,
-                        a->T, Hq, Hkv, D);
+  project_backward(m, lora, a, l, SEAL_LORA_O, a->datt, a->dres, la->att, 0);
+  o->attention_backward(m->be, a->dq, a->dk, a->dv, a->datt, la->att, la->lse, la->q, la->k, la->v,
+                        a->B, a->T, Hq, Hkv, D);
   o->rope(m->be, a->dq, a->pos, m->inv_freq, N, Hq, D, -1);
   o->rope(m->be, a->dk, a->pos, m->inv_freq, N, Hkv, D, -1);
-  project_backward(m, lora, a, l, SEAL_LORA_Q, a->dln, a->dq, L->ln1, L->lora_h[SEAL_LORA_Q], 0);
-  project_backward(m, lora, a, l, SEAL_LORA_K, a->dln, a->dk, L->ln1, L->lora_h[SEAL_LORA_K], 1);
-  project_backward(m, lora, a, l, SEAL_LORA_V, a->dln, a->dv, L->ln1, L->lora_h[SEAL_LORA_V], 1);
-  o->rmsnorm_backward(m->be, a->dres, a->dln, L->x, W->attn_norm, L->rstd1, N, C);
+  project_backward(m, lora, a, l, SEAL_LORA_Q, a->dln, a->dq, la->ln1, 0);
+  project_backward(m, lora, a, l, SEAL_LORA_K, a->dln, a->dk, la->ln1, 1);
+  project_backward(m, lora, a, l, SEAL_LORA_V, a->dln, a->dv, la->ln1, 1);
+  o->rmsnorm_backward(m->be, a->dres, a->dln, la->x, w->attn_norm, la->rstd1, N, C);
 }
 
 void seal_backward_train(seal_model *m, seal_lora *lora, seal_train_acts *a) {
-  const seal_model_config *c = &m->cfg;
+  const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
-  int N = a->B * a->T, C = c->hidden;
+  int N = a->B * a->T, C = cfg->hidden;
   /* a->logits already holds dlogits (cross_entropy wrote it in place) */
-  o->matmul_backward_input(m->be, a->dln, a->logits, m->lm_head, N, C, c->vocab_size, 0);
+  o->matmul_backward_input(m->be, a->dln, a->logits, m->lm_head, N, C, cfg->vocab_size, 0);
   o->fill(m->be, a->dres, m->be->act, 0.0f, (size_t)N * C);
   o->rmsnorm_backward(m->be, a->dres, a->dln, a->x_final, m->final_norm, a->rstd_final, N, C);
   /* The first layer's input gradient is not needed: embeddings are frozen. */
-  for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(m, lora, a, l);
+  for (int l = cfg->n_layers - 1; l >= 0; l--) layer_backward(m, lora, a, l);
 }
 
 /* ---- cached inference ---------------------------------------------------- */
 
-static void kv_scratch_grow(seal_kv_cache *c, const seal_model *m, int rows) {
-  if (rows <= c->max_rows) return;
-  seal_backend *be = m->be;
-  void *old[] = {c->x,     c->ln,   c->q,  c->kk,     c->vv,  c->att,
-                 c->tmp_c, c->gate, c->up, c->lora_h, c->ids, c->pos};
-  for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
-    if (old[i]) be->ops->free(be, old[i]);
-  const seal_model_config *cf = &m->cfg;
-  size_t R = (size_t)rows, C = cf->hidden, I = cf->intermediate;
-  size_t QD = (size_t)cf->n_heads * cf->head_dim, KD = (size_t)cf->n_kv_heads * cf->head_dim;
-  c->x = act_alloc(m, R * C);
-  c->ln = act_alloc(m, R * C);
-  c->q = act_alloc(m, R * QD);
-  c->kk = act_alloc(m, R * KD);
-  c->vv = act_alloc(m, R * KD);
-  c->att = act_alloc(m, R * QD);
-  c->tmp_c = act_alloc(m, R * C);
-  c->gate = act_alloc(m, R * I);
-  c->up = act_alloc(m, R * I);
-  c->lora_h = f32_alloc(m, R * (size_t)(c->r_max > 0 ? c->r_max : 1));
-  c->ids = i32_alloc(m, R);
-  c->pos = i32_alloc(m, R);
-  c->max_rows = rows;
+static void kv_scratch_grow(seal_kv_cache *kv, const seal_model *m, int rows) {
+  if (rows <= kv->max_rows) return;
+  kv_scratch_free(kv, m);
+  buf_sizes z = sizes_of(m, kv->r_max);
+  z.rows = (size_t)rows;
+  kv_scratch_alloc(kv, m, z);
+  kv->max_rows = rows;
 }
 
-void seal_kv_cache_create(seal_kv_cache *c, const seal_model *m, int slots, int Tmax, int r_max) {
-  memset(c, 0, sizeof *c);
-  const seal_model_config *cf = &m->cfg;
-  c->slots = slots, c->Tmax = Tmax, c->r_max = r_max;
-  size_t KD = (size_t)cf->n_kv_heads * cf->head_dim;
-  c->k = seal_calloc((size_t)cf->n_layers, sizeof *c->k);
-  c->v = seal_calloc((size_t)cf->n_layers, sizeof *c->v);
-  for (int l = 0; l < cf->n_layers; l++) {
-    c->k[l] = act_alloc(m, (size_t)slots * Tmax * KD);
-    c->v[l] = act_alloc(m, (size_t)slots * Tmax * KD);
-  }
-  c->q_pos = i32_alloc(m, (size_t)slots);
-  c->last = act_alloc(m, (size_t)slots * cf->hidden);
-  c->logits = act_alloc(m, (size_t)slots * cf->vocab_size);
-  kv_scratch_grow(c, m, slots);
+void seal_kv_cache_create(seal_kv_cache *kv, const seal_model *m, int slots, int Tmax, int r_max) {
+  memset(kv, 0, sizeof *kv);
+  kv->slots = slots, kv->Tmax = Tmax, kv->r_max = r_max;
+  buf_sizes z = sizes_of(m, r_max);
+  z.slots = (size_t)slots, z.Tmax = (size_t)Tmax;
+  kv->layers = seal_calloc((size_t)m->cfg.n_layers, sizeof *kv->layers);
+  for (int l = 0; l < m->cfg.n_layers; l++) kv_layer_alloc(&kv->layers[l], m, z);
+  kv_slots_alloc(kv, m, z);
+  kv_scratch_grow(kv, m, slots);
 }
 
-void seal_kv_cache_free(seal_kv_cache *c, const seal_model *m) {
-  if (!c->k) return;
-  seal_backend *be = m->be;
-  for (int l = 0; l < m->cfg.n_layers; l++) {
-    be->ops->free(be, c->k[l]);
-    be->ops->free(be, c->v[l]);
-  }
-  free(c->k);
-  free(c->v);
-  void *bufs[] = {c->x,  c->ln,     c->q,   c->kk,  c->vv,    c->att,  c->tmp_c, c->gate,
-                  c->up, c->lora_h, c->ids, c->pos, c->q_pos, c->last, c->logits};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    if (bufs[i]) be->ops->free(be, bufs[i]);
-  memset(c, 0, sizeof *c);
+void seal_kv_cache_free(seal_kv_cache *kv, const seal_model *m) {
+  if (!kv->layers) return;
+  for (int l = 0; l < m->cfg.n_layers; l++) kv_layer_free(&kv->layers[l], m);
+  free(kv->layers);
+  kv_slots_free(kv, m);
+  kv_scratch_free(kv, m);
+  memset(kv, 0, sizeof *kv);
 }
 
-void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *c, const int32_t *ids,
-                        const int32_t *q_pos, int slot0, int B, int Tq) {
-  const seal_model_config *cf = &m->cfg;
-  const seal_ops *o = OPS(m);
-  int N = B * Tq, C = cf->hidden, KD = cf->n_kv_heads * cf->head_dim;
-  SEAL_CHECK(slot0 >= 0 && slot0 + B <= c->slots, "cache slots %d..%d out of %d", slot0, slot0 + B,
-             c->slots);
-  SEAL_CHECK(!lora || lora->r <= c->r_max, "LoRA rank %d exceeds the cache's %d", lora->r,
-             c->r_max);
+/* Refuses a call the cache cannot hold. */
+static void check_infer(const seal_kv_cache *kv, const seal_lora *lora, const int32_t *q_pos,
+                        int slot0, int B, int Tq) {
+  SEAL_CHECK(slot0 >= 0 && slot0 + B <= kv->slots, "cache slots %d..%d out of %d", slot0, slot0 + B,
+             kv->slots);
+  SEAL_CHECK(!lora || lora->r <= kv->r_max, "LoRA rank %d exceeds the cache's %d", lora->r,
+             kv->r_max);
   for (int b = 0; b < B; b++)
-    SEAL_CHECK(q_pos[b] >= 0 && q_pos[b] + Tq <= c->Tmax,
+    SEAL_CHECK(q_pos[b] >= 0 && q_pos[b] + Tq <= kv->Tmax,
                "sequence %d would reach position %d, the cache holds %d", b, q_pos[b] + Tq,
-               c->Tmax);
-  kv_scratch_grow(c, m, N);
+               kv->Tmax);
+}
+
+/* The new tokens' ids and positions ([B*Tq]) and first positions ([B]). */
+static void upload_tokens(seal_model *m, seal_kv_cache *kv, const int32_t *ids,
+                          const int32_t *q_pos, int B, int Tq) {
+  const seal_ops *o = OPS(m);
+  int N = B * Tq;
   check_ids(m, ids, N, "token");
   int32_t *pos = seal_malloc((size_t)N * sizeof(int32_t));
   for (int b = 0; b < B; b++)
     for (int t = 0; t < Tq; t++) pos[b * Tq + t] = q_pos[b] + t;
-  o->to_device_i32(m->be, c->ids, ids, (size_t)N);
-  o->to_device_i32(m->be, c->pos, pos, (size_t)N);
-  o->to_device_i32(m->be, c->q_pos, q_pos, (size_t)B);
+  o->to_device_i32(m->be, kv->ids, ids, (size_t)N);
+  o->to_device_i32(m->be, kv->pos, pos, (size_t)N);
+  o->to_device_i32(m->be, kv->q_pos, q_pos, (size_t)B);
   free(pos);
+}
+
+/* Layer l of inference over the scratch, reading and writing the cache rows of
+ * slots slot0..slot0+B-1. */
+static layer_io infer_io(const seal_model *m, seal_kv_cache *kv, int l, int slot0, int B, int Tq) {
+  size_t slot_off =
+      (size_t)slot0 * kv->Tmax * m->cfg.n_kv_heads * m->cfg.head_dim * seal_act_size(m->be);
+  layer_io io = {.x = kv->x,
+                 .ln1 = kv->ln,
+                 .q = kv->q,
+                 .k = kv->kk,
+                 .v = kv->vv,
+                 .att = kv->att,
+                 .x2 = kv->x,
+                 .ln2 = kv->ln,
+                 .gate = kv->gate,
+                 .up = kv->up,
+                 .hmlp = kv->gate,
+                 .tmp_c = kv->tmp_c,
+                 .rstd1 = NULL,
+                 .rstd2 = NULL,
+                 .lse = NULL,
+                 .pos = kv->pos,
+                 .q_pos = kv->q_pos,
+                 .seq_adapter = kv->slot_adapter ? kv->slot_adapter + slot0 : NULL,
+                 .kcache = (char *)kv->layers[l].k + slot_off,
+                 .vcache = (char *)kv->layers[l].v + slot_off,
+                 .B = B,
+                 .Tq = Tq,
+                 .Tk = kv->Tmax,
+                 .cache_write = 1};
   /* Every projection's LoRA shares one h scratch: inference keeps no activations. */
-  float *lora_h[SEAL_LORA_N_TARGETS];
-  for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) lora_h[t] = c->lora_h;
-  size_t slot_off = (size_t)slot0 * c->Tmax * KD * seal_act_size(m->be);
-  o->embedding(m->be, c->x, c->ids, m->embed, N, C);
-  for (int l = 0; l < cf->n_layers; l++) {
-    layer_io io = {.x = c->x,
-                   .ln1 = c->ln,
-                   .q = c->q,
-                   .k = c->kk,
-                   .v = c->vv,
-                   .att = c->att,
-                   .x2 = c->x,
-                   .ln2 = c->ln,
-                   .gate = c->gate,
-                   .up = c->up,
-                   .hmlp = c->gate,
-                   .tmp_c = c->tmp_c,
-                   .rstd1 = NULL,
-                   .rstd2 = NULL,
-                   .lse = NULL,
-                   .lora_h = lora_h,
-                   .pos = c->pos,
-                   .q_pos = c->q_pos,
-                   .seq_adapter = c->slot_adapter ? c->slot_adapter + slot0 : NULL,
-                   .kcache = (char *)c->k[l] + slot_off,
-                   .vcache = (char *)c->v[l] + slot_off,
-                   .B = B,
-                   .Tq = Tq,
-                   .Tk = c->Tmax,
-                   .cache_write = 1};
-    o->rmsnorm(m->be, c->ln, NULL, c->x, m->layers[l].attn_norm, N, C, cf->rms_eps);
-    layer_forward(m, lora, l, &io, c->x);
+  for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) io.lora_h[t] = kv->lora_h;
+  return io;
+}
+
+void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *kv, const int32_t *ids,
+                        const int32_t *q_pos, int slot0, int B, int Tq) {
+  const seal_model_config *cfg = &m->cfg;
+  const seal_ops *o = OPS(m);
+  int N = B * Tq, C = cfg->hidden;
+  check_infer(kv, lora, q_pos, slot0, B, Tq);
+  kv_scratch_grow(kv, m, N);
+  upload_tokens(m, kv, ids, q_pos, B, Tq);
+  o->embedding(m->be, kv->x, kv->ids, m->embed, N, C);
+  for (int l = 0; l < cfg->n_layers; l++) {
+    layer_io io = infer_io(m, kv, l, slot0, B, Tq);
+    o->rmsnorm(m->be, kv->ln, NULL, kv->x, m->layers[l].attn_norm, N, C, cfg->rms_eps);
+    layer_forward(m, lora, l, &io, kv->x);
   }
   /* Only each sequence's last new token needs logits. */
   size_t row_bytes = (size_t)C * seal_act_size(m->be);
   for (int b = 0; b < B; b++)
-    o->copy(m->be, (char *)c->last + (size_t)b * row_bytes,
-            (char *)c->x + ((size_t)b * Tq + Tq - 1) * row_bytes, row_bytes);
-  o->rmsnorm(m->be, c->ln, NULL, c->last, m->final_norm, B, C, cf->rms_eps);
-  o->matmul(m->be, c->logits, c->ln, m->lm_head, NULL, B, C, cf->vocab_size);
+    o->copy(m->be, (char *)kv->last + (size_t)b * row_bytes,
+            (char *)kv->x + ((size_t)b * Tq + Tq - 1) * row_bytes, row_bytes);
+  o->rmsnorm(m->be, kv->ln, NULL, kv->last, m->final_norm, B, C, cfg->rms_eps);
+  o->matmul(m->be, kv->logits, kv->ln, m->lm_head, NULL, B, C, cfg->vocab_size);
 }

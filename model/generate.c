@@ -5,12 +5,12 @@
 
 #include "model/generate.h"
 
-/* Draws the next token of each of B sequences from c->logits [B, V]. */
-static void sample_next(seal_model *m, seal_kv_cache *c, int B, const seal_sampling *s,
+/* Draws the next token of each of B sequences from kv->logits [B, V]. */
+static void sample_next(seal_model *m, seal_kv_cache *kv, int B, const seal_sampling *s,
                         seal_rng *rngs, int32_t *next) {
   float *u = seal_malloc((size_t)B * sizeof(float));
   for (int b = 0; b < B; b++) u[b] = s->temperature > 0 ? (float)seal_rng_uniform(&rngs[b]) : 0;
-  m->be->ops->sample(m->be, next, c->logits, B, m->cfg.vocab_size, s->temperature, s->top_p, u);
+  m->be->ops->sample(m->be, next, kv->logits, B, m->cfg.vocab_size, s->temperature, s->top_p, u);
   free(u);
 }
 
@@ -24,13 +24,13 @@ static int record_token(const seal_model *m, seal_generation *g, int tok, int ma
   return g->n >= max_new;
 }
 
-void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
+void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
                    const int32_t *const *prompts, const int *lens, int B, const seal_sampling *s,
                    seal_rng *rngs, seal_generation *out) {
-  seal_generate_multi(m, lora, cache, prompts, lens, B, s, rngs, NULL, out);
+  seal_generate_multi(m, lora, kv, prompts, lens, B, s, rngs, NULL, out);
 }
 
-void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
+void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
                          const int32_t *const *prompts, const int *lens, int B,
                          const seal_sampling *s, seal_rng *rngs, const int *seq_adapter,
                          seal_generation *out) {
@@ -40,15 +40,15 @@ void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *ca
     if (lens[b] > longest) longest = lens[b];
   }
   seal_kv_cache own;
-  if (!cache) {
+  if (!kv) {
     seal_kv_cache_create(&own, m, B, longest + s->max_new_tokens, lora ? lora->r : 0);
-    cache = &own;
+    kv = &own;
   }
-  SEAL_CHECK(cache->slots >= B && cache->Tmax >= longest + s->max_new_tokens,
-             "KV cache of %d x %d is too small for %d x %d", cache->slots, cache->Tmax, B,
+  SEAL_CHECK(kv->slots >= B && kv->Tmax >= longest + s->max_new_tokens,
+             "KV cache of %d x %d is too small for %d x %d", kv->slots, kv->Tmax, B,
              longest + s->max_new_tokens);
-  const int *caller_adapters = cache->slot_adapter;
-  cache->slot_adapter = seq_adapter; /* sequence b sits in slot b */
+  const int *caller_adapters = kv->slot_adapter;
+  kv->slot_adapter = seq_adapter; /* sequence b sits in slot b */
   int32_t *next = seal_malloc((size_t)B * sizeof(int32_t));
   int32_t *pos = seal_malloc((size_t)B * sizeof(int32_t));
   int *done = seal_calloc((size_t)B, sizeof(int));
@@ -59,8 +59,8 @@ void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *ca
     out[b].n = 0;
     out[b].hit_eos = 0;
     int32_t zero = 0;
-    seal_forward_infer(m, lora, cache, prompts[b], &zero, b, 1, lens[b]);
-    sample_next(m, cache, 1, s, &rngs[b], &next[b]);
+    seal_forward_infer(m, lora, kv, prompts[b], &zero, b, 1, lens[b]);
+    sample_next(m, kv, 1, s, &rngs[b], &next[b]);
     pos[b] = lens[b];
     done[b] = s->max_new_tokens <= 0 || record_token(m, &out[b], next[b], s->max_new_tokens);
     n_done += done[b];
@@ -68,13 +68,12 @@ void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *ca
   while (n_done < B) {
     /* Finished sequences still ride along (their slot is rewritten at a fixed
      * position) so that the batch stays one contiguous block of slots. */
-    seal_forward_infer(m, lora, cache, next, pos, 0, B, 1);
+    seal_forward_infer(m, lora, kv, next, pos, 0, B, 1);
     int32_t *drawn = seal_malloc((size_t)B * sizeof(int32_t));
     float *u = seal_malloc((size_t)B * sizeof(float));
     for (int b = 0; b < B; b++)
       u[b] = (!done[b] && s->temperature > 0) ? (float)seal_rng_uniform(&rngs[b]) : 0.0f;
-    m->be->ops->sample(m->be, drawn, cache->logits, B, m->cfg.vocab_size, s->temperature, s->top_p,
-                       u);
+    m->be->ops->sample(m->be, drawn, kv->logits, B, m->cfg.vocab_size, s->temperature, s->top_p, u);
     for (int b = 0; b < B; b++) {
       if (done[b]) continue;
       next[b] = drawn[b];
@@ -87,8 +86,8 @@ void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *ca
   free(next);
   free(pos);
   free(done);
-  cache->slot_adapter = caller_adapters;
-  if (cache == &own) seal_kv_cache_free(&own, m);
+  kv->slot_adapter = caller_adapters;
+  if (kv == &own) seal_kv_cache_free(&own, m);
 }
 
 void seal_generation_free(seal_generation *g, int B) {

@@ -20,15 +20,15 @@ typedef struct {
 
 /* Generates for B prompts (prompts[b] host ids [lens[b]], each at least one
  * token). rngs[b] drives sequence b's sampling (ignored when greedy). Stops a
- * sequence on any of the model's EOS ids or after max_new_tokens. cache may be
+ * sequence on any of the model's EOS ids or after max_new_tokens. kv may be
  * NULL (one is made for the call) or must hold B slots of lens + max_new. */
-void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
+void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
                    const int32_t *const *prompts, const int *lens, int B, const seal_sampling *s,
                    seal_rng *rngs, seal_generation *out);
 /* The same with a multi-adapter LoRA: sequence b runs with adapter
  * seq_adapter[b] (NULL: adapter 0 for all), so the answers of several inner
  * loops' adapters decode in one batch over the shared base. */
-void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *cache,
+void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
                          const int32_t *const *prompts, const int *lens, int B,
                          const seal_sampling *s, seal_rng *rngs, const int *seq_adapter,
                          seal_generation *out);

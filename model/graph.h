@@ -6,20 +6,67 @@
 #include "model/lora.h"
 #include "model/model.h"
 
-/* Per-layer activations of a training forward, kept for the backward. */
+/* The buffers of a training step and of cached inference, each listed once:
+ *   X(field, element type, element count)  followed by its shape
+ * The element type is act (the backend's activation type, be->act: f32 on the
+ * CPU, bf16 on CUDA), f32 or i32. Counts are written in B x T (a training
+ * batch, N = B*T token rows), slots x Tmax (a KV cache) and rows (its
+ * scratch), with C hidden, Hq and Hkv heads of width D, I MLP width, V
+ * vocabulary, r_max the largest LoRA rank and NT = SEAL_LORA_N_TARGETS. Each
+ * list makes its struct's fields and drives create, grow and free
+ * (model/forward.c), so adding a buffer is one line there. */
+typedef void seal_elem_act; /* only ever touched through the ops */
+typedef float seal_elem_f32;
+typedef int32_t seal_elem_i32;
+#define SEAL_ACT_FIELD_(field, elem, count) seal_elem_##elem *field;
+
+/* clang-format off */
+/* One layer's activations of a training forward, kept for the backward. */
+#define SEAL_LAYER_ACTS(X)                                                       \
+  X(x,      act, N * C)            /* [N, C] the layer's input (residual stream) */ \
+  X(ln1,    act, N * C)            /* [N, C] rmsnorm(x) */                       \
+  X(rstd1,  f32, N)                /* [N] 1 / rms(x) */                          \
+  X(q,      act, N * Hq * D)       /* [N, Hq*D] after RoPE */                    \
+  X(k,      act, N * Hkv * D)      /* [N, Hkv*D] after RoPE */                   \
+  X(v,      act, N * Hkv * D)      /* [N, Hkv*D] */                              \
+  X(att,    act, N * Hq * D)       /* [N, Hq*D] attention output before o_proj */ \
+  X(lse,    f32, B * Hq * T)       /* [B, Hq, T] attention log-sum-exp */        \
+  X(x2,     act, N * C)            /* [N, C] residual after attention */         \
+  X(ln2,    act, N * C)            /* [N, C] rmsnorm(x2) */                      \
+  X(rstd2,  f32, N)                /* [N] 1 / rms(x2) */                         \
+  X(gate,   act, N * I)            /* [N, I] */                                  \
+  X(up,     act, N * I)            /* [N, I] */                                  \
+  X(hmlp,   act, N * I)            /* [N, I] silu(gate) * up */                  \
+  X(lora_h, f32, NT * N * r_max)   /* [NT, N, r_max] x A^T of each target */
+
+/* The rest of a training step: the final norm, the loss, the batch on the
+ * backend and the backward's scratch (shared by every layer). */
+#define SEAL_TRAIN_ACTS(X)                                                       \
+  X(x_final,    act, N * C)        /* [N, C] residual stream after the last layer */ \
+  X(ln_final,   act, N * C)        /* [N, C] */                                  \
+  X(rstd_final, f32, N)            /* [N] */                                     \
+  X(logits,     act, N * V)        /* [N, V]; becomes dlogits in the backward */ \
+  X(losses,     f32, N)            /* [N] per-token cross-entropy */             \
+  X(ids,        i32, N)            /* [N] */                                     \
+  X(targets,    i32, N)            /* [N] */                                     \
+  X(pos,        i32, N)            /* [N] RoPE positions */                      \
+  X(q_pos,      i32, B)            /* [B] first query position of each sequence */ \
+  X(weights,    f32, N)            /* [N] per-token loss weights */              \
+  X(tmp_c,      act, N * C)        /* [N, C] o_proj / down_proj output */        \
+  X(dres,       act, N * C)        /* [N, C] gradient of the residual stream */  \
+  X(dln,        act, N * C)        /* [N, C] */                                  \
+  X(dq,         act, N * Hq * D)   /* [N, Hq*D] */                               \
+  X(dk,         act, N * Hkv * D)  /* [N, Hkv*D] */                              \
+  X(dv,         act, N * Hkv * D)  /* [N, Hkv*D] */                              \
+  X(datt,       act, N * Hq * D)   /* [N, Hq*D] */                               \
+  X(dgate,      act, N * I)        /* [N, I] */                                  \
+  X(dup,        act, N * I)        /* [N, I] */                                  \
+  X(dhmlp,      act, N * I)        /* [N, I] */                                  \
+  X(lora_dh,    f32, N * r_max)    /* [N, r_max] */
+/* clang-format on */
+
 typedef struct {
-  void *x;                            /* [N, C] the layer's input (residual stream) */
-  void *ln1;                          /* [N, C] */
-  float *rstd1;                       /* [N] */
-  void *q, *k, *v;                    /* [N, Hq*D], [N, Hkv*D], [N, Hkv*D]; q, k after RoPE */
-  void *att;                          /* [N, Hq*D] attention output before o_proj */
-  float *lse;                         /* [B, Hq, T] */
-  void *x2;                           /* [N, C] residual after attention */
-  void *ln2;                          /* [N, C] */
-  float *rstd2;                       /* [N] */
-  void *gate, *up;                    /* [N, I] */
-  void *hmlp;                         /* [N, I] silu(gate) * up */
-  float *lora_h[SEAL_LORA_N_TARGETS]; /* [N, r] x A^T of each adapted projection, or NULL */
+  SEAL_LAYER_ACTS(SEAL_ACT_FIELD_)
 } seal_layer_acts;
 
 /* Everything a training step needs on the backend, sized for B x T tokens and
@@ -32,21 +79,8 @@ typedef struct {
    * (host [B], set by the caller before the forward; -1: none). NULL: every
    * sequence uses adapter 0. */
   const int *seq_adapter;
-  seal_layer_acts *layers;              /* [n_layers] */
-  void *x_final;                        /* [N, C] residual stream after the last layer */
-  void *ln_final;                       /* [N, C] */
-  float *rstd_final;                    /* [N] */
-  void *logits;                         /* [N, V]; becomes dlogits in the backward */
-  float *losses;                        /* [N] per-token cross-entropy */
-  int32_t *ids, *targets, *pos, *q_pos; /* [N], [N], [N], [B] */
-  float *weights;                       /* [N] per-token loss weights */
-  void *tmp_c;                          /* [N, C] o_proj / down_proj output */
-  /* backward scratch */
-  void *dres;                /* [N, C] gradient of the residual stream */
-  void *dln;                 /* [N, C] */
-  void *dq, *dk, *dv, *datt; /* [N, Hq*D], [N, Hkv*D], [N, Hkv*D], [N, Hq*D] */
-  void *dgate, *dup, *dhmlp; /* [N, I] */
-  float *lora_dh;            /* [N, r_max] */
+  seal_layer_acts *layers; /* [n_layers] */
+  SEAL_TRAIN_ACTS(SEAL_ACT_FIELD_)
 } seal_train_acts;
 
 void seal_train_acts_create(seal_train_acts *a, const seal_model *m, int B, int T, int r_max);
@@ -69,30 +103,59 @@ void seal_train_losses_to_host(seal_model *m, seal_train_acts *a, float *out);
 
 /* ---- cached inference ---------------------------------------------------- */
 
+/* clang-format off */
+/* One layer's cache: the keys and values of every slot. A slot holds one
+ * sequence; a batch of inference occupies consecutive slots. */
+#define SEAL_KV_LAYER(X)                                                         \
+  X(k, act, slots * Tmax * Hkv * D)  /* [slots, Tmax, Hkv*D] */                  \
+  X(v, act, slots * Tmax * Hkv * D)  /* [slots, Tmax, Hkv*D] */
+
+/* One entry per slot. */
+#define SEAL_KV_SLOTS(X)                                                         \
+  X(q_pos,  i32, slots)            /* [slots] first new position of each sequence */ \
+  X(last,   act, slots * C)        /* [slots, C] hidden state of each last new token */ \
+  X(logits, act, slots * V)        /* [slots, V] */
+
+/* Scratch for `rows` token rows, reused by every layer and grown on demand. */
+#define SEAL_KV_SCRATCH(X)                                                       \
+  X(x,      act, rows * C)         /* [rows, C] residual stream (x and x2) */    \
+  X(ln,     act, rows * C)         /* [rows, C] every rmsnorm's output */        \
+  X(q,      act, rows * Hq * D)    /* [rows, Hq*D] */                            \
+  X(kk,     act, rows * Hkv * D)   /* [rows, Hkv*D] the new tokens' keys */      \
+  X(vv,     act, rows * Hkv * D)   /* [rows, Hkv*D] the new tokens' values */    \
+  X(att,    act, rows * Hq * D)    /* [rows, Hq*D] */                            \
+  X(tmp_c,  act, rows * C)         /* [rows, C] o_proj / down_proj output */     \
+  X(gate,   act, rows * I)         /* [rows, I] gate, then silu(gate) * up */    \
+  X(up,     act, rows * I)         /* [rows, I] */                               \
+  X(lora_h, f32, rows * r_max)     /* [rows, r_max] x A^T, shared by every target */ \
+  X(ids,    i32, rows)             /* [rows] */                                  \
+  X(pos,    i32, rows)             /* [rows] */
+/* clang-format on */
+
+typedef struct {
+  SEAL_KV_LAYER(SEAL_ACT_FIELD_)
+} seal_kv_layer;
+
 typedef struct {
   int slots, Tmax; /* sequences the cache holds, positions per sequence */
-  void **k, **v;   /* [n_layers] of [slots, Tmax, Hkv*D] */
-  /* scratch for up to max_rows token rows */
-  int max_rows;
-  void *x, *ln, *q, *kk, *vv, *att, *tmp_c, *gate, *up; /* [rows, ...] */
-  float *lora_h;                                        /* [rows, r_max] */
+  int max_rows;    /* the scratch's rows */
   int r_max;
-  int32_t *ids, *pos, *q_pos; /* [rows], [rows], [slots] */
-  void *last;                 /* [slots, C] final hidden state of each sequence's last new token */
-  void *logits;               /* [slots, V] */
+  seal_kv_layer *layers; /* [n_layers] */
+  SEAL_KV_SLOTS(SEAL_ACT_FIELD_)
+  SEAL_KV_SCRATCH(SEAL_ACT_FIELD_)
   /* With a multi-adapter LoRA: the adapter of each slot's sequence (host
    * [slots], set by the caller; -1: none). NULL: adapter 0 everywhere. */
   const int *slot_adapter;
 } seal_kv_cache;
 
-void seal_kv_cache_create(seal_kv_cache *c, const seal_model *m, int slots, int Tmax, int r_max);
-void seal_kv_cache_free(seal_kv_cache *c, const seal_model *m);
+void seal_kv_cache_create(seal_kv_cache *kv, const seal_model *m, int slots, int Tmax, int r_max);
+void seal_kv_cache_free(seal_kv_cache *kv, const seal_model *m);
 
 /* Feeds Tq new tokens (ids host [B*Tq]) to the B sequences in cache slots
  * slot0..slot0+B-1, whose first new token sits at position q_pos[b] (host).
- * Writes their keys and values into the cache and leaves in c->logits rows
+ * Writes their keys and values into the cache and leaves in kv->logits rows
  * 0..B-1 the logits [B, V] of each sequence's last new token. */
-void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *c, const int32_t *ids,
+void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *kv, const int32_t *ids,
                         const int32_t *q_pos, int slot0, int B, int Tq);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "model/gguf.h"
+#include "model/model.h"
 
 /* ---- the expected weights ---------------------------------------------- */
 
@@ -26,34 +27,21 @@ static void expect(expected_tensor *x, int *n, const char *name, int64_t d0, int
   t->shape[1] = d1;
 }
 
-static void expect_layer(expected_tensor *x, int *n, const seal_model_config *c, int l) {
-  const int64_t C = c->hidden, q = (int64_t)c->n_heads * c->head_dim,
-                kv = (int64_t)c->n_kv_heads * c->head_dim, F = c->intermediate;
-  char p[64], name[128];
-  snprintf(p, sizeof p, "model.layers.%d.", l);
-#define EXPECT(suffix, d0, d1) \
-  (snprintf(name, sizeof name, "%s%s", p, suffix), expect(x, n, name, d0, d1))
-  EXPECT("input_layernorm.weight", C, 0);
-  EXPECT("self_attn.q_proj.weight", q, C);
-  EXPECT("self_attn.k_proj.weight", kv, C);
-  EXPECT("self_attn.v_proj.weight", kv, C);
-  EXPECT("self_attn.o_proj.weight", C, q);
-  if (c->attn_bias) {
-    EXPECT("self_attn.q_proj.bias", q, 0);
-    EXPECT("self_attn.k_proj.bias", kv, 0);
-    EXPECT("self_attn.v_proj.bias", kv, 0);
+static void expect_layer(expected_tensor *x, int *n, const seal_model_config *cfg, int l) {
+  for (int i = 0; i < SEAL_LAYER_N_WEIGHTS; i++) {
+    const char *suffix;
+    int64_t rows, cols;
+    if (!seal_layer_weight_spec(cfg, (seal_layer_weight)i, &suffix, &rows, &cols)) continue;
+    char name[128];
+    snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);
+    expect(x, n, name, rows, cols);
   }
-  EXPECT("post_attention_layernorm.weight", C, 0);
-  EXPECT("mlp.gate_proj.weight", F, C);
-  EXPECT("mlp.up_proj.weight", F, C);
-  EXPECT("mlp.down_proj.weight", C, F);
-#undef EXPECT
 }
 
 /* All tensors a config implies, in a stable order. */
 static expected_tensor *expected_tensors(const seal_model_config *c, int *n) {
   expected_tensor *x = NULL;
-  SEAL_ALLOC_ARRAY(x, (size_t)c->n_layers * 12 + 3);
+  SEAL_ALLOC_ARRAY(x, (size_t)c->n_layers * SEAL_LAYER_N_WEIGHTS + 3);
   *n = 0;
   expect(x, n, "model.embed_tokens.weight", c->vocab_size, c->hidden);
   for (int l = 0; l < c->n_layers; l++) expect_layer(x, n, c, l);

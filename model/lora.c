@@ -7,48 +7,77 @@
 
 #include "model/lora.h"
 
-static const char *const target_names[SEAL_LORA_N_TARGETS] = {
-    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+/* Everything about a target, in seal_lora_target order. */
+static const struct {
+  const char *short_name;   /* jobs and the command line: "q" */
+  const char *peft_name;    /* PEFT's module: "q_proj" */
+  const char *block;        /* where PEFT finds the module: "self_attn" or "mlp" */
+  seal_layer_weight weight; /* the frozen base weight it adapts */
+} target_info[SEAL_LORA_N_TARGETS] = {
+    {"q", "q_proj", "self_attn", SEAL_W_wq},    {"k", "k_proj", "self_attn", SEAL_W_wk},
+    {"v", "v_proj", "self_attn", SEAL_W_wv},    {"o", "o_proj", "self_attn", SEAL_W_wo},
+    {"gate", "gate_proj", "mlp", SEAL_W_wgate}, {"up", "up_proj", "mlp", SEAL_W_wup},
+    {"down", "down_proj", "mlp", SEAL_W_wdown},
+};
 
-const char *seal_lora_target_name(seal_lora_target t) { return target_names[t]; }
+const char *seal_lora_target_name(seal_lora_target t) { return target_info[t].peft_name; }
+const char *seal_lora_target_short(seal_lora_target t) { return target_info[t].short_name; }
 
 int seal_lora_target_parse(const char *s) {
-  for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
-    size_t n = strlen(target_names[t]) - strlen("_proj");
-    if (!strcmp(s, target_names[t]) || (strlen(s) == n && !strncmp(s, target_names[t], n)))
-      return t;
-  }
+  for (int t = 0; t < SEAL_LORA_N_TARGETS; t++)
+    if (!strcmp(s, target_info[t].short_name) || !strcmp(s, target_info[t].peft_name)) return t;
   return -1;
 }
 
-/* "self_attn" or "mlp": where PEFT finds the module. */
-static const char *target_block(seal_lora_target t) {
-  return t <= SEAL_LORA_O ? "self_attn" : "mlp";
+char *seal_lora_targets_format(unsigned mask, char *buf, size_t size) {
+  size_t at = 0;
+  buf[0] = '\0';
+  for (int t = 0; t < SEAL_LORA_N_TARGETS; t++)
+    if ((mask & SEAL_LORA_BIT(t)) && at < size)
+      at +=
+          (size_t)snprintf(buf + at, size - at, "%s%s", at ? ", " : "", target_info[t].short_name);
+  return buf;
+}
+
+int seal_lora_targets_add(unsigned *mask, const char *name, char *err, size_t err_size) {
+  int t = seal_lora_target_parse(name);
+  if (t < 0) {
+    char known[SEAL_LORA_TARGETS_TEXT];
+    seal_lora_targets_format(SEAL_LORA_ALL_TARGETS, known, sizeof known);
+    snprintf(err, err_size, "unknown LoRA target \"%s\" (one of: %s)", name, known);
+    return -1;
+  }
+  if (*mask & SEAL_LORA_BIT(t)) {
+    snprintf(err, err_size, "target \"%s\" is listed twice", name);
+    return -1;
+  }
+  *mask |= SEAL_LORA_BIT(t);
+  return 0;
+}
+
+int seal_lora_targets_parse(const char *list, unsigned *mask, char *err, size_t err_size) {
+  *mask = 0;
+  if (!strcmp(list, "all")) return *mask = SEAL_LORA_ALL_TARGETS, 0;
+  int rc = 0;
+  char *copy = seal_strdup(list), *save = NULL;
+  for (char *name = strtok_r(copy, ",", &save); name && !rc; name = strtok_r(NULL, ",", &save)) {
+    name += strspn(name, " \t");
+    name[strcspn(name, " \t")] = '\0';
+    rc = seal_lora_targets_add(mask, name, err, err_size);
+  }
+  free(copy);
+  if (!rc && !*mask) rc = -1, snprintf(err, err_size, "needs at least one target");
+  return rc;
 }
 
 void *seal_lora_base_weight(const seal_model *m, int layer, seal_lora_target t, int *out, int *in) {
-  const seal_model_config *c = &m->cfg;
-  int C = c->hidden, I = c->intermediate, QD = c->n_heads * c->head_dim,
-      KD = c->n_kv_heads * c->head_dim;
-  seal_layer *L = &m->layers[layer];
-  switch (t) {
-    case SEAL_LORA_Q:
-      return *out = QD, *in = C, L->wq;
-    case SEAL_LORA_K:
-      return *out = KD, *in = C, L->wk;
-    case SEAL_LORA_V:
-      return *out = KD, *in = C, L->wv;
-    case SEAL_LORA_O:
-      return *out = C, *in = QD, L->wo;
-    case SEAL_LORA_GATE:
-      return *out = I, *in = C, L->wgate;
-    case SEAL_LORA_UP:
-      return *out = I, *in = C, L->wup;
-    case SEAL_LORA_DOWN:
-      return *out = C, *in = I, L->wdown;
-    default:
-      SEAL_DIE("bad LoRA target %d", (int)t);
-  }
+  SEAL_CHECK((unsigned)t < SEAL_LORA_N_TARGETS, "bad LoRA target %d", (int)t);
+  const char *name;
+  int64_t rows, cols;
+  seal_layer_weight i = target_info[t].weight;
+  seal_layer_weight_spec(&m->cfg, i, &name, &rows, &cols);
+  *out = (int)rows, *in = (int)cols;
+  return *seal_layer_weight_ref(&m->layers[layer], i);
 }
 
 void seal_lora_create(seal_lora *l, const seal_model *m, int r, float alpha, unsigned targets) {
@@ -77,15 +106,14 @@ void seal_lora_create_multi(seal_lora *l, const seal_model *m, int G, int r, flo
   l->targets = targets;
   l->n_layers = m->cfg.n_layers;
   l->be = m->be;
-  size_t n_slots = (size_t)l->n_layers * SEAL_LORA_N_TARGETS;
-  l->slots = seal_calloc(n_slots, sizeof *l->slots);
+  l->sites = seal_calloc((size_t)l->n_layers * SEAL_LORA_N_TARGETS, sizeof *l->sites);
   size_t off = 0;
   for (int layer = 0; layer < l->n_layers; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
-      seal_lora_slot *s = &l->slots[layer * SEAL_LORA_N_TARGETS + t];
+      seal_lora_site *s = &l->sites[layer * SEAL_LORA_N_TARGETS + t];
       s->a_off = s->b_off = SIZE_MAX;
       seal_lora_base_weight(m, layer, (seal_lora_target)t, &s->out, &s->in);
-      if (!(targets >> t & 1u)) continue;
+      if (!(targets & SEAL_LORA_BIT(t))) continue;
       s->a_off = off;
       off += (size_t)r * (size_t)s->in; /* A [r, in] */
       s->b_off = off;
@@ -105,7 +133,7 @@ void seal_lora_free(seal_lora *l) {
   if (!l->be || !l->owns) return;
   l->be->ops->free(l->be, l->params);
   l->be->ops->free(l->be, l->grads);
-  free(l->slots);
+  free(l->sites);
   memset(l, 0, sizeof *l);
 }
 
@@ -120,7 +148,7 @@ void seal_lora_init(seal_lora *l, seal_rng *rng) {
   float *host = seal_calloc(l->n_params ? l->n_params : 1, sizeof(float));
   for (int layer = 0; layer < l->n_layers; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
-      const seal_lora_slot *s = &l->slots[layer * SEAL_LORA_N_TARGETS + t];
+      const seal_lora_site *s = &l->sites[layer * SEAL_LORA_N_TARGETS + t];
       if (s->a_off == SIZE_MAX) continue;
       /* kaiming_uniform_(a=sqrt(5)) on A [r, in]: bound = 1/sqrt(fan_in) */
       double bound = 1.0 / sqrt((double)s->in);
@@ -147,9 +175,52 @@ void seal_lora_merge(seal_lora *l, seal_model *m) {
     }
 }
 
-static char *peft_name(int layer, seal_lora_target t, char which) {
+char *seal_lora_peft_name(int layer, seal_lora_target t, char which) {
   return seal_asprintf("base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer,
-                       target_block(t), target_names[t], which);
+                       target_info[t].block, target_info[t].peft_name, which);
+}
+
+int seal_lora_peft_name_parse(const char *name, int *layer, seal_lora_target *t, char *which) {
+  static const char prefix[] = "base_model.model.model.layers.";
+  if (strncmp(name, prefix, sizeof prefix - 1)) return -1;
+  const char *p = name + sizeof prefix - 1;
+  char *end;
+  long l = strtol(p, &end, 10);
+  if (end == p || *end != '.' || l < 0 || l > 1000000) return -1;
+  char block[16], proj[16];
+  int used = 0;
+  if (sscanf(end, ".%15[^.].%15[^.].lora_%c.weight%n", block, proj, which, &used) != 3 ||
+      end[used] != '\0' || (*which != 'A' && *which != 'B'))
+    return -1;
+  for (int k = 0; k < SEAL_LORA_N_TARGETS; k++)
+    if (!strcmp(proj, target_info[k].peft_name) && !strcmp(block, target_info[k].block)) {
+      *layer = (int)l;
+      *t = (seal_lora_target)k;
+      return 0;
+    }
+  return -1;
+}
+
+int seal_lora_tensors_shape(const seal_tensor_set *s, int *rank, unsigned *mask, seal_error *e) {
+  *rank = 0;
+  *mask = 0;
+  for (int i = 0; i < s->n; i++) {
+    const seal_host_tensor *x = &s->items[i];
+    int layer;
+    seal_lora_target t;
+    char which;
+    if (seal_lora_peft_name_parse(x->name, &layer, &t, &which))
+      return seal_errorf(e, "'%s' is not a PEFT LoRA tensor name", x->name);
+    if (x->ndim != 2 || x->shape[0] <= 0 || x->shape[1] <= 0)
+      return seal_errorf(e, "tensor '%s' is not a non-empty matrix", x->name);
+    int r = (int)(which == 'A' ? x->shape[0] : x->shape[1]); /* A [r, in], B [out, r] */
+    if (*rank && r != *rank)
+      return seal_errorf(e, "tensor '%s' has rank %d, the adapter's others %d", x->name, r, *rank);
+    *rank = r;
+    *mask |= SEAL_LORA_BIT(t);
+  }
+  if (!*mask) return seal_errorf(e, "the adapter has no LoRA tensors");
+  return 0;
 }
 
 void seal_lora_to_tensors(const seal_lora *l, seal_tensor_set *out) {
@@ -158,15 +229,15 @@ void seal_lora_to_tensors(const seal_lora *l, seal_tensor_set *out) {
   l->be->ops->to_host(l->be, host, l->params, SEAL_F32, l->n_params);
   for (int layer = 0; layer < l->n_layers; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
-      const seal_lora_slot *s = &l->slots[layer * SEAL_LORA_N_TARGETS + t];
+      const seal_lora_site *s = &l->sites[layer * SEAL_LORA_N_TARGETS + t];
       if (s->a_off == SIZE_MAX) continue;
       int64_t shape_a[2] = {l->r, s->in}, shape_b[2] = {s->out, l->r};
       size_t na = (size_t)l->r * (size_t)s->in, nb = (size_t)s->out * (size_t)l->r;
       float *a = seal_malloc(na * sizeof(float)), *b = seal_malloc(nb * sizeof(float));
       memcpy(a, host + s->a_off, na * sizeof(float));
       memcpy(b, host + s->b_off, nb * sizeof(float));
-      char *name_a = peft_name(layer, (seal_lora_target)t, 'A');
-      char *name_b = peft_name(layer, (seal_lora_target)t, 'B');
+      char *name_a = seal_lora_peft_name(layer, (seal_lora_target)t, 'A');
+      char *name_b = seal_lora_peft_name(layer, (seal_lora_target)t, 'B');
       seal_tensors_add(out, name_a, 2, shape_a, a);
       seal_tensors_add(out, name_b, 2, shape_b, b);
       free(name_a);
@@ -193,12 +264,12 @@ int seal_lora_from_tensors(seal_lora *l, const seal_tensor_set *s, seal_error *e
   int rc = 0;
   for (int layer = 0; layer < l->n_layers && !rc; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS && !rc; t++) {
-      const seal_lora_slot *sl = &l->slots[layer * SEAL_LORA_N_TARGETS + t];
-      if (sl->a_off == SIZE_MAX) continue;
-      char *na = peft_name(layer, (seal_lora_target)t, 'A');
-      char *nb = peft_name(layer, (seal_lora_target)t, 'B');
-      rc = take_tensor(s, na, l->r, sl->in, host + sl->a_off, e);
-      if (!rc) rc = take_tensor(s, nb, sl->out, l->r, host + sl->b_off, e);
+      const seal_lora_site *site = seal_lora_site_of(l, layer, (seal_lora_target)t);
+      if (site->a_off == SIZE_MAX) continue;
+      char *na = seal_lora_peft_name(layer, (seal_lora_target)t, 'A');
+      char *nb = seal_lora_peft_name(layer, (seal_lora_target)t, 'B');
+      rc = take_tensor(s, na, l->r, site->in, host + site->a_off, e);
+      if (!rc) rc = take_tensor(s, nb, site->out, l->r, host + site->b_off, e);
       free(na);
       free(nb);
     }
@@ -222,7 +293,8 @@ int seal_lora_save_peft(const seal_lora *l, const char *dir, const char *base_mo
   json_t *cfg = json_object();
   json_t *targets = json_array();
   for (int t = 0; t < SEAL_LORA_N_TARGETS; t++)
-    if (l->targets >> t & 1u) json_array_append_new(targets, json_string(target_names[t]));
+    if (l->targets & SEAL_LORA_BIT(t))
+      json_array_append_new(targets, json_string(target_info[t].peft_name));
   json_object_set_new(cfg, "peft_type", json_string("LORA"));
   json_object_set_new(cfg, "task_type", json_string("CAUSAL_LM"));
   json_object_set_new(cfg, "base_model_name_or_path",
@@ -272,7 +344,7 @@ static int read_peft_config(const char *path, int *r, float *alpha, unsigned *ta
         rc = seal_errorf(e, "%s: unsupported target module %s", path,
                          json_is_string(it) ? json_string_value(it) : "(not a string)");
       else
-        *targets |= 1u << t;
+        *targets |= SEAL_LORA_BIT(t);
     }
   }
   json_decref(cfg);

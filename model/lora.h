@@ -10,6 +10,8 @@
 
 #include "model/model.h"
 
+/* The projections an adapter may target, in PEFT's module order. A set of
+ * targets is a bit mask: bit SEAL_LORA_BIT(t) set when t is adapted. */
 typedef enum {
   SEAL_LORA_Q,
   SEAL_LORA_K,
@@ -21,22 +23,41 @@ typedef enum {
   SEAL_LORA_N_TARGETS
 } seal_lora_target;
 
+#define SEAL_LORA_BIT(t) (1u << (t))
+#define SEAL_LORA_ALL_TARGETS (SEAL_LORA_BIT(SEAL_LORA_N_TARGETS) - 1u)
+/* Room for seal_lora_targets_format of any mask. */
+#define SEAL_LORA_TARGETS_TEXT 32
+
 /* PEFT module names: "q_proj", ..., "down_proj". */
 const char *seal_lora_target_name(seal_lora_target t);
-/* Parses "q", "q_proj", "gate", "gate_proj"...; -1 when unknown. */
+/* Short names, as job files and the command line write them: "q", ..., "down". */
+const char *seal_lora_target_short(seal_lora_target t);
+/* Parses a short or a PEFT name ("q", "q_proj", "gate", "gate_proj"...); -1
+ * when unknown. */
 int seal_lora_target_parse(const char *s);
+/* Adds the target `name` (short or PEFT) to *mask. An unknown name or one
+ * already in the mask is refused: -1, with the reason in err. */
+int seal_lora_targets_add(unsigned *mask, const char *name, char *err, size_t err_size);
+/* A comma-separated list of names ("q,v", "q_proj, v_proj") or "all" to a
+ * mask of at least one target, none twice: 0, or -1 with the reason in err. */
+int seal_lora_targets_parse(const char *list, unsigned *mask, char *err, size_t err_size);
+/* The mask's short names joined by ", " ("q, v"), which targets_parse reads
+ * back; buf of SEAL_LORA_TARGETS_TEXT chars suffices. Returns buf. */
+char *seal_lora_targets_format(unsigned mask, char *buf, size_t size);
 
+/* Where one adapter attaches: one (layer, target), with its projection's
+ * shape and the offsets of its A and B in the parameter buffer. */
 typedef struct {
-  size_t a_off, b_off; /* offsets into params/grads, in floats */
+  size_t a_off, b_off; /* offsets into params/grads, in floats; SIZE_MAX when untargeted */
   int in, out;         /* the projection's shape */
-} seal_lora_slot;
+} seal_lora_site;
 
 typedef struct {
   int r;
   float alpha, scale; /* scale = alpha / r */
   unsigned targets;   /* bit t set when target t is adapted */
   int n_layers;
-  seal_lora_slot *slots; /* [n_layers * SEAL_LORA_N_TARGETS]; a_off = SIZE_MAX when untargeted */
+  seal_lora_site *sites; /* [n_layers * SEAL_LORA_N_TARGETS] */
   int n_adapters;        /* G independent adapters of one layout (batched multi-LoRA) */
   size_t n_per;          /* parameters of one adapter */
   size_t n_params;       /* n_adapters * n_per */
@@ -62,32 +83,36 @@ void seal_lora_init(seal_lora *l, seal_rng *rng);
 void seal_lora_zero_grads(seal_lora *l);
 
 static inline bool seal_lora_has(const seal_lora *l, int layer, seal_lora_target t) {
-  return l && (l->targets >> t & 1u) && layer < l->n_layers;
+  return l && (l->targets & SEAL_LORA_BIT(t)) && layer < l->n_layers;
+}
+static inline const seal_lora_site *seal_lora_site_of(const seal_lora *l, int layer,
+                                                      seal_lora_target t) {
+  return &l->sites[layer * SEAL_LORA_N_TARGETS + t];
 }
 /* Parameters and gradients of adapter g (0 for a single adapter). */
 static inline float *seal_lora_A_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
-  return l->params + (size_t)g * l->n_per + l->slots[layer * SEAL_LORA_N_TARGETS + t].a_off;
+  return l->params + (size_t)g * l->n_per + seal_lora_site_of(l, layer, t)->a_off;
 }
 static inline float *seal_lora_B_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
-  return l->params + (size_t)g * l->n_per + l->slots[layer * SEAL_LORA_N_TARGETS + t].b_off;
+  return l->params + (size_t)g * l->n_per + seal_lora_site_of(l, layer, t)->b_off;
 }
 static inline float *seal_lora_dA_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
-  return l->grads + (size_t)g * l->n_per + l->slots[layer * SEAL_LORA_N_TARGETS + t].a_off;
+  return l->grads + (size_t)g * l->n_per + seal_lora_site_of(l, layer, t)->a_off;
 }
 static inline float *seal_lora_dB_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
-  return l->grads + (size_t)g * l->n_per + l->slots[layer * SEAL_LORA_N_TARGETS + t].b_off;
+  return l->grads + (size_t)g * l->n_per + seal_lora_site_of(l, layer, t)->b_off;
 }
 static inline float *seal_lora_A(const seal_lora *l, int layer, seal_lora_target t) {
-  return l->params + l->slots[layer * SEAL_LORA_N_TARGETS + t].a_off;
+  return l->params + seal_lora_site_of(l, layer, t)->a_off;
 }
 static inline float *seal_lora_B(const seal_lora *l, int layer, seal_lora_target t) {
-  return l->params + l->slots[layer * SEAL_LORA_N_TARGETS + t].b_off;
+  return l->params + seal_lora_site_of(l, layer, t)->b_off;
 }
 static inline float *seal_lora_dA(const seal_lora *l, int layer, seal_lora_target t) {
-  return l->grads + l->slots[layer * SEAL_LORA_N_TARGETS + t].a_off;
+  return l->grads + seal_lora_site_of(l, layer, t)->a_off;
 }
 static inline float *seal_lora_dB(const seal_lora *l, int layer, seal_lora_target t) {
-  return l->grads + l->slots[layer * SEAL_LORA_N_TARGETS + t].b_off;
+  return l->grads + seal_lora_site_of(l, layer, t)->b_off;
 }
 
 /* The frozen base weight a target adapts in a layer, with its shape. */
@@ -100,8 +125,18 @@ void seal_lora_merge(seal_lora *l, seal_model *m);
 /* The adapter as named host tensors with PEFT's names
  * ("base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight"). */
 void seal_lora_to_tensors(const seal_lora *l, seal_tensor_set *out);
-/* Loads values from PEFT-named host tensors; every slot must be present. */
+/* Loads values from PEFT-named host tensors; every site must be present. */
 int seal_lora_from_tensors(seal_lora *l, const seal_tensor_set *s, seal_error *e);
+
+/* PEFT's tensor name of a site's A or B ('A', 'B'):
+ * "base_model.model.model.layers.{layer}.{self_attn|mlp}.{q_proj...}.lora_{A|B}.weight",
+ * malloc'd. */
+char *seal_lora_peft_name(int layer, seal_lora_target t, char which);
+/* Splits such a name; -1 when it is not one. */
+int seal_lora_peft_name_parse(const char *name, int *layer, seal_lora_target *t, char *which);
+/* Rank and targets of an adapter held as PEFT-named host tensors: every tensor
+ * must be a PEFT LoRA matrix, all of one rank, at least one. */
+int seal_lora_tensors_shape(const seal_tensor_set *s, int *rank, unsigned *targets, seal_error *e);
 
 /* PEFT format: dir/adapter_model.safetensors + dir/adapter_config.json. */
 int seal_lora_save_peft(const seal_lora *l, const char *dir, const char *base_model_path,

@@ -6,10 +6,10 @@
 
 /* Uploads the HF tensor `name`, which must have exactly the given shape
  * (cols = 0 for a vector of `rows`). */
-static void *upload(seal_backend *be, const seal_tensor_set *w, const char *name, int64_t rows,
+static void *upload(seal_backend *be, const seal_tensor_set *ts, const char *name, int64_t rows,
                     int64_t cols, seal_error *e, int *failed) {
   if (*failed) return NULL;
-  const seal_host_tensor *t = seal_tensors_find(w, name);
+  const seal_host_tensor *t = seal_tensors_find(ts, name);
   if (!t) {
     seal_errorf(e, "checkpoint has no tensor '%s'", name);
     *failed = 1;
@@ -31,53 +31,71 @@ static void *upload(seal_backend *be, const seal_tensor_set *w, const char *name
   return d;
 }
 
-static void upload_layer(seal_model *m, const seal_tensor_set *w, int l, seal_error *e,
-                         int *failed) {
-  const seal_model_config *c = &m->cfg;
-  seal_backend *be = m->be;
-  seal_layer *L = &m->layers[l];
-  int C = c->hidden, I = c->intermediate, QD = c->n_heads * c->head_dim,
-      KD = c->n_kv_heads * c->head_dim;
-  char name[256];
-#define UP(field, suffix, rows, cols)                           \
-  snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); \
-  L->field = upload(be, w, name, rows, cols, e, failed)
-  UP(attn_norm, "input_layernorm.weight", C, 0);
-  UP(wq, "self_attn.q_proj.weight", QD, C);
-  UP(wk, "self_attn.k_proj.weight", KD, C);
-  UP(wv, "self_attn.v_proj.weight", KD, C);
-  UP(wo, "self_attn.o_proj.weight", C, QD);
-  UP(mlp_norm, "post_attention_layernorm.weight", C, 0);
-  UP(wgate, "mlp.gate_proj.weight", I, C);
-  UP(wup, "mlp.up_proj.weight", I, C);
-  UP(wdown, "mlp.down_proj.weight", C, I);
-  if (c->attn_bias) {
-    UP(bq, "self_attn.q_proj.bias", QD, 0);
-    UP(bk, "self_attn.k_proj.bias", KD, 0);
-    UP(bv, "self_attn.v_proj.bias", KD, 0);
+/* ---- the layer weights, from SEAL_LAYER_WEIGHTS ---------------------------- */
+
+#define PRESENT_ALWAYS true
+#define PRESENT_BIAS cfg->attn_bias
+
+bool seal_layer_weight_spec(const seal_model_config *cfg, seal_layer_weight i, const char **name,
+                            int64_t *rows, int64_t *cols) {
+  const int64_t C = cfg->hidden, I = cfg->intermediate, QD = (int64_t)cfg->n_heads * cfg->head_dim,
+                KD = (int64_t)cfg->n_kv_heads * cfg->head_dim;
+  switch (i) {
+#define SPEC(field, suffix, r, c, present) \
+  case SEAL_W_##field:                     \
+    *name = suffix, *rows = r, *cols = c;  \
+    return PRESENT_##present;
+    SEAL_LAYER_WEIGHTS(SPEC)
+#undef SPEC
+    default:
+      SEAL_DIE("bad layer weight %d", (int)i);
   }
-#undef UP
+}
+
+void **seal_layer_weight_ref(seal_layer *w, seal_layer_weight i) {
+  switch (i) {
+#define REF(field, suffix, r, c, present) \
+  case SEAL_W_##field:                    \
+    return &w->field;
+    SEAL_LAYER_WEIGHTS(REF)
+#undef REF
+    default:
+      SEAL_DIE("bad layer weight %d", (int)i);
+  }
+}
+
+static void upload_layer(seal_model *m, const seal_tensor_set *ts, int l, seal_error *e,
+                         int *failed) {
+  for (int i = 0; i < SEAL_LAYER_N_WEIGHTS; i++) {
+    const char *suffix;
+    int64_t rows, cols;
+    if (!seal_layer_weight_spec(&m->cfg, (seal_layer_weight)i, &suffix, &rows, &cols)) continue;
+    char name[256];
+    snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);
+    *seal_layer_weight_ref(&m->layers[l], (seal_layer_weight)i) =
+        upload(m->be, ts, name, rows, cols, e, failed);
+  }
 }
 
 int seal_model_create(seal_model *m, seal_backend *be, const seal_model_config *cfg,
-                      const seal_tensor_set *w, seal_error *e) {
+                      const seal_tensor_set *ts, seal_error *e) {
   memset(m, 0, sizeof *m);
   m->cfg = *cfg;
   m->be = be;
-  const seal_model_config *c = &m->cfg;
+  cfg = &m->cfg; /* from here on, the model's own copy */
   int failed = 0;
-  m->embed = upload(be, w, "model.embed_tokens.weight", c->vocab_size, c->hidden, e, &failed);
-  m->final_norm = upload(be, w, "model.norm.weight", c->hidden, 0, e, &failed);
-  if (c->tie_embeddings)
+  m->embed = upload(be, ts, "model.embed_tokens.weight", cfg->vocab_size, cfg->hidden, e, &failed);
+  m->final_norm = upload(be, ts, "model.norm.weight", cfg->hidden, 0, e, &failed);
+  if (cfg->tie_embeddings)
     m->lm_head = m->embed;
   else
-    m->lm_head = upload(be, w, "lm_head.weight", c->vocab_size, c->hidden, e, &failed);
-  m->layers = seal_calloc((size_t)c->n_layers, sizeof *m->layers);
-  for (int l = 0; l < c->n_layers && !failed; l++) upload_layer(m, w, l, e, &failed);
-  float *inv = seal_malloc((size_t)c->head_dim / 2 * sizeof(float));
-  seal_rope_inv_freq(c, inv);
-  m->inv_freq = be->ops->alloc(be, (size_t)c->head_dim / 2 * sizeof(float));
-  be->ops->to_device(be, m->inv_freq, SEAL_F32, inv, (size_t)c->head_dim / 2);
+    m->lm_head = upload(be, ts, "lm_head.weight", cfg->vocab_size, cfg->hidden, e, &failed);
+  m->layers = seal_calloc((size_t)cfg->n_layers, sizeof *m->layers);
+  for (int l = 0; l < cfg->n_layers && !failed; l++) upload_layer(m, ts, l, e, &failed);
+  float *inv = seal_malloc((size_t)cfg->head_dim / 2 * sizeof(float));
+  seal_rope_inv_freq(cfg, inv);
+  m->inv_freq = be->ops->alloc(be, (size_t)cfg->head_dim / 2 * sizeof(float));
+  be->ops->to_device(be, m->inv_freq, SEAL_F32, inv, (size_t)cfg->head_dim / 2);
   free(inv);
   if (failed) {
     seal_model_free(m);
@@ -91,12 +109,9 @@ void seal_model_free(seal_model *m) {
   const seal_ops *o = m->be->ops;
 #define FREE(p) \
   if (p) o->free(m->be, p)
-  for (int l = 0; m->layers && l < m->cfg.n_layers; l++) {
-    seal_layer *L = &m->layers[l];
-    void *all[] = {L->attn_norm, L->wq, L->wk,       L->wv,    L->bq,  L->bk,
-                   L->bv,        L->wo, L->mlp_norm, L->wgate, L->wup, L->wdown};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) FREE(all[i]);
-  }
+  for (int l = 0; m->layers && l < m->cfg.n_layers; l++)
+    for (int i = 0; i < SEAL_LAYER_N_WEIGHTS; i++)
+      FREE(*seal_layer_weight_ref(&m->layers[l], (seal_layer_weight)i));
   if (m->lm_head != m->embed) FREE(m->lm_head);
   FREE(m->embed);
   FREE(m->final_norm);
@@ -107,37 +122,22 @@ void seal_model_free(seal_model *m) {
 }
 
 void *seal_model_weight(seal_model *m, const char *name, int *rows, int *cols) {
-  const seal_model_config *c = &m->cfg;
-  int C = c->hidden, I = c->intermediate, QD = c->n_heads * c->head_dim,
-      KD = c->n_kv_heads * c->head_dim;
+  const seal_model_config *cfg = &m->cfg;
+  int C = cfg->hidden, V = cfg->vocab_size;
   *cols = 1;
-  if (!strcmp(name, "model.embed_tokens.weight")) return *rows = c->vocab_size, *cols = C, m->embed;
-  if (!strcmp(name, "lm_head.weight")) return *rows = c->vocab_size, *cols = C, m->lm_head;
+  if (!strcmp(name, "model.embed_tokens.weight")) return *rows = V, *cols = C, m->embed;
+  if (!strcmp(name, "lm_head.weight")) return *rows = V, *cols = C, m->lm_head;
   if (!strcmp(name, "model.norm.weight")) return *rows = C, m->final_norm;
   int l, used = 0;
-  if (sscanf(name, "model.layers.%d.%n", &l, &used) != 1 || l < 0 || l >= c->n_layers) return NULL;
-  const char *s = name + used;
-  seal_layer *L = &m->layers[l];
-  struct {
+  if (sscanf(name, "model.layers.%d.%n", &l, &used) != 1 || l < 0 || l >= cfg->n_layers)
+    return NULL;
+  for (int i = 0; i < SEAL_LAYER_N_WEIGHTS; i++) {
     const char *suffix;
-    void *p;
-    int rows, cols;
-  } table[] = {
-      {"input_layernorm.weight", L->attn_norm, C, 1},
-      {"self_attn.q_proj.weight", L->wq, QD, C},
-      {"self_attn.k_proj.weight", L->wk, KD, C},
-      {"self_attn.v_proj.weight", L->wv, KD, C},
-      {"self_attn.o_proj.weight", L->wo, C, QD},
-      {"self_attn.q_proj.bias", L->bq, QD, 1},
-      {"self_attn.k_proj.bias", L->bk, KD, 1},
-      {"self_attn.v_proj.bias", L->bv, KD, 1},
-      {"post_attention_layernorm.weight", L->mlp_norm, C, 1},
-      {"mlp.gate_proj.weight", L->wgate, I, C},
-      {"mlp.up_proj.weight", L->wup, I, C},
-      {"mlp.down_proj.weight", L->wdown, C, I},
-  };
-  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-    if (!strcmp(s, table[i].suffix) && table[i].p)
-      return *rows = table[i].rows, *cols = table[i].cols, table[i].p;
+    int64_t r, c;
+    void *p = *seal_layer_weight_ref(&m->layers[l], (seal_layer_weight)i);
+    if (seal_layer_weight_spec(cfg, (seal_layer_weight)i, &suffix, &r, &c) && p &&
+        !strcmp(name + used, suffix))
+      return *rows = (int)r, *cols = c ? (int)c : 1, p;
+  }
   return NULL;
 }

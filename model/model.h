@@ -14,16 +14,44 @@
 #include "model/config.h"
 #include "model/tensors.h"
 
-/* One decoder layer's frozen weights on the backend, all in be->act. */
+/* One decoder layer's frozen weights on the backend, all in be->act, in the
+ * order Hugging Face writes them. One line a weight:
+ *   X(field, name after "model.layers.{l}.", rows, cols, present)
+ * with rows and cols written in C (hidden), QD = Hq*D, KD = Hkv*D and I (MLP
+ * width); cols 0 for a vector; present ALWAYS, or BIAS when only configs with
+ * attention biases (Qwen2) have it. The struct, the upload, the free, the
+ * lookup by name and the loader's expected tensors all come from this list. */
+/* clang-format off */
+#define SEAL_LAYER_WEIGHTS(X)                                                    \
+  X(attn_norm, "input_layernorm.weight",          C,  0,  ALWAYS) /* [C] */        \
+  X(wq,        "self_attn.q_proj.weight",         QD, C,  ALWAYS) /* [Hq*D, C] */  \
+  X(bq,        "self_attn.q_proj.bias",           QD, 0,  BIAS)   /* [Hq*D] */     \
+  X(wk,        "self_attn.k_proj.weight",         KD, C,  ALWAYS) /* [Hkv*D, C] */ \
+  X(bk,        "self_attn.k_proj.bias",           KD, 0,  BIAS)   /* [Hkv*D] */    \
+  X(wv,        "self_attn.v_proj.weight",         KD, C,  ALWAYS) /* [Hkv*D, C] */ \
+  X(bv,        "self_attn.v_proj.bias",           KD, 0,  BIAS)   /* [Hkv*D] */    \
+  X(wo,        "self_attn.o_proj.weight",         C,  QD, ALWAYS) /* [C, Hq*D] */  \
+  X(mlp_norm,  "post_attention_layernorm.weight", C,  0,  ALWAYS) /* [C] */        \
+  X(wgate,     "mlp.gate_proj.weight",            I,  C,  ALWAYS) /* [I, C] */     \
+  X(wup,       "mlp.up_proj.weight",              I,  C,  ALWAYS) /* [I, C] */     \
+  X(wdown,     "mlp.down_proj.weight",            C,  I,  ALWAYS) /* [C, I] */
+/* clang-format on */
+
+#define SEAL_WEIGHT_FIELD_(field, name, rows, cols, present) void *field;
+#define SEAL_WEIGHT_ID_(field, name, rows, cols, present) SEAL_W_##field,
 typedef struct {
-  void *attn_norm;    /* [C] */
-  void *wq, *wk, *wv; /* [Hq*D, C], [Hkv*D, C], [Hkv*D, C] */
-  void *bq, *bk, *bv; /* [Hq*D], [Hkv*D], [Hkv*D] or NULL (Qwen2 only) */
-  void *wo;           /* [C, Hq*D] */
-  void *mlp_norm;     /* [C] */
-  void *wgate, *wup;  /* [I, C] */
-  void *wdown;        /* [C, I] */
+  SEAL_LAYER_WEIGHTS(SEAL_WEIGHT_FIELD_) /* NULL where absent */
 } seal_layer;
+/* SEAL_W_attn_norm, SEAL_W_wq, ...: a layer weight by its place in the list. */
+typedef enum { SEAL_LAYER_WEIGHTS(SEAL_WEIGHT_ID_) SEAL_LAYER_N_WEIGHTS } seal_layer_weight;
+
+/* Name (after "model.layers.{l}.") and [rows, cols] (cols 0: a vector) of
+ * layer weight i under this config; false when the config has none (the
+ * attention biases of a Llama). */
+bool seal_layer_weight_spec(const seal_model_config *cfg, seal_layer_weight i, const char **name,
+                            int64_t *rows, int64_t *cols);
+/* Where layer weight i lives in a layer's weights. */
+void **seal_layer_weight_ref(seal_layer *w, seal_layer_weight i);
 
 typedef struct {
   seal_model_config cfg;

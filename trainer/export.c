@@ -26,54 +26,11 @@ int seal_export_round_count(const seal_run_state *st, int n_rounds, seal_error *
   return n_rounds;
 }
 
-/* Splits "base_model.model.model.layers.{i}.{block}.{proj}.lora_{A|B}.weight". */
-static int parse_peft_name(const char *name, int *layer, int *target, char *which) {
-  static const char prefix[] = "base_model.model.model.layers.";
-  if (strncmp(name, prefix, sizeof prefix - 1)) return -1;
-  const char *p = name + sizeof prefix - 1;
-  char *end;
-  long l = strtol(p, &end, 10);
-  if (end == p || *end != '.' || l < 0 || l > 1000000) return -1;
-  char block[16], proj[16];
-  int used = 0;
-  if (sscanf(end, ".%15[^.].%15[^.].lora_%c.weight%n", block, proj, which, &used) != 3 ||
-      end[used] != '\0' || (*which != 'A' && *which != 'B'))
-    return -1;
-  int t = seal_lora_target_parse(proj);
-  if (t < 0 || strcmp(proj, seal_lora_target_name((seal_lora_target)t))) return -1;
-  if (strcmp(block, t <= SEAL_LORA_O ? "self_attn" : "mlp")) return -1;
-  *layer = (int)l;
-  *target = t;
-  return 0;
-}
-
-static char *peft_name(int layer, int target, char which) {
-  return seal_asprintf("base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer,
-                       target <= SEAL_LORA_O ? "self_attn" : "mlp",
-                       seal_lora_target_name((seal_lora_target)target), which);
-}
-
 int seal_export_round_shape(const seal_tensor_set *t, int round, int *rank, unsigned *targets,
                             seal_error *e) {
-  *rank = 0;
-  *targets = 0;
-  for (int i = 0; i < t->n; i++) {
-    const seal_host_tensor *x = &t->items[i];
-    int layer, target;
-    char which;
-    if (parse_peft_name(x->name, &layer, &target, &which))
-      return seal_errorf(e, "policy round %d: '%s' is not a PEFT LoRA tensor name", round, x->name);
-    if (x->ndim != 2 || x->shape[0] <= 0 || x->shape[1] <= 0)
-      return seal_errorf(e, "policy round %d: tensor '%s' is not a non-empty matrix", round,
-                         x->name);
-    int r = (int)(which == 'A' ? x->shape[0] : x->shape[1]);
-    if (*rank && r != *rank)
-      return seal_errorf(e, "policy round %d: tensor '%s' has rank %d, the round's others %d",
-                         round, x->name, r, *rank);
-    *rank = r;
-    *targets |= 1u << target;
-  }
-  if (!*targets) return seal_errorf(e, "policy round %d has no LoRA tensors", round);
+  seal_error why;
+  if (seal_lora_tensors_shape(t, rank, targets, &why))
+    return seal_errorf(e, "policy round %d: %s", round, why.msg);
   return 0;
 }
 
@@ -93,9 +50,10 @@ static int target_dims(const seal_run_state *st, int n, int in[], int out[], int
   for (int i = 0; i < n; i++)
     for (int k = 0; k < st->policy[i].n; k++) {
       const seal_host_tensor *x = &st->policy[i].items[k];
-      int layer, t;
+      int layer;
+      seal_lora_target t;
       char which;
-      parse_peft_name(x->name, &layer, &t, &which); /* checked by seal_export_round_shape */
+      seal_lora_peft_name_parse(x->name, &layer, &t, &which); /* checked by round_shape */
       int *dim = which == 'A' ? &in[t] : &out[t];
       int v = (int)(which == 'A' ? x->shape[1] : x->shape[0]);
       if (*dim && *dim != v)
@@ -124,7 +82,7 @@ static int target_dims(const seal_run_state *st, int n, int in[], int out[], int
 static int place_round(const seal_tensor_set *t, int round, const round_info *ri, int layer,
                        int target, int R, int off, int in, int out, float *A, float *B,
                        seal_error *e) {
-  char *na = peft_name(layer, target, 'A'), *nb = peft_name(layer, target, 'B');
+  char *na = seal_lora_peft_name(layer, target, 'A'), *nb = seal_lora_peft_name(layer, target, 'B');
   const seal_host_tensor *a = seal_tensors_find(t, na), *b = seal_tensors_find(t, nb);
   int rc = 0;
   if (!a != !b)
@@ -161,12 +119,12 @@ int seal_export_combine_rounds(const seal_run_state *st, int n_rounds, seal_tens
   if (!rc) rc = target_dims(st, n, in, dout, &n_layers, e);
   for (int layer = 0; layer < n_layers && !rc; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS && !rc; t++) {
-      if (!(all >> t & 1u)) continue;
+      if (!(all & SEAL_LORA_BIT(t))) continue;
       float *A = seal_calloc((size_t)R * in[t], sizeof(float));   /* [R, in] */
       float *B = seal_calloc((size_t)dout[t] * R, sizeof(float)); /* [out, R] */
       for (int i = 0, off = 0; i < n && !rc; off += ri[i].rank, i++)
         rc = place_round(&st->policy[i], i, &ri[i], layer, t, R, off, in[t], dout[t], A, B, e);
-      char *na = peft_name(layer, t, 'A'), *nb = peft_name(layer, t, 'B');
+      char *na = seal_lora_peft_name(layer, t, 'A'), *nb = seal_lora_peft_name(layer, t, 'B');
       seal_tensors_add(out, na, 2, (int64_t[]){R, in[t]}, A);
       seal_tensors_add(out, nb, 2, (int64_t[]){dout[t], R}, B);
       free(na);
@@ -206,7 +164,7 @@ static int write_adapter_config(const char *dir, int rank, unsigned targets, con
   json_t *cfg = json_object();
   json_t *mods = json_array();
   for (int t = 0; t < SEAL_LORA_N_TARGETS; t++)
-    if (targets >> t & 1u)
+    if (targets & SEAL_LORA_BIT(t))
       json_array_append_new(mods, json_string(seal_lora_target_name((seal_lora_target)t)));
   json_object_set_new(cfg, "peft_type", json_string("LORA"));
   json_object_set_new(cfg, "task_type", json_string("CAUSAL_LM"));
@@ -254,9 +212,10 @@ int seal_export_merge_rounds(seal_model *m, const seal_run_state *st, int n_roun
     unsigned targets;
     if (seal_export_round_shape(&st->policy[i], i, &rank, &targets, e)) return -1;
     for (int k = 0; k < st->policy[i].n; k++) {
-      int layer, t;
+      int layer;
+      seal_lora_target t;
       char which;
-      parse_peft_name(st->policy[i].items[k].name, &layer, &t, &which);
+      seal_lora_peft_name_parse(st->policy[i].items[k].name, &layer, &t, &which);
       if (layer >= m->cfg.n_layers)
         return seal_errorf(e, "policy round %d adapts layer %d; the model has %d layers", i, layer,
                            m->cfg.n_layers);
@@ -294,19 +253,16 @@ static void add_weight(seal_model *m, const char *name, out_tensor *w, int *n) {
 
 /* The model's weights under Hugging Face names, in the order HF writes them. */
 static out_tensor *model_weights(seal_model *m, int *n) {
-  static const char *const layer_names[] = {
-      "input_layernorm.weight",  "self_attn.q_proj.weight", "self_attn.q_proj.bias",
-      "self_attn.k_proj.weight", "self_attn.k_proj.bias",   "self_attn.v_proj.weight",
-      "self_attn.v_proj.bias",   "self_attn.o_proj.weight", "post_attention_layernorm.weight",
-      "mlp.gate_proj.weight",    "mlp.up_proj.weight",      "mlp.down_proj.weight"};
-  const int per_layer = (int)(sizeof layer_names / sizeof layer_names[0]);
-  out_tensor *w = seal_calloc((size_t)m->cfg.n_layers * per_layer + 3, sizeof *w);
+  out_tensor *w = seal_calloc((size_t)m->cfg.n_layers * SEAL_LAYER_N_WEIGHTS + 3, sizeof *w);
   *n = 0;
   add_weight(m, "model.embed_tokens.weight", w, n);
   for (int l = 0; l < m->cfg.n_layers; l++)
-    for (int k = 0; k < per_layer; k++) {
+    for (int k = 0; k < SEAL_LAYER_N_WEIGHTS; k++) {
+      const char *suffix;
+      int64_t rows, cols;
+      seal_layer_weight_spec(&m->cfg, (seal_layer_weight)k, &suffix, &rows, &cols);
       char name[96];
-      snprintf(name, sizeof name, "model.layers.%d.%s", l, layer_names[k]);
+      snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);
       add_weight(m, name, w, n);
     }
   add_weight(m, "model.norm.weight", w, n);

@@ -19,10 +19,6 @@ static const char *const device_names[] = {"auto", "cpu", "cuda"};
 /* indexed by seal_schedule (model/optim.h) */
 static const char *const schedule_names[] = {"constant", "linear", "cosine"};
 static const char *const task_names[] = {"knowledge"};
-/* Short names in seal_lora_target order; the PEFT module names ("q_proj") are
- * accepted too. */
-static const char *const target_names[SEAL_LORA_N_TARGETS] = {"q",    "k",  "v",   "o",
-                                                              "gate", "up", "down"};
 
 const char *seal_device_name(seal_device d) { return device_names[d]; }
 const char *seal_schedule_name(seal_schedule s) { return schedule_names[s]; }
@@ -175,17 +171,6 @@ static const key_spec root_spec = MAP("", job_keys);
 
 /* ---- defaults: the paper's settings (DESIGN §7) ------------------------------ */
 
-static unsigned target_bits(const char *names) {
-  unsigned bits = 0;
-  char *copy = seal_strdup(names), *save = NULL;
-  for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    for (int i = 0; i < SEAL_LORA_N_TARGETS; i++)
-      if (strcmp(t, target_names[i]) == 0) bits |= SEAL_JOB_TARGET_BIT(i);
-  }
-  free(copy);
-  return bits;
-}
-
 void seal_job_defaults(seal_job *job) {
   memset(job, 0, sizeof *job);
   job->task = SEAL_TASK_KNOWLEDGE;
@@ -197,15 +182,23 @@ void seal_job_defaults(seal_job *job) {
   job->data.contexts_per_round = 50;
   job->data.n_eval = 200;
   job->selfedit = (seal_job_selfedit){SEAL_PROMPT_IMPLICATIONS, 5, 1.0, 0.95, 1024};
-  job->inner = (seal_job_inner){
-      {32, 64, target_bits("q,v")}, 10, 1e-3, 1, SEAL_SCHEDULE_LINEAR, 0, 0.0, 1.0, 1};
+  job->inner = (seal_job_inner){{32, 64, SEAL_LORA_BIT(SEAL_LORA_Q) | SEAL_LORA_BIT(SEAL_LORA_V)},
+                                10,
+                                1e-3,
+                                1,
+                                SEAL_SCHEDULE_LINEAR,
+                                0,
+                                0.0,
+                                1.0,
+                                1};
   job->answer.max_tokens = 64;
   job->grading = (seal_job_grading){SEAL_GRADE_CONTAINS, 0.5, NULL};
-  job->rest_em = (seal_job_rest_em){{64, 128, target_bits("q,k,v,o,gate,up,down")}, 3e-4, 2, 10};
+  job->rest_em = (seal_job_rest_em){{64, 128, SEAL_LORA_ALL_TARGETS}, 3e-4, 2, 10};
   job->evaluation.single_passage = true;
   job->evaluation.continued_pretraining = false;
   job->evaluation.cpt.n_passages = 200;
-  job->evaluation.cpt.lora = (seal_job_lora){32, 64, target_bits("q,v")};
+  job->evaluation.cpt.lora =
+      (seal_job_lora){32, 64, SEAL_LORA_BIT(SEAL_LORA_Q) | SEAL_LORA_BIT(SEAL_LORA_V)};
   job->evaluation.cpt.epochs = 3;
   job->evaluation.cpt.lr = 1e-3;
   job->evaluation.cpt.batch_size = 8;
@@ -431,39 +424,23 @@ static int parse_enum(parse_ctx *c, const key_spec *s, const yaml_node_t *n, con
   return rc;
 }
 
-static int target_from_name(const char *t) {
-  for (int i = 0; i < SEAL_LORA_N_TARGETS; i++) {
-    size_t len = strlen(target_names[i]);
-    if (strcmp(t, target_names[i]) == 0) return i;
-    if (strncmp(t, target_names[i], len) == 0 && strcmp(t + len, "_proj") == 0) return i;
-  }
-  return -1;
-}
-
 static int parse_targets(parse_ctx *c, const key_spec *s, const yaml_node_t *n, const char *key) {
   unsigned bits = 0;
+  char known[SEAL_LORA_TARGETS_TEXT], why[768];
   if (n->type == YAML_SCALAR_NODE && strcmp(scalar_text(n), "all") == 0) {
-    bits = (1u << SEAL_LORA_N_TARGETS) - 1;
+    bits = SEAL_LORA_ALL_TARGETS;
   } else if (n->type != YAML_SEQUENCE_NODE) {
-    return fail_at(c, n->start_mark, key,
-                   "expected a list of targets among q, k, v, o, gate, up, down (or \"all\"), "
-                   "got %s",
-                   node_kind_name(n));
+    return fail_at(
+        c, n->start_mark, key, "expected a list of targets among %s (or \"all\"), got %s",
+        seal_lora_targets_format(SEAL_LORA_ALL_TARGETS, known, sizeof known), node_kind_name(n));
   }
   if (n->type == YAML_SEQUENCE_NODE) {
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
       yaml_node_t *item = yaml_document_get_node(c->doc, *it);
       if (want_scalar(c, item, key, "a target name")) return -1;
-      int t = target_from_name(scalar_text(item));
-      if (t < 0)
-        return fail_at(c, item->start_mark, key,
-                       "unknown LoRA target \"%s\" (one of: q, k, v, o, gate, up, down)",
-                       scalar_text(item));
-      if (bits & SEAL_JOB_TARGET_BIT(t))
-        return fail_at(c, item->start_mark, key, "target \"%s\" is listed twice",
-                       scalar_text(item));
-      bits |= SEAL_JOB_TARGET_BIT(t);
+      if (seal_lora_targets_add(&bits, scalar_text(item), why, sizeof why))
+        return fail_at(c, item->start_mark, key, "%s", why);
     }
     if (bits == 0) return fail_at(c, n->start_mark, key, "needs at least one target");
   }
@@ -685,14 +662,8 @@ static void put_path(seal_buf *b, const char *s) {
 }
 
 static void put_targets(seal_buf *b, unsigned bits) {
-  seal_buf_puts(b, "[");
-  bool first = true;
-  for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
-    if (!(bits & SEAL_JOB_TARGET_BIT(t))) continue;
-    seal_buf_printf(b, "%s%s", first ? "" : ", ", target_names[t]);
-    first = false;
-  }
-  seal_buf_puts(b, "]");
+  char names[SEAL_LORA_TARGETS_TEXT];
+  seal_buf_printf(b, "[%s]", seal_lora_targets_format(bits, names, sizeof names));
 }
 
 static void dump_map(seal_buf *b, const seal_job *job, const key_spec *spec, int indent) {

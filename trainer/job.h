@@ -21,14 +21,10 @@
 typedef enum { SEAL_DEVICE_AUTO, SEAL_DEVICE_CPU, SEAL_DEVICE_CUDA } seal_device;
 typedef enum { SEAL_TASK_KNOWLEDGE } seal_task;
 
-/* LoRA target bits: bit t is seal_lora_target t of model/lora.h
- * (q, k, v, o, gate, up, down in that order). */
-#define SEAL_JOB_TARGET_BIT(t) (1u << (t))
-
 typedef struct {
   int r;            /* rank, >= 1 */
   double alpha;     /* scaling numerator, > 0; scale = alpha / r */
-  unsigned targets; /* SEAL_JOB_TARGET_BIT(...) set, at least one */
+  unsigned targets; /* SEAL_LORA_BIT(t) of model/lora.h set, at least one */
 } seal_job_lora;
 
 typedef struct {

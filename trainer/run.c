@@ -182,17 +182,11 @@ void seal_run_checkpoint(seal_run *run) {
 int seal_run_merge_round(seal_engine *eng, const seal_tensor_set *t, int r, float alpha,
                          seal_error *e) {
   /* The adapter's rank and targets are read off the tensors themselves. */
-  unsigned targets = 0;
-  int rank = 0;
-  for (int i = 0; i < t->n; i++) {
-    const char *name = t->items[i].name;
-    for (int k = 0; k < SEAL_LORA_N_TARGETS; k++) {
-      char pat[32];
-      snprintf(pat, sizeof pat, ".%s.lora_A", seal_lora_target_name((seal_lora_target)k));
-      if (strstr(name, pat)) targets |= 1u << k, rank = (int)t->items[i].shape[0];
-    }
-  }
-  if (!targets || rank <= 0) return seal_errorf(e, "policy round %d has no LoRA tensors", r);
+  unsigned targets;
+  int rank;
+  seal_error why;
+  if (seal_lora_tensors_shape(t, &rank, &targets, &why))
+    return seal_errorf(e, "policy round %d: %s", r, why.msg);
   seal_lora l;
   seal_lora_create(&l, &eng->model, rank, alpha, targets);
   int rc = seal_lora_from_tensors(&l, t, e);

@@ -7,7 +7,7 @@
 #include "model/lora.h"
 #include "trainer/job.h"
 
-#define BIT(t) SEAL_JOB_TARGET_BIT(t)
+#define BIT(t) SEAL_LORA_BIT(t)
 #define ALL_TARGETS ((1u << SEAL_LORA_N_TARGETS) - 1)
 /* Four lines every error case starts with, so errors sit on line 5 and below. */
 #define BASE "model: m.gguf\ndata:\n  train: a.json\n  eval: b.json\n"
