@@ -47,7 +47,7 @@ void tok_strmap_free(tok_strmap *m) {
   memset(m, 0, sizeof *m);
 }
 
-static size_t strmap_slot(const tok_strmap *m, const char *key, size_t len) {
+static size_t strmap_bucket(const tok_strmap *m, const char *key, size_t len) {
   size_t mask = m->cap - 1;
   size_t i = (size_t)mix64(seal_fnv1a(key, len, 0xcbf29ce484222325ULL)) & mask;
   while (m->keys[i] && !(m->lens[i] == len && memcmp(m->keys[i], key, len) == 0)) {
@@ -61,7 +61,7 @@ static void strmap_grow(tok_strmap *m) {
   tok_strmap_init(&bigger, m->cap); /* doubles the capacity */
   for (size_t i = 0; i < m->cap; i++) {
     if (!m->keys[i]) continue;
-    size_t j = strmap_slot(&bigger, m->keys[i], m->lens[i]);
+    size_t j = strmap_bucket(&bigger, m->keys[i], m->lens[i]);
     bigger.keys[j] = m->keys[i];
     bigger.lens[j] = m->lens[i];
     bigger.vals[j] = m->vals[i];
@@ -75,7 +75,7 @@ static void strmap_grow(tok_strmap *m) {
 
 bool tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t val) {
   if ((m->n + 1) * 2 > m->cap) strmap_grow(m);
-  size_t i = strmap_slot(m, key, len);
+  size_t i = strmap_bucket(m, key, len);
   if (m->keys[i]) return false;
   char *copy = seal_malloc(len + 1);
   memcpy(copy, key, len);
@@ -89,7 +89,7 @@ bool tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t val) {
 
 int32_t tok_strmap_get(const tok_strmap *m, const char *key, size_t len) {
   if (m->cap == 0) return -1;
-  size_t i = strmap_slot(m, key, len);
+  size_t i = strmap_bucket(m, key, len);
   return m->keys[i] ? m->vals[i] : -1;
 }
 
@@ -117,7 +117,7 @@ void tok_pairmap_free(tok_pairmap *m) {
   memset(m, 0, sizeof *m);
 }
 
-static size_t pairmap_slot(const tok_pairmap *m, uint64_t key) {
+static size_t pairmap_bucket(const tok_pairmap *m, uint64_t key) {
   size_t mask = m->cap - 1;
   size_t i = (size_t)mix64(key) & mask;
   while (m->keys[i] != TOK_PAIR_EMPTY && m->keys[i] != key) i = (i + 1) & mask;
@@ -130,7 +130,7 @@ void tok_pairmap_put(tok_pairmap *m, int32_t left, int32_t right, int32_t rank, 
     tok_pairmap_init(&bigger, m->cap);
     for (size_t i = 0; i < m->cap; i++) {
       if (m->keys[i] == TOK_PAIR_EMPTY) continue;
-      size_t j = pairmap_slot(&bigger, m->keys[i]);
+      size_t j = pairmap_bucket(&bigger, m->keys[i]);
       bigger.keys[j] = m->keys[i];
       bigger.ranks[j] = m->ranks[i];
       bigger.merged[j] = m->merged[i];
@@ -140,7 +140,7 @@ void tok_pairmap_put(tok_pairmap *m, int32_t left, int32_t right, int32_t rank, 
     *m = bigger;
   }
   uint64_t key = pair_key(left, right);
-  size_t i = pairmap_slot(m, key);
+  size_t i = pairmap_bucket(m, key);
   if (m->keys[i] == key) return; /* `tokenizers` also keeps the first */
   m->keys[i] = key;
   m->ranks[i] = rank;
@@ -152,7 +152,7 @@ bool tok_pairmap_get(const tok_pairmap *m, int32_t left, int32_t right, int32_t 
                      int32_t *merged) {
   if (m->cap == 0) return false;
   uint64_t key = pair_key(left, right);
-  size_t i = pairmap_slot(m, key);
+  size_t i = pairmap_bucket(m, key);
   if (m->keys[i] != key) return false;
   *rank = m->ranks[i];
   *merged = m->merged[i];

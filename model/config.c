@@ -118,35 +118,36 @@ static int parse_arch(const char *path, json_t *root, seal_arch *arch, seal_erro
                      path, first ? json_string_value(first) : "(empty list)");
 }
 
-static int parse_sizes(const char *path, json_t *root, seal_model_config *c, seal_error *e) {
+static int parse_sizes(const char *path, json_t *root, seal_model_config *cfg, seal_error *e) {
   static const char *const keys[] = {"vocab_size", "hidden_size", "intermediate_size",
                                      "num_hidden_layers", "num_attention_heads"};
-  int *dst[] = {&c->vocab_size, &c->hidden, &c->intermediate, &c->n_layers, &c->n_heads};
+  int *dst[] = {&cfg->vocab_size, &cfg->hidden, &cfg->intermediate, &cfg->n_layers, &cfg->n_heads};
   for (int i = 0; i < 5; i++) {
     long long v;
     if (get_int(path, root, "", keys[i], true, 0, &v, e) != 0) return -1;
     if (to_int(path, keys[i], v, dst[i], e) != 0) return -1;
   }
   long long kv, hd, maxpos;
-  long long maxpos_default = c->arch == SEAL_ARCH_QWEN2 ? 32768 : 2048;
-  if (get_int(path, root, "", "num_key_value_heads", false, c->n_heads, &kv, e) != 0 ||
-      to_int(path, "num_key_value_heads", kv, &c->n_kv_heads, e) != 0)
+  long long maxpos_default = cfg->arch == SEAL_ARCH_QWEN2 ? 32768 : 2048;
+  if (get_int(path, root, "", "num_key_value_heads", false, cfg->n_heads, &kv, e) != 0 ||
+      to_int(path, "num_key_value_heads", kv, &cfg->n_kv_heads, e) != 0)
     return -1;
-  long long hd_default = c->n_heads > 0 ? c->hidden / c->n_heads : 0;
+  long long hd_default = cfg->n_heads > 0 ? cfg->hidden / cfg->n_heads : 0;
   if (get_int(path, root, "", "head_dim", false, hd_default, &hd, e) != 0 ||
-      to_int(path, "head_dim", hd, &c->head_dim, e) != 0)
+      to_int(path, "head_dim", hd, &cfg->head_dim, e) != 0)
     return -1;
   if (get_int(path, root, "", "max_position_embeddings", false, maxpos_default, &maxpos, e) != 0 ||
-      to_int(path, "max_position_embeddings", maxpos, &c->max_position, e) != 0)
+      to_int(path, "max_position_embeddings", maxpos, &cfg->max_position, e) != 0)
     return -1;
   double eps;
   if (get_num(path, root, "", "rms_norm_eps", false, 1e-6, &eps, e) != 0) return -1;
-  c->rms_eps = (float)eps;
+  cfg->rms_eps = (float)eps;
   return 0;
 }
 
 /* Only what seal computes is accepted: SiLU MLPs, full attention everywhere. */
-static int check_unsupported(const char *path, json_t *root, seal_model_config *c, seal_error *e) {
+static int check_unsupported(const char *path, json_t *root, seal_model_config *cfg,
+                             seal_error *e) {
   json_t *act = get_present(root, "hidden_act");
   if (act && (!json_is_string(act) || strcmp(json_string_value(act), "silu") != 0))
     return seal_errorf(e, "%s: key 'hidden_act': only \"silu\" is supported", path);
@@ -157,8 +158,8 @@ static int check_unsupported(const char *path, json_t *root, seal_model_config *
   if (flag)
     return seal_errorf(e, "%s: key 'use_sliding_window': sliding-window attention is not supported",
                        path);
-  if (c->arch == SEAL_ARCH_QWEN2) {
-    c->attn_bias = true; /* Qwen2 always has q/k/v biases (and none on o_proj) */
+  if (cfg->arch == SEAL_ARCH_QWEN2) {
+    cfg->attn_bias = true; /* Qwen2 always has q/k/v biases (and none on o_proj) */
     return 0;
   }
   if (get_bool(path, root, "attention_bias", false, &flag, e) != 0) return -1;
@@ -167,30 +168,31 @@ static int check_unsupported(const char *path, json_t *root, seal_model_config *
                        "%s: key 'attention_bias': a Llama attention bias also sits on o_proj, "
                        "which seal does not support",
                        path);
-  c->attn_bias = false;
+  cfg->attn_bias = false;
   return 0;
 }
 
-static int parse_llama3_rope(const char *path, json_t *rp, const char *where, seal_model_config *c,
-                             seal_error *e) {
+static int parse_llama3_rope(const char *path, json_t *rp, const char *where,
+                             seal_model_config *cfg, seal_error *e) {
   double factor, low, high;
   long long orig;
   if (get_num(path, rp, where, "factor", true, 0, &factor, e) != 0 ||
       get_num(path, rp, where, "low_freq_factor", true, 0, &low, e) != 0 ||
       get_num(path, rp, where, "high_freq_factor", true, 0, &high, e) != 0 ||
-      get_int(path, rp, where, "original_max_position_embeddings", false, c->max_position, &orig,
+      get_int(path, rp, where, "original_max_position_embeddings", false, cfg->max_position, &orig,
               e) != 0)
     return -1;
-  c->rope_llama3 = true;
-  c->rope_factor = (float)factor;
-  c->rope_low_freq_factor = (float)low;
-  c->rope_high_freq_factor = (float)high;
-  return to_int(path, "original_max_position_embeddings", orig, &c->rope_original_max_position, e);
+  cfg->rope_llama3 = true;
+  cfg->rope_factor = (float)factor;
+  cfg->rope_low_freq_factor = (float)low;
+  cfg->rope_high_freq_factor = (float)high;
+  return to_int(path, "original_max_position_embeddings", orig, &cfg->rope_original_max_position,
+                e);
 }
 
 /* rope_theta and scaling: transformers 5 nests both in `rope_parameters`; older
  * configs have a top-level rope_theta and a `rope_scaling` object. */
-static int parse_rope(const char *path, json_t *root, seal_model_config *c, seal_error *e) {
+static int parse_rope(const char *path, json_t *root, seal_model_config *cfg, seal_error *e) {
   const char *where = "rope_parameters.";
   json_t *rp = get_present(root, "rope_parameters");
   if (!rp) rp = get_present(root, "rope_scaling"), where = "rope_scaling.";
@@ -200,8 +202,8 @@ static int parse_rope(const char *path, json_t *root, seal_model_config *c, seal
   double theta;
   if (get_num(path, root, "", "rope_theta", false, 10000.0, &theta, e) != 0) return -1;
   if (get_num(path, rp, where, "rope_theta", false, theta, &theta, e) != 0) return -1;
-  c->rope_theta = (float)theta;
-  c->rope_llama3 = false;
+  cfg->rope_theta = (float)theta;
+  cfg->rope_llama3 = false;
   if (!rp) return 0;
   double partial;
   if (get_num(path, rp, where, "partial_rotary_factor", false, 1.0, &partial, e) != 0) return -1;
@@ -215,31 +217,31 @@ static int parse_rope(const char *path, json_t *root, seal_model_config *c, seal
                        json_type_name(type));
   const char *t = json_string_value(type);
   if (strcmp(t, "default") == 0) return 0;
-  if (strcmp(t, "llama3") == 0) return parse_llama3_rope(path, rp, where, c, e);
+  if (strcmp(t, "llama3") == 0) return parse_llama3_rope(path, rp, where, cfg, e);
   return seal_errorf(e, "%s: key '%srope_type': '%s' is not supported (default, llama3 are)", path,
                      where, t);
 }
 
-static int parse_token_ids(const char *path, json_t *root, seal_model_config *c, seal_error *e) {
-  bool llama = c->arch == SEAL_ARCH_LLAMA;
+static int parse_token_ids(const char *path, json_t *root, seal_model_config *cfg, seal_error *e) {
+  bool llama = cfg->arch == SEAL_ARCH_LLAMA;
   /* transformers' defaults: Llama bos 1 / eos 2, Qwen2 none. An explicit null is none. */
   json_t *bos = json_object_get(root, "bos_token_id");
-  c->bos_id = !bos ? (llama ? 1 : -1) : -1;
+  cfg->bos_id = !bos ? (llama ? 1 : -1) : -1;
   if (bos && !json_is_null(bos)) {
     if (!json_is_integer(bos))
       return seal_errorf(e, "%s: key 'bos_token_id' must be an integer, not %s", path,
                          json_type_name(bos));
-    c->bos_id = (int)json_integer_value(bos);
+    cfg->bos_id = (int)json_integer_value(bos);
   }
   json_t *eos = json_object_get(root, "eos_token_id");
-  c->n_eos = 0;
+  cfg->n_eos = 0;
   if (!eos) {
-    if (llama) c->eos_ids[c->n_eos++] = 2;
+    if (llama) cfg->eos_ids[cfg->n_eos++] = 2;
     return 0;
   }
   if (json_is_null(eos)) return 0;
   if (json_is_integer(eos)) {
-    c->eos_ids[c->n_eos++] = (int)json_integer_value(eos);
+    cfg->eos_ids[cfg->n_eos++] = (int)json_integer_value(eos);
     return 0;
   }
   if (!json_is_array(eos))
@@ -253,24 +255,24 @@ static int parse_token_ids(const char *path, json_t *root, seal_model_config *c,
     if (!json_is_integer(v))
       return seal_errorf(e, "%s: key 'eos_token_id[%zu]' must be an integer, not %s", path, i,
                          json_type_name(v));
-    c->eos_ids[c->n_eos++] = (int)json_integer_value(v);
+    cfg->eos_ids[cfg->n_eos++] = (int)json_integer_value(v);
   }
   return 0;
 }
 
-static int parse_config(const char *path, json_t *root, seal_model_config *c, seal_error *e) {
+static int parse_config(const char *path, json_t *root, seal_model_config *cfg, seal_error *e) {
   if (!json_is_object(root)) return seal_errorf(e, "%s: not a JSON object", path);
-  if (parse_arch(path, root, &c->arch, e) != 0) return -1;
-  if (parse_sizes(path, root, c, e) != 0) return -1;
-  if (check_unsupported(path, root, c, e) != 0) return -1;
-  if (parse_rope(path, root, c, e) != 0) return -1;
-  if (get_bool(path, root, "tie_word_embeddings", false, &c->tie_embeddings, e) != 0) return -1;
-  if (parse_token_ids(path, root, c, e) != 0) return -1;
-  return seal_config_validate(c, path, e);
+  if (parse_arch(path, root, &cfg->arch, e) != 0) return -1;
+  if (parse_sizes(path, root, cfg, e) != 0) return -1;
+  if (check_unsupported(path, root, cfg, e) != 0) return -1;
+  if (parse_rope(path, root, cfg, e) != 0) return -1;
+  if (get_bool(path, root, "tie_word_embeddings", false, &cfg->tie_embeddings, e) != 0) return -1;
+  if (parse_token_ids(path, root, cfg, e) != 0) return -1;
+  return seal_config_validate(cfg, path, e);
 }
 
-int seal_config_load_hf(const char *config_json_path, seal_model_config *c, seal_error *e) {
-  memset(c, 0, sizeof *c);
+int seal_config_load_hf(const char *config_json_path, seal_model_config *cfg, seal_error *e) {
+  memset(cfg, 0, sizeof *cfg);
   json_error_t je;
   json_t *root = json_load_file(config_json_path, JSON_REJECT_DUPLICATES, &je);
   if (!root) {
@@ -278,64 +280,65 @@ int seal_config_load_hf(const char *config_json_path, seal_model_config *c, seal
     return seal_errorf(e, "%s:%d:%d: invalid JSON: %s", config_json_path, je.line, je.column,
                        je.text);
   }
-  int rc = parse_config(config_json_path, root, c, e);
+  int rc = parse_config(config_json_path, root, cfg, e);
   json_decref(root);
   return rc;
 }
 
 /* ---- checks ------------------------------------------------------------ */
 
-int seal_config_validate(const seal_model_config *c, const char *origin, seal_error *e) {
-  if (c->arch != SEAL_ARCH_LLAMA && c->arch != SEAL_ARCH_QWEN2)
-    return seal_errorf(e, "%s: unknown architecture %d", origin, (int)c->arch);
+int seal_config_validate(const seal_model_config *cfg, const char *origin, seal_error *e) {
+  if (cfg->arch != SEAL_ARCH_LLAMA && cfg->arch != SEAL_ARCH_QWEN2)
+    return seal_errorf(e, "%s: unknown architecture %d", origin, (int)cfg->arch);
   const struct {
     const char *name;
     int v;
-  } pos[] = {{"vocab_size", c->vocab_size},
-             {"hidden_size", c->hidden},
-             {"intermediate_size", c->intermediate},
-             {"num_hidden_layers", c->n_layers},
-             {"num_attention_heads", c->n_heads},
-             {"num_key_value_heads", c->n_kv_heads},
-             {"head_dim", c->head_dim},
-             {"max_position_embeddings", c->max_position}};
+  } pos[] = {{"vocab_size", cfg->vocab_size},
+             {"hidden_size", cfg->hidden},
+             {"intermediate_size", cfg->intermediate},
+             {"num_hidden_layers", cfg->n_layers},
+             {"num_attention_heads", cfg->n_heads},
+             {"num_key_value_heads", cfg->n_kv_heads},
+             {"head_dim", cfg->head_dim},
+             {"max_position_embeddings", cfg->max_position}};
   for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
     if (pos[i].v <= 0)
       return seal_errorf(e, "%s: %s must be positive, is %d", origin, pos[i].name, pos[i].v);
-  if (c->n_heads % c->n_kv_heads != 0)
+  if (cfg->n_heads % cfg->n_kv_heads != 0)
     return seal_errorf(e, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
-                       origin, c->n_heads, c->n_kv_heads);
-  if (c->head_dim % 2 != 0)
-    return seal_errorf(e, "%s: head_dim %d is odd (RoPE rotates pairs)", origin, c->head_dim);
-  if (!(c->rms_eps > 0) || !isfinite(c->rms_eps))
-    return seal_errorf(e, "%s: rms_norm_eps must be positive, is %g", origin, c->rms_eps);
-  if (!(c->rope_theta > 0) || !isfinite(c->rope_theta))
-    return seal_errorf(e, "%s: rope_theta must be positive, is %g", origin, c->rope_theta);
-  if (c->rope_llama3) {
-    if (!(c->rope_factor > 0) || !(c->rope_low_freq_factor > 0) ||
-        !(c->rope_high_freq_factor > c->rope_low_freq_factor) || c->rope_original_max_position <= 0)
+                       origin, cfg->n_heads, cfg->n_kv_heads);
+  if (cfg->head_dim % 2 != 0)
+    return seal_errorf(e, "%s: head_dim %d is odd (RoPE rotates pairs)", origin, cfg->head_dim);
+  if (!(cfg->rms_eps > 0) || !isfinite(cfg->rms_eps))
+    return seal_errorf(e, "%s: rms_norm_eps must be positive, is %g", origin, cfg->rms_eps);
+  if (!(cfg->rope_theta > 0) || !isfinite(cfg->rope_theta))
+    return seal_errorf(e, "%s: rope_theta must be positive, is %g", origin, cfg->rope_theta);
+  if (cfg->rope_llama3) {
+    if (!(cfg->rope_factor > 0) || !(cfg->rope_low_freq_factor > 0) ||
+        !(cfg->rope_high_freq_factor > cfg->rope_low_freq_factor) ||
+        cfg->rope_original_max_position <= 0)
       return seal_errorf(e,
                          "%s: llama3 rope scaling needs factor > 0, 0 < low_freq_factor < "
                          "high_freq_factor, original_max_position_embeddings > 0 (have %g, %g, "
                          "%g, %d)",
-                         origin, c->rope_factor, c->rope_low_freq_factor, c->rope_high_freq_factor,
-                         c->rope_original_max_position);
+                         origin, cfg->rope_factor, cfg->rope_low_freq_factor,
+                         cfg->rope_high_freq_factor, cfg->rope_original_max_position);
   }
-  if (c->n_eos < 0 || c->n_eos > SEAL_MAX_EOS)
-    return seal_errorf(e, "%s: %d eos ids (at most %d)", origin, c->n_eos, SEAL_MAX_EOS);
-  for (int i = 0; i < c->n_eos; i++)
-    if (c->eos_ids[i] < 0 || c->eos_ids[i] >= c->vocab_size)
+  if (cfg->n_eos < 0 || cfg->n_eos > SEAL_MAX_EOS)
+    return seal_errorf(e, "%s: %d eos ids (at most %d)", origin, cfg->n_eos, SEAL_MAX_EOS);
+  for (int i = 0; i < cfg->n_eos; i++)
+    if (cfg->eos_ids[i] < 0 || cfg->eos_ids[i] >= cfg->vocab_size)
       return seal_errorf(e, "%s: eos_token_id %d is outside the vocabulary (%d)", origin,
-                         c->eos_ids[i], c->vocab_size);
-  if (c->bos_id >= c->vocab_size)
-    return seal_errorf(e, "%s: bos_token_id %d is outside the vocabulary (%d)", origin, c->bos_id,
-                       c->vocab_size);
+                         cfg->eos_ids[i], cfg->vocab_size);
+  if (cfg->bos_id >= cfg->vocab_size)
+    return seal_errorf(e, "%s: bos_token_id %d is outside the vocabulary (%d)", origin, cfg->bos_id,
+                       cfg->vocab_size);
   return 0;
 }
 
-bool seal_config_is_eos(const seal_model_config *c, int token) {
-  for (int i = 0; i < c->n_eos; i++)
-    if (c->eos_ids[i] == token) return true;
+bool seal_config_is_eos(const seal_model_config *cfg, int token) {
+  for (int i = 0; i < cfg->n_eos; i++)
+    if (cfg->eos_ids[i] == token) return true;
   return false;
 }
 
@@ -346,17 +349,17 @@ bool seal_config_is_eos(const seal_model_config *c, int token) {
  * tensor.reciprocal() * scalar, Python-float scalars are rounded to float32
  * before they meet a float32 tensor, and Python-side arithmetic between plain
  * numbers stays double. */
-void seal_rope_inv_freq(const seal_model_config *c, float *inv_freq) {
-  const int dim = c->head_dim;
-  const float base = c->rope_theta;
+void seal_rope_inv_freq(const seal_model_config *cfg, float *inv_freq) {
+  const int dim = cfg->head_dim;
+  const float base = cfg->rope_theta;
   for (int i = 0; i < dim / 2; i++) {
     float expo = (float)(2 * i) / (float)dim;
     inv_freq[i] = 1.0f / powf(base, expo);
   }
-  if (!c->rope_llama3) return;
-  const double old_ctx = c->rope_original_max_position;
-  const double low = c->rope_low_freq_factor, high = c->rope_high_freq_factor;
-  const float factor = c->rope_factor;
+  if (!cfg->rope_llama3) return;
+  const double old_ctx = cfg->rope_original_max_position;
+  const double low = cfg->rope_low_freq_factor, high = cfg->rope_high_freq_factor;
+  const float factor = cfg->rope_factor;
   const float low_freq_wavelen = (float)(old_ctx / low);
   const float high_freq_wavelen = (float)(old_ctx / high);
   const float two_pi = (float)(2.0 * M_PI);

@@ -36,15 +36,15 @@ typedef struct {
 
 /* Reads config.json; architectures must name LlamaForCausalLM or
  * Qwen2ForCausalLM. Errors name the file and the offending key. */
-int seal_config_load_hf(const char *config_json_path, seal_model_config *c, seal_error *e);
+int seal_config_load_hf(const char *config_json_path, seal_model_config *cfg, seal_error *e);
 
 /* Checks internal consistency (positive sizes, heads dividing, even head_dim). */
-int seal_config_validate(const seal_model_config *c, const char *origin, seal_error *e);
+int seal_config_validate(const seal_model_config *cfg, const char *origin, seal_error *e);
 
 /* RoPE inverse frequencies inv_freq[head_dim/2] with llama3 scaling applied, as
  * transformers computes them. */
-void seal_rope_inv_freq(const seal_model_config *c, float *inv_freq);
+void seal_rope_inv_freq(const seal_model_config *cfg, float *inv_freq);
 
-bool seal_config_is_eos(const seal_model_config *c, int token);
+bool seal_config_is_eos(const seal_model_config *cfg, int token);
 
 #endif

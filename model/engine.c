@@ -6,11 +6,11 @@
 #include "model/loader.h"
 
 /* Adds id to the config's stop tokens unless it is already there. */
-static void add_eos(seal_model_config *c, int id) {
+static void add_eos(seal_model_config *cfg, int id) {
   if (id < 0) return;
-  for (int i = 0; i < c->n_eos; i++)
-    if (c->eos_ids[i] == id) return;
-  if (c->n_eos < SEAL_MAX_EOS) c->eos_ids[c->n_eos++] = id;
+  for (int i = 0; i < cfg->n_eos; i++)
+    if (cfg->eos_ids[i] == id) return;
+  if (cfg->n_eos < SEAL_MAX_EOS) cfg->eos_ids[cfg->n_eos++] = id;
 }
 
 static seal_tokenizer *open_tokenizer(const seal_checkpoint *ck, seal_error *e) {

@@ -103,7 +103,7 @@ int64_t seal_gguf_tensor_numel(const seal_gguf_tensor *t);
  * the tokenizer into vocab, and tensors dequantised under Hugging Face names
  * and PyTorch shapes ([out, in] for linear weights), with llama.cpp's q/k row
  * permutation undone so Hugging Face's half-split RoPE applies. */
-int seal_gguf_load_model(const char *path, seal_model_config *c, seal_tensor_set *weights,
+int seal_gguf_load_model(const char *path, seal_model_config *cfg, seal_tensor_set *weights,
                          seal_vocab *vocab, seal_error *e);
 
 /* llama.cpp's converter stores q_proj/k_proj rows interleaved per head

@@ -44,15 +44,15 @@ static int get_arch_float(const seal_gguf *g, const char *arch, const char *key,
   return 0;
 }
 
-static int read_arch(const seal_gguf *g, const char **arch, seal_model_config *c, seal_error *e) {
+static int read_arch(const seal_gguf *g, const char **arch, seal_model_config *cfg, seal_error *e) {
   int found = seal_gguf_get_string(g, "general.architecture", arch, e);
   if (found < 0) return -1;
   if (!found) return seal_errorf(e, "%s: missing key 'general.architecture'", g->path);
   if (strcmp(*arch, "llama") == 0) {
-    c->arch = SEAL_ARCH_LLAMA;
+    cfg->arch = SEAL_ARCH_LLAMA;
   } else if (strcmp(*arch, "qwen2") == 0) {
-    c->arch = SEAL_ARCH_QWEN2;
-    c->attn_bias = true;
+    cfg->arch = SEAL_ARCH_QWEN2;
+    cfg->attn_bias = true;
   } else {
     return seal_errorf(e,
                        "%s: key 'general.architecture': '%s' is not supported (llama, qwen2 are)",
@@ -61,31 +61,32 @@ static int read_arch(const seal_gguf *g, const char **arch, seal_model_config *c
   return 0;
 }
 
-static int read_sizes(const seal_gguf *g, const char *arch, seal_model_config *c, seal_error *e) {
-  if (get_arch_int(g, arch, "embedding_length", true, 0, &c->hidden, e) != 0 ||
-      get_arch_int(g, arch, "feed_forward_length", true, 0, &c->intermediate, e) != 0 ||
-      get_arch_int(g, arch, "block_count", true, 0, &c->n_layers, e) != 0 ||
-      get_arch_int(g, arch, "attention.head_count", true, 0, &c->n_heads, e) != 0 ||
-      get_arch_int(g, arch, "attention.head_count_kv", false, c->n_heads, &c->n_kv_heads, e) != 0 ||
-      get_arch_int(g, arch, "context_length", false, 2048, &c->max_position, e) != 0)
+static int read_sizes(const seal_gguf *g, const char *arch, seal_model_config *cfg, seal_error *e) {
+  if (get_arch_int(g, arch, "embedding_length", true, 0, &cfg->hidden, e) != 0 ||
+      get_arch_int(g, arch, "feed_forward_length", true, 0, &cfg->intermediate, e) != 0 ||
+      get_arch_int(g, arch, "block_count", true, 0, &cfg->n_layers, e) != 0 ||
+      get_arch_int(g, arch, "attention.head_count", true, 0, &cfg->n_heads, e) != 0 ||
+      get_arch_int(g, arch, "attention.head_count_kv", false, cfg->n_heads, &cfg->n_kv_heads, e) !=
+          0 ||
+      get_arch_int(g, arch, "context_length", false, 2048, &cfg->max_position, e) != 0)
     return -1;
-  if (c->n_heads <= 0)
+  if (cfg->n_heads <= 0)
     return seal_errorf(e, "%s: key '%s.attention.head_count' must be positive", g->path, arch);
-  if (get_arch_int(g, arch, "attention.key_length", false, c->hidden / c->n_heads, &c->head_dim,
-                   e) != 0)
+  if (get_arch_int(g, arch, "attention.key_length", false, cfg->hidden / cfg->n_heads,
+                   &cfg->head_dim, e) != 0)
     return -1;
-  int value_len = c->head_dim, rope_dims = c->head_dim;
-  if (get_arch_int(g, arch, "attention.value_length", false, c->head_dim, &value_len, e) != 0 ||
-      get_arch_int(g, arch, "rope.dimension_count", false, c->head_dim, &rope_dims, e) != 0)
+  int value_len = cfg->head_dim, rope_dims = cfg->head_dim;
+  if (get_arch_int(g, arch, "attention.value_length", false, cfg->head_dim, &value_len, e) != 0 ||
+      get_arch_int(g, arch, "rope.dimension_count", false, cfg->head_dim, &rope_dims, e) != 0)
     return -1;
-  if (value_len != c->head_dim)
+  if (value_len != cfg->head_dim)
     return seal_errorf(e, "%s: key '%s.attention.value_length' %d differs from key_length %d",
-                       g->path, arch, value_len, c->head_dim);
-  if (rope_dims != c->head_dim)
+                       g->path, arch, value_len, cfg->head_dim);
+  if (rope_dims != cfg->head_dim)
     return seal_errorf(e, "%s: key '%s.rope.dimension_count' %d: partial RoPE is not supported",
                        g->path, arch, rope_dims);
-  if (get_arch_float(g, arch, "attention.layer_norm_rms_epsilon", true, 0, &c->rms_eps, e) != 0 ||
-      get_arch_float(g, arch, "rope.freq_base", false, 10000.0, &c->rope_theta, e) != 0)
+  if (get_arch_float(g, arch, "attention.layer_norm_rms_epsilon", true, 0, &cfg->rms_eps, e) != 0 ||
+      get_arch_float(g, arch, "rope.freq_base", false, 10000.0, &cfg->rope_theta, e) != 0)
     return -1;
   const char *scaling = NULL;
   char k[160];
@@ -106,10 +107,10 @@ static double llama3_factor(double inv_freq, double factor, double low, double h
   return 1 / ((1 - smooth) / factor + smooth);
 }
 
-static bool llama3_matches(const seal_model_config *c, const float *inv, const float *rf, int n) {
+static bool llama3_matches(const seal_model_config *cfg, const float *inv, const float *rf, int n) {
   for (int i = 0; i < n; i++) {
-    double want = llama3_factor(inv[i], c->rope_factor, c->rope_low_freq_factor,
-                                c->rope_high_freq_factor, c->rope_original_max_position);
+    double want = llama3_factor(inv[i], cfg->rope_factor, cfg->rope_low_freq_factor,
+                                cfg->rope_high_freq_factor, cfg->rope_original_max_position);
     if (fabs(want - rf[i]) > 1e-4 * fabs(want)) return false;
   }
   return true;
@@ -119,42 +120,43 @@ static bool llama3_matches(const seal_model_config *c, const float *inv, const f
  * 1/r = (1 - s)/factor + s and s = a/wavelen - b is linear in 1/wavelen. Any
  * (original context, low, high) with the same a and b give the same factors,
  * so the original context is taken as the converter's default, 8192. */
-static bool fit_llama3(seal_model_config *c, const float *inv, const float *rf, int n) {
+static bool fit_llama3(seal_model_config *cfg, const float *inv, const float *rf, int n) {
   double x[2], s[2];
   int m = 0;
   for (int i = 0; i < n && m < 2; i++) {
-    if (fabs(rf[i] - 1) < 1e-6 || fabs(rf[i] - c->rope_factor) < 1e-6 * c->rope_factor) continue;
+    if (fabs(rf[i] - 1) < 1e-6 || fabs(rf[i] - cfg->rope_factor) < 1e-6 * cfg->rope_factor)
+      continue;
     x[m] = inv[i] / (2 * M_PI);
-    s[m++] = (1.0 / rf[i] - 1.0 / c->rope_factor) / (1 - 1.0 / c->rope_factor);
+    s[m++] = (1.0 / rf[i] - 1.0 / cfg->rope_factor) / (1 - 1.0 / cfg->rope_factor);
   }
   if (m < 2 || x[0] == x[1]) return false;
   double a = (s[1] - s[0]) / (x[1] - x[0]), b = a * x[0] - s[0];
   double old = 8192;
-  c->rope_original_max_position = (int)old;
-  c->rope_low_freq_factor = (float)(b * old / a);
-  c->rope_high_freq_factor = (float)((b + 1) * old / a);
-  return llama3_matches(c, inv, rf, n);
+  cfg->rope_original_max_position = (int)old;
+  cfg->rope_low_freq_factor = (float)(b * old / a);
+  cfg->rope_high_freq_factor = (float)((b + 1) * old / a);
+  return llama3_matches(cfg, inv, rf, n);
 }
 
 /* llama3 rope scaling travels in GGUF as a rope_freqs tensor of per-dimension
  * divisors, not as metadata: recover transformers' parameters from it. */
-static int read_rope_freqs(const seal_gguf *g, seal_model_config *c, seal_error *e) {
+static int read_rope_freqs(const seal_gguf *g, seal_model_config *cfg, seal_error *e) {
   const seal_gguf_tensor *t = seal_gguf_find_tensor(g, "rope_freqs.weight");
   if (!t) return 0;
-  int n = c->head_dim / 2;
+  int n = cfg->head_dim / 2;
   if (t->n_dims != 1 || t->ne[0] != n)
     return seal_errorf(e, "%s: tensor 'rope_freqs.weight' should have %d elements", g->path, n);
   float *rf = seal_malloc((size_t)n * sizeof *rf), *inv = seal_malloc((size_t)n * sizeof *inv);
   int rc = seal_gguf_tensor_to_f32(g, t, rf, e);
   if (rc == 0) {
-    seal_model_config plain = *c;
+    seal_model_config plain = *cfg;
     plain.rope_llama3 = false;
     seal_rope_inv_freq(&plain, inv);
-    c->rope_llama3 = true;
-    c->rope_factor = rf[n - 1];
-    c->rope_low_freq_factor = 1, c->rope_high_freq_factor = 4; /* Llama 3.x's values */
-    c->rope_original_max_position = 8192;
-    if (!llama3_matches(c, inv, rf, n) && !fit_llama3(c, inv, rf, n))
+    cfg->rope_llama3 = true;
+    cfg->rope_factor = rf[n - 1];
+    cfg->rope_low_freq_factor = 1, cfg->rope_high_freq_factor = 4; /* Llama 3.x's values */
+    cfg->rope_original_max_position = 8192;
+    if (!llama3_matches(cfg, inv, rf, n) && !fit_llama3(cfg, inv, rf, n))
       rc = seal_errorf(e, "%s: tensor 'rope_freqs.weight' does not match llama3 rope scaling",
                        g->path);
   }
@@ -165,15 +167,15 @@ static int read_rope_freqs(const seal_gguf *g, seal_model_config *c, seal_error 
 
 /* bos from the tokenizer; eos from eos, and eot/eom (end of turn/message) when
  * they differ, since chat models stop on those. */
-static void token_ids_into_config(const seal_vocab *v, const seal_gguf *g, seal_model_config *c) {
-  c->bos_id = v->bos_id;
-  c->n_eos = 0;
+static void token_ids_into_config(const seal_vocab *v, const seal_gguf *g, seal_model_config *cfg) {
+  cfg->bos_id = v->bos_id;
+  cfg->n_eos = 0;
   int64_t eom = -1;
   seal_gguf_get_int(g, "tokenizer.ggml.eom_token_id", &eom, NULL);
   int64_t ids[3] = {v->eos_id, v->eot_id, eom};
   for (int i = 0; i < 3; i++) {
-    if (ids[i] < 0 || seal_config_is_eos(c, (int)ids[i])) continue;
-    c->eos_ids[c->n_eos++] = (int)ids[i];
+    if (ids[i] < 0 || seal_config_is_eos(cfg, (int)ids[i])) continue;
+    cfg->eos_ids[cfg->n_eos++] = (int)ids[i];
   }
 }
 
@@ -313,13 +315,13 @@ static char *hf_name(const char *name, int n_layers, int *permute) {
   return NULL;
 }
 
-static int load_tensor(const seal_gguf *g, const seal_gguf_tensor *t, const seal_model_config *c,
+static int load_tensor(const seal_gguf *g, const seal_gguf_tensor *t, const seal_model_config *cfg,
                        seal_tensor_set *w, seal_error *e) {
   int permute;
-  char *name = hf_name(t->name, c->n_layers, &permute);
+  char *name = hf_name(t->name, cfg->n_layers, &permute);
   if (!name)
     return seal_errorf(e, "%s: unexpected tensor '%s' for a %d-layer %s model", g->path, t->name,
-                       c->n_layers, c->arch == SEAL_ARCH_QWEN2 ? "qwen2" : "llama");
+                       cfg->n_layers, cfg->arch == SEAL_ARCH_QWEN2 ? "qwen2" : "llama");
   int64_t shape[SEAL_MAX_DIMS]; /* PyTorch order: ggml's reversed */
   for (int d = 0; d < t->n_dims; d++) shape[d] = t->ne[t->n_dims - 1 - d];
   int64_t numel = seal_gguf_tensor_numel(t);
@@ -330,14 +332,14 @@ static int load_tensor(const seal_gguf *g, const seal_gguf_tensor *t, const seal
     return -1;
   }
   /* llama.cpp permutes q/k for its interleaved RoPE; qwen2 uses NEOX RoPE, unpermuted. */
-  if (permute && c->arch == SEAL_ARCH_LLAMA) {
-    int heads = permute == 1 ? c->n_heads : c->n_kv_heads;
+  if (permute && cfg->arch == SEAL_ARCH_LLAMA) {
+    int heads = permute == 1 ? cfg->n_heads : cfg->n_kv_heads;
     int64_t rows = shape[0], cols = numel / (rows ? rows : 1);
-    if (rows != (int64_t)heads * c->head_dim) {
+    if (rows != (int64_t)heads * cfg->head_dim) {
       free(name);
       free(data);
       return seal_errorf(e, "%s: tensor '%s' has %lld rows, expected %d heads x %d", g->path,
-                         t->name, (long long)rows, heads, c->head_dim);
+                         t->name, (long long)rows, heads, cfg->head_dim);
     }
     seal_gguf_unpermute_rows(data, heads, rows, cols);
   }
@@ -346,45 +348,45 @@ static int load_tensor(const seal_gguf *g, const seal_gguf_tensor *t, const seal
   return 0;
 }
 
-static int load_tensors(const seal_gguf *g, const seal_model_config *c, seal_tensor_set *w,
+static int load_tensors(const seal_gguf *g, const seal_model_config *cfg, seal_tensor_set *w,
                         seal_error *e) {
   for (int64_t i = 0; i < g->n_tensors; i++) {
     const seal_gguf_tensor *t = &g->tensors[i];
     if (strcmp(t->name, "rope_freqs.weight") == 0) continue; /* folded into the config */
-    if (load_tensor(g, t, c, w, e) != 0) return -1;
+    if (load_tensor(g, t, cfg, w, e) != 0) return -1;
   }
   return 0;
 }
 
-static int read_config(const seal_gguf *g, const seal_vocab *v, seal_model_config *c,
+static int read_config(const seal_gguf *g, const seal_vocab *v, seal_model_config *cfg,
                        seal_error *e) {
   const char *arch;
-  if (read_arch(g, &arch, c, e) != 0 || read_sizes(g, arch, c, e) != 0 ||
-      read_rope_freqs(g, c, e) != 0)
+  if (read_arch(g, &arch, cfg, e) != 0 || read_sizes(g, arch, cfg, e) != 0 ||
+      read_rope_freqs(g, cfg, e) != 0)
     return -1;
   /* Vocabulary size: stated, else the token list, else the embedding's rows. */
   const seal_gguf_tensor *emb = seal_gguf_find_tensor(g, "token_embd.weight");
   int64_t fallback = v->n_tokens > 0 ? v->n_tokens : (emb && emb->n_dims == 2 ? emb->ne[1] : 0);
-  if (get_arch_int(g, arch, "vocab_size", false, fallback, &c->vocab_size, e) != 0) return -1;
-  if (v->n_tokens > c->vocab_size)
+  if (get_arch_int(g, arch, "vocab_size", false, fallback, &cfg->vocab_size, e) != 0) return -1;
+  if (v->n_tokens > cfg->vocab_size)
     return seal_errorf(e, "%s: %d tokens but a vocabulary of %d", g->path, v->n_tokens,
-                       c->vocab_size);
-  c->tie_embeddings = seal_gguf_find_tensor(g, "output.weight") == NULL;
-  if (c->arch == SEAL_ARCH_LLAMA && seal_gguf_find_tensor(g, "blk.0.attn_q.bias"))
+                       cfg->vocab_size);
+  cfg->tie_embeddings = seal_gguf_find_tensor(g, "output.weight") == NULL;
+  if (cfg->arch == SEAL_ARCH_LLAMA && seal_gguf_find_tensor(g, "blk.0.attn_q.bias"))
     return seal_errorf(e, "%s: llama attention biases are not supported", g->path);
-  token_ids_into_config(v, g, c);
-  return seal_config_validate(c, g->path, e);
+  token_ids_into_config(v, g, cfg);
+  return seal_config_validate(cfg, g->path, e);
 }
 
-int seal_gguf_load_model(const char *path, seal_model_config *c, seal_tensor_set *weights,
+int seal_gguf_load_model(const char *path, seal_model_config *cfg, seal_tensor_set *weights,
                          seal_vocab *vocab, seal_error *e) {
   seal_gguf g;
-  memset(c, 0, sizeof *c);
+  memset(cfg, 0, sizeof *cfg);
   if (seal_gguf_open(path, &g, e) != 0) return -1;
   int keep = weights->n;
   int rc = -1;
-  if (read_vocab(&g, vocab, e) == 0 && read_config(&g, vocab, c, e) == 0 &&
-      load_tensors(&g, c, weights, e) == 0)
+  if (read_vocab(&g, vocab, e) == 0 && read_config(&g, vocab, cfg, e) == 0 &&
+      load_tensors(&g, cfg, weights, e) == 0)
     rc = 0;
   if (rc != 0) {
     while (weights->n > keep) seal_tensors_remove(weights, weights->items[weights->n - 1].name);

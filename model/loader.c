@@ -39,14 +39,14 @@ static void expect_layer(expected_tensor *x, int *n, const seal_model_config *cf
 }
 
 /* All tensors a config implies, in a stable order. */
-static expected_tensor *expected_tensors(const seal_model_config *c, int *n) {
+static expected_tensor *expected_tensors(const seal_model_config *cfg, int *n) {
   expected_tensor *x = NULL;
-  SEAL_ALLOC_ARRAY(x, (size_t)c->n_layers * SEAL_LAYER_N_WEIGHTS + 3);
+  SEAL_ALLOC_ARRAY(x, (size_t)cfg->n_layers * SEAL_LAYER_N_WEIGHTS + 3);
   *n = 0;
-  expect(x, n, "model.embed_tokens.weight", c->vocab_size, c->hidden);
-  for (int l = 0; l < c->n_layers; l++) expect_layer(x, n, c, l);
-  expect(x, n, "model.norm.weight", c->hidden, 0);
-  if (!c->tie_embeddings) expect(x, n, "lm_head.weight", c->vocab_size, c->hidden);
+  expect(x, n, "model.embed_tokens.weight", cfg->vocab_size, cfg->hidden);
+  for (int l = 0; l < cfg->n_layers; l++) expect_layer(x, n, cfg, l);
+  expect(x, n, "model.norm.weight", cfg->hidden, 0);
+  if (!cfg->tie_embeddings) expect(x, n, "lm_head.weight", cfg->vocab_size, cfg->hidden);
   return x;
 }
 
@@ -72,15 +72,15 @@ static int check_one(const expected_tensor *x, const seal_tensor_set *w, const c
                      have, want);
 }
 
-int seal_checkpoint_check_weights(const seal_model_config *c, const seal_tensor_set *weights,
+int seal_checkpoint_check_weights(const seal_model_config *cfg, const seal_tensor_set *weights,
                                   const char *origin, seal_error *e) {
   /* Each layer has at least 9 tensors: a config claiming more layers than the
    * checkpoint could hold is refused before the expected list is built. */
-  if (c->n_layers > weights->n / 9)
+  if (cfg->n_layers > weights->n / 9)
     return seal_errorf(e, "%s: the config has %d layers but the checkpoint holds only %d tensors",
-                       origin, c->n_layers, weights->n);
+                       origin, cfg->n_layers, weights->n);
   int n;
-  expected_tensor *x = expected_tensors(c, &n);
+  expected_tensor *x = expected_tensors(cfg, &n);
   int rc = 0;
   for (int i = 0; i < n && rc == 0; i++) rc = check_one(&x[i], weights, origin, e);
   for (int i = 0; i < weights->n && rc == 0; i++) {
@@ -88,8 +88,8 @@ int seal_checkpoint_check_weights(const seal_model_config *c, const seal_tensor_
     for (int j = 0; j < n && !known; j++) known = strcmp(weights->items[i].name, x[j].name) == 0;
     if (!known)
       rc = seal_errorf(e, "%s: unexpected tensor '%s' for this config (%d layers%s)", origin,
-                       weights->items[i].name, c->n_layers,
-                       c->tie_embeddings ? ", tied embeddings" : "");
+                       weights->items[i].name, cfg->n_layers,
+                       cfg->tie_embeddings ? ", tied embeddings" : "");
   }
   free(x);
   return rc;
@@ -98,7 +98,7 @@ int seal_checkpoint_check_weights(const seal_model_config *c, const seal_tensor_
 /* Drops tensors that checkpoints carry but that are derived or redundant: RoPE
  * buffers some exporters saved, and lm_head when it only repeats the tied
  * embedding. */
-static void drop_redundant(const seal_model_config *c, seal_tensor_set *w) {
+static void drop_redundant(const seal_model_config *cfg, seal_tensor_set *w) {
   for (int i = w->n - 1; i >= 0; i--) {
     const char *name = w->items[i].name;
     size_t len = strlen(name);
@@ -106,7 +106,7 @@ static void drop_redundant(const seal_model_config *c, seal_tensor_set *w) {
     if (len >= strlen(suffix) && strcmp(name + len - strlen(suffix), suffix) == 0)
       seal_tensors_remove(w, name);
   }
-  if (c->tie_embeddings && seal_tensors_find(w, "lm_head.weight")) {
+  if (cfg->tie_embeddings && seal_tensors_find(w, "lm_head.weight")) {
     seal_debug("lm_head.weight ignored: embeddings are tied");
     seal_tensors_remove(w, "lm_head.weight");
   }
@@ -182,7 +182,7 @@ static int read_sharded(const char *dir, const char *index_path, seal_tensor_set
 
 /* generation_config.json's eos ids join config.json's: chat models list their
  * end-of-turn token there (transformers' generate() stops on it). */
-static int merge_generation_eos(const char *path, seal_model_config *c, seal_error *e) {
+static int merge_generation_eos(const char *path, seal_model_config *cfg, seal_error *e) {
   json_error_t je;
   json_t *root = json_load_file(path, 0, &je);
   if (!root) return seal_errorf(e, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
@@ -192,14 +192,14 @@ static int merge_generation_eos(const char *path, seal_model_config *c, seal_err
   for (size_t i = 0; i < n && rc == 0; i++) {
     json_t *v = json_is_array(eos) ? json_array_get(eos, i) : eos;
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) >= c->vocab_size) {
+        json_integer_value(v) >= cfg->vocab_size) {
       rc = seal_errorf(e, "%s: key 'eos_token_id' must hold token ids below %d", path,
-                       c->vocab_size);
-    } else if (!seal_config_is_eos(c, (int)json_integer_value(v))) {
-      if (c->n_eos == SEAL_MAX_EOS)
+                       cfg->vocab_size);
+    } else if (!seal_config_is_eos(cfg, (int)json_integer_value(v))) {
+      if (cfg->n_eos == SEAL_MAX_EOS)
         rc = seal_errorf(e, "%s: key 'eos_token_id': more than %d ids in all", path, SEAL_MAX_EOS);
       else
-        c->eos_ids[c->n_eos++] = (int)json_integer_value(v);
+        cfg->eos_ids[cfg->n_eos++] = (int)json_integer_value(v);
     }
   }
   json_decref(root);
@@ -234,11 +234,11 @@ static int open_hf_dir(const char *dir, seal_checkpoint *ck, seal_error *e) {
 static void log_loaded(const seal_checkpoint *ck, double seconds) {
   int64_t params = 0;
   for (int i = 0; i < ck->weights.n; i++) params += seal_tensor_numel(&ck->weights.items[i]);
-  const seal_model_config *c = &ck->config;
+  const seal_model_config *cfg = &ck->config;
   seal_debug(
       "loaded %s in %.1f s: %s, %d layers, hidden %d, %d/%d heads, vocab %d, %.1fM parameters",
-      ck->source, seconds, c->arch == SEAL_ARCH_QWEN2 ? "qwen2" : "llama", c->n_layers, c->hidden,
-      c->n_heads, c->n_kv_heads, c->vocab_size, (double)params / 1e6);
+      ck->source, seconds, cfg->arch == SEAL_ARCH_QWEN2 ? "qwen2" : "llama", cfg->n_layers,
+      cfg->hidden, cfg->n_heads, cfg->n_kv_heads, cfg->vocab_size, (double)params / 1e6);
 }
 
 static bool has_gguf_magic(const char *path) {

@@ -27,7 +27,7 @@ void seal_checkpoint_free(seal_checkpoint *ck);
 /* Checks that weights hold exactly the tensors the config implies (names and
  * shapes; lm_head.weight only when embeddings are untied). origin names the
  * checkpoint in errors. */
-int seal_checkpoint_check_weights(const seal_model_config *c, const seal_tensor_set *weights,
+int seal_checkpoint_check_weights(const seal_model_config *cfg, const seal_tensor_set *weights,
                                   const char *origin, seal_error *e);
 
 #endif

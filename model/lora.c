@@ -55,18 +55,26 @@ int seal_lora_targets_add(unsigned *mask, const char *name, char *err, size_t er
   return 0;
 }
 
+/* Cuts the blanks around s in place. */
+static char *trim(char *s) {
+  s += strspn(s, " \t");
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
+  return s;
+}
+
 int seal_lora_targets_parse(const char *list, unsigned *mask, char *err, size_t err_size) {
   *mask = 0;
   if (!strcmp(list, "all")) return *mask = SEAL_LORA_ALL_TARGETS, 0;
+  if (!list[strspn(list, " \t")]) return snprintf(err, err_size, "needs at least one target"), -1;
   int rc = 0;
-  char *copy = seal_strdup(list), *save = NULL;
-  for (char *name = strtok_r(copy, ",", &save); name && !rc; name = strtok_r(NULL, ",", &save)) {
-    name += strspn(name, " \t");
-    name[strcspn(name, " \t")] = '\0';
-    rc = seal_lora_targets_add(mask, name, err, err_size);
+  char *copy = seal_strdup(list);
+  for (char *name = copy, *next; name && !rc; name = next) {
+    next = strchr(name, ',');
+    if (next) *next++ = '\0';
+    rc = seal_lora_targets_add(mask, trim(name), err, err_size);
   }
   free(copy);
-  if (!rc && !*mask) rc = -1, snprintf(err, err_size, "needs at least one target");
   return rc;
 }
 
@@ -80,8 +88,8 @@ void *seal_lora_base_weight(const seal_model *m, int layer, seal_lora_target t, 
   return *seal_layer_weight_ref(&m->layers[layer], i);
 }
 
-void seal_lora_create(seal_lora *l, const seal_model *m, int r, float alpha, unsigned targets) {
-  seal_lora_create_multi(l, m, 1, r, alpha, targets);
+void seal_lora_create(seal_lora *lora, const seal_model *m, int r, float alpha, unsigned targets) {
+  seal_lora_create_multi(lora, m, 1, r, alpha, targets);
 }
 
 seal_lora seal_lora_view(const seal_lora *multi, int g) {
@@ -95,22 +103,22 @@ seal_lora seal_lora_view(const seal_lora *multi, int g) {
   return v;
 }
 
-void seal_lora_create_multi(seal_lora *l, const seal_model *m, int G, int r, float alpha,
+void seal_lora_create_multi(seal_lora *lora, const seal_model *m, int G, int r, float alpha,
                             unsigned targets) {
-  memset(l, 0, sizeof *l);
+  memset(lora, 0, sizeof *lora);
   SEAL_CHECK(r > 0, "LoRA rank must be positive, got %d", r);
   SEAL_CHECK(G > 0, "a multi-adapter needs at least one adapter, got %d", G);
-  l->r = r;
-  l->alpha = alpha;
-  l->scale = alpha / (float)r;
-  l->targets = targets;
-  l->n_layers = m->cfg.n_layers;
-  l->be = m->be;
-  l->sites = seal_calloc((size_t)l->n_layers * SEAL_LORA_N_TARGETS, sizeof *l->sites);
+  lora->r = r;
+  lora->alpha = alpha;
+  lora->scale = alpha / (float)r;
+  lora->targets = targets;
+  lora->n_layers = m->cfg.n_layers;
+  lora->be = m->be;
+  lora->sites = seal_calloc((size_t)lora->n_layers * SEAL_LORA_N_TARGETS, sizeof *lora->sites);
   size_t off = 0;
-  for (int layer = 0; layer < l->n_layers; layer++)
+  for (int layer = 0; layer < lora->n_layers; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
-      seal_lora_site *s = &l->sites[layer * SEAL_LORA_N_TARGETS + t];
+      seal_lora_site *s = &lora->sites[layer * SEAL_LORA_N_TARGETS + t];
       s->a_off = s->b_off = SIZE_MAX;
       seal_lora_base_weight(m, layer, (seal_lora_target)t, &s->out, &s->in);
       if (!(targets & SEAL_LORA_BIT(t))) continue;
@@ -119,59 +127,61 @@ void seal_lora_create_multi(seal_lora *l, const seal_model *m, int G, int r, flo
       s->b_off = off;
       off += (size_t)s->out * (size_t)r; /* B [out, r] */
     }
-  l->n_adapters = G;
-  l->n_per = off;
-  l->n_params = off * (size_t)G;
-  l->owns = 1;
-  l->params = l->be->ops->alloc(l->be, (l->n_params ? l->n_params : 1) * sizeof(float));
-  l->grads = l->be->ops->alloc(l->be, (l->n_params ? l->n_params : 1) * sizeof(float));
-  l->be->ops->fill(l->be, l->params, SEAL_F32, 0.0f, l->n_params);
-  l->be->ops->fill(l->be, l->grads, SEAL_F32, 0.0f, l->n_params);
+  lora->n_adapters = G;
+  lora->n_per = off;
+  lora->n_params = off * (size_t)G;
+  lora->owns = 1;
+  lora->params =
+      lora->be->ops->alloc(lora->be, (lora->n_params ? lora->n_params : 1) * sizeof(float));
+  lora->grads =
+      lora->be->ops->alloc(lora->be, (lora->n_params ? lora->n_params : 1) * sizeof(float));
+  lora->be->ops->fill(lora->be, lora->params, SEAL_F32, 0.0f, lora->n_params);
+  lora->be->ops->fill(lora->be, lora->grads, SEAL_F32, 0.0f, lora->n_params);
 }
 
-void seal_lora_free(seal_lora *l) {
-  if (!l->be || !l->owns) return;
-  l->be->ops->free(l->be, l->params);
-  l->be->ops->free(l->be, l->grads);
-  free(l->sites);
-  memset(l, 0, sizeof *l);
+void seal_lora_free(seal_lora *lora) {
+  if (!lora->be || !lora->owns) return;
+  lora->be->ops->free(lora->be, lora->params);
+  lora->be->ops->free(lora->be, lora->grads);
+  free(lora->sites);
+  memset(lora, 0, sizeof *lora);
 }
 
 /* Operations on one adapter's named tensors take a single adapter (or a view). */
-static void require_single(const seal_lora *l, const char *what) {
-  SEAL_CHECK(l->n_adapters == 1, "%s needs a single adapter (take a view of adapter g), got %d",
-             what, l->n_adapters);
+static void require_single(const seal_lora *lora, const char *what) {
+  SEAL_CHECK(lora->n_adapters == 1, "%s needs a single adapter (take a view of adapter g), got %d",
+             what, lora->n_adapters);
 }
 
-void seal_lora_init(seal_lora *l, seal_rng *rng) {
-  require_single(l, "seal_lora_init");
-  float *host = seal_calloc(l->n_params ? l->n_params : 1, sizeof(float));
-  for (int layer = 0; layer < l->n_layers; layer++)
+void seal_lora_init(seal_lora *lora, seal_rng *rng) {
+  require_single(lora, "seal_lora_init");
+  float *host = seal_calloc(lora->n_params ? lora->n_params : 1, sizeof(float));
+  for (int layer = 0; layer < lora->n_layers; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
-      const seal_lora_site *s = &l->sites[layer * SEAL_LORA_N_TARGETS + t];
+      const seal_lora_site *s = &lora->sites[layer * SEAL_LORA_N_TARGETS + t];
       if (s->a_off == SIZE_MAX) continue;
       /* kaiming_uniform_(a=sqrt(5)) on A [r, in]: bound = 1/sqrt(fan_in) */
       double bound = 1.0 / sqrt((double)s->in);
-      for (size_t i = 0; i < (size_t)l->r * (size_t)s->in; i++)
+      for (size_t i = 0; i < (size_t)lora->r * (size_t)s->in; i++)
         host[s->a_off + i] = (float)((2.0 * seal_rng_uniform(rng) - 1.0) * bound);
     }
-  l->be->ops->to_device(l->be, l->params, SEAL_F32, host, l->n_params);
+  lora->be->ops->to_device(lora->be, lora->params, SEAL_F32, host, lora->n_params);
   free(host);
 }
 
-void seal_lora_zero_grads(seal_lora *l) {
-  l->be->ops->fill(l->be, l->grads, SEAL_F32, 0.0f, l->n_params);
+void seal_lora_zero_grads(seal_lora *lora) {
+  lora->be->ops->fill(lora->be, lora->grads, SEAL_F32, 0.0f, lora->n_params);
 }
 
-void seal_lora_merge(seal_lora *l, seal_model *m) {
-  require_single(l, "seal_lora_merge");
-  for (int layer = 0; layer < l->n_layers; layer++)
+void seal_lora_merge(seal_lora *lora, seal_model *m) {
+  require_single(lora, "seal_lora_merge");
+  for (int layer = 0; layer < lora->n_layers; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
-      if (!seal_lora_has(l, layer, (seal_lora_target)t)) continue;
+      if (!seal_lora_has(lora, layer, (seal_lora_target)t)) continue;
       int out, in;
       void *W = seal_lora_base_weight(m, layer, (seal_lora_target)t, &out, &in);
-      m->be->ops->lora_merge(m->be, W, seal_lora_A(l, layer, t), seal_lora_B(l, layer, t), out, in,
-                             l->r, l->scale);
+      m->be->ops->lora_merge(m->be, W, seal_lora_A(lora, layer, t), seal_lora_B(lora, layer, t),
+                             out, in, lora->r, lora->scale);
     }
 }
 
@@ -185,8 +195,8 @@ int seal_lora_peft_name_parse(const char *name, int *layer, seal_lora_target *t,
   if (strncmp(name, prefix, sizeof prefix - 1)) return -1;
   const char *p = name + sizeof prefix - 1;
   char *end;
-  long l = strtol(p, &end, 10);
-  if (end == p || *end != '.' || l < 0 || l > 1000000) return -1;
+  long n = strtol(p, &end, 10);
+  if (end == p || *end != '.' || n < 0 || n > 1000000) return -1;
   char block[16], proj[16];
   int used = 0;
   if (sscanf(end, ".%15[^.].%15[^.].lora_%c.weight%n", block, proj, which, &used) != 3 ||
@@ -194,7 +204,7 @@ int seal_lora_peft_name_parse(const char *name, int *layer, seal_lora_target *t,
     return -1;
   for (int k = 0; k < SEAL_LORA_N_TARGETS; k++)
     if (!strcmp(proj, target_info[k].peft_name) && !strcmp(block, target_info[k].block)) {
-      *layer = (int)l;
+      *layer = (int)n;
       *t = (seal_lora_target)k;
       return 0;
     }
@@ -223,16 +233,16 @@ int seal_lora_tensors_shape(const seal_tensor_set *s, int *rank, unsigned *mask,
   return 0;
 }
 
-void seal_lora_to_tensors(const seal_lora *l, seal_tensor_set *out) {
-  require_single(l, "seal_lora_to_tensors");
-  float *host = seal_malloc((l->n_params ? l->n_params : 1) * sizeof(float));
-  l->be->ops->to_host(l->be, host, l->params, SEAL_F32, l->n_params);
-  for (int layer = 0; layer < l->n_layers; layer++)
+void seal_lora_to_tensors(const seal_lora *lora, seal_tensor_set *out) {
+  require_single(lora, "seal_lora_to_tensors");
+  float *host = seal_malloc((lora->n_params ? lora->n_params : 1) * sizeof(float));
+  lora->be->ops->to_host(lora->be, host, lora->params, SEAL_F32, lora->n_params);
+  for (int layer = 0; layer < lora->n_layers; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
-      const seal_lora_site *s = &l->sites[layer * SEAL_LORA_N_TARGETS + t];
+      const seal_lora_site *s = &lora->sites[layer * SEAL_LORA_N_TARGETS + t];
       if (s->a_off == SIZE_MAX) continue;
-      int64_t shape_a[2] = {l->r, s->in}, shape_b[2] = {s->out, l->r};
-      size_t na = (size_t)l->r * (size_t)s->in, nb = (size_t)s->out * (size_t)l->r;
+      int64_t shape_a[2] = {lora->r, s->in}, shape_b[2] = {s->out, lora->r};
+      size_t na = (size_t)lora->r * (size_t)s->in, nb = (size_t)s->out * (size_t)lora->r;
       float *a = seal_malloc(na * sizeof(float)), *b = seal_malloc(nb * sizeof(float));
       memcpy(a, host + s->a_off, na * sizeof(float));
       memcpy(b, host + s->b_off, nb * sizeof(float));
@@ -258,31 +268,31 @@ static int take_tensor(const seal_tensor_set *s, const char *name, int64_t rows,
   return 0;
 }
 
-int seal_lora_from_tensors(seal_lora *l, const seal_tensor_set *s, seal_error *e) {
-  require_single(l, "seal_lora_from_tensors");
-  float *host = seal_calloc(l->n_params ? l->n_params : 1, sizeof(float));
+int seal_lora_from_tensors(seal_lora *lora, const seal_tensor_set *s, seal_error *e) {
+  require_single(lora, "seal_lora_from_tensors");
+  float *host = seal_calloc(lora->n_params ? lora->n_params : 1, sizeof(float));
   int rc = 0;
-  for (int layer = 0; layer < l->n_layers && !rc; layer++)
+  for (int layer = 0; layer < lora->n_layers && !rc; layer++)
     for (int t = 0; t < SEAL_LORA_N_TARGETS && !rc; t++) {
-      const seal_lora_site *site = seal_lora_site_of(l, layer, (seal_lora_target)t);
+      const seal_lora_site *site = seal_lora_site_of(lora, layer, (seal_lora_target)t);
       if (site->a_off == SIZE_MAX) continue;
       char *na = seal_lora_peft_name(layer, (seal_lora_target)t, 'A');
       char *nb = seal_lora_peft_name(layer, (seal_lora_target)t, 'B');
-      rc = take_tensor(s, na, l->r, site->in, host + site->a_off, e);
-      if (!rc) rc = take_tensor(s, nb, site->out, l->r, host + site->b_off, e);
+      rc = take_tensor(s, na, lora->r, site->in, host + site->a_off, e);
+      if (!rc) rc = take_tensor(s, nb, site->out, lora->r, host + site->b_off, e);
       free(na);
       free(nb);
     }
-  if (!rc) l->be->ops->to_device(l->be, l->params, SEAL_F32, host, l->n_params);
+  if (!rc) lora->be->ops->to_device(lora->be, lora->params, SEAL_F32, host, lora->n_params);
   free(host);
   return rc;
 }
 
-int seal_lora_save_peft(const seal_lora *l, const char *dir, const char *base_model_path,
+int seal_lora_save_peft(const seal_lora *lora, const char *dir, const char *base_model_path,
                         seal_error *e) {
   if (seal_mkdirs(dir, e)) return -1;
   seal_tensor_set ts = {0};
-  seal_lora_to_tensors(l, &ts);
+  seal_lora_to_tensors(lora, &ts);
   char *st_path = seal_path_join(dir, "adapter_model.safetensors");
   const char *meta[] = {"format", "pt", NULL};
   int rc = seal_safetensors_write(st_path, &ts, meta, e);
@@ -290,25 +300,25 @@ int seal_lora_save_peft(const seal_lora *l, const char *dir, const char *base_mo
   seal_tensors_free(&ts);
   if (rc) return -1;
 
-  json_t *cfg = json_object();
+  json_t *doc = json_object();
   json_t *targets = json_array();
   for (int t = 0; t < SEAL_LORA_N_TARGETS; t++)
-    if (l->targets & SEAL_LORA_BIT(t))
+    if (lora->targets & SEAL_LORA_BIT(t))
       json_array_append_new(targets, json_string(target_info[t].peft_name));
-  json_object_set_new(cfg, "peft_type", json_string("LORA"));
-  json_object_set_new(cfg, "task_type", json_string("CAUSAL_LM"));
-  json_object_set_new(cfg, "base_model_name_or_path",
+  json_object_set_new(doc, "peft_type", json_string("LORA"));
+  json_object_set_new(doc, "task_type", json_string("CAUSAL_LM"));
+  json_object_set_new(doc, "base_model_name_or_path",
                       base_model_path ? json_string(base_model_path) : json_null());
-  json_object_set_new(cfg, "r", json_integer(l->r));
-  json_object_set_new(cfg, "lora_alpha", json_real(l->alpha));
-  json_object_set_new(cfg, "lora_dropout", json_real(0.0));
-  json_object_set_new(cfg, "bias", json_string("none"));
-  json_object_set_new(cfg, "fan_in_fan_out", json_false());
-  json_object_set_new(cfg, "use_rslora", json_false());
-  json_object_set_new(cfg, "inference_mode", json_true());
-  json_object_set_new(cfg, "target_modules", targets);
-  char *text = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
-  json_decref(cfg);
+  json_object_set_new(doc, "r", json_integer(lora->r));
+  json_object_set_new(doc, "lora_alpha", json_real(lora->alpha));
+  json_object_set_new(doc, "lora_dropout", json_real(0.0));
+  json_object_set_new(doc, "bias", json_string("none"));
+  json_object_set_new(doc, "fan_in_fan_out", json_false());
+  json_object_set_new(doc, "use_rslora", json_false());
+  json_object_set_new(doc, "inference_mode", json_true());
+  json_object_set_new(doc, "target_modules", targets);
+  char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+  json_decref(doc);
   char *cfg_path = seal_path_join(dir, "adapter_config.json");
   rc = seal_write_file_atomic(cfg_path, text, strlen(text), false, e);
   free(cfg_path);
@@ -320,11 +330,11 @@ int seal_lora_save_peft(const seal_lora *l, const char *dir, const char *base_mo
 static int read_peft_config(const char *path, int *r, float *alpha, unsigned *targets, bool *rslora,
                             seal_error *e) {
   json_error_t je;
-  json_t *cfg = json_load_file(path, 0, &je);
-  if (!cfg) return seal_errorf(e, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+  json_t *doc = json_load_file(path, 0, &je);
+  if (!doc) return seal_errorf(e, "%s:%d:%d: %s", path, je.line, je.column, je.text);
   int rc = 0;
-  json_t *jr = json_object_get(cfg, "r"), *ja = json_object_get(cfg, "lora_alpha");
-  json_t *jt = json_object_get(cfg, "target_modules");
+  json_t *jr = json_object_get(doc, "r"), *ja = json_object_get(doc, "lora_alpha");
+  json_t *jt = json_object_get(doc, "target_modules");
   if (!json_is_integer(jr) || json_integer_value(jr) <= 0)
     rc = seal_errorf(e, "%s: 'r' must be a positive integer", path);
   else if (!json_is_number(ja))
@@ -334,7 +344,7 @@ static int read_peft_config(const char *path, int *r, float *alpha, unsigned *ta
   if (!rc) {
     *r = (int)json_integer_value(jr);
     *alpha = (float)json_number_value(ja);
-    *rslora = json_is_true(json_object_get(cfg, "use_rslora"));
+    *rslora = json_is_true(json_object_get(doc, "use_rslora"));
     *targets = 0;
     size_t n = json_is_array(jt) ? json_array_size(jt) : 1;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -347,11 +357,11 @@ static int read_peft_config(const char *path, int *r, float *alpha, unsigned *ta
         *targets |= SEAL_LORA_BIT(t);
     }
   }
-  json_decref(cfg);
+  json_decref(doc);
   return rc;
 }
 
-int seal_lora_load_peft(seal_lora *l, const seal_model *m, const char *dir, seal_error *e) {
+int seal_lora_load_peft(seal_lora *lora, const seal_model *m, const char *dir, seal_error *e) {
   char *cfg_path = seal_path_join(dir, "adapter_config.json");
   int r = 0;
   float alpha = 0;
@@ -368,10 +378,10 @@ int seal_lora_load_peft(seal_lora *l, const seal_model *m, const char *dir, seal
     seal_tensors_free(&ts);
     return -1;
   }
-  seal_lora_create(l, m, r, alpha, targets);
-  if (rslora) l->scale = alpha / sqrtf((float)r);
-  rc = seal_lora_from_tensors(l, &ts, e);
+  seal_lora_create(lora, m, r, alpha, targets);
+  if (rslora) lora->scale = alpha / sqrtf((float)r);
+  rc = seal_lora_from_tensors(lora, &ts, e);
   seal_tensors_free(&ts);
-  if (rc) seal_lora_free(l);
+  if (rc) seal_lora_free(lora);
   return rc;
 }

@@ -68,51 +68,51 @@ typedef struct {
 } seal_lora;
 
 /* Lays out an adapter for the model's shapes; parameters zero, gradients zero. */
-void seal_lora_create(seal_lora *l, const seal_model *m, int r, float alpha, unsigned targets);
+void seal_lora_create(seal_lora *lora, const seal_model *m, int r, float alpha, unsigned targets);
 /* G adapters of the same shape in one buffer, trained together over one frozen
  * base (each training sequence says which adapter it feeds: the inner loops of
  * several self-edits share every base GEMM). */
-void seal_lora_create_multi(seal_lora *l, const seal_model *m, int G, int r, float alpha,
+void seal_lora_create_multi(seal_lora *lora, const seal_model *m, int G, int r, float alpha,
                             unsigned targets);
 /* Adapter g of a multi-adapter as a single adapter sharing its memory: init,
  * answering, saving and merging work on views. Nothing to free. */
 seal_lora seal_lora_view(const seal_lora *multi, int g);
-void seal_lora_free(seal_lora *l);
+void seal_lora_free(seal_lora *lora);
 /* PEFT's initialisation: A kaiming-uniform (a = sqrt(5): bound 1/sqrt(in)), B zero. */
-void seal_lora_init(seal_lora *l, seal_rng *rng);
-void seal_lora_zero_grads(seal_lora *l);
+void seal_lora_init(seal_lora *lora, seal_rng *rng);
+void seal_lora_zero_grads(seal_lora *lora);
 
-static inline bool seal_lora_has(const seal_lora *l, int layer, seal_lora_target t) {
-  return l && (l->targets & SEAL_LORA_BIT(t)) && layer < l->n_layers;
+static inline bool seal_lora_has(const seal_lora *lora, int layer, seal_lora_target t) {
+  return lora && (lora->targets & SEAL_LORA_BIT(t)) && layer < lora->n_layers;
 }
-static inline const seal_lora_site *seal_lora_site_of(const seal_lora *l, int layer,
+static inline const seal_lora_site *seal_lora_site_of(const seal_lora *lora, int layer,
                                                       seal_lora_target t) {
-  return &l->sites[layer * SEAL_LORA_N_TARGETS + t];
+  return &lora->sites[layer * SEAL_LORA_N_TARGETS + t];
 }
 /* Parameters and gradients of adapter g (0 for a single adapter). */
-static inline float *seal_lora_A_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
-  return l->params + (size_t)g * l->n_per + seal_lora_site_of(l, layer, t)->a_off;
+static inline float *seal_lora_A_of(const seal_lora *lora, int g, int layer, seal_lora_target t) {
+  return lora->params + (size_t)g * lora->n_per + seal_lora_site_of(lora, layer, t)->a_off;
 }
-static inline float *seal_lora_B_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
-  return l->params + (size_t)g * l->n_per + seal_lora_site_of(l, layer, t)->b_off;
+static inline float *seal_lora_B_of(const seal_lora *lora, int g, int layer, seal_lora_target t) {
+  return lora->params + (size_t)g * lora->n_per + seal_lora_site_of(lora, layer, t)->b_off;
 }
-static inline float *seal_lora_dA_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
-  return l->grads + (size_t)g * l->n_per + seal_lora_site_of(l, layer, t)->a_off;
+static inline float *seal_lora_dA_of(const seal_lora *lora, int g, int layer, seal_lora_target t) {
+  return lora->grads + (size_t)g * lora->n_per + seal_lora_site_of(lora, layer, t)->a_off;
 }
-static inline float *seal_lora_dB_of(const seal_lora *l, int g, int layer, seal_lora_target t) {
-  return l->grads + (size_t)g * l->n_per + seal_lora_site_of(l, layer, t)->b_off;
+static inline float *seal_lora_dB_of(const seal_lora *lora, int g, int layer, seal_lora_target t) {
+  return lora->grads + (size_t)g * lora->n_per + seal_lora_site_of(lora, layer, t)->b_off;
 }
-static inline float *seal_lora_A(const seal_lora *l, int layer, seal_lora_target t) {
-  return l->params + seal_lora_site_of(l, layer, t)->a_off;
+static inline float *seal_lora_A(const seal_lora *lora, int layer, seal_lora_target t) {
+  return lora->params + seal_lora_site_of(lora, layer, t)->a_off;
 }
-static inline float *seal_lora_B(const seal_lora *l, int layer, seal_lora_target t) {
-  return l->params + seal_lora_site_of(l, layer, t)->b_off;
+static inline float *seal_lora_B(const seal_lora *lora, int layer, seal_lora_target t) {
+  return lora->params + seal_lora_site_of(lora, layer, t)->b_off;
 }
-static inline float *seal_lora_dA(const seal_lora *l, int layer, seal_lora_target t) {
-  return l->grads + seal_lora_site_of(l, layer, t)->a_off;
+static inline float *seal_lora_dA(const seal_lora *lora, int layer, seal_lora_target t) {
+  return lora->grads + seal_lora_site_of(lora, layer, t)->a_off;
 }
-static inline float *seal_lora_dB(const seal_lora *l, int layer, seal_lora_target t) {
-  return l->grads + seal_lora_site_of(l, layer, t)->b_off;
+static inline float *seal_lora_dB(const seal_lora *lora, int layer, seal_lora_target t) {
+  return lora->grads + seal_lora_site_of(lora, layer, t)->b_off;
 }
 
 /* The frozen base weight a target adapts in a layer, with its shape. */
@@ -120,13 +120,13 @@ void *seal_lora_base_weight(const seal_model *m, int layer, seal_lora_target t, 
 
 /* W += scale * B A for every adapted projection: the adapter becomes part of
  * the base (used after each ReST-EM round). */
-void seal_lora_merge(seal_lora *l, seal_model *m);
+void seal_lora_merge(seal_lora *lora, seal_model *m);
 
 /* The adapter as named host tensors with PEFT's names
  * ("base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight"). */
-void seal_lora_to_tensors(const seal_lora *l, seal_tensor_set *out);
+void seal_lora_to_tensors(const seal_lora *lora, seal_tensor_set *out);
 /* Loads values from PEFT-named host tensors; every site must be present. */
-int seal_lora_from_tensors(seal_lora *l, const seal_tensor_set *s, seal_error *e);
+int seal_lora_from_tensors(seal_lora *lora, const seal_tensor_set *s, seal_error *e);
 
 /* PEFT's tensor name of a site's A or B ('A', 'B'):
  * "base_model.model.model.layers.{layer}.{self_attn|mlp}.{q_proj...}.lora_{A|B}.weight",
@@ -139,10 +139,10 @@ int seal_lora_peft_name_parse(const char *name, int *layer, seal_lora_target *t,
 int seal_lora_tensors_shape(const seal_tensor_set *s, int *rank, unsigned *targets, seal_error *e);
 
 /* PEFT format: dir/adapter_model.safetensors + dir/adapter_config.json. */
-int seal_lora_save_peft(const seal_lora *l, const char *dir, const char *base_model_path,
+int seal_lora_save_peft(const seal_lora *lora, const char *dir, const char *base_model_path,
                         seal_error *e);
 /* Reads a PEFT adapter directory for the model (r, alpha, targets from its
  * adapter_config.json). */
-int seal_lora_load_peft(seal_lora *l, const seal_model *m, const char *dir, seal_error *e);
+int seal_lora_load_peft(seal_lora *lora, const seal_model *m, const char *dir, seal_error *e);
 
 #endif

@@ -16,7 +16,7 @@
 
 /* Byte string -> id, open addressing. Keys are copied into the map. */
 typedef struct {
-  char **keys;   /* [cap], NULL for empty slots */
+  char **keys;   /* [cap], NULL for empty buckets */
   size_t *lens;  /* [cap] */
   int32_t *vals; /* [cap] */
   size_t cap, n; /* cap is a power of two, kept over 2n */
@@ -31,7 +31,7 @@ int32_t tok_strmap_get(const tok_strmap *m, const char *key, size_t len);
 
 /* (left id, right id) -> (merge rank, merged id). */
 typedef struct {
-  uint64_t *keys;  /* [cap], TOK_PAIR_EMPTY for empty slots */
+  uint64_t *keys;  /* [cap], TOK_PAIR_EMPTY for empty buckets */
   int32_t *ranks;  /* [cap] */
   int32_t *merged; /* [cap] */
   size_t cap, n;
