@@ -30,29 +30,29 @@ void seal_generate(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
   seal_generate_multi(m, lora, kv, prompts, lens, B, s, rngs, NULL, out);
 }
 
-void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
-                         const int32_t *const *prompts, const int *lens, int B,
-                         const seal_sampling *s, seal_rng *rngs, const int *seq_adapter,
-                         seal_generation *out) {
+/* Where the B sequences of a batch stand while decoding. */
+typedef struct {
+  int32_t *next; /* [B] each sequence's last drawn token, fed next */
+  int32_t *pos;  /* [B] the position it goes to */
+  int *done;     /* [B] 1 once a sequence stopped */
+  int n_done;
+} decoding;
+
+static int longest_prompt(const int *lens, int B) {
   int longest = 0;
   for (int b = 0; b < B; b++) {
     SEAL_CHECK(lens[b] > 0, "prompt %d is empty", b);
     if (lens[b] > longest) longest = lens[b];
   }
-  seal_kv_cache own;
-  if (!kv) {
-    seal_kv_cache_create(&own, m, B, longest + s->max_new_tokens, lora ? lora->r : 0);
-    kv = &own;
-  }
-  SEAL_CHECK(kv->slots >= B && kv->Tmax >= longest + s->max_new_tokens,
-             "KV cache of %d x %d is too small for %d x %d", kv->slots, kv->Tmax, B,
-             longest + s->max_new_tokens);
-  const int *caller_adapters = kv->slot_adapter;
-  kv->slot_adapter = seq_adapter; /* sequence b sits in slot b */
-  int32_t *next = seal_malloc((size_t)B * sizeof(int32_t));
-  int32_t *pos = seal_malloc((size_t)B * sizeof(int32_t));
-  int *done = seal_calloc((size_t)B, sizeof(int));
-  int n_done = 0;
+  return longest;
+}
+
+/* Prefills prompt b into slot b and draws its first token, one sequence at a
+ * time (prompts differ in length). */
+static void prefill_each(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
+                         const int32_t *const *prompts, const int *lens, int B,
+                         const seal_sampling *s, seal_rng *rngs, seal_generation *out,
+                         decoding *d) {
   for (int b = 0; b < B; b++) {
     out[b].ids =
         seal_malloc((size_t)(s->max_new_tokens > 0 ? s->max_new_tokens : 1) * sizeof(int32_t));
@@ -60,32 +60,56 @@ void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *kv
     out[b].hit_eos = 0;
     int32_t zero = 0;
     seal_forward_infer(m, lora, kv, prompts[b], &zero, b, 1, lens[b]);
-    sample_next(m, kv, 1, s, &rngs[b], &next[b]);
-    pos[b] = lens[b];
-    done[b] = s->max_new_tokens <= 0 || record_token(m, &out[b], next[b], s->max_new_tokens);
-    n_done += done[b];
+    sample_next(m, kv, 1, s, &rngs[b], &d->next[b]);
+    d->pos[b] = lens[b];
+    d->done[b] = s->max_new_tokens <= 0 || record_token(m, &out[b], d->next[b], s->max_new_tokens);
+    d->n_done += d->done[b];
   }
-  while (n_done < B) {
-    /* Finished sequences still ride along (their slot is rewritten at a fixed
-     * position) so that the batch stays one contiguous block of slots. */
-    seal_forward_infer(m, lora, kv, next, pos, 0, B, 1);
-    int32_t *drawn = seal_malloc((size_t)B * sizeof(int32_t));
-    float *u = seal_malloc((size_t)B * sizeof(float));
-    for (int b = 0; b < B; b++)
-      u[b] = (!done[b] && s->temperature > 0) ? (float)seal_rng_uniform(&rngs[b]) : 0.0f;
-    m->be->ops->sample(m->be, drawn, kv->logits, B, m->cfg.vocab_size, s->temperature, s->top_p, u);
-    for (int b = 0; b < B; b++) {
-      if (done[b]) continue;
-      next[b] = drawn[b];
-      pos[b]++;
-      if (record_token(m, &out[b], drawn[b], s->max_new_tokens)) done[b] = 1, n_done++;
-    }
-    free(drawn);
-    free(u);
+}
+
+/* Feeds every sequence's last token at once and draws the next ones. Finished
+ * sequences still ride along (their slot is rewritten at a fixed position) so
+ * that the batch stays one contiguous block of slots. */
+static void decode_step(seal_model *m, const seal_lora *lora, seal_kv_cache *kv, int B,
+                        const seal_sampling *s, seal_rng *rngs, seal_generation *out, decoding *d) {
+  seal_forward_infer(m, lora, kv, d->next, d->pos, 0, B, 1);
+  int32_t *drawn = seal_malloc((size_t)B * sizeof(int32_t));
+  float *u = seal_malloc((size_t)B * sizeof(float));
+  for (int b = 0; b < B; b++)
+    u[b] = (!d->done[b] && s->temperature > 0) ? (float)seal_rng_uniform(&rngs[b]) : 0.0f;
+  m->be->ops->sample(m->be, drawn, kv->logits, B, m->cfg.vocab_size, s->temperature, s->top_p, u);
+  for (int b = 0; b < B; b++) {
+    if (d->done[b]) continue;
+    d->next[b] = drawn[b];
+    d->pos[b]++;
+    if (record_token(m, &out[b], drawn[b], s->max_new_tokens)) d->done[b] = 1, d->n_done++;
   }
-  free(next);
-  free(pos);
-  free(done);
+  free(drawn);
+  free(u);
+}
+
+void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
+                         const int32_t *const *prompts, const int *lens, int B,
+                         const seal_sampling *s, seal_rng *rngs, const int *seq_adapter,
+                         seal_generation *out) {
+  int need = longest_prompt(lens, B) + s->max_new_tokens;
+  seal_kv_cache own;
+  if (!kv) {
+    seal_kv_cache_create(&own, m, B, need, lora ? lora->r : 0);
+    kv = &own;
+  }
+  SEAL_CHECK(kv->slots >= B && kv->Tmax >= need, "KV cache of %d x %d is too small for %d x %d",
+             kv->slots, kv->Tmax, B, need);
+  const int *caller_adapters = kv->slot_adapter;
+  kv->slot_adapter = seq_adapter; /* sequence b sits in slot b */
+  decoding d = {.next = seal_malloc((size_t)B * sizeof(int32_t)),
+                .pos = seal_malloc((size_t)B * sizeof(int32_t)),
+                .done = seal_calloc((size_t)B, sizeof(int))};
+  prefill_each(m, lora, kv, prompts, lens, B, s, rngs, out, &d);
+  while (d.n_done < B) decode_step(m, lora, kv, B, s, rngs, out, &d);
+  free(d.next);
+  free(d.pos);
+  free(d.done);
   kv->slot_adapter = caller_adapters;
   if (kv == &own) seal_kv_cache_free(&own, m);
 }
