@@ -11,7 +11,7 @@
 #include "model/model.h"
 
 /* The projections an adapter may target, in PEFT's module order. A set of
- * targets is a bit mask: bit SEAL_LORA_BIT(t) set when t is adapted. */
+ * targets is a bit mask with SEAL_LORA_BIT(t) set when t is adapted. */
 typedef enum {
   SEAL_LORA_Q,
   SEAL_LORA_K,
@@ -55,7 +55,7 @@ typedef struct {
 typedef struct {
   int r;
   float alpha, scale; /* scale = alpha / r */
-  unsigned targets;   /* bit t set when target t is adapted */
+  unsigned targets;   /* SEAL_LORA_BIT(t) set when target t is adapted */
   int n_layers;
   seal_lora_site *sites; /* [n_layers * SEAL_LORA_N_TARGETS] */
   int n_adapters;        /* G independent adapters of one layout (batched multi-LoRA) */

@@ -172,6 +172,7 @@ static const key_spec root_spec = MAP("", job_keys);
 /* ---- defaults: the paper's settings (DESIGN §7) ------------------------------ */
 
 void seal_job_defaults(seal_job *job) {
+  const unsigned qv = SEAL_LORA_BIT(SEAL_LORA_Q) | SEAL_LORA_BIT(SEAL_LORA_V);
   memset(job, 0, sizeof *job);
   job->task = SEAL_TASK_KNOWLEDGE;
   job->device = SEAL_DEVICE_AUTO;
@@ -182,23 +183,14 @@ void seal_job_defaults(seal_job *job) {
   job->data.contexts_per_round = 50;
   job->data.n_eval = 200;
   job->selfedit = (seal_job_selfedit){SEAL_PROMPT_IMPLICATIONS, 5, 1.0, 0.95, 1024};
-  job->inner = (seal_job_inner){{32, 64, SEAL_LORA_BIT(SEAL_LORA_Q) | SEAL_LORA_BIT(SEAL_LORA_V)},
-                                10,
-                                1e-3,
-                                1,
-                                SEAL_SCHEDULE_LINEAR,
-                                0,
-                                0.0,
-                                1.0,
-                                1};
+  job->inner = (seal_job_inner){{32, 64, qv}, 10, 1e-3, 1, SEAL_SCHEDULE_LINEAR, 0, 0.0, 1.0, 1};
   job->answer.max_tokens = 64;
   job->grading = (seal_job_grading){SEAL_GRADE_CONTAINS, 0.5, NULL};
   job->rest_em = (seal_job_rest_em){{64, 128, SEAL_LORA_ALL_TARGETS}, 3e-4, 2, 10};
   job->evaluation.single_passage = true;
   job->evaluation.continued_pretraining = false;
   job->evaluation.cpt.n_passages = 200;
-  job->evaluation.cpt.lora =
-      (seal_job_lora){32, 64, SEAL_LORA_BIT(SEAL_LORA_Q) | SEAL_LORA_BIT(SEAL_LORA_V)};
+  job->evaluation.cpt.lora = (seal_job_lora){32, 64, qv};
   job->evaluation.cpt.epochs = 3;
   job->evaluation.cpt.lr = 1e-3;
   job->evaluation.cpt.batch_size = 8;
