@@ -20,6 +20,9 @@ static const char usage[] =
     "  --system TEXT        a system message (with --chat)\n"
     "  --date TEXT          Llama-3 template's \"Today Date\" (default: today)\n"
     "  --max-tokens N       new tokens at most (default 128)\n"
+    "  --truncate MODE      a prompt that does not fit the context window with\n"
+    "                       --max-tokens after it: none refuses it (default), left\n"
+    "                       drops its oldest tokens\n"
     "  --temperature T      0 is greedy (default 0)\n"
     "  --top-p P            nucleus sampling mass (default 1)\n"
     "  --seed N             sampling seed (default 0)\n"
@@ -32,6 +35,7 @@ static const char usage[] =
 typedef struct {
   const char *model, *prompt, *prompt_file, *system, *date, *adapter, *device;
   int chat, max_tokens, samples, stats;
+  seal_truncate truncate;
   float temperature, top_p;
   unsigned long seed;
 } gen_opts;
@@ -44,6 +48,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
                                        {"system", required_argument, 0, 'y'},
                                        {"date", required_argument, 0, 'D'},
                                        {"max-tokens", required_argument, 0, 'n'},
+                                       {"truncate", required_argument, 0, 'T'},
                                        {"temperature", required_argument, 0, 't'},
                                        {"top-p", required_argument, 0, 'P'},
                                        {"seed", required_argument, 0, 's'},
@@ -76,6 +81,14 @@ static int parse(int argc, char **argv, gen_opts *o) {
         break;
       case 'n':
         o->max_tokens = (int)cmd_parse_long("max-tokens", optarg, 1, 1 << 20);
+        break;
+      case 'T':
+        if (strcmp(optarg, "none") && strcmp(optarg, "left")) {
+          fprintf(stderr, "seal generate: --truncate: expected none or left, got '%s'\n\n%s",
+                  optarg, usage);
+          return -1;
+        }
+        o->truncate = strcmp(optarg, "left") ? SEAL_TRUNCATE_NONE : SEAL_TRUNCATE_LEFT;
         break;
       case 't':
         o->temperature = (float)cmd_parse_double("temperature", optarg, 0, 100);
@@ -157,6 +170,12 @@ int cmd_generate(int argc, char **argv) {
   int n = prompt_ids(&eng, &o, text, &ids, &e);
   if (n < 0) SEAL_DIE_ERR(&e);
   if (n == 0) SEAL_DIE("the prompt is empty");
+  const char *what = o.prompt_file ? o.prompt_file : "--prompt";
+  if (seal_engine_fit_window(&eng, ids, &n, o.max_tokens, o.truncate, what, &e) != 0)
+    SEAL_DIE("%s%s", e.msg,
+             o.truncate == SEAL_TRUNCATE_NONE
+                 ? "; shorten the prompt, lower --max-tokens or pass --truncate left"
+                 : "");
   int B = o.samples;
   const int32_t **prompts = seal_calloc((size_t)B, sizeof *prompts);
   int *lens = seal_calloc((size_t)B, sizeof *lens);

@@ -1,5 +1,6 @@
 /* cmd/options.c — long-option parsing shared by every subcommand. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,7 +53,8 @@ double cmd_parse_double(const char *opt, const char *value, double min, double m
   char *end;
   errno = 0;
   double v = strtod(value, &end);
-  if (errno || *end || end == value || v < min || v > max)
-    SEAL_DIE("--%s: expected a number in [%g, %g], got '%s'", opt, min, max, value);
+  /* NaN compares false with both bounds: test finiteness first. */
+  if (errno || *end || end == value || !isfinite(v) || v < min || v > max)
+    SEAL_DIE("--%s: expected a finite number in [%g, %g], got '%s'", opt, min, max, value);
   return v;
 }

@@ -19,7 +19,8 @@ static const char usage[] =
     "  --text FILE      the text to score (required; - reads standard input)\n"
     "  --adapter DIR    apply a PEFT LoRA adapter\n"
     "  --device NAME    cpu, cuda or auto (default auto)\n"
-    "  --window N       tokens per window (default 1024)\n"
+    "  --window N       tokens per window (default 1024, or the model's context\n"
+    "                   window when that is shorter; at most the context window)\n"
     "  --quiet          print only the summary line\n"
     "  --help           this text\n";
 
@@ -34,7 +35,7 @@ static int parse(int argc, char **argv, score_opts *o) {
       {"adapter", required_argument, 0, 'a'}, {"device", required_argument, 0, 'd'},
       {"window", required_argument, 0, 'w'},  {"quiet", no_argument, 0, 'q'},
       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-  *o = (score_opts){.device = "auto", .window = 1024};
+  *o = (score_opts){.device = "auto", .window = 0};
   for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
     switch (c) {
       case 'm':
@@ -71,11 +72,18 @@ static int parse(int argc, char **argv, score_opts *o) {
 
 static char *read_text(const char *path, seal_error *e) {
   if (strcmp(path, "-")) return seal_read_file(path, NULL, e);
-  seal_buf b = {0};
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) seal_buf_append(&b, chunk, n);
-  return seal_buf_take(&b);
+  return seal_read_stream(stdin, "standard input", SEAL_READ_FILE_CAP, NULL, e);
+}
+
+/* Windows never reach past the model's context window: the default shrinks
+ * to it, an explicit --window beyond it is refused. */
+static int choose_window(const seal_engine *eng, int asked) {
+  int context = seal_engine_context(eng);
+  if (!asked) return context < 1024 ? context : 1024;
+  if (asked > context)
+    SEAL_DIE("--window %d is beyond the model's context window of %d (%s)", asked, context,
+             eng->path);
+  return asked;
 }
 
 /* Scores ids[0..n) window by window; prints each token's loss unless quiet. */
@@ -129,10 +137,12 @@ int cmd_score(int argc, char **argv) {
   int32_t *ids;
   int n = seal_engine_encode_prompt(&eng, text, &ids);
   if (n < 2) SEAL_DIE("%s: the text has %d token(s); at least 2 are needed to score", o.text, n);
+  int window = choose_window(&eng, o.window);
+  if (window < 2) SEAL_DIE("%s: a context window of %d cannot score a token", o.model, window);
   if (!o.quiet) printf("%6s %8s %9s  %s\n", "pos", "token", "loss", "text");
   double sum = 0, t0 = seal_now();
   long count = 0;
-  score_windows(&eng, lp, ids, n, o.window, o.quiet, &sum, &count);
+  score_windows(&eng, lp, ids, n, window, o.quiet, &sum, &count);
   double secs = seal_now() - t0;
   printf("tokens %ld  mean loss %.4f  perplexity %.3f  (%.0f tokens/s on %s)\n", count,
          sum / (double)count, exp(sum / (double)count), (double)n / secs, eng.be->name);

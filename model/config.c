@@ -3,7 +3,8 @@
  * transformers computes them (float32 arithmetic in the same order). */
 #include "model/config.h"
 
-#include <jansson.h>
+#include "model/json_file.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -222,17 +223,25 @@ static int parse_rope(const char *path, json_t *root, seal_model_config *cfg, se
                      where, t);
 }
 
+/* A token id as an int: an integer in [0, INT32_MAX]; a negative id or one
+ * that would be truncated from 64 bits is refused, naming the key. */
+static int token_id(const char *path, const char *key, json_t *v, int *out, seal_error *e) {
+  if (!json_is_integer(v))
+    return seal_errorf(e, "%s: key '%s' must be an integer, not %s", path, key, json_type_name(v));
+  json_int_t id = json_integer_value(v);
+  if (id < 0 || id > INT32_MAX)
+    return seal_errorf(e, "%s: key '%s' = %lld is not a token id", path, key, (long long)id);
+  *out = (int)id;
+  return 0;
+}
+
 static int parse_token_ids(const char *path, json_t *root, seal_model_config *cfg, seal_error *e) {
   bool llama = cfg->arch == SEAL_ARCH_LLAMA;
   /* transformers' defaults: Llama bos 1 / eos 2, Qwen2 none. An explicit null is none. */
   json_t *bos = json_object_get(root, "bos_token_id");
   cfg->bos_id = !bos ? (llama ? 1 : -1) : -1;
-  if (bos && !json_is_null(bos)) {
-    if (!json_is_integer(bos))
-      return seal_errorf(e, "%s: key 'bos_token_id' must be an integer, not %s", path,
-                         json_type_name(bos));
-    cfg->bos_id = (int)json_integer_value(bos);
-  }
+  if (bos && !json_is_null(bos) && token_id(path, "bos_token_id", bos, &cfg->bos_id, e) != 0)
+    return -1;
   json_t *eos = json_object_get(root, "eos_token_id");
   cfg->n_eos = 0;
   if (!eos) {
@@ -240,10 +249,8 @@ static int parse_token_ids(const char *path, json_t *root, seal_model_config *cf
     return 0;
   }
   if (json_is_null(eos)) return 0;
-  if (json_is_integer(eos)) {
-    cfg->eos_ids[cfg->n_eos++] = (int)json_integer_value(eos);
-    return 0;
-  }
+  if (json_is_integer(eos))
+    return token_id(path, "eos_token_id", eos, &cfg->eos_ids[cfg->n_eos++], e);
   if (!json_is_array(eos))
     return seal_errorf(e, "%s: key 'eos_token_id' must be an integer or a list, not %s", path,
                        json_type_name(eos));
@@ -252,10 +259,9 @@ static int parse_token_ids(const char *path, json_t *root, seal_model_config *cf
   size_t i;
   json_t *v;
   json_array_foreach(eos, i, v) {
-    if (!json_is_integer(v))
-      return seal_errorf(e, "%s: key 'eos_token_id[%zu]' must be an integer, not %s", path, i,
-                         json_type_name(v));
-    cfg->eos_ids[cfg->n_eos++] = (int)json_integer_value(v);
+    char key[48];
+    snprintf(key, sizeof key, "eos_token_id[%zu]", i);
+    if (token_id(path, key, v, &cfg->eos_ids[cfg->n_eos++], e) != 0) return -1;
   }
   return 0;
 }
@@ -273,13 +279,8 @@ static int parse_config(const char *path, json_t *root, seal_model_config *cfg, 
 
 int seal_config_load_hf(const char *config_json_path, seal_model_config *cfg, seal_error *e) {
   memset(cfg, 0, sizeof *cfg);
-  json_error_t je;
-  json_t *root = json_load_file(config_json_path, JSON_REJECT_DUPLICATES, &je);
-  if (!root) {
-    if (je.line < 0) return seal_errorf(e, "%s: %s", config_json_path, je.text);
-    return seal_errorf(e, "%s:%d:%d: invalid JSON: %s", config_json_path, je.line, je.column,
-                       je.text);
-  }
+  json_t *root = seal_json_read_file(config_json_path, JSON_REJECT_DUPLICATES, e);
+  if (!root) return -1;
   int rc = parse_config(config_json_path, root, cfg, e);
   json_decref(root);
   return rc;
@@ -330,6 +331,8 @@ int seal_config_validate(const seal_model_config *cfg, const char *origin, seal_
     if (cfg->eos_ids[i] < 0 || cfg->eos_ids[i] >= cfg->vocab_size)
       return seal_errorf(e, "%s: eos_token_id %d is outside the vocabulary (%d)", origin,
                          cfg->eos_ids[i], cfg->vocab_size);
+  if (cfg->bos_id < -1)
+    return seal_errorf(e, "%s: bos_token_id %d is negative", origin, cfg->bos_id);
   if (cfg->bos_id >= cfg->vocab_size)
     return seal_errorf(e, "%s: bos_token_id %d is outside the vocabulary (%d)", origin, cfg->bos_id,
                        cfg->vocab_size);

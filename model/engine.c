@@ -23,14 +23,27 @@ static seal_tokenizer *open_tokenizer(const seal_checkpoint *ck, seal_error *e) 
   return NULL;
 }
 
+/* Every id the tokenizer can produce must have a row in the embedding: a
+ * larger tokenizer would index past it inside the forward pass. */
+static int check_tokenizer_fits(const seal_checkpoint *ck, const seal_tokenizer *tok,
+                                seal_error *e) {
+  int n = seal_tokenizer_vocab_size(tok), v = ck->config.vocab_size;
+  if (n <= v) return 0;
+  return seal_errorf(e,
+                     "%s: the tokenizer has %d token ids but the model's embedding only %d rows "
+                     "(vocab_size of %s)",
+                     ck->tokenizer_json ? ck->tokenizer_json : ck->source, n, v, ck->source);
+}
+
 int seal_engine_open(seal_engine *eng, const char *path, const char *device, seal_error *e) {
   memset(eng, 0, sizeof *eng);
   seal_checkpoint ck;
   double t0 = seal_now();
   if (seal_checkpoint_open(path, &ck, e)) return -1;
   eng->tok = open_tokenizer(&ck, e);
-  if (!eng->tok) {
+  if (!eng->tok || check_tokenizer_fits(&ck, eng->tok, e) != 0) {
     seal_checkpoint_free(&ck);
+    seal_engine_close(eng);
     return -1;
   }
   /* An instruct model ends its turn with eos/eot: generation stops there too. */
@@ -89,6 +102,28 @@ char *seal_engine_decode(const seal_engine *eng, const int32_t *ids, int n) {
   return text;
 }
 
+int seal_engine_context(const seal_engine *eng) { return eng->model.cfg.max_position; }
+
+int seal_engine_fit_window(const seal_engine *eng, int32_t *ids, int *n, int max_new,
+                           seal_truncate mode, const char *what, seal_error *e) {
+  const int window = seal_engine_context(eng);
+  if ((int64_t)*n + max_new <= window) return 0;
+  int keep_bos = *n > 0 && eng->add_bos && ids[0] == seal_tokenizer_bos_id(eng->tok);
+  int room = window - max_new - keep_bos; /* prompt tokens that fit after a kept BOS */
+  if (mode != SEAL_TRUNCATE_LEFT || room < 1)
+    return seal_errorf(e,
+                       "%s: the prompt has %d tokens and %d more are to be generated: %lld "
+                       "positions, beyond the model's context window of %d (%s)%s",
+                       what, *n, max_new, (long long)*n + max_new, window, eng->path,
+                       mode == SEAL_TRUNCATE_LEFT ? "; fewer new tokens would leave room" : "");
+  int drop = *n - keep_bos - room;
+  memmove(ids + keep_bos, ids + keep_bos + drop, (size_t)room * sizeof *ids);
+  *n = keep_bos + room;
+  seal_debug("%s: dropped the first %d prompt tokens to fit the context window of %d", what, drop,
+             window);
+  return 0;
+}
+
 void seal_engine_complete(seal_engine *eng, const seal_lora *lora, const char *const *prompts,
                           int B, const seal_sampling *s, const uint64_t *seeds, char **texts,
                           int *n_tokens) {
@@ -103,6 +138,10 @@ void seal_engine_complete_multi(seal_engine *eng, const seal_lora *lora, const c
   seal_rng *rngs = seal_calloc((size_t)B, sizeof *rngs);
   for (int b = 0; b < B; b++) {
     lens[b] = seal_engine_encode_prompt(eng, prompts[b], &ids[b]);
+    seal_error e;
+    if (seal_engine_fit_window(eng, ids[b], &lens[b], s->max_new_tokens, SEAL_TRUNCATE_NONE,
+                               "a generation prompt", &e) != 0)
+      SEAL_DIE_ERR(&e);
     seal_rng_seed(&rngs[b], seeds ? seeds[b] : (uint64_t)b);
   }
   seal_generation *out = seal_calloc((size_t)B, sizeof *out);

@@ -31,11 +31,31 @@ int seal_engine_encode(const seal_engine *eng, const char *text, int32_t **ids);
 /* Decodes to valid UTF-8 (invalid bytes become U+FFFD), special tokens dropped. */
 char *seal_engine_decode(const seal_engine *eng, const int32_t *ids, int n);
 
+/* How a prompt that does not fit the context window is handled. */
+typedef enum {
+  SEAL_TRUNCATE_NONE, /* refuse it */
+  SEAL_TRUNCATE_LEFT, /* drop its oldest tokens (a leading BOS stays) */
+} seal_truncate;
+
+/* The model's context window: max_position_embeddings (config.json) or
+ * <arch>.context_length (GGUF). */
+int seal_engine_context(const seal_engine *eng);
+
+/* Makes a prompt of *n ids plus max_new generated tokens fit the context
+ * window: nothing to do when it fits; with SEAL_TRUNCATE_LEFT the prompt's
+ * oldest tokens are dropped in place (*n shrinks) so that it does; otherwise,
+ * or when max_new alone leaves no room, -1 with an error that names `what`
+ * (the prompt's origin), the lengths and the window. */
+int seal_engine_fit_window(const seal_engine *eng, int32_t *ids, int *n, int max_new,
+                           seal_truncate mode, const char *what, seal_error *e);
+
 /* Generates one completion per prompt text (tokenized with
  * seal_engine_encode_prompt); texts[b] malloc'd, n_tokens[b] the generated
- * token count (n_tokens may be NULL). Each prompt gets its own generator
- * seeded with seeds[b] (ignored when greedy), so a completion does not depend
- * on the batch it was in. */
+ * token count (n_tokens may be NULL). A prompt that does not fit the context
+ * window with s->max_new_tokens after it is a fatal error naming the lengths
+ * (callers that can recover check with seal_engine_fit_window first). Each prompt gets its own
+ * generator seeded with seeds[b] (ignored when greedy), so a completion does not depend on the
+ * batch it was in. */
 void seal_engine_complete(seal_engine *eng, const seal_lora *lora, const char *const *prompts,
                           int B, const seal_sampling *s, const uint64_t *seeds, char **texts,
                           int *n_tokens);

@@ -93,6 +93,11 @@ void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *kv
                          const seal_sampling *s, seal_rng *rngs, const int *seq_adapter,
                          seal_generation *out) {
   int need = longest_prompt(lens, B) + s->max_new_tokens;
+  /* Callers fit prompts to the window with a clear message first
+   * (seal_engine_fit_window); this is the backstop. */
+  SEAL_CHECK(need <= m->cfg.max_position,
+             "a prompt and %d new tokens need %d positions, beyond the context window of %d",
+             s->max_new_tokens, need, m->cfg.max_position);
   seal_kv_cache own;
   if (!kv) {
     seal_kv_cache_create(&own, m, B, need, lora ? lora->r : 0);

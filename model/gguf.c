@@ -283,7 +283,25 @@ static int cmp_by_offset(const void *a, const void *b) {
   return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Every tensor's data must be aligned, inside the file, and not overlap another. */
+/* Writers (llama.cpp, gguf-py) pad each tensor's data to the alignment and put
+ * the next right after: a region larger than the type implies means the type
+ * or the shape does not describe the data (F32 data labelled F16 reads half of
+ * it, as garbage). Unknown types have no size to compare. */
+static int check_data_region(cursor *c, const seal_gguf_tensor *t, uint64_t region_end, bool last,
+                             uint64_t align) {
+  if (seal_ggml_block_size(t->type) == 0 || region_end < t->offset + t->nbytes) return 0;
+  uint64_t region = region_end - t->offset;
+  if (region - t->nbytes < align) return 0;
+  return seal_errorf(c->e,
+                     "%s: tensor '%s': its %s x %lld elements take %llu bytes, but its data "
+                     "region holds %llu (to the %s): the type or shape does not match the data",
+                     c->path, t->name, seal_ggml_type_name(t->type),
+                     (long long)seal_gguf_tensor_numel(t), (unsigned long long)t->nbytes,
+                     (unsigned long long)region, last ? "end of the file" : "next tensor");
+}
+
+/* Every tensor's data must be aligned, inside the file, not overlap another,
+ * and fill its region up to the alignment padding. */
 static int check_tensor_data(cursor *c, seal_gguf *g) {
   uint64_t a = g->alignment;
   g->data_offset = (c->pos + a - 1) / a * a;
@@ -314,18 +332,18 @@ static int check_tensor_data(cursor *c, seal_gguf *g) {
                        t->name);
     prev_end = t->offset + t->nbytes;
   }
+  /* Regions once every tensor is known to lie inside the file. */
+  for (int64_t i = 0; i < g->n_tensors && rc == 0; i++)
+    rc = check_data_region(c, order[i], i + 1 < g->n_tensors ? order[i + 1]->offset : avail,
+                           i + 1 == g->n_tensors, a);
   free(order);
   return rc;
 }
 
 static int map_file(const char *path, seal_gguf *g, seal_error *e) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return seal_errorf(e, "%s: cannot open: %s", path, strerror(errno));
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return seal_errorf(e, "%s: not a regular file", path);
-  }
+  int fd = seal_open_regular(path, &st, e);
+  if (fd < 0) return -1;
   g->size = (size_t)st.st_size;
   if (g->size == 0) {
     close(fd);
@@ -443,13 +461,17 @@ int64_t seal_gguf_tensor_numel(const seal_gguf_tensor *t) {
   return n;
 }
 
+int seal_gguf_tensor_check_type(const seal_gguf *g, const seal_gguf_tensor *t, seal_error *e) {
+  if (seal_ggml_type_supported(t->type)) return 0;
+  return seal_errorf(e,
+                     "%s: tensor '%s' has type %s (%u), which seal cannot dequantise "
+                     "(F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q6_K are supported)",
+                     g->path, t->name, seal_ggml_type_name(t->type), t->type);
+}
+
 int seal_gguf_tensor_to_f32(const seal_gguf *g, const seal_gguf_tensor *t, float *out,
                             seal_error *e) {
-  if (!seal_ggml_type_supported(t->type))
-    return seal_errorf(e,
-                       "%s: tensor '%s' has type %s (%u), which seal cannot dequantise "
-                       "(F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q6_K are supported)",
-                       g->path, t->name, seal_ggml_type_name(t->type), t->type);
+  if (seal_gguf_tensor_check_type(g, t, e) != 0) return -1;
   /* Rows are independent: dequantise them in parallel (a 7B model is ~7G values). */
   const uint8_t *src = g->map + g->data_offset + t->offset;
   const int64_t cols = t->ne[0], rows = cols ? seal_gguf_tensor_numel(t) / cols : 0;

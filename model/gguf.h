@@ -77,7 +77,10 @@ typedef struct {
 } seal_gguf;
 
 /* Maps and parses a GGUF file, validating every length and offset against the
- * file size. Unsupported tensor types are accepted here (and refused when read). */
+ * file size, and each tensor's size against its data region (the distance to
+ * the next tensor's data, or to the end of the file, less the alignment
+ * padding), so a tensor whose type was relabelled (F32 data labelled F16) is
+ * refused. Unsupported tensor types are accepted here (and refused when read). */
 int seal_gguf_open(const char *path, seal_gguf *g, seal_error *e);
 void seal_gguf_close(seal_gguf *g);
 
@@ -93,6 +96,9 @@ int seal_gguf_get_string(const seal_gguf *g, const char *key, const char **out, 
 int64_t seal_gguf_array_int(const seal_gguf_value *v, uint64_t i);
 double seal_gguf_array_float(const seal_gguf_value *v, uint64_t i);
 
+/* 0 when seal can dequantise the tensor's type, else -1 with an error naming
+ * the file, the tensor and its type. */
+int seal_gguf_tensor_check_type(const seal_gguf *g, const seal_gguf_tensor *t, seal_error *e);
 /* Dequantises a tensor to float32 in ggml order (numel floats, ne[0] fastest).
  * Fails for unsupported types. */
 int seal_gguf_tensor_to_f32(const seal_gguf *g, const seal_gguf_tensor *t, float *out,

@@ -143,9 +143,12 @@ static bool fit_llama3(seal_model_config *cfg, const float *inv, const float *rf
 static int read_rope_freqs(const seal_gguf *g, seal_model_config *cfg, seal_error *e) {
   const seal_gguf_tensor *t = seal_gguf_find_tensor(g, "rope_freqs.weight");
   if (!t) return 0;
-  int n = cfg->head_dim / 2;
+  int n = cfg->head_dim / 2; /* >= 1: the config is validated first */
   if (t->n_dims != 1 || t->ne[0] != n)
     return seal_errorf(e, "%s: tensor 'rope_freqs.weight' should have %d elements", g->path, n);
+  /* Only a known type's data size is checked against the file: refuse others
+   * before allocating for their claimed element count. */
+  if (!seal_ggml_type_supported(t->type)) return seal_gguf_tensor_check_type(g, t, e);
   float *rf = seal_malloc((size_t)n * sizeof *rf), *inv = seal_malloc((size_t)n * sizeof *inv);
   int rc = seal_gguf_tensor_to_f32(g, t, rf, e);
   if (rc == 0) {
@@ -165,18 +168,36 @@ static int read_rope_freqs(const seal_gguf *g, seal_model_config *cfg, seal_erro
   return rc;
 }
 
+/* A token id key: absent (-1), or an id inside the vocabulary of n tokens. A
+ * negative or 64-bit id is refused, never narrowed to an int. */
+static int read_token_id(const seal_gguf *g, const char *key, int n_tokens, int *out,
+                         seal_error *e) {
+  int64_t id = -1;
+  int found = seal_gguf_get_int(g, key, &id, e);
+  if (found < 0) return -1;
+  *out = -1;
+  if (!found) return 0;
+  if (id < 0 || id >= n_tokens)
+    return seal_errorf(e, "%s: key '%s' = %lld is outside the vocabulary (%d tokens)", g->path, key,
+                       (long long)id, n_tokens);
+  *out = (int)id;
+  return 0;
+}
+
 /* bos from the tokenizer; eos from eos, and eot/eom (end of turn/message) when
  * they differ, since chat models stop on those. */
-static void token_ids_into_config(const seal_vocab *v, const seal_gguf *g, seal_model_config *cfg) {
+static int token_ids_into_config(const seal_vocab *v, const seal_gguf *g, seal_model_config *cfg,
+                                 seal_error *e) {
   cfg->bos_id = v->bos_id;
   cfg->n_eos = 0;
-  int64_t eom = -1;
-  seal_gguf_get_int(g, "tokenizer.ggml.eom_token_id", &eom, NULL);
-  int64_t ids[3] = {v->eos_id, v->eot_id, eom};
+  int eom;
+  if (read_token_id(g, "tokenizer.ggml.eom_token_id", v->n_tokens, &eom, e) != 0) return -1;
+  int ids[3] = {v->eos_id, v->eot_id, eom};
   for (int i = 0; i < 3; i++) {
-    if (ids[i] < 0 || seal_config_is_eos(cfg, (int)ids[i])) continue;
-    cfg->eos_ids[cfg->n_eos++] = (int)ids[i];
+    if (ids[i] < 0 || seal_config_is_eos(cfg, ids[i])) continue;
+    cfg->eos_ids[cfg->n_eos++] = ids[i];
   }
+  return 0;
 }
 
 /* ---- vocabulary --------------------------------------------------------- */
@@ -221,12 +242,7 @@ static int read_special_ids(const seal_gguf *g, seal_vocab *v, seal_error *e) {
   for (int i = 0; i < 5; i++) {
     char k[64];
     snprintf(k, sizeof k, "tokenizer.ggml.%s_token_id", keys[i]);
-    int64_t id = -1;
-    if (seal_gguf_get_int(g, k, &id, e) < 0) return -1;
-    if (id >= v->n_tokens)
-      return seal_errorf(e, "%s: key '%s' = %lld is outside the vocabulary (%d tokens)", g->path, k,
-                         (long long)id, v->n_tokens);
-    *dst[i] = (int)id;
+    if (read_token_id(g, k, v->n_tokens, dst[i], e) != 0) return -1;
   }
   return 0;
 }
@@ -324,6 +340,12 @@ static int load_tensor(const seal_gguf *g, const seal_gguf_tensor *t, const seal
                        cfg->n_layers, cfg->arch == SEAL_ARCH_QWEN2 ? "qwen2" : "llama");
   int64_t shape[SEAL_MAX_DIMS]; /* PyTorch order: ggml's reversed */
   for (int d = 0; d < t->n_dims; d++) shape[d] = t->ne[t->n_dims - 1 - d];
+  /* A known type's size was checked against the file when it was opened; an
+   * unknown type's element count is unchecked: refuse it before allocating. */
+  if (!seal_ggml_type_supported(t->type)) {
+    free(name);
+    return seal_gguf_tensor_check_type(g, t, e);
+  }
   int64_t numel = seal_gguf_tensor_numel(t);
   float *data = seal_malloc((size_t)(numel ? numel : 1) * sizeof *data);
   if (seal_gguf_tensor_to_f32(g, t, data, e) != 0) {
@@ -358,12 +380,13 @@ static int load_tensors(const seal_gguf *g, const seal_model_config *cfg, seal_t
   return 0;
 }
 
+/* The shape is validated before rope_freqs.weight is read against it (a
+ * head_dim of 0 would otherwise index its element -1), and again after, for the
+ * llama3 parameters recovered from it. */
 static int read_config(const seal_gguf *g, const seal_vocab *v, seal_model_config *cfg,
                        seal_error *e) {
   const char *arch;
-  if (read_arch(g, &arch, cfg, e) != 0 || read_sizes(g, arch, cfg, e) != 0 ||
-      read_rope_freqs(g, cfg, e) != 0)
-    return -1;
+  if (read_arch(g, &arch, cfg, e) != 0 || read_sizes(g, arch, cfg, e) != 0) return -1;
   /* Vocabulary size: stated, else the token list, else the embedding's rows. */
   const seal_gguf_tensor *emb = seal_gguf_find_tensor(g, "token_embd.weight");
   int64_t fallback = v->n_tokens > 0 ? v->n_tokens : (emb && emb->n_dims == 2 ? emb->ne[1] : 0);
@@ -374,7 +397,9 @@ static int read_config(const seal_gguf *g, const seal_vocab *v, seal_model_confi
   cfg->tie_embeddings = seal_gguf_find_tensor(g, "output.weight") == NULL;
   if (cfg->arch == SEAL_ARCH_LLAMA && seal_gguf_find_tensor(g, "blk.0.attn_q.bias"))
     return seal_errorf(e, "%s: llama attention biases are not supported", g->path);
-  token_ids_into_config(v, g, cfg);
+  if (token_ids_into_config(v, g, cfg, e) != 0 || seal_config_validate(cfg, g->path, e) != 0 ||
+      read_rope_freqs(g, cfg, e) != 0)
+    return -1;
   return seal_config_validate(cfg, g->path, e);
 }
 

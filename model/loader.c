@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/gguf.h"
+#include "model/json_file.h"
 #include "model/model.h"
 
 /* ---- the expected weights ---------------------------------------------- */
@@ -155,10 +157,8 @@ static int check_index_complete(const char *index_path, json_t *map, const seal_
 
 static int read_sharded(const char *dir, const char *index_path, seal_tensor_set *w,
                         seal_error *e) {
-  json_error_t je;
-  json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
-  if (!root)
-    return seal_errorf(e, "%s:%d:%d: invalid JSON: %s", index_path, je.line, je.column, je.text);
+  json_t *root = seal_json_read_file(index_path, JSON_REJECT_DUPLICATES, e);
+  if (!root) return -1;
   json_t *map = json_object_get(root, "weight_map");
   char **files = NULL;
   int n = 0, rc = -1;
@@ -183,9 +183,8 @@ static int read_sharded(const char *dir, const char *index_path, seal_tensor_set
 /* generation_config.json's eos ids join config.json's: chat models list their
  * end-of-turn token there (transformers' generate() stops on it). */
 static int merge_generation_eos(const char *path, seal_model_config *cfg, seal_error *e) {
-  json_error_t je;
-  json_t *root = json_load_file(path, 0, &je);
-  if (!root) return seal_errorf(e, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
+  json_t *root = seal_json_read_file(path, 0, e);
+  if (!root) return -1;
   json_t *eos = json_object_get(root, "eos_token_id");
   size_t n = json_is_array(eos) ? json_array_size(eos) : (eos && !json_is_null(eos) ? 1 : 0);
   int rc = 0;
@@ -241,12 +240,20 @@ static void log_loaded(const seal_checkpoint *ck, double seconds) {
       cfg->hidden, cfg->n_heads, cfg->n_kv_heads, cfg->vocab_size, (double)params / 1e6);
 }
 
-static bool has_gguf_magic(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return false;
+bool seal_weights_check_enabled(void) {
+  const char *v = getenv("SEAL_CHECK_WEIGHTS");
+  return !(v && strcmp(v, "0") == 0);
+}
+
+/* 1 for a GGUF file, 0 for another regular file, -1 (e filled) for what
+ * cannot be read as a file at all (a FIFO would block a plain open). */
+static int has_gguf_magic(const char *path, seal_error *e) {
+  struct stat st;
+  int fd = seal_open_regular(path, &st, e);
+  if (fd < 0) return -1;
   char m[4] = {0};
-  size_t n = fread(m, 1, 4, f);
-  fclose(f);
+  ssize_t n = read(fd, m, 4);
+  close(fd);
   return n == 4 && memcmp(m, "GGUF", 4) == 0;
 }
 
@@ -256,10 +263,12 @@ int seal_checkpoint_open(const char *path, seal_checkpoint *ck, seal_error *e) {
   ck->vocab.bos_id = ck->vocab.eos_id = ck->vocab.eot_id = ck->vocab.pad_id = ck->vocab.unk_id = -1;
   struct stat st;
   if (stat(path, &st) != 0) return seal_errorf(e, "%s: no such file or directory", path);
-  int rc;
+  int rc, gguf = S_ISDIR(st.st_mode) ? 0 : has_gguf_magic(path, e);
   if (S_ISDIR(st.st_mode)) {
     rc = open_hf_dir(path, ck, e);
-  } else if (has_gguf_magic(path)) {
+  } else if (gguf < 0) {
+    rc = -1;
+  } else if (gguf) {
     rc = seal_gguf_load_model(path, &ck->config, &ck->weights, &ck->vocab, e);
     ck->has_vocab = rc == 0 && ck->vocab.n_tokens > 0;
   } else {
@@ -269,6 +278,8 @@ int seal_checkpoint_open(const char *path, seal_checkpoint *ck, seal_error *e) {
     drop_redundant(&ck->config, &ck->weights);
     rc = seal_checkpoint_check_weights(&ck->config, &ck->weights, path, e);
   }
+  if (rc == 0 && seal_weights_check_enabled())
+    rc = seal_tensors_check_finite(&ck->weights, path, e);
   if (rc != 0) {
     seal_checkpoint_free(ck);
     return -1;

@@ -20,9 +20,16 @@ typedef struct {
   char *source;         /* the path that was opened */
 } seal_checkpoint;
 
-/* path: a Hugging Face directory or a .gguf file (recognised by its magic). */
+/* path: a Hugging Face directory or a .gguf file (recognised by its magic).
+ * Weights holding NaN or Inf are refused (naming the tensor) unless the
+ * environment sets SEAL_CHECK_WEIGHTS=0 (seal_weights_check_enabled). */
 int seal_checkpoint_open(const char *path, seal_checkpoint *ck, seal_error *e);
 void seal_checkpoint_free(seal_checkpoint *ck);
+
+/* Whether loaders scan weights for NaN/Inf: yes unless SEAL_CHECK_WEIGHTS=0.
+ * The scan reads every float once (about 0.1 s per GB on 2 cores, a small
+ * part of what loading them costs). */
+bool seal_weights_check_enabled(void);
 
 /* Checks that weights hold exactly the tensors the config implies (names and
  * shapes; lm_head.weight only when embeddings are untied). origin names the

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/loader.h"
 #include "model/lora.h"
+#include "model/peft.h"
 
 /* Everything about a target, in seal_lora_target order. */
 static const struct {
@@ -326,60 +328,73 @@ int seal_lora_save_peft(const seal_lora *lora, const char *dir, const char *base
   return rc;
 }
 
-/* Reads r, alpha and the target set from adapter_config.json. */
-static int read_peft_config(const char *path, int *r, float *alpha, unsigned *targets, bool *rslora,
-                            seal_error *e) {
-  json_error_t je;
-  json_t *doc = json_load_file(path, 0, &je);
-  if (!doc) return seal_errorf(e, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-  int rc = 0;
-  json_t *jr = json_object_get(doc, "r"), *ja = json_object_get(doc, "lora_alpha");
-  json_t *jt = json_object_get(doc, "target_modules");
-  if (!json_is_integer(jr) || json_integer_value(jr) <= 0)
-    rc = seal_errorf(e, "%s: 'r' must be a positive integer", path);
-  else if (!json_is_number(ja))
-    rc = seal_errorf(e, "%s: 'lora_alpha' must be a number", path);
-  else if (!json_is_array(jt) && !json_is_string(jt))
-    rc = seal_errorf(e, "%s: 'target_modules' must be a list of module names", path);
-  if (!rc) {
-    *r = (int)json_integer_value(jr);
-    *alpha = (float)json_number_value(ja);
-    *rslora = json_is_true(json_object_get(doc, "use_rslora"));
-    *targets = 0;
-    size_t n = json_is_array(jt) ? json_array_size(jt) : 1;
-    for (size_t i = 0; i < n && !rc; i++) {
-      json_t *it = json_is_array(jt) ? json_array_get(jt, i) : jt;
-      int t = json_is_string(it) ? seal_lora_target_parse(json_string_value(it)) : -1;
-      if (t < 0)
-        rc = seal_errorf(e, "%s: unsupported target module %s", path,
-                         json_is_string(it) ? json_string_value(it) : "(not a string)");
-      else
-        *targets |= SEAL_LORA_BIT(t);
+static bool is_adapter_tensor(const seal_model *m, const seal_peft_config *pc, const char *name) {
+  bool found = false;
+  for (int layer = 0; layer < m->cfg.n_layers && !found; layer++)
+    for (int t = 0; t < SEAL_LORA_N_TARGETS && !found; t++)
+      for (int k = 0; k < 2 && !found && (pc->targets >> t & 1u); k++) {
+        char *want = seal_lora_peft_name(layer, (seal_lora_target)t, k ? 'B' : 'A');
+        found = strcmp(want, name) == 0;
+        free(want);
+      }
+  return found;
+}
+
+/* The adapter file's tensors against what the config and the model imply,
+ * before anything is allocated for them (a claimed r of 300000 would otherwise
+ * allocate gigabytes first): every lora_A [r, in] and lora_B [out, r] present
+ * with its shape, and nothing else (a DoRA magnitude or a bias the config did
+ * not declare would be silently dropped). */
+static int check_adapter_tensors(const seal_model *m, const seal_peft_config *pc,
+                                 const seal_tensor_set *ts, const char *path, seal_error *e) {
+  int expected = 0;
+  for (int layer = 0; layer < m->cfg.n_layers; layer++)
+    for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
+      if (!(pc->targets >> t & 1u)) continue;
+      int out, in;
+      seal_lora_base_weight(m, layer, (seal_lora_target)t, &out, &in);
+      const int64_t want[2][2] = {{pc->r, in}, {out, pc->r}};
+      for (int k = 0; k < 2; k++) {
+        char *name = seal_lora_peft_name(layer, (seal_lora_target)t, k ? 'B' : 'A');
+        const seal_host_tensor *h = seal_tensors_find(ts, name);
+        int rc = 0;
+        if (!h)
+          rc = seal_errorf(e, "%s: no tensor '%s'", path, name);
+        else if (h->ndim != 2 || h->shape[0] != want[k][0] || h->shape[1] != want[k][1])
+          rc = seal_errorf(e, "%s: tensor '%s' has the wrong shape (r = %d implies [%lld, %lld])",
+                           path, name, pc->r, (long long)want[k][0], (long long)want[k][1]);
+        free(name);
+        if (rc) return rc;
+        expected++;
+      }
     }
-  }
-  json_decref(doc);
-  return rc;
+  for (int i = 0; i < ts->n && ts->n > expected; i++)
+    if (!is_adapter_tensor(m, pc, ts->items[i].name))
+      return seal_errorf(e,
+                         "%s: unexpected tensor '%s' (a plain LoRA adapter holds only lora_A and "
+                         "lora_B of its target modules)",
+                         path, ts->items[i].name);
+  return 0;
 }
 
 int seal_lora_load_peft(seal_lora *lora, const seal_model *m, const char *dir, seal_error *e) {
   char *cfg_path = seal_path_join(dir, "adapter_config.json");
-  int r = 0;
-  float alpha = 0;
-  unsigned targets = 0;
-  bool rslora = false;
-  int rc = read_peft_config(cfg_path, &r, &alpha, &targets, &rslora, e);
+  seal_peft_config pc;
+  int rc = seal_peft_config_read(cfg_path, &pc, e);
   free(cfg_path);
   if (rc) return -1;
   seal_tensor_set ts = {0};
   char *st_path = seal_path_join(dir, "adapter_model.safetensors");
   rc = seal_safetensors_read(st_path, &ts, e);
+  if (!rc) rc = check_adapter_tensors(m, &pc, &ts, st_path, e);
+  if (!rc && seal_weights_check_enabled()) rc = seal_tensors_check_finite(&ts, st_path, e);
   free(st_path);
   if (rc) {
     seal_tensors_free(&ts);
     return -1;
   }
-  seal_lora_create(lora, m, r, alpha, targets);
-  if (rslora) lora->scale = alpha / sqrtf((float)r);
+  seal_lora_create(lora, m, pc.r, pc.alpha, pc.targets);
+  if (pc.rslora) lora->scale = pc.alpha / sqrtf((float)pc.r);
   rc = seal_lora_from_tensors(lora, &ts, e);
   seal_tensors_free(&ts);
   if (rc) seal_lora_free(lora);

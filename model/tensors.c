@@ -74,6 +74,36 @@ void seal_tensors_free(seal_tensor_set *s) {
   memset(s, 0, sizeof *s);
 }
 
+/* Exponent bits all ones: infinite or NaN. */
+static bool not_finite(float x) {
+  uint32_t b;
+  memcpy(&b, &x, 4);
+  return (b & 0x7f800000u) == 0x7f800000u;
+}
+
+static int64_t count_not_finite(const float *x, int64_t n) {
+  int64_t bad = 0;
+#pragma omp parallel for reduction(+ : bad) schedule(static) if (n > (1 << 18))
+  for (int64_t i = 0; i < n; i++) bad += not_finite(x[i]);
+  return bad;
+}
+
+int seal_tensors_check_finite(const seal_tensor_set *s, const char *origin, seal_error *e) {
+  for (int i = 0; i < s->n; i++) {
+    const seal_host_tensor *t = &s->items[i];
+    int64_t n = seal_tensor_numel(t), bad = count_not_finite(t->data, n);
+    if (bad == 0) continue;
+    int64_t first = 0;
+    while (!not_finite(t->data[first])) first++;
+    return seal_errorf(e,
+                       "%s: tensor '%s' holds %lld non-finite value%s (the first, %g, at element "
+                       "%lld of %lld)",
+                       origin, t->name, (long long)bad, bad == 1 ? "" : "s", (double)t->data[first],
+                       (long long)first, (long long)n);
+  }
+  return 0;
+}
+
 /* ---- safetensors: reading ---------------------------------------------- */
 
 typedef struct {
@@ -316,13 +346,9 @@ static char *read_header_text(const char *path, int fd, uint64_t file_size, uint
 }
 
 int seal_safetensors_read(const char *path, seal_tensor_set *s, seal_error *e) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return seal_errorf(e, "%s: cannot open: %s", path, strerror(errno));
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return seal_errorf(e, "%s: not a regular file", path);
-  }
+  int fd = seal_open_regular(path, &st, e);
+  if (fd < 0) return -1;
   uint64_t file_size = (uint64_t)st.st_size, hlen = 0, data_bytes = 0;
   int keep = s->n, n = 0, rc = -1;
   json_t *root = NULL;

@@ -34,6 +34,11 @@ seal_host_tensor *seal_tensors_find(const seal_tensor_set *s, const char *name);
 bool seal_tensors_remove(seal_tensor_set *s, const char *name);
 void seal_tensors_free(seal_tensor_set *s);
 
+/* Refuses NaN or infinite values: -1 with an error naming origin, the first
+ * tensor that holds any, how many, and where the first is. A scan of every
+ * element (memory-bound, parallel). */
+int seal_tensors_check_finite(const seal_tensor_set *s, const char *origin, seal_error *e);
+
 /* ---- safetensors ------------------------------------------------------- */
 
 /* Reads every tensor of a .safetensors file (F32, F16, BF16) into s, converting

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "model/json_file.h"
 #include "model/tokenizer_internal.h"
 
 static seal_tokenizer *tok_new(void) {
@@ -50,6 +51,15 @@ static int build_id_tables(seal_tokenizer *t, const char *where, seal_error *e) 
     if (t->added[i].id > max_id) max_id = t->added[i].id;
   }
   if (max_id < 0) return seal_errorf(e, "%s: the vocabulary is empty", where);
+  /* The id tables are dense: ids far beyond the number of tokens defined would
+   * make a few bytes of JSON allocate gigabytes (9 bytes per id). Real
+   * tokenizers number their tokens densely from 0. */
+  size_t defined = t->vocab.n + (size_t)t->n_added;
+  if ((size_t)max_id >= 2 * defined + 1024)
+    return seal_errorf(e,
+                       "%s: token id %d is far beyond the %zu tokens the file defines (ids must "
+                       "be dense, from 0)",
+                       where, max_id, defined);
   t->n_vocab = max_id + 1;
   t->id_str = seal_calloc((size_t)t->n_vocab, sizeof *t->id_str);
   t->id_flags = seal_calloc((size_t)t->n_vocab, sizeof *t->id_flags);
@@ -306,26 +316,35 @@ static int check_decoder(const json_t *d, const char *path, seal_error *e) {
 }
 
 /* add_bos: a TemplateProcessing post-processor (alone or in a Sequence) whose
- * "single" template starts with a special token, as Llama-3's adds BOS. */
-static void parse_post_processor(seal_tokenizer *t, const json_t *p) {
+ * "single" template starts with a special token, as Llama-3's adds BOS. Its id
+ * must be one of the vocabulary's. */
+static int parse_post_processor(seal_tokenizer *t, const json_t *p, const char *path,
+                                seal_error *e) {
   const char *type = json_str(p, "type");
-  if (!type) return;
+  if (!type) return 0;
   if (strcmp(type, "Sequence") == 0) {
     size_t i;
     json_t *inner;
-    json_array_foreach(json_object_get(p, "processors"), i, inner) parse_post_processor(t, inner);
-    return;
+    json_array_foreach(json_object_get(p, "processors"), i, inner) {
+      if (parse_post_processor(t, inner, path, e) != 0) return -1;
+    }
+    return 0;
   }
-  if (strcmp(type, "TemplateProcessing") != 0) return;
+  if (strcmp(type, "TemplateProcessing") != 0) return 0;
   const json_t *first = json_array_get(json_object_get(p, "single"), 0);
   const char *name = json_str(json_object_get(first, "SpecialToken"), "id");
-  if (!name) return;
+  if (!name) return 0;
   t->add_bos = true;
   const json_t *ids =
       json_object_get(json_object_get(json_object_get(p, "special_tokens"), name), "ids");
-  if (t->bos_id < 0 && json_is_integer(json_array_get(ids, 0))) {
-    t->bos_id = (int)json_integer_value(json_array_get(ids, 0));
-  }
+  const json_t *id = json_array_get(ids, 0);
+  if (t->bos_id >= 0 || !json_is_integer(id)) return 0;
+  if (json_integer_value(id) < 0 || json_integer_value(id) >= t->n_vocab)
+    return seal_errorf(e,
+                       "%s: post_processor.special_tokens[\"%s\"].ids[0] = %lld is not a token id",
+                       path, name, (long long)json_integer_value(id));
+  t->bos_id = (int)json_integer_value(id);
+  return 0;
 }
 
 /* A token in tokenizer_config.json: a string, or {"content": ...}. */
@@ -341,10 +360,9 @@ static int load_tokenizer_config(seal_tokenizer *t, const char *path, seal_error
   free(copy);
   int rc = 0;
   if (seal_file_exists(config_path)) {
-    json_error_t jerr;
-    json_t *config = json_load_file(config_path, 0, &jerr);
+    json_t *config = seal_json_read_file(config_path, 0, e);
     if (!config) {
-      rc = seal_errorf(e, "%s:%d:%d: %s", config_path, jerr.line, jerr.column, jerr.text);
+      rc = -1;
     } else {
       const char *bos = config_token(config, "bos_token");
       const char *eos = config_token(config, "eos_token");
@@ -367,12 +385,8 @@ static int load_tokenizer_config(seal_tokenizer *t, const char *path, seal_error
 }
 
 seal_tokenizer *seal_tokenizer_load_json(const char *path, seal_error *e) {
-  json_error_t jerr;
-  json_t *root = json_load_file(path, 0, &jerr);
-  if (!root) {
-    seal_errorf(e, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-    return NULL;
-  }
+  json_t *root = seal_json_read_file(path, 0, e);
+  if (!root) return NULL;
   seal_tokenizer *t = tok_new();
   bool *special = NULL, byte_level = false;
   int rc = parse_model(t, root, path, e);
@@ -390,8 +404,8 @@ seal_tokenizer *seal_tokenizer_load_json(const char *path, seal_error *e) {
     mark_added_ids(t, special);
     find_byte_ids(t);
     tok_index_added(t);
-    parse_post_processor(t, json_object_get(root, "post_processor"));
-    rc = load_tokenizer_config(t, path, e);
+    rc = parse_post_processor(t, json_object_get(root, "post_processor"), path, e);
+    if (rc == 0) rc = load_tokenizer_config(t, path, e);
   }
   free(special);
   json_decref(root);

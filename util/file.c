@@ -8,25 +8,88 @@
 
 #include "util.h"
 
-char *seal_read_file(const char *path, size_t *size, seal_error *e) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    seal_errorf(e, "%s: cannot open: %s", path, strerror(errno));
-    return NULL;
+int seal_open_regular(const char *path, struct stat *st, seal_error *e) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return seal_errorf(e, "%s: cannot open: %s", path, strerror(errno));
+  if (fstat(fd, st) != 0) {
+    seal_errorf(e, "%s: cannot stat: %s", path, strerror(errno));
+    close(fd);
+    return -1;
   }
+  if (!S_ISREG(st->st_mode)) {
+    seal_errorf(e, "%s: not a regular file (%s)", path,
+                S_ISDIR(st->st_mode)    ? "a directory"
+                : S_ISFIFO(st->st_mode) ? "a FIFO"
+                : S_ISCHR(st->st_mode)  ? "a character device"
+                : S_ISBLK(st->st_mode)  ? "a block device"
+                : S_ISSOCK(st->st_mode) ? "a socket"
+                                        : "not a file");
+    close(fd);
+    return -1;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
+}
+
+/* Reads until end of file or until more than max bytes have come (a file that
+ * grows while it is read is bounded too). */
+static int read_capped(int fd, const char *name, size_t max, size_t hint, seal_buf *b,
+                       seal_error *e) {
+  /* Room for one byte past the size given, so the end of file is seen without
+   * growing, and one for the NUL. */
+  b->cap = (hint < max ? hint : max) + 2;
+  b->data = seal_malloc(b->cap);
+  b->len = 0;
+  for (;;) {
+    if (b->len == b->cap - 1) {
+      if (b->len > max) break;
+      b->cap = b->cap > max / 2 ? max + 2 : b->cap * 2;
+      b->data = seal_realloc(b->data, b->cap);
+    }
+    ssize_t r = read(fd, b->data + b->len, b->cap - 1 - b->len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return seal_errorf(e, "%s: read error: %s", name, strerror(errno));
+    if (r == 0) break;
+    b->len += (size_t)r;
+  }
+  if (b->len > max)
+    return seal_errorf(e, "%s: larger than the %zu-byte limit for files read whole", name, max);
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+char *seal_read_file_max(const char *path, size_t max, size_t *size, seal_error *e) {
+  struct stat st;
+  int fd = seal_open_regular(path, &st, e);
+  if (fd < 0) return NULL;
   seal_buf b = {0};
-  char chunk[1 << 16];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) seal_buf_append(&b, chunk, n);
-  bool failed = ferror(f);
-  fclose(f);
-  if (failed) {
+  int rc =
+      (uint64_t)st.st_size > max
+          ? seal_errorf(e, "%s: %lld bytes, larger than the %zu-byte limit for files read whole",
+                        path, (long long)st.st_size, max)
+          : read_capped(fd, path, max, (size_t)st.st_size, &b, e);
+  close(fd);
+  if (rc != 0) {
     seal_buf_free(&b);
-    seal_errorf(e, "%s: read error", path);
     return NULL;
   }
   if (size) *size = b.len;
-  return seal_buf_take(&b);
+  return b.data;
+}
+
+char *seal_read_file(const char *path, size_t *size, seal_error *e) {
+  return seal_read_file_max(path, SEAL_READ_FILE_CAP, size, e);
+}
+
+char *seal_read_stream(FILE *f, const char *name, size_t max, size_t *size, seal_error *e) {
+  seal_buf b = {0};
+  if (read_capped(fileno(f), name, max, 1 << 16, &b, e) != 0) {
+    seal_buf_free(&b);
+    return NULL;
+  }
+  if (size) *size = b.len;
+  return b.data;
 }
 
 static int write_all(int fd, const void *data, size_t n) {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #define SEAL_VERSION "0.1.0"
 
@@ -109,8 +110,22 @@ void seal_progress_end(seal_progress *p);
 
 /* ---- files ------------------------------------------------------------- */
 
-/* Reads a whole file; the result is NUL-terminated (not counted in *size). */
+/* The most seal_read_file reads: 1 GiB (the largest text inputs, SQuAD's
+ * training set and a 7B tokenizer.json, are tens of MB). */
+#define SEAL_READ_FILE_CAP ((size_t)1 << 30)
+/* Opens a regular file for reading: O_NONBLOCK first, so a FIFO or a device
+ * never blocks the open, then fstat; anything but a regular file (a directory,
+ * /dev/zero, a FIFO, a socket) is refused with an error naming the path.
+ * Returns the descriptor (blocking again, close-on-exec) and fills *st, or -1. */
+int seal_open_regular(const char *path, struct stat *st, seal_error *e);
+/* Reads a whole regular file (seal_open_regular) of at most SEAL_READ_FILE_CAP
+ * bytes; the result is NUL-terminated (not counted in *size). */
 char *seal_read_file(const char *path, size_t *size, seal_error *e);
+/* The same with another cap. */
+char *seal_read_file_max(const char *path, size_t max, size_t *size, seal_error *e);
+/* Reads a stream to its end (standard input), refusing more than max bytes;
+ * name stands for the stream in messages. */
+char *seal_read_stream(FILE *f, const char *name, size_t max, size_t *size, seal_error *e);
 /* Writes path.tmp, fsyncs it, keeps the old file as path.prev when keep_prev,
  * then renames into place: a crash leaves either the old or the new file. */
 int seal_write_file_atomic(const char *path, const void *data, size_t n, bool keep_prev,

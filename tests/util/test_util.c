@@ -2,6 +2,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/util.h"
@@ -44,6 +45,53 @@ START_TEST(atomic_write_keeps_previous) {
   unlink(prevpath);
   rmdir(dir);
   free(now), free(prev), free(prevpath), free(path);
+}
+END_TEST
+
+/* Files read whole are regular files under a size cap: /dev/zero, a FIFO with
+ * no writer and a directory are refused at once (none blocks or grows without
+ * bound), and a file over the cap is refused before anything is read. */
+START_TEST(read_file_takes_only_capped_regular_files) {
+  char dir[] = "/tmp/seal-util-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  seal_error e;
+  ck_assert_ptr_null(seal_read_file("/dev/zero", NULL, &e));
+  ck_assert_msg(strstr(e.msg, "/dev/zero: not a regular file (a character device)"), "%s", e.msg);
+  char *fifo = seal_path_join(dir, "fifo");
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_ptr_null(seal_read_file(fifo, NULL, &e));
+  ck_assert_msg(strstr(e.msg, fifo) && strstr(e.msg, "a FIFO"), "%s", e.msg);
+  struct stat st;
+  ck_assert_int_eq(seal_open_regular(fifo, &st, &e), -1);
+  ck_assert_ptr_null(seal_read_file(dir, NULL, &e));
+  ck_assert_msg(strstr(e.msg, "a directory"), "%s", e.msg);
+  char *path = seal_path_join(dir, "f.txt");
+  ck_assert_int_eq(seal_write_file_atomic(path, "0123456789", 10, false, &e), 0);
+  size_t n = 0;
+  char *s = seal_read_file_max(path, 10, &n, &e);
+  ck_assert_msg(s != NULL, "%s", e.msg);
+  ck_assert_uint_eq(n, 10);
+  ck_assert_str_eq(s, "0123456789");
+  free(s);
+  ck_assert_ptr_null(seal_read_file_max(path, 9, &n, &e));
+  ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, "9-byte limit"), "%s", e.msg);
+  /* A stream (standard input) is capped while it is read. */
+  FILE *f = fopen(path, "rb");
+  ck_assert_ptr_null(seal_read_stream(f, "stdin", 4, &n, &e));
+  ck_assert_msg(strstr(e.msg, "stdin: larger than the 4-byte limit"), "%s", e.msg);
+  rewind(f);
+  s = seal_read_stream(f, "stdin", 10, &n, &e);
+  ck_assert(s && n == 10 && !strcmp(s, "0123456789"));
+  free(s);
+  fclose(f);
+  f = fopen("/dev/zero", "rb");
+  ck_assert_ptr_null(seal_read_stream(f, "stdin", 1 << 20, &n, &e));
+  fclose(f);
+  unlink(path);
+  unlink(fifo);
+  rmdir(dir);
+  free(path);
+  free(fifo);
 }
 END_TEST
 
@@ -91,6 +139,7 @@ Suite *util_suite(void) {
   tcase_add_test(tc, errorf_formats_and_returns_minus_one);
   tcase_add_test(tc, buf_grows_and_hands_over);
   tcase_add_test(tc, atomic_write_keeps_previous);
+  tcase_add_test(tc, read_file_takes_only_capped_regular_files);
   tcase_add_test(tc, rng_is_deterministic_and_uniform);
   tcase_add_test(tc, utf8_sanitize_replaces_invalid_bytes);
   suite_add_tcase(s, tc);

@@ -1,0 +1,15 @@
+/* model/json_file.c — reading a JSON file through util's capped reader. */
+#include "model/json_file.h"
+
+#include <stdlib.h>
+
+json_t *seal_json_read_file(const char *path, size_t flags, seal_error *e) {
+  size_t n;
+  char *text = seal_read_file(path, &n, e);
+  if (!text) return NULL;
+  json_error_t je;
+  json_t *root = json_loadb(text, n, flags, &je);
+  free(text);
+  if (!root) seal_errorf(e, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
+  return root;
+}
