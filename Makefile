@@ -6,6 +6,8 @@
 #   make asan       only the sanitizer pass (build-asan/)
 #   make demo       install missing packages, build, fetch the small model, run the demo job
 #   make bench      CPU benchmarks (work-queue scaling, seal bench on the cached model)
+#   make fuzz       build the libFuzzer harnesses with clang (build-fuzz/) and fuzz each
+#                   for FUZZ_SECONDS (default 600); FUZZ_TARGETS="gguf job" picks some
 #   make format     clang-format every C/CUDA source
 #   make clean
 BUILD ?= build
@@ -13,7 +15,10 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 CTEST = ctest --output-on-failure -j $(JOBS) --timeout 1200
 
-.PHONY: all build deps test test-fast asan demo bench format clean
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+
+.PHONY: all build deps test test-fast asan demo bench fuzz format clean
 
 all: build
 
@@ -42,8 +47,15 @@ demo: build
 bench: build
 	@bash bench/run-cpu.sh $(BUILD)
 
+fuzz: deps
+	@command -v clang >/dev/null || { echo "make fuzz needs clang and libFuzzer (bash scripts/install-deps.sh)" >&2; exit 1; }
+	@CC=clang cmake -S . -B build-fuzz -DSEAL_FUZZ=ON -DSEAL_SANITIZE=ON -DSEAL_CUDA=OFF \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target seal_fuzz_all
+	@bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h' '*.cu' '*.cuh')
 
 clean:
-	@rm -rf build build-asan
+	@rm -rf build build-asan build-fuzz

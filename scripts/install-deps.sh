@@ -14,6 +14,9 @@ packages=(
   libutf8proc-dev
   libopenblas-dev libopenblas-openmp-dev
   python3 python3-pip
+  # make fuzz: clang with libFuzzer and the sanitizer runtimes, clang's OpenMP,
+  # and llvm-symbolizer for readable crash stacks (make test does not need them)
+  clang libclang-rt-dev libomp-dev llvm
 )
 
 missing=()

@@ -73,3 +73,6 @@ endforeach()
 if(SEAL_HAVE_CUDA)
   include(${CMAKE_SOURCE_DIR}/tests/cuda/cuda.cmake OPTIONAL)
 endif()
+
+# Fuzz harnesses: replayed over their seeds and saved crashes here; fuzzed by `make fuzz`.
+include(${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz.cmake)

@@ -1,0 +1,43 @@
+# tests/fuzz/fuzz.cmake — the fuzz harnesses listed in tests/fuzz/harnesses.txt.
+#
+# Every build makes each harness a plain program (with replay_main.c) and a
+# ctest `fuzz_NAME` that runs it once over its seeds (fixtures), its committed
+# corpus (tests/fuzz/corpus/NAME) and every saved crash (tests/fuzz/crashes/NAME):
+# fast and deterministic, with gcc as well, so a fixed crash stays fixed.
+# With -DSEAL_FUZZ=ON (clang; `make fuzz`), the harnesses are libFuzzer
+# programs instead, and scripts/fuzz.sh runs them.
+file(STRINGS ${CMAKE_SOURCE_DIR}/tests/fuzz/harnesses.txt fuzz_lines REGEX "^[a-z_]+ ")
+set(SEAL_FUZZ_TARGETS "")
+foreach(line ${fuzz_lines})
+  string(REGEX MATCH "^([a-z_]+) ([a-z_]+): (.*)$" ok "${line}")
+  if(NOT ok)
+    message(FATAL_ERROR "tests/fuzz/harnesses.txt: cannot read '${line}'")
+  endif()
+  set(name ${CMAKE_MATCH_1})
+  set(room ${CMAKE_MATCH_2})
+  string(REPLACE " " ";" globs "${CMAKE_MATCH_3}")
+  set(seeds "")
+  foreach(g ${globs})
+    file(GLOB found CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/${g})
+    list(APPEND seeds ${found})
+  endforeach()
+  set(srcs ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_${name}.c ${CMAKE_SOURCE_DIR}/tests/fuzz/harness.c)
+  if(SEAL_FUZZ)
+    add_executable(fuzz_${name} ${srcs})
+    target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer)
+  else()
+    add_executable(fuzz_${name} ${srcs} ${CMAKE_SOURCE_DIR}/tests/fuzz/replay_main.c)
+  endif()
+  target_include_directories(fuzz_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/fuzz)
+  target_compile_definitions(fuzz_${name} PRIVATE SEAL_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  target_link_libraries(fuzz_${name} PRIVATE ${room})
+  list(APPEND SEAL_FUZZ_TARGETS fuzz_${name})
+  if(NOT SEAL_FUZZ)
+    add_test(NAME fuzz_${name}
+             COMMAND fuzz_${name} ${seeds} ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name}
+                     ${CMAKE_SOURCE_DIR}/tests/fuzz/crashes/${name}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(fuzz_${name} PROPERTIES ENVIRONMENT "${SEAL_TEST_ENV}" LABELS fuzz)
+  endif()
+endforeach()
+add_custom_target(seal_fuzz_all DEPENDS ${SEAL_FUZZ_TARGETS})
