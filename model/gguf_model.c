@@ -190,8 +190,8 @@ static int token_ids_into_config(const seal_vocab *v, const seal_gguf *g, seal_m
                                  seal_error *e) {
   cfg->bos_id = v->bos_id;
   cfg->n_eos = 0;
-  int eom;
-  if (read_token_id(g, "tokenizer.ggml.eom_token_id", v->n_tokens, &eom, e) != 0) return -1;
+  int eom, n = v->n_tokens > 0 ? v->n_tokens : cfg->vocab_size;
+  if (read_token_id(g, "tokenizer.ggml.eom_token_id", n, &eom, e) != 0) return -1;
   int ids[3] = {v->eos_id, v->eot_id, eom};
   for (int i = 0; i < 3; i++) {
     if (ids[i] < 0 || seal_config_is_eos(cfg, ids[i])) continue;
