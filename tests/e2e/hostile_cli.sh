@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e/hostile_cli.sh BUILD_DIR — what a careless user types (issue 11):
 # non-finite numbers on the command line, /dev/zero or a FIFO as a prompt,
-# text or job file, and a prompt longer than the model's context window (the
-# tiny SEAL model with max_position_embeddings 16). Each must end at once with
+# text or job file (standard input's cap is tested in tests/util: reading a
+# GiB of /dev/zero takes too long under ASan), and a prompt longer than the
+# model's context window (the tiny SEAL model with max_position_embeddings 16). Each must end at once with
 # a clear error, not run for minutes, block, or grow without bound; the window
 # is kept unless --truncate left asks to drop the prompt's oldest tokens.
 set -euo pipefail
@@ -45,8 +46,6 @@ expect_error "/dev/zero prompt" "/dev/zero: not a regular file" "${gen[@]}" --pr
 expect_error "FIFO prompt" "not a regular file (a FIFO)" "${gen[@]}" --prompt-file "$tmp/fifo"
 expect_error "/dev/zero text" "/dev/zero: not a regular file" \
   "$seal" score --model "$tmp/model" --device cpu --text /dev/zero
-expect_error "/dev/zero on standard input" "standard input: larger than" \
-  bash -c "'$seal' score --model '$tmp/model' --device cpu --text - < /dev/zero"
 expect_error "/dev/zero job" "/dev/zero: not a regular file" "$seal" train /dev/zero --output "$tmp/run"
 expect_error "FIFO job" "not a regular file (a FIFO)" "$seal" train "$tmp/fifo" --output "$tmp/run"
 
