@@ -45,7 +45,7 @@ static int replay_dir(const char *dir, int *count) {
     names[n++] = seal_path_join(dir, de->d_name);
   }
   closedir(d);
-  qsort(names, n, sizeof *names, cmp_names);
+  if (n > 1) qsort(names, n, sizeof *names, cmp_names);
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
     struct stat st;
