@@ -16,8 +16,10 @@
 #
 #   scripts/gpu-check.sh [--with-7b] [--budget SECONDS] [build-dir]
 #
-# On the lent machine (from the checkout's root, .devdeps carried; see
-# /work/shared/device/prepare.sh):  source .devdeps/env.sh; scripts/gpu-check.sh
+# Here, once, from the checkout's root: bash /work/shared/device/prepare.sh;
+# bash scripts/gpu-deps.sh (utf8proc and OpenBLAS, which prepare.sh does not
+# lay out). On the lent machine, carrying [".devdeps"]:
+#   source .devdeps/env.sh; scripts/gpu-check.sh
 # Each step runs under a timeout cut to the budget left (default 560 s), and a
 # step that no longer fits is reported as skipped, so the table always comes.
 # Logs and JSON lines go to $OUT when set, else <build-dir>/gpu-check/.
@@ -26,7 +28,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 with_7b=0
 budget=560
-build=build-gpu
+build="build-gpu"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --with-7b) with_7b=1 ;;
@@ -85,7 +87,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,n
 nproc
 
 step "configure + build ($build)"
-if ! cmake -S . -B "$build" -DSEAL_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+blas=()
+# OpenBLAS from .devdeps (scripts/gpu-deps.sh) when the machine has none of its own
+if [[ -n ${SEAL_OPENBLAS_DIR:-} && ! -d /usr/lib/x86_64-linux-gnu/openblas-openmp ]]; then
+  blas=(-DOPENBLAS_OPENMP_LIB="$SEAL_OPENBLAS_DIR/libopenblas.so.0")
+fi
+if ! cmake -S . -B "$build" -DSEAL_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo "${blas[@]}" \
   >"$logs/configure.log" 2>&1; then
   tail -30 "$logs/configure.log"
   record "configure" "FAIL"
