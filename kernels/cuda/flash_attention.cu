@@ -336,6 +336,7 @@ __global__ void __launch_bounds__(DEC_THREADS)
     __syncthreads(); /* the tile and ps are consumed before the next tile */
   }
 
+  __syncthreads(); /* ms, ls of a split past the keys were set above, by other threads */
   if (!pv) return;
 #pragma unroll
   for (int i = 0; i < DEC_GPT; i++) {
