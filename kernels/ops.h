@@ -70,7 +70,8 @@ struct seal_ops {
                            const void *b, const void *weight, int N, int C, float eps);
   /* out[N,C] act = a + b (out may alias a or b) */
   void (*add)(seal_backend *be, void *out, const void *a, const void *b, size_t n);
-  /* out[N,O] act = inp[N,I] act @ weight[O,I]^T act (+ bias[O] act when not NULL) */
+  /* out[N,O] act = inp[N,I] act @ weight[O,I]^T act (+ bias[O] act when not NULL);
+   * with I = 0 the empty product is 0, so every row is the bias (or 0). */
   void (*matmul)(seal_backend *be, void *out, const void *inp, const void *weight, const void *bias,
                  int N, int I, int O);
   /* x[N, H*D] act rotated in place, RoPE half-split convention (as HF: pairs
@@ -89,7 +90,10 @@ struct seal_ops {
    *   k,v act [B, Tk, Hkv, D]    keys at positions 0..Tk-1 (Tk = cache capacity)
    *   out act [B, Tq, Hq, D]
    *   lse f32 [B, Hq, Tq]        log-sum-exp of each query's scores (NULL at inference)
-   * Query at position p attends keys 0..p. */
+   * Query at position p attends keys 0..p. Every batch must have
+   * 0 <= q_pos[b] and q_pos[b] + Tq <= Tk; a batch outside that is refused
+   * (the process dies naming it; on cuda, q_pos is device memory, so at the
+   * backend's next synchronising call). */
   void (*attention)(seal_backend *be, void *out, float *lse, const void *q, const void *k,
                     const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq, int Hkv,
                     int D);
@@ -150,11 +154,13 @@ struct seal_ops {
 
   /* ---- sampling --------------------------------------------------------- */
   /* For each row b of logits[B,V] act: temperature <= 0 picks the argmax
-   * (lowest index on ties); otherwise samples from softmax(logits/temperature)
+   * (lowest index on ties; NaN is never picked while the row holds a number,
+   * and a row of only NaN gives 0); otherwise samples from softmax(logits/temperature)
    * restricted to the smallest set of most probable tokens whose mass reaches
    * top_p, using uniform[b] in [0,1) (host array) as the one random draw, by
-   * inverse CDF over tokens in descending probability. ids i32 [B] is host
-   * memory. */
+   * inverse CDF over tokens in descending probability; a row whose softmax is
+   * not finite (NaN or infinite logits) takes the argmax instead. ids i32 [B]
+   * is host memory. */
   void (*sample)(seal_backend *be, int32_t *ids, const void *logits, int B, int V,
                  float temperature, float top_p, const float *uniform);
 };

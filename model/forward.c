@@ -135,9 +135,12 @@ static void project_io(seal_model *m, const seal_lora *lora, int l, const layer_
   project(m, lora, l, t, y, x, bias, io->lora_h[t], io->B * io->Tq, io->B, io->seq_adapter);
 }
 
-/* x [N, C] -> x_out [N, C]; ln1 must already hold rmsnorm(x). */
+/* x [N, C] -> x_out [N, C]; ln1 must already hold rmsnorm(x). With next_norm,
+ * the residual add that ends the layer is fused with the next RMSNorm:
+ * next_ln [N, C] = rmsnorm(x_out) * next_norm (next_rstd [N] kept when not
+ * NULL), one launch instead of two (the same arithmetic on every backend). */
 static void layer_forward(seal_model *m, const seal_lora *lora, int l, const layer_io *io,
-                          void *x_out) {
+                          void *x_out, const void *next_norm, void *next_ln, float *next_rstd) {
   const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
   const seal_layer *w = &m->layers[l];
@@ -161,7 +164,11 @@ static void layer_forward(seal_model *m, const seal_lora *lora, int l, const lay
   project_io(m, lora, l, io, SEAL_LORA_UP, io->up, io->ln2, NULL);
   o->swiglu(m->be, io->hmlp, io->gate, io->up, (size_t)N * cfg->intermediate);
   project_io(m, lora, l, io, SEAL_LORA_DOWN, io->tmp_c, io->hmlp, NULL);
-  o->add(m->be, x_out, io->x2, io->tmp_c, (size_t)N * C);
+  if (next_norm)
+    o->residual_rmsnorm(m->be, x_out, next_ln, next_rstd, io->x2, io->tmp_c, next_norm, N, C,
+                        cfg->rms_eps);
+  else
+    o->add(m->be, x_out, io->x2, io->tmp_c, (size_t)N * C);
 }
 
 /* ---- training ------------------------------------------------------------ */
@@ -249,13 +256,18 @@ double seal_forward_train(seal_model *m, const seal_lora *lora, seal_train_acts 
   int N = B * T, C = cfg->hidden;
   upload_batch(m, a, ids, targets, weights, N);
   o->embedding(m->be, a->layers[0].x, a->ids, m->embed, N, C);
+  o->rmsnorm(m->be, a->layers[0].ln1, a->layers[0].rstd1, a->layers[0].x, m->layers[0].attn_norm, N,
+             C, cfg->rms_eps);
   for (int l = 0; l < cfg->n_layers; l++) {
     layer_io io = train_io(a, l);
-    o->rmsnorm(m->be, io.ln1, io.rstd1, io.x, m->layers[l].attn_norm, N, C, cfg->rms_eps);
-    void *x_out = l + 1 < cfg->n_layers ? a->layers[l + 1].x : a->x_final;
-    layer_forward(m, lora, l, &io, x_out);
+    /* each layer ends with the next one's RMSNorm (the final norm after the last) */
+    if (l + 1 < cfg->n_layers) {
+      seal_layer_acts *next = &a->layers[l + 1];
+      layer_forward(m, lora, l, &io, next->x, m->layers[l + 1].attn_norm, next->ln1, next->rstd1);
+    } else {
+      layer_forward(m, lora, l, &io, a->x_final, m->final_norm, a->ln_final, a->rstd_final);
+    }
   }
-  o->rmsnorm(m->be, a->ln_final, a->rstd_final, a->x_final, m->final_norm, N, C, cfg->rms_eps);
   o->matmul(m->be, a->logits, a->ln_final, m->lm_head, NULL, N, C, cfg->vocab_size);
   if (!targets) return 0.0;
   /* losses and, in place, dlogits: the backward starts from them */
@@ -437,10 +449,13 @@ void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
   kv_scratch_grow(kv, m, N);
   upload_tokens(m, kv, ids, q_pos, B, Tq);
   o->embedding(m->be, kv->x, kv->ids, m->embed, N, C);
+  o->rmsnorm(m->be, kv->ln, NULL, kv->x, m->layers[0].attn_norm, N, C, cfg->rms_eps);
   for (int l = 0; l < cfg->n_layers; l++) {
     layer_io io = infer_io(m, kv, l, slot0, B, Tq);
-    o->rmsnorm(m->be, kv->ln, NULL, kv->x, m->layers[l].attn_norm, N, C, cfg->rms_eps);
-    layer_forward(m, lora, l, &io, kv->x);
+    /* the next layer's RMSNorm rides on this one's residual add; the last
+     * layer's output is normalised below, for the last rows only */
+    int last = l + 1 == cfg->n_layers;
+    layer_forward(m, lora, l, &io, kv->x, last ? NULL : m->layers[l + 1].attn_norm, kv->ln, NULL);
   }
   /* Only each sequence's last new token needs logits. */
   size_t row_bytes = (size_t)C * seal_act_size(m->be);

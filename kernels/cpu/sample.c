@@ -24,10 +24,14 @@ static int by_probability(const void *pa, const void *pb) {
   return (a->id > b->id) - (a->id < b->id);
 }
 
+/* The rule both backends follow (ops.h): NaN is never chosen while the row
+ * holds a number; the lowest index wins a tie; a row of only NaN gives 0. */
 static int32_t argmax_row(const float *x, int V) {
   int32_t best = 0;
-  for (int i = 1; i < V; i++)
-    if (x[i] > x[best]) best = i; /* strict: the lowest index wins a tie */
+  while (best < V && isnan(x[best])) best++;
+  if (best == V) return 0;
+  for (int i = best + 1; i < V; i++)
+    if (x[i] > x[best]) best = i; /* strict: the lowest index wins a tie; NaN never compares */
   return best;
 }
 
@@ -57,6 +61,9 @@ static int32_t sample_row(const float *x, int V, float temperature, float top_p,
     e[i] = expf((x[i] - max) / temperature);
     total += e[i];
   }
+  /* NaN or infinite logits leave no distribution to sample from: the argmax
+   * rule decides, as on the CUDA backend. */
+  if (!(total > 0) || !isfinite(total)) return argmax_row(x, V);
   double target = top_p >= 1.0f ? total : (double)top_p * total;
   /* Find candidates: thresholds exp(-1), exp(-2), exp(-4), ... of the maximum
    * (which is e = 1); exp(-128) underflows to 0, which admits every e > 0. */

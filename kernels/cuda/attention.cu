@@ -1,5 +1,9 @@
 /* kernels/cuda/attention.cu — causal grouped-query attention, forward
- * (training, prefill and decode alike), flash-style: no T x T buffer.
+ * (training, prefill and decode alike), flash-style: no T x T buffer. The op
+ * entry tries the tensor-core and decoding kernels of flash_attention.cu
+ * first; the kernel below is the first version, on the CUDA cores, kept as
+ * the checked fallback (head dimensions those do not cover, such as 256, and
+ * SEAL_CUDA_ATTENTION=reference).
  *
  * A block takes up to 4 consecutive queries of one (batch, query head), one
  * warp per query, and walks the keys its last query may see in tiles of 32,
@@ -18,7 +22,7 @@
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     attention_forward_kernel(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
                              const int32_t *q_pos, int Tq, int Tk, int Hq, int Hkv, int D,
-                             float scale) {
+                             float scale, seal_cuda_fault *fault) {
   extern __shared__ float smem[];
   float *Ks = smem;                    /* [ATT_TILE][D + 1] */
   float *Vs = Ks + ATT_TILE * (D + 1); /* [ATT_TILE][D] */
@@ -28,8 +32,13 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
   int t0 = blockIdx.x * nwarps, t = t0 + warp;
   bool active = t < Tq;
   int base = q_pos[b];
-  int last = active ? min(base + t, Tk - 1) : -1;                /* this warp's last key */
-  int block_last = min(base + min(t0 + nwarps, Tq) - 1, Tk - 1); /* the block's */
+  if (base < 0 || base + Tq > Tk) { /* refused (ops.h), not clamped; block-uniform */
+    if (threadIdx.x == 0 && blockIdx.x == 0 && blockIdx.y == 0)
+      seal_fault(fault, SEAL_FAULT_ATTENTION_QPOS, b, base, Tq, Tk);
+    return;
+  }
+  int last = active ? base + t : -1;                /* this warp's last key */
+  int block_last = base + min(t0 + nwarps, Tq) - 1; /* the block's */
 
   float *qw = Qs + warp * D;
   if (active) {
@@ -97,11 +106,12 @@ void seal_cuda_attention(seal_backend *be, void *out, float *lse, const void *q,
   SEAL_CHECK(Hq <= 65535 && B <= 65535, "attention: %d heads x %d batch exceed the grid", Hq, B);
   if (B <= 0 || Tq <= 0) return;
   SEAL_CHECK(Tk > 0, "attention: no keys (Tk = %d)", Tk);
+  if (seal_cuda_flash_attention(be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv, D)) return;
   int nwarps = Tq < ATT_WARPS ? Tq : ATT_WARPS; /* decode (Tq = 1) uses one warp */
   dim3 grid((unsigned)((Tq + nwarps - 1) / nwarps), (unsigned)Hq, (unsigned)B);
   attention_forward_kernel<<<grid, nwarps * 32, forward_smem(D, nwarps), seal_cuda_stream_of(be)>>>(
       (bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, q_pos, Tq, Tk, Hq, Hkv,
-      D, 1.0f / sqrtf((float)D));
+      D, 1.0f / sqrtf((float)D), seal_cuda_fault_of(be));
   CUDA_CHECK_LAUNCH("attention_forward_kernel");
 }
 
@@ -113,4 +123,5 @@ void seal_cuda_attention_init(seal_backend *be) {
   CUDA_CHECK(cudaFuncSetAttribute(attention_forward_kernel,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)need));
   seal_cuda_attention_backward_init(be);
+  seal_cuda_flash_attention_init(be);
 }

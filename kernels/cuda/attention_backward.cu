@@ -7,7 +7,9 @@
  *   dk_j = scale sum_{h in group} sum_{i>=j} dS_ij q_i,  dv_j = sum ... P_ij do_i
  * Three launches: D_i per query row; dq with one warp per query walking key
  * tiles (as the forward); dk and dv with one warp per key walking query tiles
- * of every query head of its group, so each dk/dv row is written once (=). */
+ * of every query head of its group, so each dk/dv row is written once (=).
+ * The op entry tries flash_attention_backward.cu's tensor-core kernels first;
+ * these are the first version, kept as the checked fallback. */
 #include <math.h>
 
 #include "kernels/cuda/attention_common.cuh"
@@ -192,6 +194,8 @@ void seal_cuda_attention_backward(seal_backend *be, void *dq, void *dk, void *dv
   SEAL_CHECK(Hq <= 65535 && B <= 65535, "attention_backward: %d heads x %d batch exceed the grid",
              Hq, B);
   if (B <= 0 || T <= 0) return;
+  if (seal_cuda_flash_attention_backward(be, dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D))
+    return;
   cudaStream_t s = seal_cuda_stream_of(be);
   float scale = 1.0f / sqrtf((float)D);
   long rows = (long)B * T * Hq;
@@ -226,4 +230,5 @@ void seal_cuda_attention_backward_init(seal_backend *be) {
                                   (int)need_q));
   CUDA_CHECK(cudaFuncSetAttribute(attention_dkdv_kernel,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)need_kv));
+  seal_cuda_flash_attention_backward_init(be);
 }

@@ -25,4 +25,18 @@ __device__ __forceinline__ void stage_rows(float *dst, int stride, const bf16 *s
 
 void seal_cuda_attention_backward_init(seal_backend *be);
 
+/* flash_attention.cu: the tensor-core forward and the decoding kernel. Returns
+ * 0, having queued nothing, when the shape is not theirs (the caller runs the
+ * reference kernel). */
+int seal_cuda_flash_attention(seal_backend *be, void *out, float *lse, const void *q, const void *k,
+                              const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
+                              int Hkv, int D);
+void seal_cuda_flash_attention_init(seal_backend *be);
+/* flash_attention_backward.cu: the same for the backward. */
+int seal_cuda_flash_attention_backward(seal_backend *be, void *dq, void *dk, void *dv,
+                                       const void *dout, const void *out, const float *lse,
+                                       const void *q, const void *k, const void *v, int B, int T,
+                                       int Hq, int Hkv, int D);
+void seal_cuda_flash_attention_backward_init(seal_backend *be);
+
 #endif

@@ -1,6 +1,7 @@
 /* kernels/cuda/backend.cu — the CUDA backend's state, memory half and ops
  * table: one device, one stream, one cuBLASLt handle with its workspace, a
  * growable device scratch and a little pinned host memory for results. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cuda/common.cuh"
@@ -51,6 +52,60 @@ void *seal_cuda_pinned(seal_backend *be, size_t bytes) {
   return ctx->pinned;
 }
 
+void seal_cuda_sync(seal_backend *be) {
+  seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
+  CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
+  const volatile seal_cuda_fault *f = ctx->fault;
+  if (f->code == SEAL_FAULT_NONE) return;
+  int a = f->a, b = f->b, c = f->c, d = f->d;
+  /* The CPU backend's messages (kernels/cpu/), so both refuse alike. */
+  switch (f->code) {
+    case SEAL_FAULT_ATTENTION_QPOS:
+      SEAL_DIE("attention: batch %d has queries at positions %d..%d beyond %d keys", a, b,
+               b + c - 1, d);
+    case SEAL_FAULT_EMBEDDING_ID:
+      SEAL_DIE("embedding: token id %d at row %d is negative", a, b);
+    case SEAL_FAULT_KV_WRITE:
+      SEAL_DIE("kv_write: batch %d writes positions %d..%d outside the cache of %d", a, b,
+               b + c - 1, d);
+    case SEAL_FAULT_TARGET:
+      SEAL_DIE("cross_entropy: target %d at row %d is outside 0..%d", a, b, c - 1);
+    default:
+      SEAL_DIE("cuda backend: a kernel recorded fault %d (%d, %d, %d, %d)", f->code, a, b, c, d);
+  }
+}
+
+/* A slot of the pinned ring holding at least `bytes`, free to overwrite. */
+static seal_cuda_stage *stage_slot(seal_cuda_ctx *ctx, size_t bytes) {
+  seal_cuda_stage *st = &ctx->stage[ctx->stage_next];
+  ctx->stage_next = (ctx->stage_next + 1) % SEAL_CUDA_STAGE_SLOTS;
+  /* The copy queued from this slot SLOTS uploads ago: long done in practice. */
+  if (st->pending) CUDA_CHECK(cudaEventSynchronize(st->done));
+  st->pending = 0;
+  if (bytes > st->bytes) {
+    size_t want = st->bytes ? st->bytes : 4096;
+    while (want < bytes) want *= 2;
+    if (st->host) CUDA_CHECK(cudaFreeHost(st->host));
+    CUDA_CHECK(cudaMallocHost(&st->host, want));
+    st->bytes = want;
+  }
+  return st;
+}
+
+void seal_cuda_upload(seal_backend *be, void *dst, const void *src, size_t bytes) {
+  seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
+  if (bytes == 0) return;
+  if (bytes > SEAL_CUDA_STAGE_MAX) { /* bulk loads (weights): pageable is fine */
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx->stream));
+    return;
+  }
+  seal_cuda_stage *st = stage_slot(ctx, bytes);
+  memcpy(st->host, src, bytes);
+  CUDA_CHECK(cudaMemcpyAsync(dst, st->host, bytes, cudaMemcpyHostToDevice, ctx->stream));
+  CUDA_CHECK(cudaEventRecord(st->done, ctx->stream));
+  st->pending = 1;
+}
+
 /* ---- memory ---------------------------------------------------------------- */
 
 static void *cuda_alloc(seal_backend *be, size_t bytes) {
@@ -68,13 +123,11 @@ static void cuda_free(seal_backend *be, void *p) {
   if (p) CUDA_CHECK(cudaFree(p)); /* cudaFree waits for the device: no use-after-free */
 }
 
-/* Host float32 -> device dtype. The source is pageable host memory, which
- * cudaMemcpyAsync has staged by the time it returns, so the caller may reuse
- * src at once. bf16 goes through float scratch and a conversion kernel. */
+/* Host float32 -> device dtype, through seal_cuda_upload (the caller may
+ * reuse src at once). bf16 goes through float scratch and a conversion kernel. */
 static void cuda_to_device(seal_backend *be, void *dst, seal_dtype t, const float *src, size_t n) {
-  cudaStream_t s = seal_cuda_stream_of(be);
   if (t == SEAL_F32) {
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, s));
+    seal_cuda_upload(be, dst, src, n * sizeof(float));
     return;
   }
   SEAL_CHECK(t == SEAL_BF16, "cuda to_device: dtype %d is not f32 or bf16 (use to_device_i32)",
@@ -83,7 +136,7 @@ static void cuda_to_device(seal_backend *be, void *dst, seal_dtype t, const floa
   float *stage = (float *)seal_cuda_scratch(be, (chunk ? chunk : 1) * sizeof(float));
   for (size_t off = 0; off < n; off += chunk) {
     size_t m = n - off < chunk ? n - off : chunk;
-    CUDA_CHECK(cudaMemcpyAsync(stage, src + off, m * sizeof(float), cudaMemcpyHostToDevice, s));
+    seal_cuda_upload(be, stage, src + off, m * sizeof(float));
     seal_cuda_f32_to_bf16(be, (bf16 *)dst + off, stage, m);
   }
 }
@@ -93,7 +146,7 @@ static void cuda_to_host(seal_backend *be, float *dst, const void *src, seal_dty
   cudaStream_t s = seal_cuda_stream_of(be);
   if (t == SEAL_F32) {
     CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, s));
-    CUDA_CHECK(cudaStreamSynchronize(s));
+    seal_cuda_sync(be);
     return;
   }
   SEAL_CHECK(t == SEAL_BF16, "cuda to_host: dtype %d is not f32 or bf16 (use to_host_i32)", (int)t);
@@ -104,18 +157,17 @@ static void cuda_to_host(seal_backend *be, float *dst, const void *src, seal_dty
     seal_cuda_bf16_to_f32(be, stage, (const bf16 *)src + off, m);
     CUDA_CHECK(cudaMemcpyAsync(dst + off, stage, m * sizeof(float), cudaMemcpyDeviceToHost, s));
   }
-  CUDA_CHECK(cudaStreamSynchronize(s));
+  seal_cuda_sync(be);
 }
 
 static void cuda_to_device_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
-  CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(int32_t), cudaMemcpyHostToDevice,
-                             seal_cuda_stream_of(be)));
+  seal_cuda_upload(be, dst, src, n * sizeof(int32_t));
 }
 
 static void cuda_to_host_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
   cudaStream_t s = seal_cuda_stream_of(be);
   CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(int32_t), cudaMemcpyDeviceToHost, s));
-  CUDA_CHECK(cudaStreamSynchronize(s));
+  seal_cuda_sync(be);
 }
 
 static void cuda_copy(seal_backend *be, void *dst, const void *src, size_t bytes) {
@@ -123,17 +175,20 @@ static void cuda_copy(seal_backend *be, void *dst, const void *src, size_t bytes
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, seal_cuda_stream_of(be)));
 }
 
-static void cuda_synchronize(seal_backend *be) {
-  CUDA_CHECK(cudaStreamSynchronize(seal_cuda_stream_of(be)));
-}
+static void cuda_synchronize(seal_backend *be) { seal_cuda_sync(be); }
 
 static void cuda_destroy(seal_backend *be) {
   if (!be) return;
   seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
-  CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
+  seal_cuda_sync(be); /* a fault still pending is reported, not lost */
   seal_cuda_gemm_cache_free(ctx);
   if (ctx->scratch) CUDA_CHECK(cudaFree(ctx->scratch));
   if (ctx->pinned) CUDA_CHECK(cudaFreeHost(ctx->pinned));
+  for (int i = 0; i < SEAL_CUDA_STAGE_SLOTS; i++) {
+    if (ctx->stage[i].host) CUDA_CHECK(cudaFreeHost(ctx->stage[i].host));
+    CUDA_CHECK(cudaEventDestroy(ctx->stage[i].done));
+  }
+  CUDA_CHECK(cudaFreeHost(ctx->fault));
   CUDA_CHECK(cudaFree(ctx->workspace));
   CUBLAS_CHECK(cublasLtDestroy(ctx->lt));
   CUDA_CHECK(cudaStreamDestroy(ctx->stream));
@@ -143,6 +198,13 @@ static void cuda_destroy(seal_backend *be) {
 
 static void cuda_bind_thread(seal_backend *be) {
   CUDA_CHECK(cudaSetDevice(((seal_cuda_ctx *)be->ctx)->device));
+}
+
+/* Whether environment variable `name` is set to `value` (the backend's
+ * switches back to its checked first kernels, for A/B runs and the lab). */
+static int env_is(const char *name, const char *value) {
+  const char *v = getenv(name);
+  return v && !strcmp(v, value);
 }
 
 /* C++17 has no designated initialisers: the table is filled member by member. */
@@ -213,6 +275,14 @@ extern "C" seal_backend *seal_cuda_backend_create(int device, seal_error *e) {
   CUBLAS_CHECK(cublasLtCreate(&ctx->lt));
   ctx->workspace_bytes = WORKSPACE_BYTES;
   CUDA_CHECK(cudaMalloc(&ctx->workspace, ctx->workspace_bytes));
+  CUDA_CHECK(cudaHostAlloc((void **)&ctx->fault, sizeof *ctx->fault, cudaHostAllocMapped));
+  memset(ctx->fault, 0, sizeof *ctx->fault);
+  CUDA_CHECK(cudaHostGetDevicePointer((void **)&ctx->fault_dev, ctx->fault, 0));
+  for (int i = 0; i < SEAL_CUDA_STAGE_SLOTS; i++)
+    CUDA_CHECK(cudaEventCreateWithFlags(&ctx->stage[i].done, cudaEventDisableTiming));
+  ctx->attention_reference = env_is("SEAL_CUDA_ATTENTION", "reference");
+  ctx->lora_tiled = env_is("SEAL_CUDA_LORA", "tiled");
+  ctx->gemm_tiled = env_is("SEAL_CUDA_GEMM", "tiled");
 
   seal_backend *be = (seal_backend *)seal_calloc(1, sizeof *be);
   be->name = "cuda";
@@ -220,7 +290,9 @@ extern "C" seal_backend *seal_cuda_backend_create(int device, seal_error *e) {
   be->ops = &cuda_ops;
   be->ctx = ctx;
   seal_cuda_attention_init(be);
-  seal_debug("cuda backend: device %d %s, %d SMs, %zu KiB shared memory per block", device,
-             prop.name, ctx->sm_count, ctx->smem_optin >> 10);
+  seal_debug("cuda backend: device %d %s, %d SMs, %zu KiB shared memory per block%s%s%s", device,
+             prop.name, ctx->sm_count, ctx->smem_optin >> 10,
+             ctx->attention_reference ? ", reference attention" : "",
+             ctx->lora_tiled ? ", tiled LoRA" : "", ctx->gemm_tiled ? ", tiled GEMM" : "");
   return be;
 }

@@ -61,7 +61,40 @@ typedef __nv_bfloat16 bf16;
  * shape (see gemm.cu). */
 struct seal_cuda_gemm_plan;
 
-#define SEAL_CUDA_GEMM_CACHE 128
+/* Plans kept, least recently used evicted first: a training run whose
+ * sequence lengths vary keeps the plans of every layer's shapes hot. */
+#define SEAL_CUDA_GEMM_CACHE 256
+
+/* A contract violation a kernel found in device data (a query past the keys,
+ * a negative token id, a cache row out of range, a bad target). Kernels
+ * cannot stop the process, so the first one is recorded here (mapped pinned
+ * memory: the host reads it without a copy) and the backend dies with the CPU
+ * backend's message at its next synchronising call (seal_cuda_sync). */
+enum {
+  SEAL_FAULT_NONE = 0,
+  SEAL_FAULT_ATTENTION_QPOS, /* a = batch, b = q_pos, c = Tq, d = Tk */
+  SEAL_FAULT_EMBEDDING_ID,   /* a = id, b = row */
+  SEAL_FAULT_KV_WRITE,       /* a = batch, b = q_pos, c = Tq, d = Tmax */
+  SEAL_FAULT_TARGET,         /* a = target, b = row, c = V */
+  SEAL_FAULT_CLAIMED = -1    /* a kernel is writing the fields */
+};
+struct seal_cuda_fault {
+  int code;
+  int a, b, c, d;
+};
+
+/* Pinned host staging for small uploads (ids, positions, loss weights): a
+ * ring of slots, each reused only after the copy queued from it completed
+ * (its event), so an upload never waits for the stream and never goes through
+ * pageable memory (which hides a synchronisation and cannot be captured). */
+#define SEAL_CUDA_STAGE_SLOTS 8
+#define SEAL_CUDA_STAGE_MAX ((size_t)1 << 20) /* larger uploads stay pageable */
+struct seal_cuda_stage {
+  void *host;
+  size_t bytes;
+  cudaEvent_t done;
+  int pending; /* a copy from this slot was queued and done was recorded */
+};
 
 struct seal_cuda_ctx {
   int device;
@@ -75,8 +108,15 @@ struct seal_cuda_ctx {
   size_t scratch_bytes;
   void *pinned; /* pinned host memory for small results (sums, sampled ids) */
   size_t pinned_bytes;
-  struct seal_cuda_gemm_plan *plans[SEAL_CUDA_GEMM_CACHE];
+  struct seal_cuda_gemm_plan *plans[SEAL_CUDA_GEMM_CACHE]; /* most recently used first */
   int nplans;
+  seal_cuda_fault *fault;     /* mapped pinned host memory */
+  seal_cuda_fault *fault_dev; /* the same, as kernels address it */
+  seal_cuda_stage stage[SEAL_CUDA_STAGE_SLOTS];
+  int stage_next;
+  int attention_reference; /* SEAL_CUDA_ATTENTION=reference: the first (CUDA-core) kernels */
+  int lora_tiled;          /* SEAL_CUDA_LORA=tiled: LoRA on the float tiled GEMM */
+  int gemm_tiled;          /* SEAL_CUDA_GEMM=tiled: every GEMM on the tiled kernel */
 };
 
 static inline seal_cuda_ctx *seal_cuda_ctx_of(seal_backend *be) { return (seal_cuda_ctx *)be->ctx; }
@@ -90,6 +130,15 @@ static inline cudaStream_t seal_cuda_stream_of(seal_backend *be) {
 void *seal_cuda_scratch(seal_backend *be, size_t bytes);
 /* Pinned host memory of at least `bytes`; same growth rule. */
 void *seal_cuda_pinned(seal_backend *be, size_t bytes);
+/* dst (device) = src[bytes] (host, any memory), queued on the stream; the
+ * caller may reuse src at once. Small copies go through the pinned ring. */
+void seal_cuda_upload(seal_backend *be, void *dst, const void *src, size_t bytes);
+/* Waits for the stream, then dies if a kernel recorded a fault. Every call
+ * that the contract says synchronises ends with this. */
+void seal_cuda_sync(seal_backend *be);
+static inline seal_cuda_fault *seal_cuda_fault_of(seal_backend *be) {
+  return ((seal_cuda_ctx *)be->ctx)->fault_dev;
+}
 
 /* Blocks for a 1-D grid over n items with `threads` per block, capped so that
  * grid-stride loops cover the rest. */
@@ -148,6 +197,14 @@ void seal_cuda_gemm_tiled(seal_backend *be, void *C, seal_dtype c_type, long ldc
                           seal_cuda_operand A, seal_cuda_operand B, int M, int N, int K,
                           float alpha, float beta);
 
+/* Row-major C[M,N] = alpha opA(A) opB(B) + beta C on cuBLASLt (gemm.cu); A and
+ * B of type ab (bf16 or f32), C bf16 or f32; opX transposes the stored matrix
+ * when transX. Returns 0, having queued nothing, when cuBLASLt offers no
+ * algorithm (the caller falls back to seal_cuda_gemm_tiled). */
+int seal_cuda_gemm_rm(seal_backend *be, int M, int N, int K, const void *A, long lda, int transA,
+                      const void *B, long ldb, int transB, seal_dtype ab, void *C, long ldc,
+                      seal_dtype c, float alpha, float beta);
+
 /* lora.cu */
 void seal_cuda_lora_forward(seal_backend *be, void *out, float *h, const void *x, const float *A,
                             const float *B, int N, int I, int O, int r, float scale);
@@ -185,6 +242,15 @@ void seal_cuda_sample(seal_backend *be, int32_t *ids, const void *logits, int B,
 
 /* ---- device helpers -------------------------------------------------------- */
 #ifdef __CUDACC__
+
+/* Records the first fault of the process's run (later ones are dropped). */
+__device__ __forceinline__ void seal_fault(seal_cuda_fault *f, int code, int a, int b, int c,
+                                           int d) {
+  if (atomicCAS(&f->code, SEAL_FAULT_NONE, SEAL_FAULT_CLAIMED) != SEAL_FAULT_NONE) return;
+  f->a = a, f->b = b, f->c = c, f->d = d;
+  __threadfence_system();
+  atomicExch(&f->code, code);
+}
 
 __device__ __forceinline__ float seal_ld(const float *p) { return *p; }
 __device__ __forceinline__ float seal_ld(const bf16 *p) { return __bfloat162float(*p); }

@@ -59,12 +59,15 @@ void seal_cuda_bf16_to_f32(seal_backend *be, float *dst, const bf16 *src, size_t
 /* ---- embedding ------------------------------------------------------------- */
 
 /* One block per token row: out[n, :] = table[ids[n], :]. A negative id (a bug
- * upstream: the CPU backend dies on it) leaves a NaN row that the loss shows. */
-__global__ void embedding_kernel(bf16 *out, const int32_t *ids, const bf16 *table, int C) {
+ * upstream) is refused as on the CPU backend: recorded as a fault (the process
+ * dies at the next synchronising call), its row left NaN meanwhile. */
+__global__ void embedding_kernel(bf16 *out, const int32_t *ids, const bf16 *table, int C,
+                                 seal_cuda_fault *fault) {
   int n = blockIdx.x;
   int id = ids[n];
   bf16 *o = out + (size_t)n * C;
   if (id < 0) {
+    if (threadIdx.x == 0) seal_fault(fault, SEAL_FAULT_EMBEDDING_ID, id, n, 0, 0);
     for (int c = threadIdx.x; c < C; c += blockDim.x) o[c] = __float2bfloat16(NAN);
     return;
   }
@@ -75,8 +78,8 @@ __global__ void embedding_kernel(bf16 *out, const int32_t *ids, const bf16 *tabl
 void seal_cuda_embedding(seal_backend *be, void *out, const int32_t *ids, const void *table, int N,
                          int C) {
   if (N <= 0) return;
-  embedding_kernel<<<N, THREADS, 0, seal_cuda_stream_of(be)>>>((bf16 *)out, ids,
-                                                               (const bf16 *)table, C);
+  embedding_kernel<<<N, THREADS, 0, seal_cuda_stream_of(be)>>>(
+      (bf16 *)out, ids, (const bf16 *)table, C, seal_cuda_fault_of(be));
   CUDA_CHECK_LAUNCH("embedding_kernel");
 }
 
@@ -170,13 +173,17 @@ void seal_cuda_rope(seal_backend *be, void *x, const int32_t *pos, const float *
 /* ---- KV-cache write ----------------------------------------------------------- */
 
 /* One block per source row (b, t): cache[b, q_pos[b] + t, :] = src[b, t, :].
- * A row that would land outside the cache is not written (the CPU backend dies
- * on it; here the memory stays safe and the stale cache shows in the output). */
+ * A batch that would write outside the cache is refused as on the CPU backend
+ * (a fault, reported at the next synchronising call); nothing of it is
+ * written, so the memory stays safe. */
 __global__ void kv_write_kernel(bf16 *cache, const bf16 *src, const int32_t *q_pos, int Tq,
-                                int Tmax, int W) {
+                                int Tmax, int W, seal_cuda_fault *fault) {
   int b = blockIdx.x / Tq, t = blockIdx.x % Tq;
-  int dst_t = q_pos[b] + t;
-  if (dst_t < 0 || dst_t >= Tmax) return;
+  int p = q_pos[b], dst_t = p + t;
+  if (p < 0 || p + Tq > Tmax) {
+    if (t == 0 && threadIdx.x == 0) seal_fault(fault, SEAL_FAULT_KV_WRITE, b, p, Tq, Tmax);
+    return;
+  }
   const bf16 *s = src + ((size_t)b * Tq + t) * W;
   bf16 *d = cache + ((size_t)b * Tmax + dst_t) * W;
   for (int c = threadIdx.x; c < W; c += blockDim.x) d[c] = s[c];
@@ -185,7 +192,7 @@ __global__ void kv_write_kernel(bf16 *cache, const bf16 *src, const int32_t *q_p
 void seal_cuda_kv_write(seal_backend *be, void *cache, const void *src, const int32_t *q_pos, int B,
                         int Tq, int Tmax, int W) {
   if (B <= 0 || Tq <= 0) return;
-  kv_write_kernel<<<B * Tq, THREADS, 0, seal_cuda_stream_of(be)>>>((bf16 *)cache, (const bf16 *)src,
-                                                                   q_pos, Tq, Tmax, W);
+  kv_write_kernel<<<B * Tq, THREADS, 0, seal_cuda_stream_of(be)>>>(
+      (bf16 *)cache, (const bf16 *)src, q_pos, Tq, Tmax, W, seal_cuda_fault_of(be));
   CUDA_CHECK_LAUNCH("kv_write_kernel");
 }

@@ -151,6 +151,7 @@ struct seal_cuda_gemm_plan {
   cublasOperation_t ta, tb;
   int m, n, k;
   long lda, ldb, ldc;
+  cudaDataType_t at, bt, ct; /* CUDA_R_16BF or CUDA_R_32F; A and B alike */
   int bias;
   int align_a, align_b, align_c;
   /* value */
@@ -186,9 +187,9 @@ static void create_plan(seal_cuda_ctx *ctx, seal_cuda_gemm_plan *p) {
   /* Stored shapes (column-major): op(A) is m x k, op(B) is k x n. */
   uint64_t a_rows = p->ta == CUBLAS_OP_N ? p->m : p->k, a_cols = p->ta == CUBLAS_OP_N ? p->k : p->m;
   uint64_t b_rows = p->tb == CUBLAS_OP_N ? p->k : p->n, b_cols = p->tb == CUBLAS_OP_N ? p->n : p->k;
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, a_rows, a_cols, p->lda));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, b_rows, b_cols, p->ldb));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_16BF, p->m, p->n, p->ldc));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, p->at, a_rows, a_cols, p->lda));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, p->bt, b_rows, b_cols, p->ldb));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, p->ct, p->m, p->n, p->ldc));
 
   cublasLtMatmulPreference_t pref;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -227,51 +228,57 @@ static void create_plan(seal_cuda_ctx *ctx, seal_cuda_gemm_plan *p) {
   }
 }
 
+static void destroy_plan(seal_cuda_gemm_plan *p) {
+  /* Descriptors are host objects, safe to free while queued matmuls run. */
+  CUBLAS_CHECK(cublasLtMatmulDescDestroy(p->desc));
+  CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->a));
+  CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->b));
+  CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->c));
+  free(p);
+}
+
+static bool same_key(const seal_cuda_gemm_plan *p, const seal_cuda_gemm_plan *key) {
+  return p->ta == key->ta && p->tb == key->tb && p->m == key->m && p->n == key->n &&
+         p->k == key->k && p->lda == key->lda && p->ldb == key->ldb && p->ldc == key->ldc &&
+         p->at == key->at && p->bt == key->bt && p->ct == key->ct && p->bias == key->bias &&
+         p->align_a == key->align_a && p->align_b == key->align_b && p->align_c == key->align_c;
+}
+
+/* The plan for key, most recently used first (move to front on a hit, so a
+ * steady loop finds its shapes within the first few entries); a miss makes a
+ * plan and, when the cache is full, evicts the least recently used. */
 static seal_cuda_gemm_plan *find_plan(seal_cuda_ctx *ctx, const seal_cuda_gemm_plan *key) {
-  for (int i = 0; i < ctx->nplans; i++) {
-    seal_cuda_gemm_plan *p = ctx->plans[i];
-    if (p->ta == key->ta && p->tb == key->tb && p->m == key->m && p->n == key->n &&
-        p->k == key->k && p->lda == key->lda && p->ldb == key->ldb && p->ldc == key->ldc &&
-        p->bias == key->bias && p->align_a == key->align_a && p->align_b == key->align_b &&
-        p->align_c == key->align_c)
-      return p;
+  seal_cuda_gemm_plan *p = NULL;
+  int at = -1;
+  for (int i = 0; i < ctx->nplans; i++)
+    if (same_key(ctx->plans[i], key)) {
+      p = ctx->plans[i];
+      at = i;
+      break;
+    }
+  if (!p) {
+    p = (seal_cuda_gemm_plan *)seal_calloc(1, sizeof *p);
+    *p = *key;
+    create_plan(ctx, p);
+    if (ctx->nplans == SEAL_CUDA_GEMM_CACHE) destroy_plan(ctx->plans[--ctx->nplans]);
+    at = ctx->nplans++;
   }
-  seal_cuda_gemm_plan *p = (seal_cuda_gemm_plan *)seal_calloc(1, sizeof *p);
-  *p = *key;
-  create_plan(ctx, p);
-  if (ctx->nplans == SEAL_CUDA_GEMM_CACHE) {
-    /* Full: drop the oldest. Its descriptors are host objects, safe to free
-     * while queued matmuls that used them run. */
-    seal_cuda_gemm_plan *old = ctx->plans[0];
-    CUBLAS_CHECK(cublasLtMatmulDescDestroy(old->desc));
-    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(old->a));
-    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(old->b));
-    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(old->c));
-    free(old);
-    memmove(ctx->plans, ctx->plans + 1, (SEAL_CUDA_GEMM_CACHE - 1) * sizeof ctx->plans[0]);
-    ctx->nplans--;
-  }
-  ctx->plans[ctx->nplans++] = p;
+  memmove(ctx->plans + 1, ctx->plans, (size_t)at * sizeof ctx->plans[0]);
+  ctx->plans[0] = p;
   return p;
 }
 
 void seal_cuda_gemm_cache_free(seal_cuda_ctx *ctx) {
-  for (int i = 0; i < ctx->nplans; i++) {
-    seal_cuda_gemm_plan *p = ctx->plans[i];
-    CUBLAS_CHECK(cublasLtMatmulDescDestroy(p->desc));
-    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->a));
-    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->b));
-    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->c));
-    free(p);
-  }
+  for (int i = 0; i < ctx->nplans; i++) destroy_plan(ctx->plans[i]);
   ctx->nplans = 0;
 }
 
-/* Column-major D[m,n] = alpha op(A) op(B) + beta C (+ bias[m]), all bf16, D = C
- * in place. Returns 0 when cuBLASLt has no algorithm (nothing was queued). */
+/* Column-major D[m,n] = alpha op(A) op(B) + beta C (+ bias[m]), D = C in place,
+ * A and B of type ab, C of type c. Returns 0 when cuBLASLt has no algorithm
+ * (nothing was queued). */
 static int gemm_lt(seal_backend *be, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
-                   int k, const void *A, long lda, const void *B, long ldb, void *C, long ldc,
-                   const void *bias, float alpha, float beta) {
+                   int k, const void *A, long lda, const void *B, long ldb, cudaDataType_t ab,
+                   void *C, long ldc, cudaDataType_t c, const void *bias, float alpha, float beta) {
   seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
   seal_cuda_gemm_plan key;
   memset(&key, 0, sizeof key);
@@ -283,10 +290,13 @@ static int gemm_lt(seal_backend *be, cublasOperation_t ta, cublasOperation_t tb,
   key.lda = lda;
   key.ldb = ldb;
   key.ldc = ldc;
+  key.at = key.bt = ab;
+  key.ct = c;
   key.bias = bias != NULL;
   key.align_a = alignment_of(A);
   key.align_b = alignment_of(B);
   key.align_c = alignment_of(C);
+  if (ctx->gemm_tiled) return 0; /* SEAL_CUDA_GEMM=tiled: the checked fallback, for the lab */
   seal_cuda_gemm_plan *p = find_plan(ctx, &key);
   if (!p->has_algo) return 0;
   if (bias)
@@ -297,18 +307,49 @@ static int gemm_lt(seal_backend *be, cublasOperation_t ta, cublasOperation_t tb,
   return 1;
 }
 
+static cudaDataType_t lt_type(seal_dtype t) { return t == SEAL_BF16 ? CUDA_R_16BF : CUDA_R_32F; }
+
+/* Row-major C[M,N] = alpha opA(A) opB(B) + beta C on cuBLASLt, where opX(X) is X
+ * or, with transX, X^T of the stored row-major matrix (leading dimension
+ * ldX). A and B share one type (bf16 or f32), C is bf16 or f32. As column-major
+ * this is C^T[N,M] = opB(B)^T opA(A)^T, so the operands swap sides and a
+ * row-major "no transpose" is a column-major "no transpose" of the stored
+ * transpose. Returns 0 (nothing queued) when cuBLASLt has no algorithm. */
+int seal_cuda_gemm_rm(seal_backend *be, int M, int N, int K, const void *A, long lda, int transA,
+                      const void *B, long ldb, int transB, seal_dtype ab, void *C, long ldc,
+                      seal_dtype c, float alpha, float beta) {
+  if (M <= 0 || N <= 0) return 1;
+  SEAL_CHECK(K > 0, "gemm: empty inner dimension");
+  return gemm_lt(be, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, N, M,
+                 K, B, ldb, A, lda, lt_type(ab), C, ldc, lt_type(c), NULL, alpha, beta);
+}
+
+/* out[n, :] = bias (or 0): the product over an empty inner dimension. */
+__global__ void broadcast_rows_kernel(bf16 *out, const bf16 *bias, int O, size_t n) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x)
+    out[i] = bias[i % O];
+}
+
 /* ---- the two base-model products -------------------------------------------- */
 
 void seal_cuda_matmul(seal_backend *be, void *out, const void *inp, const void *weight,
                       const void *bias, int N, int I, int O) {
   if (N <= 0 || O <= 0) return;
-  if (I <= 0) { /* empty sum: out = bias or 0 */
-    SEAL_CHECK(bias == NULL, "matmul: I = 0 with a bias is not supported");
-    seal_cuda_fill(be, out, SEAL_BF16, 0.0f, (size_t)N * O);
+  if (I <= 0) { /* the empty product is 0: every row is the bias (ops.h), as on the CPU */
+    size_t n = (size_t)N * O;
+    if (!bias) {
+      seal_cuda_fill(be, out, SEAL_BF16, 0.0f, n);
+      return;
+    }
+    broadcast_rows_kernel<<<seal_cuda_blocks(n, 256), 256, 0, seal_cuda_stream_of(be)>>>(
+        (bf16 *)out, (const bf16 *)bias, O, n);
+    CUDA_CHECK_LAUNCH("broadcast_rows_kernel");
     return;
   }
   /* column-major out^T[O,N] = W[O,I] x^T[I,N]: A = W^T stored [I,O], transposed. */
-  if (gemm_lt(be, CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, weight, I, inp, I, out, O, bias, 1.0f, 0.0f))
+  if (gemm_lt(be, CUBLAS_OP_T, CUBLAS_OP_N, O, N, I, weight, I, inp, I, CUDA_R_16BF, out, O,
+              CUDA_R_16BF, bias, 1.0f, 0.0f))
     return;
   /* row-major out[N,O] = x[N,I] W^T: B(k=i, n=o) = W[o*I + i]. */
   seal_cuda_operand A = {inp, SEAL_BF16, I, 1};
@@ -325,7 +366,8 @@ void seal_cuda_matmul_backward_input(seal_backend *be, void *dinp, const void *d
     return;
   }
   /* column-major dinp^T[I,N] = W^T[I,O] dout^T[O,N]: A = W^T stored [I,O]. */
-  if (gemm_lt(be, CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, weight, I, dout, O, dinp, I, NULL, 1.0f, beta))
+  if (gemm_lt(be, CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, weight, I, dout, O, CUDA_R_16BF, dinp, I,
+              CUDA_R_16BF, NULL, 1.0f, beta))
     return;
   seal_cuda_operand A = {dout, SEAL_BF16, O, 1};
   seal_cuda_operand B = {weight, SEAL_BF16, I, 1};

@@ -1,22 +1,195 @@
 /* kernels/cuda/lora.cu — LoRA forward, backward and merge: float parameters
- * and gradients against bf16 activations. Every product is a row-major call of
- * the tiled GEMM (gemm.cu), which reads each operand in its own dtype and
- * accumulates in float, so no conversion buffers are needed. The shapes are
- * thin (r is 8..64): these are latency-, not FLOP-bound. */
+ * and gradients against bf16 activations. The shapes are thin (r is 8..64).
+ *
+ * Three paths, by shape:
+ * - a few rows (N <= THIN_ROWS: decoding, short prompts), forward: two
+ *   float CUDA-core kernels over the whole GPU, f32 operands exactly as on
+ *   the CPU (h[n, j] by one block per j; out by one warp per output column);
+ * - everything else: cuBLASLt with bf16 operands and float accumulation, as
+ *   torch.autocast runs PEFT's products: the f32 parameters (and h, dh) are
+ *   rounded to bf16 into scratch by one conversion launch, the products run
+ *   on the tensor cores with split-K where cuBLASLt picks it, f32 results
+ *   stay f32 (h, dh, dA, dB) and bf16 ones are rounded once (out, dx, W);
+ * - SEAL_CUDA_LORA=tiled, or a product cuBLASLt has no algorithm for: the
+ *   float tiled GEMM (gemm.cu) on the f32 operands, the first version, kept as
+ *   the checked fallback. */
+#include <string.h>
+
 #include "kernels/cuda/common.cuh"
 
-/* Row-major operand helpers: element (i, j) of the named logical matrix. */
+#define THIN_ROWS 16
+#define THREADS 256
+
+/* Row-major operand helpers for the tiled GEMM: element (i, j) of the named
+ * logical matrix. */
 static seal_cuda_operand rows(const void *p, seal_dtype t, long ld) { return {p, t, ld, 1}; }
 static seal_cuda_operand transposed(const void *p, seal_dtype t, long ld) { return {p, t, 1, ld}; }
+
+/* ---- f32 -> bf16 staging of the thin operands --------------------------------- */
+
+/* Up to three ranges converted in one launch. */
+struct convert_set {
+  const float *src[3];
+  bf16 *dst[3];
+  size_t n[3];
+};
+
+__global__ void convert_set_kernel(convert_set s) {
+  for (int r = 0; r < 3; r++)
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < s.n[r];
+         i += (size_t)gridDim.x * blockDim.x)
+      s.dst[r][i] = __float2bfloat16(s.src[r][i]);
+}
+
+/* Carves consecutive bf16 buffers of n[i] elements from the scratch (each
+ * 256-byte aligned, for cuBLASLt's vector loads), one scratch call for all. */
+static void bf16_scratch(seal_backend *be, int count, const size_t *n, bf16 **out) {
+  size_t off[3], total = 0;
+  for (int i = 0; i < count; i++) {
+    off[i] = total;
+    total += (n[i] * sizeof(bf16) + 255) & ~(size_t)255;
+  }
+  char *base = (char *)seal_cuda_scratch(be, total ? total : 256);
+  for (int i = 0; i < count; i++) out[i] = (bf16 *)(base + off[i]);
+}
+
+/* dst[i][n[i]] = bf16(src[i]) for the first `count` ranges, one launch. */
+static void to_bf16(seal_backend *be, int count, const float *const *src, bf16 *const *dst,
+                    const size_t *n) {
+  convert_set s;
+  memset(&s, 0, sizeof s);
+  size_t most = 0;
+  for (int i = 0; i < count; i++) {
+    s.src[i] = src[i], s.dst[i] = dst[i], s.n[i] = n[i];
+    if (n[i] > most) most = n[i];
+  }
+  if (most == 0) return;
+  convert_set_kernel<<<seal_cuda_blocks(most, THREADS), THREADS, 0, seal_cuda_stream_of(be)>>>(s);
+  CUDA_CHECK_LAUNCH("convert_set_kernel");
+}
+
+/* ---- the few-rows forward --------------------------------------------------------- */
+
+/* h[n, j] = x[n, :] . A[j, :] for n < N <= THIN_ROWS: block j, threads over I. */
+__global__ void __launch_bounds__(THREADS)
+    lora_h_thin_kernel(float *h, const bf16 *x, const float *A, int N, int I, int r) {
+  int j = blockIdx.x;
+  const float *a = A + (size_t)j * I;
+  float acc[THIN_ROWS];
+#pragma unroll
+  for (int n = 0; n < THIN_ROWS; n++) acc[n] = 0.0f;
+  for (int i = threadIdx.x; i < I; i += blockDim.x) {
+    float ai = a[i];
+#pragma unroll
+    for (int n = 0; n < THIN_ROWS; n++)
+      if (n < N) acc[n] += __bfloat162float(x[(size_t)n * I + i]) * ai;
+  }
+#pragma unroll
+  for (int n = 0; n < THIN_ROWS; n++) {
+    if (n >= N) break; /* block-uniform */
+    float s = seal_block_sum(acc[n]);
+    if (threadIdx.x == 0) h[(size_t)n * r + j] = s;
+  }
+}
+
+/* out[n, o] += scale h[n, :] . B[o, :]: one warp per column o, lanes over r
+ * (r <= 64), h staged in shared memory. */
+__global__ void __launch_bounds__(THREADS)
+    lora_out_thin_kernel(bf16 *out, const float *h, const float *B, int N, int O, int r,
+                         float scale) {
+  __shared__ float hs[THIN_ROWS * 64];
+  for (int i = threadIdx.x; i < N * r; i += blockDim.x) hs[i] = h[i];
+  __syncthreads();
+  int lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  for (int o = blockIdx.x * warps + threadIdx.x / 32; o < O; o += gridDim.x * warps) {
+    const float *b = B + (size_t)o * r;
+    float b0 = lane < r ? b[lane] : 0.0f, b1 = lane + 32 < r ? b[lane + 32] : 0.0f;
+    for (int n = 0; n < N; n++) {
+      float s = b0 * (lane < r ? hs[n * r + lane] : 0.0f) +
+                b1 * (lane + 32 < r ? hs[n * r + lane + 32] : 0.0f);
+      s = seal_warp_sum(s);
+      if (lane == 0) {
+        bf16 *y = out + (size_t)n * O + o;
+        *y = __float2bfloat16(__bfloat162float(*y) + scale * s);
+      }
+    }
+  }
+}
+
+static void lora_forward_thin(seal_backend *be, void *out, float *h, const void *x, const float *A,
+                              const float *B, int N, int I, int O, int r, float scale) {
+  cudaStream_t s = seal_cuda_stream_of(be);
+  lora_h_thin_kernel<<<r, THREADS, 0, s>>>(h, (const bf16 *)x, A, N, I, r);
+  CUDA_CHECK_LAUNCH("lora_h_thin_kernel");
+  unsigned blocks = (unsigned)((O + THREADS / 32 - 1) / (THREADS / 32));
+  if (blocks > 4u * (unsigned)seal_cuda_ctx_of(be)->sm_count)
+    blocks = 4u * (unsigned)seal_cuda_ctx_of(be)->sm_count;
+  lora_out_thin_kernel<<<blocks, THREADS, 0, s>>>((bf16 *)out, h, B, N, O, r, scale);
+  CUDA_CHECK_LAUNCH("lora_out_thin_kernel");
+}
+
+/* ---- one product, cuBLASLt first ---------------------------------------------------- */
+
+/* Row-major C = alpha opA(A) opB(B) + beta C with bf16 copies (Ab, Bb) for
+ * cuBLASLt and the original operands (At, Bt, any dtype) for the tiled
+ * fallback. */
+struct product {
+  int M, N, K;
+  const void *Ab, *At;
+  seal_dtype at;
+  long lda;
+  int ta;
+  const void *Bb, *Bt;
+  seal_dtype bt;
+  long ldb;
+  int tb;
+  void *C;
+  seal_dtype ct;
+  long ldc;
+  float alpha, beta;
+};
+
+static void run_product(seal_backend *be, const product &p, bool lt) {
+  if (lt && seal_cuda_gemm_rm(be, p.M, p.N, p.K, p.Ab, p.lda, p.ta, p.Bb, p.ldb, p.tb, SEAL_BF16,
+                              p.C, p.ldc, p.ct, p.alpha, p.beta))
+    return;
+  seal_cuda_operand A = p.ta ? transposed(p.At, p.at, p.lda) : rows(p.At, p.at, p.lda);
+  seal_cuda_operand B = p.tb ? transposed(p.Bt, p.bt, p.ldb) : rows(p.Bt, p.bt, p.ldb);
+  seal_cuda_gemm_tiled(be, p.C, p.ct, p.ldc, A, B, p.M, p.N, p.K, p.alpha, p.beta);
+}
+
+static bool use_lt(seal_backend *be) { return !seal_cuda_ctx_of(be)->lora_tiled; }
+
+/* ---- the ops ------------------------------------------------------------------------ */
 
 /* h[N,r] f32 = x[N,I] A[r,I]^T;  out[N,O] act += scale h B[O,r]^T */
 void seal_cuda_lora_forward(seal_backend *be, void *out, float *h, const void *x, const float *A,
                             const float *B, int N, int I, int O, int r, float scale) {
   if (N <= 0 || r <= 0) return;
-  seal_cuda_gemm_tiled(be, h, SEAL_F32, r, rows(x, SEAL_BF16, I), transposed(A, SEAL_F32, I), N, r,
-                       I, 1.0f, 0.0f);
-  seal_cuda_gemm_tiled(be, out, SEAL_BF16, O, rows(h, SEAL_F32, r), transposed(B, SEAL_F32, r), N,
-                       O, r, scale, 1.0f);
+  SEAL_CHECK(I > 0, "lora_forward: empty input dimension");
+  bool lt = use_lt(be);
+  if (lt && N <= THIN_ROWS && r <= 64) {
+    lora_forward_thin(be, out, h, x, A, B, N, I, O, r, scale);
+    return;
+  }
+  bf16 *bf[3] = {NULL, NULL, NULL}; /* A, B, h rounded to bf16 */
+  if (lt) {
+    size_t n[3] = {(size_t)r * I, (size_t)O * r, (size_t)N * r};
+    bf16_scratch(be, 3, n, bf);
+    const float *src[2] = {A, B};
+    to_bf16(be, 2, src, bf, n);
+  }
+  run_product(
+      be, {N, r, I, x, x, SEAL_BF16, I, 0, bf[0], A, SEAL_F32, I, 1, h, SEAL_F32, r, 1.0f, 0.0f},
+      lt);
+  if (lt) { /* h, the second product's operand, once the first wrote it */
+    size_t n = (size_t)N * r;
+    to_bf16(be, 1, &h, &bf[2], &n);
+  }
+  run_product(
+      be,
+      {N, O, r, bf[2], h, SEAL_F32, r, 0, bf[1], B, SEAL_F32, r, 1, out, SEAL_BF16, O, scale, 1.0f},
+      lt);
 }
 
 /*   dB[O,r] += scale dout^T h        dh[N,r] = scale dout B
@@ -25,21 +198,54 @@ void seal_cuda_lora_backward(seal_backend *be, void *dx, float *dA, float *dB, f
                              const void *dout, const void *x, const float *A, const float *B,
                              const float *h, int N, int I, int O, int r, float scale) {
   if (N <= 0 || r <= 0) return;
-  seal_cuda_gemm_tiled(be, dB, SEAL_F32, r, transposed(dout, SEAL_BF16, O), rows(h, SEAL_F32, r), O,
-                       r, N, scale, 1.0f);
-  seal_cuda_gemm_tiled(be, dh, SEAL_F32, r, rows(dout, SEAL_BF16, O), rows(B, SEAL_F32, r), N, r, O,
-                       scale, 0.0f);
-  seal_cuda_gemm_tiled(be, dA, SEAL_F32, I, transposed(dh, SEAL_F32, r), rows(x, SEAL_BF16, I), r,
-                       I, N, 1.0f, 1.0f);
+  bool lt = use_lt(be);
+  /* bf16 copies: B and h first; A and dh once dh is written */
+  bf16 *bf[4] = {NULL, NULL, NULL, NULL};
+  if (lt) {
+    size_t n[4] = {(size_t)O * r, (size_t)N * r, (size_t)r * I, (size_t)N * r};
+    size_t first[3] = {n[0], n[1], n[2] + n[3] + 128}; /* A and dh share the third */
+    bf16_scratch(be, 3, first, bf);
+    bf[3] = bf[2] + ((n[2] + 127) & ~(size_t)127); /* 256-byte aligned after A */
+    const float *src[3] = {B, h, A};
+    bf16 *dst[3] = {bf[0], bf[1], bf[2]};
+    to_bf16(be, 3, src, dst, n);
+  }
+  run_product(be,
+              {O, r, N, dout, dout, SEAL_BF16, O, 1, bf[1], h, SEAL_F32, r, 0, dB, SEAL_F32, r,
+               scale, 1.0f},
+              lt);
+  run_product(be,
+              {N, r, O, dout, dout, SEAL_BF16, O, 0, bf[0], B, SEAL_F32, r, 0, dh, SEAL_F32, r,
+               scale, 0.0f},
+              lt);
+  if (lt) {
+    size_t n = (size_t)N * r;
+    to_bf16(be, 1, &dh, &bf[3], &n);
+  }
+  run_product(
+      be, {r, I, N, bf[3], dh, SEAL_F32, r, 1, x, x, SEAL_BF16, I, 0, dA, SEAL_F32, I, 1.0f, 1.0f},
+      lt);
   if (dx)
-    seal_cuda_gemm_tiled(be, dx, SEAL_BF16, I, rows(dh, SEAL_F32, r), rows(A, SEAL_F32, I), N, I, r,
-                         1.0f, 1.0f);
+    run_product(be,
+                {N, I, r, bf[3], dh, SEAL_F32, r, 0, bf[2], A, SEAL_F32, I, 0, dx, SEAL_BF16, I,
+                 1.0f, 1.0f},
+                lt);
 }
 
 /* W[O,I] act += scale B[O,r] A[r,I] */
 void seal_cuda_lora_merge(seal_backend *be, void *W, const float *A, const float *B, int O, int I,
                           int r, float scale) {
   if (O <= 0 || I <= 0 || r <= 0) return;
-  seal_cuda_gemm_tiled(be, W, SEAL_BF16, I, rows(B, SEAL_F32, r), rows(A, SEAL_F32, I), O, I, r,
-                       scale, 1.0f);
+  bool lt = use_lt(be);
+  bf16 *bf[2] = {NULL, NULL};
+  if (lt) {
+    size_t n[2] = {(size_t)O * r, (size_t)r * I};
+    bf16_scratch(be, 2, n, bf);
+    const float *src[2] = {B, A};
+    to_bf16(be, 2, src, bf, n);
+  }
+  run_product(
+      be,
+      {O, I, r, bf[0], B, SEAL_F32, r, 0, bf[1], A, SEAL_F32, I, 0, W, SEAL_BF16, I, scale, 1.0f},
+      lt);
 }

@@ -15,7 +15,7 @@
 
 __global__ void __launch_bounds__(THREADS)
     cross_entropy_kernel(float *losses, bf16 *dlogits, const bf16 *logits, const int32_t *targets,
-                         const float *weights, int V, float scale) {
+                         const float *weights, int V, float scale, seal_cuda_fault *fault) {
   size_t n = blockIdx.x;
   const bf16 *x = logits + n * V;
   bf16 *dx = dlogits ? dlogits + n * V : NULL;
@@ -27,8 +27,11 @@ __global__ void __launch_bounds__(THREADS)
     return;
   }
   int t = targets[n];
-  if (t < 0 || t >= V) { /* the CPU backend dies here; a NaN loss shows it */
-    if (threadIdx.x == 0) losses[n] = NAN;
+  if (t < 0 || t >= V) { /* refused as on the CPU: a fault, and a NaN loss meanwhile */
+    if (threadIdx.x == 0) {
+      seal_fault(fault, SEAL_FAULT_TARGET, t, (int)n, V, 0);
+      losses[n] = NAN;
+    }
     if (dx)
       for (int i = threadIdx.x; i < V; i += blockDim.x) dx[i] = __float2bfloat16(NAN);
     return;
@@ -62,6 +65,7 @@ void seal_cuda_cross_entropy(seal_backend *be, float *losses, void *dlogits, con
   if (N <= 0) return;
   SEAL_CHECK(V > 0, "cross_entropy: empty vocabulary");
   cross_entropy_kernel<<<N, THREADS, 0, seal_cuda_stream_of(be)>>>(
-      losses, (bf16 *)dlogits, (const bf16 *)logits, targets, weights, V, scale);
+      losses, (bf16 *)dlogits, (const bf16 *)logits, targets, weights, V, scale,
+      seal_cuda_fault_of(be));
   CUDA_CHECK_LAUNCH("cross_entropy_kernel");
 }

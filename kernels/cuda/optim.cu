@@ -43,7 +43,7 @@ double seal_cuda_sum_squares(seal_backend *be, const float *x, size_t n) {
   sum_squares_final_kernel<<<1, THREADS, 0, s>>>(result, partial, (int)blocks);
   CUDA_CHECK_LAUNCH("sum_squares_final_kernel");
   CUDA_CHECK(cudaMemcpyAsync(host, result, sizeof(double), cudaMemcpyDeviceToHost, s));
-  CUDA_CHECK(cudaStreamSynchronize(s));
+  seal_cuda_sync(be);
   return *host;
 }
 

@@ -206,6 +206,6 @@ void seal_cuda_sample(seal_backend *be, int32_t *ids, const void *logits, int B,
     CUDA_CHECK_LAUNCH("sample_kernel");
   }
   CUDA_CHECK(cudaMemcpyAsync(h_ids, d_ids, (size_t)B * sizeof(int32_t), cudaMemcpyDeviceToHost, s));
-  CUDA_CHECK(cudaStreamSynchronize(s));
+  seal_cuda_sync(be);
   for (int b = 0; b < B; b++) ids[b] = h_ids[b];
 }

@@ -312,6 +312,35 @@ START_TEST(attention_decode_one_token) {
 }
 END_TEST
 
+/* The empty product (I = 0) is 0: every row is the bias, or 0 without one,
+ * on the few-rows path and on the GEMM path alike (ops.h). */
+START_TEST(matmul_with_no_inputs_gives_the_bias) {
+  seal_backend *be = test_cpu_backend();
+  float bias[3] = {1.5f, -2.0f, 0.25f}, dummy = 0;
+  for (int N = 3; N <= 11; N += 8) { /* 3 rows: few-rows path; 11 rows: sgemm */
+    float out[11 * 3];
+    for (int i = 0; i < N * 3; i++) out[i] = NAN;
+    be->ops->matmul(be, out, &dummy, &dummy, bias, N, 0, 3);
+    for (int i = 0; i < N * 3; i++) ck_assert_float_eq(out[i], bias[i % 3]);
+    for (int i = 0; i < N * 3; i++) out[i] = NAN;
+    be->ops->matmul(be, out, &dummy, &dummy, NULL, N, 0, 3);
+    for (int i = 0; i < N * 3; i++) ck_assert_float_eq(out[i], 0.0f);
+  }
+  seal_backend_destroy(be);
+}
+END_TEST
+
+/* A query past the keys is refused, not clamped (ops.h): the process dies. */
+START_TEST(attention_refuses_queries_past_the_keys) {
+  seal_backend *be = test_cpu_backend();
+  enum { D = 4, Tk = 5 };
+  float q[2 * D] = {0}, k[Tk * D] = {0}, v[Tk * D] = {0}, out[2 * D];
+  int32_t q_pos[1] = {4}; /* two queries at 4 and 5: position 5 has no key */
+  be->ops->attention(be, out, NULL, q, k, v, q_pos, 1, 2, Tk, 1, 1, D);
+  seal_backend_destroy(be); /* not reached */
+}
+END_TEST
+
 START_TEST(swiglu_matches_reference) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
@@ -491,6 +520,33 @@ START_TEST(sample_argmax_takes_lowest_index_on_ties) {
 }
 END_TEST
 
+/* NaN is never the argmax while the row holds a number, wherever it sits; a
+ * row of only NaN gives 0; a NaN row sampled with a temperature takes the
+ * argmax rule too (ops.h; the CUDA backend follows the same rule). */
+START_TEST(sample_argmax_skips_nan) {
+  seal_backend *be = test_cpu_backend();
+  enum { B = 4, V = 4 };
+  float logits[B * V] = {NAN, 1,         3,         2,   /* NaN first */
+                         1,   NAN,       5,         NAN, /* NaN between */
+                         NAN, NAN,       NAN,       NAN, /* only NaN */
+                         NAN, -INFINITY, -INFINITY, -1};
+  int32_t ids[B] = {-1, -1, -1, -1};
+  be->ops->sample(be, ids, logits, B, V, 0.0f, 1.0f, NULL);
+  ck_assert_int_eq(ids[0], 2);
+  ck_assert_int_eq(ids[1], 2);
+  ck_assert_int_eq(ids[2], 0);
+  ck_assert_int_eq(ids[3], 3);
+  float u[B] = {0.5f, 0.5f, 0.5f, 0.5f};
+  for (int b = 0; b < B; b++) ids[b] = -1;
+  be->ops->sample(be, ids, logits, B, V, 1.0f, 0.9f, u);
+  ck_assert_int_eq(ids[0], 2);
+  ck_assert_int_eq(ids[1], 2);
+  ck_assert_int_eq(ids[2], 0);
+  ck_assert_int_eq(ids[3], 3);
+  seal_backend_destroy(be);
+}
+END_TEST
+
 /* The nucleus distribution in double: probs[V] of the kept tokens, renormalised
  * (0 elsewhere), in descending order with ascending ids among equals. */
 static void ref_nucleus(double *probs, const float *x, int V, double T, double top_p) {
@@ -626,6 +682,8 @@ Suite *cpu_ops_suite(void) {
   tcase_add_test(tc, attention_training_gqa);
   tcase_add_test(tc, attention_prefill_at_different_positions);
   tcase_add_test(tc, attention_decode_one_token);
+  tcase_add_test(tc, matmul_with_no_inputs_gives_the_bias);
+  tcase_add_exit_test(tc, attention_refuses_queries_past_the_keys, 1);
   tcase_add_test(tc, swiglu_matches_reference);
   tcase_add_test(tc, cross_entropy_matches_reference);
   tcase_add_test(tc, lora_forward_matches_reference);
@@ -635,6 +693,7 @@ Suite *cpu_ops_suite(void) {
   tcase_add_test(opt, sum_squares_in_double);
   tcase_add_test(opt, adamw_follows_pytorch_formula);
   tcase_add_test(opt, sample_argmax_takes_lowest_index_on_ties);
+  tcase_add_test(opt, sample_argmax_skips_nan);
   tcase_add_test(opt, sample_frequencies_match_nucleus);
   tcase_add_test(opt, sample_inverse_cdf_is_exact);
   suite_add_tcase(s, opt);
