@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "trainer/checkpoint_h5.h"
+#include "trainer/checkpoint_sum.h"
 
 /* ---- the layout ------------------------------------------------------------ */
 
@@ -144,25 +145,92 @@ static int write_layout(seal_h5 *c, hid_t f, const seal_run_state *s) {
 
 /* ---- files ----------------------------------------------------------------- */
 
-static int write_hdf5(const char *tmp, const seal_run_state *s, seal_error *e) {
+/* The checkpoint as a file image built in memory by HDF5's core driver (no
+ * backing file), user block included. HDF5 never writes to the disk itself: a
+ * full disk or a quota then fails in write_image below, with a plain errno,
+ * instead of inside H5Fclose, whose failure leaves a half-closed file behind
+ * that HDF5's exit handler crashes on (HDF5 1.10). */
+static int build_image(const char *name, const seal_run_state *s, unsigned char **image,
+                       size_t *size, seal_error *e) {
+  *image = NULL;
+  *size = 0;
   seal_h5 c;
-  seal_h5_begin(&c, tmp, e);
+  seal_h5_begin(&c, name, e);
   hid_t fapl = seal_h5_fapl(&c);
   hid_t fcpl = SEAL_H5(&c, H5Pcreate, (H5P_FILE_CREATE));
   hid_t f = -1;
-  if (!c.failed && SEAL_H5(&c, H5Pset_link_creation_order,
-                           (fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)) >= 0)
-    f = SEAL_H5(&c, H5Fcreate, (tmp, H5F_ACC_TRUNC, fcpl, fapl));
+  if (!c.failed && SEAL_H5(&c, H5Pset_fapl_core, (fapl, 1 << 20, 0)) >= 0 &&
+      SEAL_H5(&c, H5Pset_userblock, (fcpl, SEAL_CKPT_HEADER_SIZE)) >= 0 &&
+      SEAL_H5(&c, H5Pset_link_creation_order,
+              (fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)) >= 0)
+    f = SEAL_H5(&c, H5Fcreate, (name, H5F_ACC_TRUNC, fcpl, fapl));
   if (f >= 0) {
     write_layout(&c, f, s);
     seal_h5_where(&c, "/");
-    /* A failed close can mean unwritten data: it is a failure of the write. */
+    /* The superblock and metadata cache reach the image only on a flush. */
+    ssize_t n = c.failed || SEAL_H5(&c, H5Fflush, (f, H5F_SCOPE_GLOBAL)) < 0
+                    ? -1
+                    : SEAL_H5(&c, H5Fget_file_image, (f, NULL, 0));
+    if (n > 8) {
+      /* HDF5 1.10 leaves the user block out of the image (the superblock comes
+       * first), later versions may not: room is made for it either way. */
+      unsigned char *raw = seal_malloc((size_t)n);
+      if (SEAL_H5(&c, H5Fget_file_image, (f, raw, (size_t)n)) == n) {
+        bool has_userblock = memcmp(raw, "\x89HDF\r\n\x1a\n", 8) != 0;
+        size_t skip = has_userblock ? SEAL_CKPT_HEADER_SIZE : 0;
+        if (has_userblock && (size_t)n <= skip) {
+          seal_h5_fail(&c, "HDF5 made a file image of %zd bytes", n);
+        } else {
+          *size = SEAL_CKPT_HEADER_SIZE + (size_t)n - skip;
+          *image = seal_calloc(*size, 1);
+          memcpy(*image + SEAL_CKPT_HEADER_SIZE, raw + skip, (size_t)n - skip);
+        }
+      }
+      free(raw);
+    } else if (n >= 0) {
+      seal_h5_fail(&c, "HDF5 made a file image of %zd bytes", n);
+    }
     SEAL_H5(&c, H5Fclose, (f));
   }
   seal_h5_close(fcpl);
   seal_h5_close(fapl);
   seal_h5_end(&c);
-  return c.failed ? -1 : 0;
+  if (c.failed || *size == 0) {
+    free(*image);
+    *image = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Writes the image to path (created or truncated) and fsyncs it. */
+static int write_image(const char *path, const unsigned char *image, size_t size, seal_error *e) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return seal_errorf(e, "%s: cannot create: %s", path, strerror(errno));
+  size_t done = 0;
+  while (done < size) {
+    ssize_t w = write(fd, image + done, size - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    done += (size_t)w;
+  }
+  int err = errno;
+  if (done == size && fsync(fd) != 0 && errno != EINVAL) err = errno, done = 0;
+  if (close(fd) != 0 && done == size) err = errno, done = 0;
+  if (done != size)
+    return seal_errorf(e, "%s: writing the checkpoint failed after %zu of %zu bytes: %s", path,
+                       done, size, strerror(err ? err : EIO));
+  return 0;
+}
+
+static int write_checkpoint_file(const char *tmp, const seal_run_state *s, seal_error *e) {
+  unsigned char *image;
+  size_t size;
+  if (build_image(tmp, s, &image, &size, e)) return -1;
+  seal_ckpt_sum_fill(image, size);
+  int rc = write_image(tmp, image, size, e);
+  free(image);
+  return rc;
 }
 
 static int fsync_path(const char *path, int flags, seal_error *e) {
@@ -176,10 +244,14 @@ static int fsync_path(const char *path, int flags, seal_error *e) {
   return 0;
 }
 
-/* Opens the file and checks the root 'format' attribute: enough to know that a
- * file is a checkpoint HDF5 wrote completely (a partial file fails to open). */
+/* A file is an intact checkpoint when its checksum matches; one of an older seal
+ * (no checksum) when HDF5 opens it and finds the root 'format' attribute. The sum
+ * comes first, so that HDF5 never parses a damaged file. */
 static bool looks_like_checkpoint(const char *path) {
   seal_error e;
+  bool verified = false;
+  if (seal_ckpt_verify_file(path, &verified, &e) != 0) return false;
+  if (verified) return true;
   seal_h5 c;
   seal_h5_begin(&c, path, &e);
   bool ok = false;
@@ -220,8 +292,11 @@ static int sync_directory(const char *path, seal_error *e) {
 int seal_checkpoint_write(const char *path, const seal_run_state *s, seal_error *e) {
   char *tmp = seal_asprintf("%s.tmp", path);
   int rc = -1;
-  if (write_hdf5(tmp, s, e) != 0 || fsync_path(tmp, O_RDONLY, e) != 0) goto fail;
-  if (!looks_like_checkpoint(tmp)) {
+  bool verified = false;
+  if (write_checkpoint_file(tmp, s, e) != 0) goto fail;
+  /* What the disk holds now, read back: a device that lost the write fails here. */
+  if (seal_ckpt_verify_file(tmp, &verified, e) != 0) goto fail;
+  if (!verified) {
     seal_errorf(e, "%s: the checkpoint just written does not read back", tmp);
     goto fail;
   }
