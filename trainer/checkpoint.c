@@ -26,7 +26,8 @@ static int write_root(seal_h5 *c, hid_t f, const seal_run_state *s) {
          seal_h5_put_str(c, f, "job_yaml", s->job_yaml) |
          seal_h5_put_u64(c, f, "run_seed", s->run_seed) |
          seal_h5_put_int(c, f, "world_size", s->world_size) |
-         seal_h5_put_int(c, f, "round", s->round) | seal_h5_put_str(c, f, "phase", s->phase);
+         seal_h5_put_int(c, f, "round", s->round) | seal_h5_put_str(c, f, "phase", s->phase) |
+         seal_h5_put_str(c, f, "train_data_fnv1a64", s->train_fnv1a);
 }
 
 static int write_model(seal_h5 *c, hid_t f, const seal_run_state *s) {
@@ -42,7 +43,8 @@ static int write_model(seal_h5 *c, hid_t f, const seal_run_state *s) {
            seal_h5_put_int(c, g, "n_heads", s->n_heads) |
            seal_h5_put_int(c, g, "n_kv_heads", s->n_kv_heads) |
            seal_h5_put_int(c, g, "vocab_size", s->vocab_size) |
-           seal_h5_put_int(c, g, "intermediate", s->intermediate);
+           seal_h5_put_int(c, g, "intermediate", s->intermediate) |
+           seal_h5_put_str(c, g, "files_fnv1a64", s->model_fnv1a);
   H5Gclose(g);
   return rc;
 }

@@ -10,6 +10,20 @@
 #include "trainer/checkpoint_h5.h"
 #include "trainer/checkpoint_sum.h"
 
+/* A content hash (of the model's files, of the training data): absent in checkpoints of an older
+ * seal ("" then), else "" or 16 lowercase hex digits. */
+static int get_optional_hash(seal_h5 *c, hid_t g, const char *g_name, const char *name,
+                             char out[17]) {
+  out[0] = '\0';
+  htri_t exists = SEAL_H5(c, H5Aexists, (g, name));
+  if (exists <= 0) return exists < 0 ? -1 : 0;
+  if (seal_h5_get_str_buf(c, g, g_name, name, out, 17)) return -1;
+  size_t n = strlen(out);
+  if (n != 0 && (n != 16 || strspn(out, "0123456789abcdef") != 16))
+    return seal_h5_fail(c, "%s: attribute '%s' is '%s', expected 16 hex digits", g_name, name, out);
+  return 0;
+}
+
 static int read_root(seal_h5 *c, hid_t f, seal_run_state *s, seal_checkpoint_info *info) {
   seal_h5_where(c, "/");
   char *format = NULL;
@@ -39,7 +53,8 @@ static int read_root(seal_h5 *c, hid_t f, seal_run_state *s, seal_checkpoint_inf
        seal_h5_get_u64(c, f, "/", "run_seed", &s->run_seed) ||
        seal_h5_get_int(c, f, "/", "world_size", &s->world_size) ||
        seal_h5_get_int(c, f, "/", "round", &s->round) ||
-       seal_h5_get_str_buf(c, f, "/", "phase", s->phase, sizeof s->phase);
+       seal_h5_get_str_buf(c, f, "/", "phase", s->phase, sizeof s->phase) ||
+       get_optional_hash(c, f, "/", "train_data_fnv1a64", s->train_fnv1a);
   /* Empty strings stand for absent ones (the writer stores NULL as ""). */
   s->job_yaml = job && job[0] ? job : (free(job), NULL);
   return rc ? -1 : 0;
@@ -60,7 +75,8 @@ static int read_model(seal_h5 *c, hid_t f, seal_run_state *s) {
       seal_h5_get_int(c, g, "/model", "n_heads", &s->n_heads) ||
       seal_h5_get_int(c, g, "/model", "n_kv_heads", &s->n_kv_heads) ||
       seal_h5_get_int(c, g, "/model", "vocab_size", &s->vocab_size) ||
-      seal_h5_get_int(c, g, "/model", "intermediate", &s->intermediate);
+      seal_h5_get_int(c, g, "/model", "intermediate", &s->intermediate) ||
+      get_optional_hash(c, g, "/model", "files_fnv1a64", s->model_fnv1a);
   s->base_path = base && base[0] ? base : (free(base), NULL);
   H5Gclose(g);
   return rc ? -1 : 0;

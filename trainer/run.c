@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "trainer/checkpoint.h"
+#include "trainer/resume_check.h"
 #include "trainer/run.h"
 
 uint64_t seal_item_seed(uint64_t run_seed, int round, int context, int sample, int stream) {
@@ -36,6 +37,17 @@ int seal_run_contexts(const seal_run *run, int round, int *ids) {
 
 static const char *arch_name(seal_arch a) { return a == SEAL_ARCH_QWEN2 ? "qwen2" : "llama"; }
 
+/* Rank 0 records what the run's results depend on, for seal_run_check_resume:
+ * the model's files and the training data, by content. */
+static void hash_inputs(seal_run *run) {
+  seal_error e;
+  const seal_job *job = run->job;
+  if (seal_hash_model_files(job->model, run->st.model_fnv1a, &e))
+    seal_warn("the model's files are not hashed (a resume cannot compare them): %s", e.msg);
+  if (job->data.train && seal_hash_file(job->data.train, run->st.train_fnv1a, &e))
+    seal_warn("data.train is not hashed (a resume cannot compare it): %s", e.msg);
+}
+
 static void init_state(seal_run *run) {
   seal_run_state *st = &run->st;
   const seal_model_config *c = &run->eng.model.cfg;
@@ -53,6 +65,7 @@ static void init_state(seal_run *run) {
   st->n_kv_heads = c->n_kv_heads;
   st->vocab_size = c->vocab_size;
   st->intermediate = c->intermediate;
+  if (run->comm->rank == 0) hash_inputs(run);
   st->lora_r = run->job->rest_em.lora.r;
   st->lora_alpha = (float)run->job->rest_em.lora.alpha;
   snprintf(st->phase, sizeof st->phase, "init");
@@ -257,9 +270,31 @@ int seal_run_merge_round(seal_engine *eng, const seal_tensor_set *t, int r, floa
   return rc;
 }
 
+/* Rank 0 compares; every rank learns the verdict, so that all fail together
+ * and only rank 0 says why. */
+static int agree_on_check(seal_run *run,
+                          int (*check)(const seal_run *, const seal_run_state *, seal_error *),
+                          const seal_run_state *loaded, seal_error *e) {
+  int bad = run->comm->rank == 0 ? check(run, loaded, e) != 0 : 0;
+  seal_comm_bcast_raw(run->comm, &bad, sizeof bad);
+  if (bad && run->comm->rank != 0)
+    seal_errorf(e, "%s: refused on rank 0 (see its message)", run->ckpt_path);
+  return bad ? -1 : 0;
+}
+
+/* The accepted checkpoint's state keeps this run's job and model path, which
+ * may differ in what may change on resume (output, rounds, ...). */
+static void adopt_state(seal_run *run, seal_run_state *loaded) {
+  seal_run_state_set_string(&loaded->job_yaml, run->st.job_yaml);
+  seal_run_state_set_string(&loaded->base_path, run->st.base_path);
+  seal_run_state_free(&run->st);
+  run->st = *loaded;
+}
+
 int seal_run_resume_state_only(seal_run *run, seal_error *e) {
   seal_run_state loaded;
-  if (seal_checkpoint_read(run->ckpt_path, &loaded, e)) {
+  if (seal_checkpoint_read(run->ckpt_path, &loaded, e) ||
+      agree_on_check(run, seal_run_check_model, &loaded, e)) {
     seal_run_state_free(&loaded);
     return -1;
   }
@@ -270,15 +305,10 @@ int seal_run_resume_state_only(seal_run *run, seal_error *e) {
 
 int seal_run_resume(seal_run *run, seal_error *e) {
   seal_run_state loaded;
-  if (seal_checkpoint_read(run->ckpt_path, &loaded, e)) {
+  if (seal_checkpoint_read(run->ckpt_path, &loaded, e) ||
+      agree_on_check(run, seal_run_check_resume, &loaded, e)) {
     seal_run_state_free(&loaded);
     return -1;
-  }
-  if (loaded.run_seed != run->job->seed) {
-    seal_run_state_free(&loaded);
-    return seal_errorf(e, "%s: the checkpoint's run seed %llu differs from the job's %llu",
-                       run->ckpt_path, (unsigned long long)loaded.run_seed,
-                       (unsigned long long)run->job->seed);
   }
   for (int r = 0; r < loaded.n_policy_rounds; r++)
     if (loaded.policy[r].n > 0 &&
@@ -286,8 +316,7 @@ int seal_run_resume(seal_run *run, seal_error *e) {
       seal_run_state_free(&loaded);
       return -1;
     }
-  seal_run_state_free(&run->st);
-  run->st = loaded;
+  adopt_state(run, &loaded);
   if (run->comm->rank == 0)
     seal_info("resuming %s at round %d (phase %s), %d policy round(s) merged", run->ckpt_path,
               run->st.round, run->st.phase, run->st.n_policy_rounds);

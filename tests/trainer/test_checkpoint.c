@@ -77,6 +77,8 @@ static void populate(seal_run_state *s) {
   snprintf(s->architecture, sizeof s->architecture, "qwen2");
   seal_run_state_set_string(&s->base_path, "/models/Qwen2.5-7B");
   snprintf(s->base_sha256, sizeof s->base_sha256, "%064d", 42);
+  snprintf(s->model_fnv1a, sizeof s->model_fnv1a, "0123456789abcdef");
+  snprintf(s->train_fnv1a, sizeof s->train_fnv1a, "fedcba9876543210");
   s->hidden = 96, s->n_layers = 3, s->n_heads = 6, s->n_kv_heads = 2;
   s->vocab_size = 1000, s->intermediate = 250;
   s->lora_r = 4, s->lora_alpha = 8.5f;
@@ -146,6 +148,8 @@ static void assert_same_state(const seal_run_state *a, const seal_run_state *b) 
   ck_assert_str_eq(a->architecture, b->architecture);
   ck_assert_str_eq(a->base_path, b->base_path);
   ck_assert_str_eq(a->base_sha256, b->base_sha256);
+  ck_assert_str_eq(a->model_fnv1a, b->model_fnv1a);
+  ck_assert_str_eq(a->train_fnv1a, b->train_fnv1a);
   ck_assert_int_eq(a->hidden, b->hidden);
   ck_assert_int_eq(a->n_layers, b->n_layers);
   ck_assert_int_eq(a->n_heads, b->n_heads);
