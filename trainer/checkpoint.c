@@ -175,20 +175,19 @@ static int build_image(const char *name, const seal_run_state *s, unsigned char 
                     : SEAL_H5(&c, H5Fget_file_image, (f, NULL, 0));
     if (n > 8) {
       /* HDF5 1.10 leaves the user block out of the image (the superblock comes
-       * first), later versions may not: room is made for it either way. */
-      unsigned char *raw = seal_malloc((size_t)n);
-      if (SEAL_H5(&c, H5Fget_file_image, (f, raw, (size_t)n)) == n) {
-        bool has_userblock = memcmp(raw, "\x89HDF\r\n\x1a\n", 8) != 0;
-        size_t skip = has_userblock ? SEAL_CKPT_HEADER_SIZE : 0;
-        if (has_userblock && (size_t)n <= skip) {
-          seal_h5_fail(&c, "HDF5 made a file image of %zd bytes", n);
-        } else {
-          *size = SEAL_CKPT_HEADER_SIZE + (size_t)n - skip;
-          *image = seal_calloc(*size, 1);
-          memcpy(*image + SEAL_CKPT_HEADER_SIZE, raw + skip, (size_t)n - skip);
+       * first), later versions may not: room is made for it either way, in
+       * the one buffer that is then written (a checkpoint can be large). */
+      size_t total = SEAL_CKPT_HEADER_SIZE + (size_t)n;
+      unsigned char *buf = seal_calloc(total, 1), *hdf5 = buf + SEAL_CKPT_HEADER_SIZE;
+      if (SEAL_H5(&c, H5Fget_file_image, (f, hdf5, (size_t)n)) == n) {
+        if (memcmp(hdf5, "\x89HDF\r\n\x1a\n", 8) != 0 && (size_t)n > SEAL_CKPT_HEADER_SIZE) {
+          memmove(hdf5, hdf5 + SEAL_CKPT_HEADER_SIZE, (size_t)n - SEAL_CKPT_HEADER_SIZE);
+          total = (size_t)n; /* the image held the user block */
         }
+        *image = buf, *size = total;
+      } else {
+        free(buf);
       }
-      free(raw);
     } else if (n >= 0) {
       seal_h5_fail(&c, "HDF5 made a file image of %zd bytes", n);
     }
