@@ -17,7 +17,7 @@
 
 /* Builds the file in memory (HDF5's core driver) with the checksum header in
  * its user block (trainer/checkpoint_sum.h), writes it as path.tmp and fsyncs
- * it, verifies what the disk holds, keeps the existing checkpoint as path.prev
+ * it, keeps the existing checkpoint as path.prev
  * (a hard link, so path never stops existing; a path whose checksum fails never
  * displaces a .prev), renames path.tmp into place and fsyncs the directory. A
  * stale path.tmp from an interrupted write is overwritten; a failed write (a
