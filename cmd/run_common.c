@@ -50,10 +50,23 @@ void cmd_comm_init(int *argc, char ***argv, seal_comm *comm) {
 }
 
 void cmd_share_cores(const seal_comm *comm) {
-  if (getenv("OMP_NUM_THREADS") || comm->local_size <= 1) return;
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  int per = (int)(cores / comm->local_size);
-  omp_set_num_threads(per > 0 ? per : 1);
+  if (!getenv("OMP_NUM_THREADS") && comm->local_size > 1) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int per = (int)(cores / comm->local_size);
+    omp_set_num_threads(per > 0 ? per : 1);
+  }
+  /* OpenBLAS's GEMMs give other bits with another thread count: a work item
+   * must compute the same wherever it runs (DESIGN §3), so every rank takes the
+   * smallest count of any rank (nodes of other sizes, other OMP_NUM_THREADS). */
+  int threads = omp_get_max_threads(), fewest = threads;
+  MPI_CHECK(MPI_Allreduce(&threads, &fewest, 1, MPI_INT, MPI_MIN, comm->world));
+  if (fewest != threads) {
+    seal_info(
+        "%d OpenMP thread(s) on this rank, like the rank with the fewest (not %d), so that "
+        "results do not depend on where a work item runs",
+        fewest, threads);
+    omp_set_num_threads(fewest);
+  }
 }
 
 void cmd_run_env_open(cmd_run_env *env, int *argc, char ***argv, const char *job_path,

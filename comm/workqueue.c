@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -130,10 +131,15 @@ typedef struct {
   void *user;
   void (*init)(void *user);
   void *init_user; /* what init receives */
+  int omp_threads; /* the calling thread's OpenMP thread count, for the helper too */
 } local_worker;
 
 static void *local_worker_main(void *arg) {
   local_worker *lw = arg;
+  /* A new thread starts from the process's default thread count, not from what
+   * the rank chose (cmd_share_cores): an item run here would then use another
+   * number of threads than on a worker rank's main thread. */
+  omp_set_num_threads(lw->omp_threads);
   if (lw->init) lw->init(lw->init_user);
   pthread_mutex_lock(&lw->mu);
   for (;;) {
@@ -381,6 +387,7 @@ static int coordinate(seal_comm *c, int n_items, const void *const *payloads, co
   lw->user = user;
   lw->init = opts ? opts->local_thread_init : NULL;
   lw->init_user = opts && opts->local_thread_user ? opts->local_thread_user : user;
+  lw->omp_threads = omp_get_max_threads();
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, (size_t)64 << 20); /* items may recurse deeply */

@@ -7,9 +7,11 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "trainer/checkpoint_h5.h"
+#include "trainer/checkpoint_sum.h"
 
 /* ---- the layout ------------------------------------------------------------ */
 
@@ -25,7 +27,8 @@ static int write_root(seal_h5 *c, hid_t f, const seal_run_state *s) {
          seal_h5_put_str(c, f, "job_yaml", s->job_yaml) |
          seal_h5_put_u64(c, f, "run_seed", s->run_seed) |
          seal_h5_put_int(c, f, "world_size", s->world_size) |
-         seal_h5_put_int(c, f, "round", s->round) | seal_h5_put_str(c, f, "phase", s->phase);
+         seal_h5_put_int(c, f, "round", s->round) | seal_h5_put_str(c, f, "phase", s->phase) |
+         seal_h5_put_str(c, f, "train_data_fnv1a64", s->train_fnv1a);
 }
 
 static int write_model(seal_h5 *c, hid_t f, const seal_run_state *s) {
@@ -41,7 +44,8 @@ static int write_model(seal_h5 *c, hid_t f, const seal_run_state *s) {
            seal_h5_put_int(c, g, "n_heads", s->n_heads) |
            seal_h5_put_int(c, g, "n_kv_heads", s->n_kv_heads) |
            seal_h5_put_int(c, g, "vocab_size", s->vocab_size) |
-           seal_h5_put_int(c, g, "intermediate", s->intermediate);
+           seal_h5_put_int(c, g, "intermediate", s->intermediate) |
+           seal_h5_put_str(c, g, "files_fnv1a64", s->model_fnv1a);
   H5Gclose(g);
   return rc;
 }
@@ -144,25 +148,91 @@ static int write_layout(seal_h5 *c, hid_t f, const seal_run_state *s) {
 
 /* ---- files ----------------------------------------------------------------- */
 
-static int write_hdf5(const char *tmp, const seal_run_state *s, seal_error *e) {
+/* The checkpoint as a file image built in memory by HDF5's core driver (no
+ * backing file), user block included. HDF5 never writes to the disk itself: a
+ * full disk or a quota then fails in write_image below, with a plain errno,
+ * instead of inside H5Fclose, whose failure leaves a half-closed file behind
+ * that HDF5's exit handler crashes on (HDF5 1.10). */
+static int build_image(const char *name, const seal_run_state *s, unsigned char **image,
+                       size_t *size, seal_error *e) {
+  *image = NULL;
+  *size = 0;
   seal_h5 c;
-  seal_h5_begin(&c, tmp, e);
+  seal_h5_begin(&c, name, e);
   hid_t fapl = seal_h5_fapl(&c);
   hid_t fcpl = SEAL_H5(&c, H5Pcreate, (H5P_FILE_CREATE));
   hid_t f = -1;
-  if (!c.failed && SEAL_H5(&c, H5Pset_link_creation_order,
-                           (fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)) >= 0)
-    f = SEAL_H5(&c, H5Fcreate, (tmp, H5F_ACC_TRUNC, fcpl, fapl));
+  if (!c.failed && SEAL_H5(&c, H5Pset_fapl_core, (fapl, 1 << 20, 0)) >= 0 &&
+      SEAL_H5(&c, H5Pset_userblock, (fcpl, SEAL_CKPT_HEADER_SIZE)) >= 0 &&
+      SEAL_H5(&c, H5Pset_link_creation_order,
+              (fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)) >= 0)
+    f = SEAL_H5(&c, H5Fcreate, (name, H5F_ACC_TRUNC, fcpl, fapl));
   if (f >= 0) {
     write_layout(&c, f, s);
     seal_h5_where(&c, "/");
-    /* A failed close can mean unwritten data: it is a failure of the write. */
+    /* The superblock and metadata cache reach the image only on a flush. */
+    ssize_t n = c.failed || SEAL_H5(&c, H5Fflush, (f, H5F_SCOPE_GLOBAL)) < 0
+                    ? -1
+                    : SEAL_H5(&c, H5Fget_file_image, (f, NULL, 0));
+    if (n > 8) {
+      /* HDF5 1.10 leaves the user block out of the image (the superblock comes
+       * first), later versions may not: room is made for it either way, in
+       * the one buffer that is then written (a checkpoint can be large). */
+      size_t total = SEAL_CKPT_HEADER_SIZE + (size_t)n;
+      unsigned char *buf = seal_calloc(total, 1), *hdf5 = buf + SEAL_CKPT_HEADER_SIZE;
+      if (SEAL_H5(&c, H5Fget_file_image, (f, hdf5, (size_t)n)) == n) {
+        if (memcmp(hdf5, "\x89HDF\r\n\x1a\n", 8) != 0 && (size_t)n > SEAL_CKPT_HEADER_SIZE) {
+          memmove(hdf5, hdf5 + SEAL_CKPT_HEADER_SIZE, (size_t)n - SEAL_CKPT_HEADER_SIZE);
+          total = (size_t)n; /* the image held the user block */
+        }
+        *image = buf, *size = total;
+      } else {
+        free(buf);
+      }
+    } else if (n >= 0) {
+      seal_h5_fail(&c, "HDF5 made a file image of %zd bytes", n);
+    }
     SEAL_H5(&c, H5Fclose, (f));
   }
   seal_h5_close(fcpl);
   seal_h5_close(fapl);
   seal_h5_end(&c);
-  return c.failed ? -1 : 0;
+  if (c.failed || *size == 0) {
+    free(*image);
+    *image = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Writes the image to path (created or truncated) and fsyncs it. */
+static int write_image(const char *path, const unsigned char *image, size_t size, seal_error *e) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return seal_errorf(e, "%s: cannot create: %s", path, strerror(errno));
+  size_t done = 0;
+  while (done < size) {
+    ssize_t w = write(fd, image + done, size - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    done += (size_t)w;
+  }
+  int err = errno;
+  if (done == size && fsync(fd) != 0 && errno != EINVAL) err = errno, done = 0;
+  if (close(fd) != 0 && done == size) err = errno, done = 0;
+  if (done != size)
+    return seal_errorf(e, "%s: writing the checkpoint failed after %zu of %zu bytes: %s", path,
+                       done, size, strerror(err ? err : EIO));
+  return 0;
+}
+
+static int write_checkpoint_file(const char *tmp, const seal_run_state *s, seal_error *e) {
+  unsigned char *image;
+  size_t size;
+  if (build_image(tmp, s, &image, &size, e)) return -1;
+  seal_ckpt_sum_fill(image, size);
+  int rc = write_image(tmp, image, size, e);
+  free(image);
+  return rc;
 }
 
 static int fsync_path(const char *path, int flags, seal_error *e) {
@@ -176,10 +246,43 @@ static int fsync_path(const char *path, int flags, seal_error *e) {
   return 0;
 }
 
-/* Opens the file and checks the root 'format' attribute: enough to know that a
- * file is a checkpoint HDF5 wrote completely (a partial file fails to open). */
+/* The file this process last put in place, by identity: the run rewrites its
+ * checkpoint after every work item, and re-reading a file of gigabytes to check
+ * a sum computed a moment ago would triple the cost of each write. Any change to
+ * the file since (another writer, a truncation, an edit) changes its size,
+ * mtime or inode, and then the sum is checked. */
+static struct {
+  bool valid;
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime;
+} last_written;
+
+static void remember_written(const char *path) {
+  struct stat st;
+  last_written.valid = stat(path, &st) == 0;
+  last_written.dev = st.st_dev, last_written.ino = st.st_ino, last_written.size = st.st_size;
+  last_written.mtime = st.st_mtim;
+}
+
+static bool is_last_written(const char *path) {
+  struct stat st;
+  return last_written.valid && stat(path, &st) == 0 && st.st_dev == last_written.dev &&
+         st.st_ino == last_written.ino && st.st_size == last_written.size &&
+         st.st_mtim.tv_sec == last_written.mtime.tv_sec &&
+         st.st_mtim.tv_nsec == last_written.mtime.tv_nsec;
+}
+
+/* A file is an intact checkpoint when its checksum matches; one of an older seal
+ * (no checksum) when HDF5 opens it and finds the root 'format' attribute. The sum
+ * comes first, so that HDF5 never parses a damaged file. */
 static bool looks_like_checkpoint(const char *path) {
+  if (is_last_written(path)) return true;
   seal_error e;
+  bool verified = false;
+  if (seal_ckpt_verify_file(path, &verified, &e) != 0) return false;
+  if (verified) return true;
   seal_h5 c;
   seal_h5_begin(&c, path, &e);
   bool ok = false;
@@ -220,16 +323,15 @@ static int sync_directory(const char *path, seal_error *e) {
 int seal_checkpoint_write(const char *path, const seal_run_state *s, seal_error *e) {
   char *tmp = seal_asprintf("%s.tmp", path);
   int rc = -1;
-  if (write_hdf5(tmp, s, e) != 0 || fsync_path(tmp, O_RDONLY, e) != 0) goto fail;
-  if (!looks_like_checkpoint(tmp)) {
-    seal_errorf(e, "%s: the checkpoint just written does not read back", tmp);
-    goto fail;
-  }
+  /* Every byte was written and fsynced (write_image), from an image HDF5 made
+   * and seal summed in memory: reading it back would read the page cache. */
+  if (write_checkpoint_file(tmp, s, e) != 0) goto fail;
   keep_previous(path);
   if (rename(tmp, path) != 0) {
     seal_errorf(e, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
     goto fail;
   }
+  remember_written(path);
   rc = sync_directory(path, e);
   free(tmp);
   return rc;

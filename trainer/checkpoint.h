@@ -15,18 +15,23 @@
 /* Bumped whenever the layout changes so that an older seal cannot misread it. */
 #define SEAL_CHECKPOINT_VERSION 1
 
-/* Writes path.tmp, closes and fsyncs it, checks that it opens as a checkpoint,
- * keeps the existing checkpoint as path.prev (a hard link, so path never stops
- * existing; a path that is not a readable checkpoint never displaces a .prev),
- * renames path.tmp into place and fsyncs the directory. A stale path.tmp from an
- * interrupted write is overwritten. */
+/* Builds the file in memory (HDF5's core driver) with the checksum header in
+ * its user block (trainer/checkpoint_sum.h), writes it as path.tmp and fsyncs
+ * it, keeps the existing checkpoint as path.prev
+ * (a hard link, so path never stops existing; a path whose checksum fails never
+ * displaces a .prev), renames path.tmp into place and fsyncs the directory. A
+ * stale path.tmp from an interrupted write is overwritten; a failed write (a
+ * full disk) removes it and leaves no HDF5 object open. */
 int seal_checkpoint_write(const char *path, const seal_run_state *s, seal_error *e);
 
 /* Reads a checkpoint into s (initialised here; free with seal_run_state_free,
- * also after a failure). Refuses, naming the file: a missing file, a file that
- * is not HDF5, a truncated one, one without the root 'format' attribute or with
- * another format name, a newer version, missing groups, attributes or table
- * fields, tensors that are not float or have more than SEAL_MAX_DIMS dims. */
+ * also after a failure). Verifies the checksum before HDF5 sees a byte, then
+ * refuses, naming the file: a missing or irregular file, a damaged, truncated
+ * or extended one, one without the root 'format' attribute or with another
+ * format name, a newer version, missing groups, attributes or table fields,
+ * tensors that are not float, have more than SEAL_MAX_DIMS dims, overflowing
+ * dims or dims the stored bytes do not match, and values out of range (round,
+ * world size, phase, policy rounds, self-edit ids; docs/checkpoint.md). */
 int seal_checkpoint_read(const char *path, seal_run_state *s, seal_error *e);
 
 /* Prints what `seal inspect` shows: format, version, seal version, created,

@@ -380,6 +380,40 @@ static int list_links(seal_h5 *c, hid_t group, name_list *l) {
   return SEAL_H5(c, H5Literate, (group, index, H5_ITER_INC, &idx, collect_name, l)) < 0 ? -1 : 0;
 }
 
+/* Tensors larger than this many elements are refused as damage: 2^32 floats
+ * (16 GiB) is far beyond any LoRA matrix or optimizer moment a run holds. */
+#define SEAL_MAX_TENSOR_ELEMENTS ((int64_t)1 << 32)
+
+/* The dataset's shape into shape[ndim] and its element count, or -1 (a failure
+ * recorded) when the dims overflow, exceed the cap, or do not match the bytes
+ * the dataset actually stores: checked before anything is allocated for it. */
+static int64_t checked_shape(seal_h5 *c, hid_t ds, hid_t type, hid_t space, int ndim,
+                             const char *group_name, const char *name, int64_t *shape) {
+  hsize_t dims[SEAL_MAX_DIMS];
+  if (SEAL_H5(c, H5Sget_simple_extent_dims, (space, dims, NULL)) < 0) return -1;
+  int64_t numel = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (dims[d] > (hsize_t)SEAL_MAX_TENSOR_ELEMENTS ||
+        (dims[d] > 0 && numel > SEAL_MAX_TENSOR_ELEMENTS / (int64_t)dims[d])) {
+      seal_h5_fail(c, "%s/%s: dimension %d of %llu makes more than %lld elements", group_name, name,
+                   d, (unsigned long long)dims[d], (long long)SEAL_MAX_TENSOR_ELEMENTS);
+      return -1;
+    }
+    shape[d] = (int64_t)dims[d];
+    numel *= shape[d];
+  }
+  size_t elem = H5Tget_size(type);
+  hsize_t stored = H5Dget_storage_size(ds); /* 0 also for "none allocated" */
+  if (elem == 0 || elem > 16 || stored != (hsize_t)numel * elem) {
+    seal_h5_fail(c,
+                 "%s/%s: its shape holds %lld elements of %zu bytes but the file stores %llu "
+                 "bytes for it",
+                 group_name, name, (long long)numel, elem, (unsigned long long)stored);
+    return -1;
+  }
+  return numel;
+}
+
 static int read_tensor(seal_h5 *c, hid_t group, const char *group_name, const char *name,
                        seal_tensor_set *set, bool with_data) {
   seal_h5_where(c, "%s/%s", group_name, name);
@@ -400,11 +434,9 @@ static int read_tensor(seal_h5 *c, hid_t group, const char *group_name, const ch
                  SEAL_MAX_DIMS);
     goto out;
   }
-  hsize_t dims[SEAL_MAX_DIMS];
   int64_t shape[SEAL_MAX_DIMS];
-  if (SEAL_H5(c, H5Sget_simple_extent_dims, (space, dims, NULL)) < 0) goto out;
-  int64_t numel = 1;
-  for (int d = 0; d < ndim; d++) numel *= (int64_t)(shape[d] = (int64_t)dims[d]);
+  int64_t numel = checked_shape(c, ds, type, space, ndim, group_name, name, shape);
+  if (numel < 0) goto out;
   float *data = NULL;
   if (with_data) {
     data = seal_malloc((size_t)numel * sizeof(float));

@@ -8,6 +8,21 @@
 
 #include "trainer/checkpoint.h"
 #include "trainer/checkpoint_h5.h"
+#include "trainer/checkpoint_sum.h"
+
+/* A content hash (of the model's files, of the training data): absent in checkpoints of an older
+ * seal ("" then), else "" or 16 lowercase hex digits. */
+static int get_optional_hash(seal_h5 *c, hid_t g, const char *g_name, const char *name,
+                             char out[17]) {
+  out[0] = '\0';
+  htri_t exists = SEAL_H5(c, H5Aexists, (g, name));
+  if (exists <= 0) return exists < 0 ? -1 : 0;
+  if (seal_h5_get_str_buf(c, g, g_name, name, out, 17)) return -1;
+  size_t n = strlen(out);
+  if (n != 0 && (n != 16 || strspn(out, "0123456789abcdef") != 16))
+    return seal_h5_fail(c, "%s: attribute '%s' is '%s', expected 16 hex digits", g_name, name, out);
+  return 0;
+}
 
 static int read_root(seal_h5 *c, hid_t f, seal_run_state *s, seal_checkpoint_info *info) {
   seal_h5_where(c, "/");
@@ -38,7 +53,8 @@ static int read_root(seal_h5 *c, hid_t f, seal_run_state *s, seal_checkpoint_inf
        seal_h5_get_u64(c, f, "/", "run_seed", &s->run_seed) ||
        seal_h5_get_int(c, f, "/", "world_size", &s->world_size) ||
        seal_h5_get_int(c, f, "/", "round", &s->round) ||
-       seal_h5_get_str_buf(c, f, "/", "phase", s->phase, sizeof s->phase);
+       seal_h5_get_str_buf(c, f, "/", "phase", s->phase, sizeof s->phase) ||
+       get_optional_hash(c, f, "/", "train_data_fnv1a64", s->train_fnv1a);
   /* Empty strings stand for absent ones (the writer stores NULL as ""). */
   s->job_yaml = job && job[0] ? job : (free(job), NULL);
   return rc ? -1 : 0;
@@ -59,7 +75,8 @@ static int read_model(seal_h5 *c, hid_t f, seal_run_state *s) {
       seal_h5_get_int(c, g, "/model", "n_heads", &s->n_heads) ||
       seal_h5_get_int(c, g, "/model", "n_kv_heads", &s->n_kv_heads) ||
       seal_h5_get_int(c, g, "/model", "vocab_size", &s->vocab_size) ||
-      seal_h5_get_int(c, g, "/model", "intermediate", &s->intermediate);
+      seal_h5_get_int(c, g, "/model", "intermediate", &s->intermediate) ||
+      get_optional_hash(c, g, "/model", "files_fnv1a64", s->model_fnv1a);
   s->base_path = base && base[0] ? base : (free(base), NULL);
   H5Gclose(g);
   return rc ? -1 : 0;
@@ -152,6 +169,88 @@ static int read_selfedits(seal_h5 *c, hid_t f, seal_run_state *s) {
   return rc ? -1 : 0;
 }
 
+/* ---- validation: every value that indexes or sizes something ------------- */
+
+/* Bounds far beyond any real run; past them a value is damage, not a run. */
+enum { MAX_ROUNDS = 1 << 20, MAX_WORLD = 1 << 24 };
+
+static bool known_phase(const char *phase) {
+  static const char *const phases[] = {"init", "generate", "evaluate", "update", "done"};
+  for (size_t i = 0; i < sizeof phases / sizeof *phases; i++)
+    if (!strcmp(phase, phases[i])) return true;
+  return false;
+}
+
+static int validate_root(seal_h5 *c, const seal_run_state *s) {
+  if (s->round < 0 || s->round > MAX_ROUNDS)
+    return seal_h5_fail(c, "/: attribute 'round' is %d, expected 0 to %d", s->round, MAX_ROUNDS);
+  if (s->world_size < 1 || s->world_size > MAX_WORLD)
+    return seal_h5_fail(c, "/: attribute 'world_size' is %d, expected 1 to %d", s->world_size,
+                        MAX_WORLD);
+  if (!known_phase(s->phase))
+    return seal_h5_fail(c,
+                        "/: attribute 'phase' is '%s', expected init, generate, evaluate, "
+                        "update or done",
+                        s->phase);
+  return 0;
+}
+
+/* Policy round r is written when round r finishes, so there are at most `round`
+ * of them (a round in progress has none yet). */
+static int validate_policy(seal_h5 *c, const seal_run_state *s) {
+  if (s->n_policy_rounds > s->round)
+    return seal_h5_fail(c, "/policy holds %d rounds but the checkpoint is at round %d",
+                        s->n_policy_rounds, s->round);
+  if (s->lora_r < 0 || (s->n_policy_rounds > 0 && s->lora_r == 0))
+    return seal_h5_fail(c, "/policy: attribute 'lora_r' is %d", s->lora_r);
+  if (!isfinite(s->lora_alpha))
+    return seal_h5_fail(c, "/policy: attribute 'lora_alpha' is not a finite number");
+  if (s->opt_step < 0) return seal_h5_fail(c, "/optimizer: attribute 'step' is %d", s->opt_step);
+  return 0;
+}
+
+/* Finished rounds come before the round in progress, once each, in order. */
+static int validate_rounds(seal_h5 *c, const seal_run_state *s) {
+  for (int i = 0; i < s->n_rounds; i++) {
+    const seal_round_record *r = &s->rounds[i];
+    int lo = i ? s->rounds[i - 1].round + 1 : 0;
+    if (r->round < lo || r->round >= s->round)
+      return seal_h5_fail(c, "/rounds: row %d has round %d, expected %d to %d (in order)", i,
+                          r->round, lo, s->round - 1);
+    if (r->contexts < 0 || r->kept < 0)
+      return seal_h5_fail(c, "/rounds: row %d has %d contexts and %d kept", i, r->contexts,
+                          r->kept);
+  }
+  return 0;
+}
+
+/* Records of rounds 0..round; their ids are checked against the job on resume
+ * (seal_run_check_resume), which knows the passages, k and repeats. */
+static int validate_selfedits(seal_h5 *c, const seal_run_state *s) {
+  if (s->n_selfedit_rounds > s->round + 1)
+    return seal_h5_fail(c, "/selfedits holds %d rounds but the checkpoint is at round %d",
+                        s->n_selfedit_rounds, s->round);
+  for (int r = 0; r < s->n_selfedit_rounds; r++)
+    for (int i = 0; i < s->n_selfedits[r]; i++) {
+      const seal_selfedit_record *x = &s->selfedits[r][i];
+      if (x->context_id < 0 || x->sample < 0 || x->repeat < -1 || x->n_sequences < 0 ||
+          (x->ok != 0 && x->ok != 1))
+        return seal_h5_fail(c,
+                            "/selfedits/round_%d: row %d has context_id %d, sample %d, repeat "
+                            "%d, n_sequences %d, ok %d (expected ids >= 0, repeat >= -1, ok 0 "
+                            "or 1)",
+                            r, i, x->context_id, x->sample, x->repeat, x->n_sequences, x->ok);
+    }
+  return 0;
+}
+
+static int validate_state(seal_h5 *c, const seal_run_state *s) {
+  return validate_root(c, s) || validate_policy(c, s) || validate_rounds(c, s) ||
+                 validate_selfedits(c, s)
+             ? -1
+             : 0;
+}
+
 static int read_layout(seal_h5 *c, hid_t f, seal_run_state *s, bool with_data,
                        seal_checkpoint_info *info) {
   if (read_root(c, f, s, info) || read_model(c, f, s) || read_policy(c, f, s, with_data) ||
@@ -166,23 +265,35 @@ static int read_layout(seal_h5 *c, hid_t f, seal_run_state *s, bool with_data,
   if (seal_h5_read_table(c, f, "/", "rounds", &seal_h5_round_table, &rows, &n)) return -1;
   s->rounds = rows;
   s->n_rounds = s->cap_rounds = n;
-  return read_selfedits(c, f, s);
+  if (read_selfedits(c, f, s)) return -1;
+  return validate_state(c, s);
 }
 
-/* Before HDF5 sees the file: it must exist, be a regular file and carry the
- * HDF5 signature, so that the common mistakes get plain messages. */
-static int check_file(seal_h5 *c, const char *path) {
-  struct stat st;
-  if (stat(path, &st) != 0) return seal_h5_fail(c, "cannot open: %s", strerror(errno));
-  if (!S_ISREG(st.st_mode)) return seal_h5_fail(c, "not a regular file");
-#if H5_VERSION_GE(1, 12, 0)
-  htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
-#else
-  htri_t is = H5Fis_hdf5(path);
-#endif
-  H5Eclear2(H5E_DEFAULT);
-  if (is <= 0) return seal_h5_fail(c, "not an HDF5 file (no HDF5 signature), so not a checkpoint");
-  return 0;
+/* Opens the file for HDF5 from memory, after its checksum matched: HDF5 parses
+ * exactly the bytes that were verified, whatever happens to the file meanwhile.
+ * An unsummed checkpoint of an older seal is opened the same way, unverified. */
+static hid_t open_verified(seal_h5 *c, const char *path) {
+  unsigned char *image;
+  size_t size;
+  bool verified;
+  if (seal_ckpt_load(path, &image, &size, &verified, c->e)) {
+    c->failed = true;
+    return -1;
+  }
+  if (!verified)
+    seal_warn("%s has no checksum (written by an older seal): read without verifying it", path);
+  seal_h5_where(c, "opening the file");
+  hid_t fapl = seal_h5_fapl(c), f = -1;
+  /* The core driver refuses an image under the name of a file that exists; path
+   * with a '/' appended names nothing (path is a regular file, not a folder). */
+  char *name = seal_asprintf("%s/", path);
+  if (fapl >= 0 && SEAL_H5(c, H5Pset_fapl_core, (fapl, 1 << 20, 0)) >= 0 &&
+      SEAL_H5(c, H5Pset_file_image, (fapl, image, size)) >= 0)
+    f = SEAL_H5(c, H5Fopen, (name, H5F_ACC_RDONLY, fapl));
+  free(name);
+  free(image); /* the property list holds its own copy */
+  seal_h5_close(fapl);
+  return f;
 }
 
 int seal_checkpoint_read_ex(const char *path, seal_run_state *s, bool tensor_data,
@@ -194,13 +305,9 @@ int seal_checkpoint_read_ex(const char *path, seal_run_state *s, bool tensor_dat
   s->created[0] = '\0';
   seal_h5 c;
   seal_h5_begin(&c, path, e);
-  hid_t fapl = -1, f = -1;
-  if (check_file(&c, path) == 0) fapl = seal_h5_fapl(&c);
-  seal_h5_where(&c, "opening the file");
-  if (fapl >= 0) f = SEAL_H5(&c, H5Fopen, (path, H5F_ACC_RDONLY, fapl));
+  hid_t f = open_verified(&c, path);
   if (f >= 0) read_layout(&c, f, s, tensor_data, info);
   seal_h5_close(f);
-  seal_h5_close(fapl);
   seal_h5_end(&c);
   if (!c.failed) return 0;
   /* Point at the previous checkpoint, which a failed read leaves untouched. */

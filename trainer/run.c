@@ -1,10 +1,15 @@
 /* trainer/run.c — opening, resuming and checkpointing a SEAL run. The rounds
  * themselves are in trainer/round.c. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "trainer/checkpoint.h"
+#include "trainer/resume_check.h"
 #include "trainer/run.h"
 
 uint64_t seal_item_seed(uint64_t run_seed, int round, int context, int sample, int stream) {
@@ -32,6 +37,17 @@ int seal_run_contexts(const seal_run *run, int round, int *ids) {
 
 static const char *arch_name(seal_arch a) { return a == SEAL_ARCH_QWEN2 ? "qwen2" : "llama"; }
 
+/* Rank 0 records what the run's results depend on, for seal_run_check_resume:
+ * the model's files and the training data, by content. */
+static void hash_inputs(seal_run *run) {
+  seal_error e;
+  const seal_job *job = run->job;
+  if (seal_hash_model_files(job->model, run->st.model_fnv1a, &e))
+    seal_warn("the model's files are not hashed (a resume cannot compare them): %s", e.msg);
+  if (job->data.train && seal_hash_file(job->data.train, run->st.train_fnv1a, &e))
+    seal_warn("data.train is not hashed (a resume cannot compare it): %s", e.msg);
+}
+
 static void init_state(seal_run *run) {
   seal_run_state *st = &run->st;
   const seal_model_config *c = &run->eng.model.cfg;
@@ -49,6 +65,7 @@ static void init_state(seal_run *run) {
   st->n_kv_heads = c->n_kv_heads;
   st->vocab_size = c->vocab_size;
   st->intermediate = c->intermediate;
+  if (run->comm->rank == 0) hash_inputs(run);
   st->lora_r = run->job->rest_em.lora.r;
   st->lora_alpha = (float)run->job->rest_em.lora.alpha;
   snprintf(st->phase, sizeof st->phase, "init");
@@ -117,6 +134,58 @@ void seal_run_reduce_grads(void *user, float *grads, size_t n, bool on_backend) 
   if (host != grads) be->ops->to_device(be, grads, SEAL_F32, host, n);
 }
 
+/* The run directory's lock: an exclusive flock on DIR/seal.lock, held by rank 0
+ * for the run's life (the kernel drops it when the process ends, however it
+ * ends), with the holder's host and PID written into the file so that a second
+ * run can say who holds it. `seal train` and `seal eval` both take it: each
+ * writes metrics.jsonl, plot.svg and the checkpoint or eval.json there. */
+static int lock_run_dir(seal_run *run, seal_error *e) {
+  char *lock = seal_path_join(run->dir, "seal.lock");
+  int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0 && fd < 3) { /* never fd 0-2, which `0 = no lock` could mistake */
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    fd = moved;
+  }
+  if (fd < 0) {
+    int rc = seal_errorf(e, "%s: cannot create the run's lock file: %s", lock, strerror(errno));
+    free(lock);
+    return rc;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    if (err == ENOLCK || err == EINVAL || err == ENOTSUP) { /* e.g. NFS without locking */
+      seal_warn(
+          "%s: cannot lock the run directory (%s): nothing stops a second run from "
+          "writing into it",
+          run->dir, strerror(err));
+      close(fd);
+      free(lock);
+      return 0;
+    }
+    char holder[128] = "";
+    ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+    holder[n > 0 ? n : 0] = '\0';
+    holder[strcspn(holder, "\n")] = '\0';
+    close(fd);
+    int rc = seal_errorf(e,
+                         "%s is in use by another seal run (%s holds %s); wait for it to end or "
+                         "give this run another --output",
+                         run->dir, holder[0] ? holder : "a process that wrote no PID", lock);
+    free(lock);
+    return rc;
+  }
+  char host[64] = "?", who[128];
+  gethostname(host, sizeof host);
+  host[sizeof host - 1] = '\0';
+  int len = snprintf(who, sizeof who, "PID %ld on %s\n", (long)getpid(), host);
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, who, (size_t)len, 0) != len)
+    seal_warn("%s: cannot write the PID into the lock file: %s", lock, strerror(errno));
+  run->lock_fd = fd;
+  free(lock);
+  return 0;
+}
+
 int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile int *stop,
                   seal_error *e) {
   memset(run, 0, sizeof *run);
@@ -125,6 +194,9 @@ int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile 
   run->stop = stop;
   const char *ival = getenv("SEAL_CHECKPOINT_INTERVAL");
   run->ckpt_interval = ival ? atof(ival) : 0.0;
+  /* The directory is locked first, so that a second run fails at once. */
+  run->dir = seal_strdup(job->output);
+  if (comm->rank == 0 && (seal_mkdirs(run->dir, e) || lock_run_dir(run, e))) return -1;
   if (load_data(run, e)) return -1;
   if (!seal_file_exists(job->model))
     return seal_errorf(e,
@@ -143,18 +215,15 @@ int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile 
       seal_info("gradients are summed with MPI on host memory: %s", ne.msg);
   }
   run->qa = seal_job_qa_config(job, run->has_judge ? &run->judge : NULL);
-  run->dir = seal_strdup(job->output);
   run->ckpt_path = seal_path_join(run->dir, "checkpoint.h5");
   run->metrics_path = seal_path_join(run->dir, "metrics.jsonl");
-  if (comm->rank == 0) {
-    if (seal_mkdirs(run->dir, e)) return -1;
-    if (seal_metrics_open(&run->metrics, run->metrics_path, e)) return -1;
-  }
+  if (comm->rank == 0 && seal_metrics_open(&run->metrics, run->metrics_path, e)) return -1;
   init_state(run);
   return 0;
 }
 
 void seal_run_close(seal_run *run) {
+  if (run->lock_fd > 0) close(run->lock_fd); /* releases the run directory */
   seal_nccl_free(run->nccl);
   free(run->grad_host);
   free(run->device);
@@ -195,9 +264,31 @@ int seal_run_merge_round(seal_engine *eng, const seal_tensor_set *t, int r, floa
   return rc;
 }
 
+/* Rank 0 compares; every rank learns the verdict, so that all fail together
+ * and only rank 0 says why. */
+static int agree_on_check(seal_run *run,
+                          int (*check)(const seal_run *, const seal_run_state *, seal_error *),
+                          const seal_run_state *loaded, seal_error *e) {
+  int bad = run->comm->rank == 0 ? check(run, loaded, e) != 0 : 0;
+  seal_comm_bcast_raw(run->comm, &bad, sizeof bad);
+  if (bad && run->comm->rank != 0)
+    seal_errorf(e, "%s: refused on rank 0 (see its message)", run->ckpt_path);
+  return bad ? -1 : 0;
+}
+
+/* The accepted checkpoint's state keeps this run's job and model path, which
+ * may differ in what may change on resume (output, rounds, ...). */
+static void adopt_state(seal_run *run, seal_run_state *loaded) {
+  seal_run_state_set_string(&loaded->job_yaml, run->st.job_yaml);
+  seal_run_state_set_string(&loaded->base_path, run->st.base_path);
+  seal_run_state_free(&run->st);
+  run->st = *loaded;
+}
+
 int seal_run_resume_state_only(seal_run *run, seal_error *e) {
   seal_run_state loaded;
-  if (seal_checkpoint_read(run->ckpt_path, &loaded, e)) {
+  if (seal_checkpoint_read(run->ckpt_path, &loaded, e) ||
+      agree_on_check(run, seal_run_check_model, &loaded, e)) {
     seal_run_state_free(&loaded);
     return -1;
   }
@@ -208,15 +299,10 @@ int seal_run_resume_state_only(seal_run *run, seal_error *e) {
 
 int seal_run_resume(seal_run *run, seal_error *e) {
   seal_run_state loaded;
-  if (seal_checkpoint_read(run->ckpt_path, &loaded, e)) {
+  if (seal_checkpoint_read(run->ckpt_path, &loaded, e) ||
+      agree_on_check(run, seal_run_check_resume, &loaded, e)) {
     seal_run_state_free(&loaded);
     return -1;
-  }
-  if (loaded.run_seed != run->job->seed) {
-    seal_run_state_free(&loaded);
-    return seal_errorf(e, "%s: the checkpoint's run seed %llu differs from the job's %llu",
-                       run->ckpt_path, (unsigned long long)loaded.run_seed,
-                       (unsigned long long)run->job->seed);
   }
   for (int r = 0; r < loaded.n_policy_rounds; r++)
     if (loaded.policy[r].n > 0 &&
@@ -224,8 +310,7 @@ int seal_run_resume(seal_run *run, seal_error *e) {
       seal_run_state_free(&loaded);
       return -1;
     }
-  seal_run_state_free(&run->st);
-  run->st = loaded;
+  adopt_state(run, &loaded);
   if (run->comm->rank == 0)
     seal_info("resuming %s at round %d (phase %s), %d policy round(s) merged", run->ckpt_path,
               run->st.round, run->st.phase, run->st.n_policy_rounds);

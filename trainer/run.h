@@ -37,9 +37,12 @@ typedef struct {
   seal_nccl *nccl;  /* gradient all-reduce between GPUs, or NULL (MPI on host memory) */
   float *grad_host; /* host staging for the MPI all-reduce of device gradients */
   size_t grad_host_cap;
+  int lock_fd; /* rank 0: the open DIR/seal.lock holding the directory's flock; 0: none */
 } seal_run;
 
-/* Opens everything a run needs on every rank: job data, model, output files. */
+/* Opens everything a run needs on every rank: job data, model, output files.
+ * Rank 0 locks the output directory for the run's life (DIR/seal.lock): a
+ * second run into the same directory fails at once, naming the holder's PID. */
 int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile int *stop,
                   seal_error *e);
 void seal_run_close(seal_run *run);

@@ -55,6 +55,9 @@ typedef struct {
   char *base_path;       /* owned, may be NULL */
   char base_sha256[65];  /* hex digest of the base weights, "" when unknown */
   int hidden, n_layers, n_heads, n_kv_heads, vocab_size, intermediate;
+  /* FNV-1a-64 (16 hex digits) of the model's files and of data.train's bytes,
+   * compared on resume; "" when unknown (a checkpoint of an older seal) */
+  char model_fnv1a[17], train_fnv1a[17];
 
   /* policy: policy[r] is round r's LoRA update (PEFT tensor names, A [r,in], B [out,r]) */
   int n_policy_rounds;

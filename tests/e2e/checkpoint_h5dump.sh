@@ -78,7 +78,7 @@ refused() {
 head -c 4000 "$ckpt" >"$tmp/truncated.h5"
 refused "$tmp/truncated.h5" "truncated"
 echo "not a checkpoint" >"$tmp/garbage.h5"
-refused "$tmp/garbage.h5" "not an HDF5 file"
+refused "$tmp/garbage.h5" "not a seal checkpoint"
 refused "$tmp/missing.h5" "No such file"
 
 status=0

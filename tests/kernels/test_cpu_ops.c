@@ -3,6 +3,7 @@
  * shapes (odd sizes, 6 query heads over 2 kv heads, batches at different
  * positions, decode with Tq < Tk); AdamW against its formula; sampling's ties,
  * nucleus and frequencies; LoRA merge against the unmerged forward. */
+#include <omp.h>
 #include <string.h>
 
 #include "cpu_test_helpers.h"
@@ -468,6 +469,32 @@ START_TEST(sum_squares_in_double) {
 }
 END_TEST
 
+/* The squared norm behind gradient clipping gives the same bits whatever the
+ * number of OpenMP threads (issue 11: an OpenMP reduction adds per-thread
+ * partial sums, so a work item's losses differed in the 9th digit between
+ * ranks that ran it with other thread counts). OpenBLAS's GEMMs do depend on
+ * the thread count; cmd_share_cores makes every rank use the same one. */
+START_TEST(sum_squares_does_not_depend_on_the_thread_count) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 16);
+  size_t n = ((size_t)1 << 20) + 37;
+  float *x = test_randn(&r, n, 1);
+  int before = omp_get_max_threads();
+  double sums[4];
+  for (int t = 0; t < 4; t++) {
+    omp_set_num_threads(t + 1);
+    sums[t] = be->ops->sum_squares(be, x, n);
+  }
+  omp_set_num_threads(before);
+  for (int t = 1; t < 4; t++)
+    ck_assert_msg(memcmp(&sums[t], &sums[0], sizeof sums[0]) == 0,
+                  "sum_squares with %d threads %.17g, with 1 %.17g", t + 1, sums[t], sums[0]);
+  free(x);
+  seal_backend_destroy(be);
+}
+END_TEST
+
 START_TEST(adamw_follows_pytorch_formula) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
@@ -691,6 +718,7 @@ Suite *cpu_ops_suite(void) {
   suite_add_tcase(s, tc);
   TCase *opt = tcase_create("optimizer_and_sampling");
   tcase_add_test(opt, sum_squares_in_double);
+  tcase_add_test(opt, sum_squares_does_not_depend_on_the_thread_count);
   tcase_add_test(opt, adamw_follows_pytorch_formula);
   tcase_add_test(opt, sample_argmax_takes_lowest_index_on_ties);
   tcase_add_test(opt, sample_argmax_skips_nan);

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +390,45 @@ static void test_bad_arguments(seal_comm *c) {
          t0.n_reported);
 }
 
+/* An item's OpenMP thread count must not depend on where it runs (issue 11):
+ * rank 0's helper thread, a new thread, would start from the process default
+ * while every rank's main thread runs with what the rank chose
+ * (cmd_share_cores), and CPU kernels whose sums depend on the thread count
+ * then give rank-dependent bits. Each item reports omp_get_max_threads(). */
+static int threads_work(void *user, int item, const void *payload, size_t len, seal_buf *result) {
+  (void)user, (void)item, (void)payload, (void)len;
+  seal_buf_printf(result, "%d", omp_get_max_threads());
+  return 0;
+}
+
+static int thread_counts[N_ITEMS], thread_ranks[N_ITEMS];
+static void threads_result(void *user, int item, int ok, const void *result, size_t len,
+                           int worker_rank) {
+  (void)user;
+  char text[16];
+  snprintf(text, sizeof text, "%.*s", (int)len, (const char *)result);
+  thread_counts[item] = ok ? atoi(text) : -1;
+  thread_ranks[item] = worker_rank;
+}
+
+static void test_openmp_threads(seal_comm *c) {
+  int before = omp_get_max_threads();
+  omp_set_num_threads(3); /* what every rank's main thread chose; never the default here */
+  seal_error e = {{0}};
+  memset(thread_counts, 0, sizeof thread_counts);
+  int rc = seal_workqueue_run(c, N_ITEMS, NULL, NULL, threads_work, threads_result, NULL, NULL, &e);
+  omp_set_num_threads(before);
+  EXPECT(rc == 0, "openmp threads: run returned %d: %s", rc, e.msg);
+  if (c->rank != 0) return;
+  int on_rank0 = 0;
+  for (int i = 0; i < N_ITEMS; i++) {
+    EXPECT(thread_counts[i] == 3, "openmp threads: item %d ran with %d threads on rank %d, not 3",
+           i, thread_counts[i], thread_ranks[i]);
+    on_rank0 += thread_ranks[i] == 0;
+  }
+  EXPECT(on_rank0 > 0, "openmp threads: no item ran on rank 0's helper thread");
+}
+
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
   (void)sb;
   (void)flag;
@@ -416,6 +456,7 @@ int main(int argc, char **argv) {
   test_stop(&c);
   test_abandon(&c);
   test_bad_arguments(&c);
+  test_openmp_threads(&c);
 
   int total = failures;
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_INT, MPI_SUM, c.world));

@@ -118,6 +118,7 @@ static void make_state(seal_run_state *st, loaded *base, const char *base_path) 
   st->n_kv_heads = c->n_kv_heads, st->vocab_size = c->vocab_size;
   st->intermediate = c->intermediate;
   st->lora_r = 4, st->lora_alpha = ALPHA;
+  st->round = 2; /* two rounds finished: a checkpoint holds no policy round ahead of it */
   const int ranks[2] = {4, 2};
   const unsigned targets[2] = {TARGETS_0, TARGETS_1};
   for (int i = 0; i < 2; i++) {
