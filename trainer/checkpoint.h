@@ -13,7 +13,7 @@
 
 #define SEAL_CHECKPOINT_FORMAT "seal-checkpoint"
 /* Bumped whenever the layout changes so that an older seal cannot misread it. */
-#define SEAL_CHECKPOINT_VERSION 1
+#define SEAL_CHECKPOINT_VERSION 2
 
 /* Writes path.tmp, closes and fsyncs it, checks that it opens as a checkpoint,
  * keeps the existing checkpoint as path.prev (a hard link, so path never stops
@@ -26,17 +26,20 @@ int seal_checkpoint_write(const char *path, const seal_run_state *s, seal_error 
  * also after a failure). Refuses, naming the file: a missing file, a file that
  * is not HDF5, a truncated one, one without the root 'format' attribute or with
  * another format name, a newer version, missing groups, attributes or table
- * fields, tensors that are not float or have more than SEAL_MAX_DIMS dims. */
+ * fields, tensors that are not float or have more than SEAL_MAX_DIMS dims, and
+ * an older version (its layout is not this one's). */
 int seal_checkpoint_read(const char *path, seal_run_state *s, seal_error *e);
 
 /* Prints what `seal inspect` shows: format, version, seal version, created,
  * written, round, phase, world size, model, the per-round table, the policy
  * adapters with their parameter counts, the optimizer, and the self-edit records
- * per round with their mean reward. Reads shapes only, not tensor data. */
+ * per round with their mean reward and how many were unusable. Reads shapes
+ * only, not tensor data. */
 int seal_checkpoint_summary(const char *path, FILE *out, seal_error *e);
 
 /* Prints round r's self-edit records, one block each: context, sample, repeat,
- * reward and metrics, then the text indented. Round out of range is an error. */
+ * reward, metrics and why it was unusable, then the text indented. Round out
+ * of range is an error. */
 int seal_checkpoint_print_selfedits(const char *path, int round, FILE *out, seal_error *e);
 
 #endif
