@@ -395,11 +395,11 @@ static void synthetic_state(const adapter *a, int records, seal_run_state *s) {
                                 .sample = i / 3 % 5,
                                 .repeat = i % 3,
                                 .reward = 0.5,
-                                .em = 0.25,
-                                .f1 = 0.5,
-                                .contains = 0.5,
-                                .n_sequences = 12,
+                                .label_reward = 0.5,
+                                .n_examples = 12,
                                 .ok = 1,
+                                .attempts = 1,
+                                .metrics = "{\"em\":0.25,\"f1\":0.5,\"contains\":0.5}",
                                 .text = text};
     seal_run_state_add_selfedit(s, 1, &rec);
   }

@@ -5,6 +5,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_backends(int argc, char **argv);
@@ -15,6 +16,8 @@ const seal_command seal_commands[] = {
     {"eval", "evaluate baselines and the policy after each round on held-out passages", cmd_eval},
     {"generate", "generate text from a model (plain or chat), greedy or sampled", cmd_generate},
     {"score", "per-token loss and perplexity of a text under a model", cmd_score},
+    {"show", "what a self-edit of a context trains on and what the model is asked (JSON lines)",
+     cmd_show},
     {"inspect", "summarise a run checkpoint: rounds, rewards, adapters, self-edits", cmd_inspect},
     {"export", "write a run's policy as one PEFT adapter or a merged Hugging Face model",
      cmd_export},

@@ -65,15 +65,15 @@ int cmd_eval(int argc, char **argv) {
   int rc = seal_evaluate(run, max_round, &rows, &n, &e);
   if (rc < 0) seal_comm_abort(1, "%s", e.msg);
   if (env.comm.rank == 0 && rc == 0) {
-    seal_eval_print(stdout, rows, n);
+    seal_eval_print(stdout, run->job->task, rows, n);
     char *json = seal_path_join(run->dir, "eval.json"), *svg = seal_path_join(run->dir, "plot.svg");
-    if (seal_eval_write_json(json, rows, n, &e)) seal_warn("%s", e.msg);
+    if (seal_eval_write_json(json, run->job->task, rows, n, &e)) seal_warn("%s", e.msg);
     if (seal_metrics_plot(run->metrics_path, svg, &e)) seal_warn("plot: %s", e.msg);
     printf("wrote %s and %s\n", json, svg);
     free(json);
     free(svg);
   }
-  free(rows);
+  seal_eval_rows_free(rows, n);
   cmd_run_env_close(&env);
   return rc == 0 ? 0 : 3;
 }

@@ -111,18 +111,22 @@ static int write_selfedits(seal_h5 *c, hid_t f, const seal_run_state *s) {
     char name[32];
     snprintf(name, sizeof name, "round_%d", r);
     seal_h5_where(c, "/selfedits/%s", name);
-    /* A record's text is never NULL once stored, but a state built by hand may
-     * hold one; write it as "". */
+    /* A record's strings are never NULL once stored, but a state built by hand
+     * may hold one; write it as "" ("{}" for the metrics). */
     int n = s->n_selfedits[r];
     seal_selfedit_record *rows = seal_malloc((size_t)(n ? n : 1) * sizeof *rows);
     for (int i = 0; i < n; i++) {
       rows[i] = s->selfedits[r][i];
+      if (!rows[i].reason) rows[i].reason = "";
+      if (!rows[i].metrics) rows[i].metrics = "{}";
       if (!rows[i].text) rows[i].text = "";
     }
     rc = seal_h5_write_table(c, g, name, &seal_h5_selfedit_table, rows, n,
                              "context_id, sample (of k), repeat (evaluation of the same "
-                             "self-edit), reward, em, f1, contains (knowledge metrics), "
-                             "n_sequences (training sequences), ok (0: malformed), text");
+                             "self-edit; -1: generated), reward (the one used), label_reward "
+                             "(by the gold labels; NaN: not computed), n_examples (of its "
+                             "plan), ok (0: unusable), attempts (samples drawn), reason (why "
+                             "unusable), metrics (the task's, a JSON object), text");
     free(rows);
   }
   H5Gclose(g);

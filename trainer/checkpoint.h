@@ -13,7 +13,7 @@
 
 #define SEAL_CHECKPOINT_FORMAT "seal-checkpoint"
 /* Bumped whenever the layout changes so that an older seal cannot misread it. */
-#define SEAL_CHECKPOINT_VERSION 1
+#define SEAL_CHECKPOINT_VERSION 2
 
 /* Builds the file in memory (HDF5's core driver) with the checksum header in
  * its user block (trainer/checkpoint_sum.h), writes it as path.tmp and fsyncs
@@ -31,17 +31,20 @@ int seal_checkpoint_write(const char *path, const seal_run_state *s, seal_error 
  * format name, a newer version, missing groups, attributes or table fields,
  * tensors that are not float, have more than SEAL_MAX_DIMS dims, overflowing
  * dims or dims the stored bytes do not match, and values out of range (round,
- * world size, phase, policy rounds, self-edit ids; docs/checkpoint.md). */
+ * world size, phase, policy rounds, self-edit ids; docs/checkpoint.md), and an older version (its
+ * layout is not this one's). */
 int seal_checkpoint_read(const char *path, seal_run_state *s, seal_error *e);
 
 /* Prints what `seal inspect` shows: format, version, seal version, created,
  * written, round, phase, world size, model, the per-round table, the policy
  * adapters with their parameter counts, the optimizer, and the self-edit records
- * per round with their mean reward. Reads shapes only, not tensor data. */
+ * per round with their mean reward and how many were unusable. Reads shapes
+ * only, not tensor data. */
 int seal_checkpoint_summary(const char *path, FILE *out, seal_error *e);
 
 /* Prints round r's self-edit records, one block each: context, sample, repeat,
- * reward and metrics, then the text indented. Round out of range is an error. */
+ * reward, metrics and why it was unusable, then the text indented. Round out
+ * of range is an error. */
 int seal_checkpoint_print_selfedits(const char *path, int round, FILE *out, seal_error *e);
 
 #endif

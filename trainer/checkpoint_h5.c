@@ -479,27 +479,31 @@ static const seal_h5_field round_fields[] = {
     FIELD(seal_round_record, accuracy, SEAL_H5_F64),
     FIELD(seal_round_record, seconds, SEAL_H5_F64),
 };
-const seal_h5_table seal_h5_round_table = {round_fields, 6, sizeof(seal_round_record)};
+const seal_h5_table seal_h5_round_table = {round_fields, SEAL_ARRAY_LEN(round_fields),
+                                           sizeof(seal_round_record)};
 
 static const seal_h5_field selfedit_fields[] = {
     FIELD(seal_selfedit_record, context_id, SEAL_H5_I32),
     FIELD(seal_selfedit_record, sample, SEAL_H5_I32),
     FIELD(seal_selfedit_record, repeat, SEAL_H5_I32),
     FIELD(seal_selfedit_record, reward, SEAL_H5_F64),
-    FIELD(seal_selfedit_record, em, SEAL_H5_F64),
-    FIELD(seal_selfedit_record, f1, SEAL_H5_F64),
-    FIELD(seal_selfedit_record, contains, SEAL_H5_F64),
-    FIELD(seal_selfedit_record, n_sequences, SEAL_H5_I32),
+    FIELD(seal_selfedit_record, label_reward, SEAL_H5_F64),
+    FIELD(seal_selfedit_record, n_examples, SEAL_H5_I32),
     FIELD(seal_selfedit_record, ok, SEAL_H5_I32),
+    FIELD(seal_selfedit_record, attempts, SEAL_H5_I32),
+    FIELD(seal_selfedit_record, reason, SEAL_H5_VSTR),
+    FIELD(seal_selfedit_record, metrics, SEAL_H5_VSTR),
     FIELD(seal_selfedit_record, text, SEAL_H5_VSTR),
 };
-const seal_h5_table seal_h5_selfedit_table = {selfedit_fields, 10, sizeof(seal_selfedit_record)};
+const seal_h5_table seal_h5_selfedit_table = {selfedit_fields, SEAL_ARRAY_LEN(selfedit_fields),
+                                              sizeof(seal_selfedit_record)};
 
 static const seal_h5_field rng_fields[] = {
     FIELD(seal_rng_record, name, SEAL_H5_STR64),
     {"state", offsetof(seal_rng_record, s), SEAL_H5_U64X4},
 };
-const seal_h5_table seal_h5_rng_table = {rng_fields, 2, sizeof(seal_rng_record)};
+const seal_h5_table seal_h5_rng_table = {rng_fields, SEAL_ARRAY_LEN(rng_fields),
+                                         sizeof(seal_rng_record)};
 
 /* The HDF5 type of one field: native in memory, little-endian in the file. */
 static hid_t field_type(seal_h5 *c, seal_h5_kind kind, bool file) {
@@ -530,6 +534,7 @@ static hid_t field_type(seal_h5 *c, seal_h5_kind kind, bool file) {
 /* The compound type of a table: the C struct's layout in memory, packed in the file. */
 static hid_t table_type(seal_h5 *c, const seal_h5_table *t, bool file) {
   hid_t member[16];
+  SEAL_CHECK(t->n_fields <= SEAL_ARRAY_LEN(member), "a table of %d fields", t->n_fields);
   size_t size = 0;
   for (int i = 0; i < t->n_fields; i++) {
     member[i] = field_type(c, t->fields[i].kind, file);

@@ -44,6 +44,12 @@ static int read_root(seal_h5 *c, hid_t f, seal_run_state *s, seal_checkpoint_inf
                         "use a newer seal",
                         info->version, SEAL_VERSION, SEAL_CHECKPOINT_VERSION);
   if (info->version < 1) return seal_h5_fail(c, "checkpoint version %d is invalid", info->version);
+  if (info->version < SEAL_CHECKPOINT_VERSION)
+    return seal_h5_fail(c,
+                        "checkpoint version %d is older than this seal (%s) reads (%d): its "
+                        "self-edit table has another layout (docs/checkpoint.md, Versions); "
+                        "inspect or finish that run with the seal that wrote it",
+                        info->version, SEAL_VERSION, SEAL_CHECKPOINT_VERSION);
   char *job = NULL;
   rc = seal_h5_get_str_buf(c, f, "/", "seal_version", info->seal_version,
                            sizeof info->seal_version) ||
@@ -233,13 +239,13 @@ static int validate_selfedits(seal_h5 *c, const seal_run_state *s) {
   for (int r = 0; r < s->n_selfedit_rounds; r++)
     for (int i = 0; i < s->n_selfedits[r]; i++) {
       const seal_selfedit_record *x = &s->selfedits[r][i];
-      if (x->context_id < 0 || x->sample < 0 || x->repeat < -1 || x->n_sequences < 0 ||
+      if (x->context_id < 0 || x->sample < 0 || x->repeat < -1 || x->n_examples < 0 ||
           (x->ok != 0 && x->ok != 1))
         return seal_h5_fail(c,
                             "/selfedits/round_%d: row %d has context_id %d, sample %d, repeat "
-                            "%d, n_sequences %d, ok %d (expected ids >= 0, repeat >= -1, ok 0 "
+                            "%d, n_examples %d, ok %d (expected ids >= 0, repeat >= -1, ok 0 "
                             "or 1)",
-                            r, i, x->context_id, x->sample, x->repeat, x->n_sequences, x->ok);
+                            r, i, x->context_id, x->sample, x->repeat, x->n_examples, x->ok);
     }
   return 0;
 }
@@ -357,18 +363,18 @@ static void print_selfedits(FILE *out, const seal_run_state *s) {
   fprintf(out, "\nself-edits:\n");
   if (s->n_selfedit_rounds == 0) fprintf(out, "  none\n");
   for (int r = 0; r < s->n_selfedit_rounds; r++) {
-    int evaluated = 0, malformed = 0;
+    int evaluated = 0, unusable = 0;
     double sum = 0;
     for (int i = 0; i < s->n_selfedits[r]; i++) {
       const seal_selfedit_record *x = &s->selfedits[r][i];
-      if (!x->ok) malformed++;
       if (isnan(x->reward)) continue;
+      if (!x->ok) unusable++;
       evaluated++;
       sum += x->reward;
     }
     fprintf(out, "  round_%d: %d records, %d evaluated", r, s->n_selfedits[r], evaluated);
     if (evaluated) fprintf(out, ", mean reward %.4f", sum / evaluated);
-    if (malformed) fprintf(out, ", %d malformed", malformed);
+    if (unusable) fprintf(out, ", %d unusable", unusable);
     fprintf(out, "\n");
   }
 }
@@ -417,8 +423,9 @@ int seal_checkpoint_print_selfedits(const char *path, int round, FILE *out, seal
       if (isnan(x->reward))
         fprintf(out, "not evaluated");
       else
-        fprintf(out, "reward %.4f (em %.4f, f1 %.4f, contains %.4f), %d sequences%s", x->reward,
-                x->em, x->f1, x->contains, x->n_sequences, x->ok ? "" : ", malformed");
+        fprintf(out, "reward %.4f, metrics %s, %d examples", x->reward, x->metrics, x->n_examples);
+      if (x->attempts > 1) fprintf(out, ", %d attempts", x->attempts);
+      if (!x->ok) fprintf(out, ", unusable: %s", x->reason);
       fprintf(out, "\n    ");
       for (const char *p = x->text; *p; p++) { /* indent every line of the text */
         if (*p == '\n')

@@ -1,4 +1,7 @@
-/* trainer/evaluate.c — evaluation protocols as work items over the ranks. */
+/* trainer/evaluate.c — evaluation protocols as work items over the ranks,
+ * written once over the task's plans, queries and grades. */
+#include "trainer/evaluate.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -6,207 +9,242 @@
 
 #include "comm/collective.h"
 #include "comm/workqueue.h"
-#include "evaluator/prompts.h"
-#include "evaluator/selfedit.h"
-#include "trainer/evaluate.h"
+#include "trainer/items.h"
+#include "trainer/seeds.h"
 
-enum { STREAM_EVAL_SELFEDIT = 500, STREAM_EVAL_INNER = 600, STREAM_EVAL_CPT = 700 };
+/* Items of one condition differ in the sample slot of their inner-loop seed
+ * by the condition's place at its level plus this times the self-edit. */
+#define SELFEDIT_SLOT_STRIDE 1024
 
 typedef struct {
-  seal_run *run;
-  int level; /* policy rounds merged */
-  int n_passages;
-  /* per (condition, passage) results on rank 0 */
-  double *reward, *em, *f1, *contains; /* [n_conditions * n_passages] */
-  int *n_questions;
-  int n_conditions;
-  char (*names)[32];
-  seal_progress progress;
-  int done;
-} eval_ctx;
+  char name[32];
+  seal_condition_kind kind;
+  int index; /* its place among the conditions of its level (in its seeds) */
+} condition;
 
-static int eval_passages(const seal_run *run) {
-  int n = run->eval.n_passages;
+/* ---- shared pieces ----------------------------------------------------------- */
+
+static int eval_contexts(const seal_run *run) {
+  int n = run->domain.ops->n_contexts(&run->domain, SEAL_SPLIT_EVAL);
   if (run->job->data.n_eval > 0 && run->job->data.n_eval < n) n = run->job->data.n_eval;
   return n;
 }
 
-/* One self-edit for an evaluation passage from the current policy. */
-static char *eval_selfedit(seal_run *run, int level, int passage) {
-  const seal_squad_passage *p = &run->eval.passages[passage];
-  const seal_job_selfedit *se = &run->job->selfedit;
-  char *prompt = seal_prompt_selfedit(se->prompt, p->title, p->context);
-  const char *prompts[1] = {prompt};
-  uint64_t seed = seal_item_seed(run->job->seed, level, passage, 0, STREAM_EVAL_SELFEDIT);
-  seal_sampling s = {.temperature = (float)se->temperature,
-                     .top_p = (float)se->top_p,
-                     .max_new_tokens = se->max_tokens};
-  char *text = NULL;
-  seal_engine_complete(&run->eng, NULL, prompts, 1, &s, &seed, &text, NULL);
-  free(prompt);
-  return text;
+/* How many items context i grades (for a result that was lost). */
+static int context_items(seal_run *run, int i) {
+  seal_query *q;
+  int n = run->domain.ops->queries(&run->domain, &run->eng, SEAL_SPLIT_EVAL, i, &q);
+  seal_queries_free(q, n);
+  return n;
 }
 
-/* item -> (condition, passage) */
-static int eval_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
-  eval_ctx *ec = user;
-  (void)payload, (void)len;
-  seal_run *run = ec->run;
-  int cond = item / ec->n_passages, passage = item % ec->n_passages;
-  const char *name = ec->names[cond];
-  seal_inner_mode mode = !strcmp(name, "base")      ? SEAL_TRAIN_NOTHING
-                         : !strcmp(name, "passage") ? SEAL_TRAIN_PASSAGE
-                                                    : SEAL_TRAIN_SELFEDIT;
-  char *text = mode == SEAL_TRAIN_SELFEDIT ? eval_selfedit(run, ec->level, passage) : NULL;
-  seal_inner_result r;
-  uint64_t seed = seal_item_seed(run->job->seed, ec->level, passage, cond, STREAM_EVAL_INNER);
-  seal_inner_evaluate(&run->eng, run->job, &run->qa, &run->eval.passages[passage], mode, text, seed,
-                      &r);
-  json_t *res =
-      json_pack("{s:f,s:f,s:f,s:f,s:i,s:s}", "reward", r.reward, "em", r.em, "f1", r.f1, "contains",
-                r.contains, "n_sequences", r.n_sequences, "selfedit", text ? text : "");
-  if (!res) {
-    seal_buf_printf(out, "could not encode the result of evaluation item %d", item);
-    free(text);
-    return -1;
-  }
-  char *dump = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(17));
-  seal_buf_puts(out, dump);
-  free(dump);
-  json_decref(res);
-  free(text);
-  return 0;
+/* One self-edit j for evaluation context i from the current policy. */
+static void eval_selfedit(seal_run *run, int level, int i, int j, seal_selfedit_batch *b) {
+  uint64_t seed = seal_item_seed(run->job->seed, level, i, j, SEAL_STREAM_EVAL_SELFEDIT);
+  seal_selfedit_batch_alloc(b, i, 1);
+  seal_sample_selfedits(&run->eng, &run->domain, run->job, SEAL_SPLIT_EVAL, i, 1, &seed, b->texts,
+                        b->usable, b->reasons, b->attempts);
 }
 
-static void eval_result(void *user, int item, int ok, const void *data, size_t len, int worker) {
-  eval_ctx *ec = user;
-  json_error_t je;
-  json_t *res = ok ? json_loadb(data, len, 0, &je) : NULL;
-  double reward = res ? json_number_value(json_object_get(res, "reward")) : 0.0;
-  if (!res) seal_warn("evaluation item %d failed on rank %d; scored 0", item, worker);
-  ec->reward[item] = reward;
-  ec->em[item] = res ? json_number_value(json_object_get(res, "em")) : 0;
-  ec->f1[item] = res ? json_number_value(json_object_get(res, "f1")) : 0;
-  ec->contains[item] = res ? json_number_value(json_object_get(res, "contains")) : 0;
-  int cond = item / ec->n_passages, passage = item % ec->n_passages;
-  json_t *m =
-      json_pack("{s:s,s:i,s:i}", "condition", ec->names[cond], "passage", passage, "rank", worker);
-  if (res) json_object_update(m, res);
-  seal_metrics_emit(&ec->run->metrics, "eval_item", m);
-  json_decref(res);
-  seal_progress_update(&ec->progress, ++ec->done, "%s", ec->names[cond]);
-}
-
-/* Runs the single-passage protocol for the named conditions at the current
- * policy level, appending rows on rank 0. */
-static int single_passage(seal_run *run, int level, char (*names)[32], int n_cond,
-                          seal_eval_row **rows, int *n_rows) {
-  int P = eval_passages(run);
-  int n = n_cond * P;
-  eval_ctx ec = {
-      .run = run, .level = level, .n_passages = P, .n_conditions = n_cond, .names = names};
-  ec.reward = seal_calloc((size_t)n, sizeof(double));
-  ec.em = seal_calloc((size_t)n, sizeof(double));
-  ec.f1 = seal_calloc((size_t)n, sizeof(double));
-  ec.contains = seal_calloc((size_t)n, sizeof(double));
-  if (run->comm->rank == 0) seal_progress_begin(&ec.progress, "evaluate", n);
-  double t0 = seal_now();
+static void run_or_abort(seal_run *run, int n, seal_work_fn work, seal_result_fn on_result,
+                         void *user, const char *what, int *rc) {
   seal_workqueue_opts opts = seal_run_queue_opts(run);
   seal_error e;
-  int rc = seal_workqueue_run(run->comm, n, NULL, NULL, eval_work, eval_result, &ec, &opts, &e);
-  if (rc < 0) seal_comm_abort(1, "evaluation: %s", e.msg);
-  if (run->comm->rank == 0) {
-    seal_progress_end(&ec.progress);
-    for (int c = 0; c < n_cond; c++) {
-      seal_eval_row row = {.n_passages = P};
-      snprintf(row.condition, sizeof row.condition, "%s", names[c]);
-      snprintf(row.protocol, sizeof row.protocol, "single-passage");
-      for (int p = 0; p < P; p++) {
-        int i = c * P + p, q = run->eval.passages[p].n_questions;
-        row.accuracy += ec.reward[i] / P;
-        row.em += ec.em[i] * q, row.f1 += ec.f1[i] * q, row.contains += ec.contains[i] * q;
-        row.n_questions += q;
-      }
-      if (row.n_questions)
-        row.em /= row.n_questions, row.f1 /= row.n_questions, row.contains /= row.n_questions;
-      row.seconds = (seal_now() - t0) / n_cond;
-      *rows = seal_realloc(*rows, (size_t)(*n_rows + 1) * sizeof **rows);
-      (*rows)[(*n_rows)++] = row;
-      seal_metrics_emit(&run->metrics, "eval",
-                        json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:i}", "condition", row.condition,
-                                  "protocol", row.protocol, "accuracy", row.accuracy, "em", row.em,
-                                  "f1", row.f1, "contains", row.contains, "passages", P));
-    }
-  }
-  free(ec.reward), free(ec.em), free(ec.f1), free(ec.contains);
-  return rc;
+  *rc = seal_workqueue_run(run->comm, n, NULL, NULL, work, on_result, user, &opts, &e);
+  if (*rc < 0) seal_comm_abort(1, "%s: %s", what, e.msg);
 }
 
-/* ---- continued pretraining (n = N) ------------------------------------------ */
+/* A context's row in eval.json: which context and self-edit, its reward,
+ * metrics and answers. */
+static json_t *context_json(const seal_run *run, int i, int j, const seal_eval_result *x) {
+  const seal_domain *d = &run->domain;
+  json_error_t je;
+  json_t *answers = x->r.grade.detail_json ? json_loads(x->r.grade.detail_json, 0, &je) : NULL;
+  json_t *o =
+      json_pack("{s:i,s:s,s:i,s:o,s:b,s:s,s:i,s:i,s:i}", "context", i, "name",
+                d->ops->context_name(d, SEAL_SPLIT_EVAL, i), "selfedit", j, "reward",
+                seal_json_real(x->r.reward), "ok", x->r.ok, "reason", x->r.reason, "n_examples",
+                x->r.n_examples, "n_items", x->r.grade.n_items, "n_correct", x->r.grade.n_correct);
+  json_object_update_new(o, seal_metrics_by_name(d->ops, x->r.grade.metric));
+  json_object_set_new(o, "answers", answers ? answers : json_null());
+  return o;
+}
+
+static void add_row(seal_run *run, seal_eval_row *row, seal_eval_row **rows, int *n_rows) {
+  const seal_domain_ops *ops = run->domain.ops;
+  *rows = seal_realloc(*rows, (size_t)(*n_rows + 1) * sizeof **rows);
+  (*rows)[(*n_rows)++] = *row;
+  json_t *m = json_pack("{s:s,s:s,s:f}", "condition", row->condition, "protocol", row->protocol,
+                        "accuracy", row->accuracy);
+  json_object_update_new(m, seal_metrics_by_name(ops, row->metric));
+  json_object_set_new(m, ops->contexts_label, json_integer(row->n_contexts));
+  seal_metrics_emit(&run->metrics, "eval", m);
+}
+
+/* ---- single (n = 1): one inner loop per (condition, context, self-edit) ------------ */
 
 typedef struct {
   seal_run *run;
   int level;
-  char **texts;             /* rank 0: [N] self-edits */
-  int *correct, *questions; /* rank 0: [N] */
-  double *em, *f1, *contains;
+  const condition *conds;
+  int n_cond, n_ctx, J;
+  int n_items;
+  int *cond_of, *ctx_of, *j_of; /* [n_items] */
+  seal_eval_result *res;        /* rank 0: [n_items] */
+  seal_progress progress;
+  int done;
+} single_ctx;
+
+/* Items: per condition, per context, per self-edit (one when it writes none). */
+static void list_items(single_ctx *c) {
+  int cap = c->n_cond * c->n_ctx * c->J;
+  c->cond_of = seal_calloc((size_t)(cap ? cap : 1), sizeof(int));
+  c->ctx_of = seal_calloc((size_t)(cap ? cap : 1), sizeof(int));
+  c->j_of = seal_calloc((size_t)(cap ? cap : 1), sizeof(int));
+  for (int k = 0; k < c->n_cond; k++) {
+    int J = c->conds[k].kind == SEAL_COND_SELFEDIT ? c->J : 1;
+    for (int i = 0; i < c->n_ctx; i++)
+      for (int j = 0; j < J; j++) {
+        c->cond_of[c->n_items] = k, c->ctx_of[c->n_items] = i, c->j_of[c->n_items] = j;
+        c->n_items++;
+      }
+  }
+  c->res = seal_calloc((size_t)(c->n_items ? c->n_items : 1), sizeof *c->res);
+}
+
+static int single_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
+  single_ctx *c = user;
+  (void)payload, (void)len;
+  seal_run *run = c->run;
+  const condition *cond = &c->conds[c->cond_of[item]];
+  int i = c->ctx_of[item], j = c->j_of[item];
+  seal_selfedit_batch b = {0};
+  if (cond->kind == SEAL_COND_SELFEDIT) eval_selfedit(run, c->level, i, j, &b);
+  uint64_t seed = seal_item_seed(run->job->seed, c->level, i,
+                                 cond->index + SELFEDIT_SLOT_STRIDE * j, SEAL_STREAM_EVAL_INNER);
+  seal_eval_result x = {.selfedit = b.k ? b.texts[0] : NULL};
+  const char *texts[1] = {x.selfedit};
+  seal_inner_evaluate(&run->eng, &run->domain, run->job, SEAL_SPLIT_EVAL, i, cond->kind, texts, 1,
+                      &seed, &x.r);
+  char *text = seal_eval_result_encode(&x, run->domain.ops->n_metrics);
+  seal_buf_puts(out, text);
+  free(text);
+  seal_inner_result_free(&x.r);
+  seal_selfedit_batch_free(&b);
+  return 0;
+}
+
+static void single_result(void *user, int item, int ok, const void *data, size_t len, int worker) {
+  single_ctx *c = user;
+  seal_run *run = c->run;
+  seal_eval_result *x = &c->res[item];
+  seal_error e = {{0}};
+  if (!ok || seal_eval_result_decode(data, len, run->domain.ops->n_metrics, x, &e)) {
+    seal_eval_result_free(x);
+    seal_warn("evaluation item %d failed on rank %d%s%s; scored 0", item, worker,
+              e.msg[0] ? ": " : "", e.msg);
+    *x = (seal_eval_result){.selfedit = seal_strdup("")};
+    x->r.grade.n_items = context_items(run, c->ctx_of[item]);
+    snprintf(x->r.reason, sizeof x->r.reason, "the evaluation failed");
+  }
+  const condition *cond = &c->conds[c->cond_of[item]];
+  json_t *m = json_pack("{s:s,s:i,s:i,s:i,s:o,s:b,s:s}", "condition", cond->name, "context",
+                        c->ctx_of[item], "sample", c->j_of[item], "rank", worker, "reward",
+                        seal_json_real(x->r.reward), "ok", x->r.ok, "reason", x->r.reason);
+  json_object_update_new(m, seal_metrics_by_name(run->domain.ops, x->r.grade.metric));
+  json_object_update_new(
+      m, json_pack("{s:i,s:s}", "n_examples", x->r.n_examples, "selfedit", x->selfedit));
+  seal_metrics_emit(&run->metrics, "eval_item", m);
+  seal_progress_update(&c->progress, ++c->done, "%s", cond->name);
+}
+
+/* Condition k's row over its items. */
+static seal_eval_row single_row(const single_ctx *c, int k, double seconds) {
+  const seal_run *run = c->run;
+  int n_metrics = run->domain.ops->n_metrics, count = 0;
+  seal_eval_row row = {.n_contexts = c->n_ctx, .seconds = seconds};
+  snprintf(row.condition, sizeof row.condition, "%s", c->conds[k].name);
+  snprintf(row.protocol, sizeof row.protocol, "%s",
+           run->domain.ops->protocol_names[SEAL_PROTOCOL_SINGLE]);
+  for (int t = 0; t < c->n_items; t++) count += c->cond_of[t] == k;
+  json_t *per = json_array();
+  for (int t = 0; t < c->n_items; t++) {
+    if (c->cond_of[t] != k) continue;
+    const seal_grade *g = &c->res[t].r.grade;
+    row.accuracy += c->res[t].r.reward / count;
+    for (int m = 0; m < n_metrics; m++) row.metric[m] += g->metric[m] * g->n_items;
+    row.n_items += g->n_items;
+    json_array_append_new(per, context_json(run, c->ctx_of[t], c->j_of[t], &c->res[t]));
+  }
+  for (int m = 0; row.n_items && m < n_metrics; m++) row.metric[m] /= row.n_items;
+  row.per_context = json_dumps(per, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  json_decref(per);
+  return row;
+}
+
+static int single_context(seal_run *run, int level, const condition *conds, int n_cond,
+                          seal_eval_row **rows, int *n_rows) {
+  single_ctx c = {.run = run,
+                  .level = level,
+                  .conds = conds,
+                  .n_cond = n_cond,
+                  .n_ctx = eval_contexts(run),
+                  .J = run->job->evaluation.selfedits_per_context};
+  list_items(&c);
+  if (run->comm->rank == 0) seal_progress_begin(&c.progress, "evaluate", c.n_items);
+  double t0 = seal_now();
+  int rc;
+  run_or_abort(run, c.n_items, single_work, single_result, &c, "evaluation", &rc);
+  if (run->comm->rank == 0) {
+    seal_progress_end(&c.progress);
+    for (int k = 0; rc == 0 && k < n_cond; k++) {
+      seal_eval_row row = single_row(&c, k, (seal_now() - t0) / n_cond);
+      add_row(run, &row, rows, n_rows);
+    }
+  }
+  for (int t = 0; t < c.n_items; t++) seal_eval_result_free(&c.res[t]);
+  free(c.res), free(c.cond_of), free(c.ctx_of), free(c.j_of);
+  return rc;
+}
+
+/* ---- continued pretraining (n = N): one LoRA over N contexts' plans --------------- */
+
+typedef struct {
+  seal_run *run;
+  int level;
+  char **texts;          /* [N] the self-edits (every rank, after the broadcast) */
+  seal_eval_result *res; /* rank 0: [N] */
   const seal_lora *lora;
 } cpt_ctx;
 
 static int cpt_generate_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
   cpt_ctx *c = user;
   (void)payload, (void)len;
-  char *text = eval_selfedit(c->run, c->level, item);
+  seal_selfedit_batch b;
+  eval_selfedit(c->run, c->level, item, 0, &b);
+  seal_error e;
+  char *text = seal_selfedit_batch_encode(&b, &e);
+  SEAL_CHECK(text, "%s", e.msg);
   seal_buf_puts(out, text);
   free(text);
+  seal_selfedit_batch_free(&b);
   return 0;
 }
 
 static void cpt_generate_result(void *user, int item, int ok, const void *data, size_t len,
                                 int worker) {
   cpt_ctx *c = user;
-  (void)worker;
-  c->texts[item] = seal_malloc(len + 1);
-  memcpy(c->texts[item], ok ? data : "", ok ? len : 0);
-  c->texts[item][ok ? len : 0] = '\0';
-}
-
-static int cpt_answer_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
-  cpt_ctx *c = user;
-  (void)payload, (void)len;
-  seal_qa_result r;
-  seal_knowledge_answer(&c->run->eng, c->lora, &c->run->eval.passages[item], &c->run->qa, &r);
-  seal_buf_printf(out, "%d %d %.17g %.17g %.17g", r.n_correct, r.n_questions, r.em, r.f1,
-                  r.contains);
-  seal_qa_result_free(&r);
-  return 0;
-}
-
-static void cpt_answer_result(void *user, int item, int ok, const void *data, size_t len,
-                              int worker) {
-  cpt_ctx *c = user;
-  (void)worker, (void)len;
-  if (!ok || sscanf(data, "%d %d %lf %lf %lf", &c->correct[item], &c->questions[item], &c->em[item],
-                    &c->f1[item], &c->contains[item]) != 5)
-    c->correct[item] = 0, c->questions[item] = c->run->eval.passages[item].n_questions;
-}
-
-/* The training texts of the N passages: each self-edit's sequences, or the
- * passages alone; the same on every rank (self-edits come from rank 0). */
-static int cpt_texts(seal_run *run, int N, int with_selfedits, char **selfedits, char ***out) {
-  int n = 0;
-  char **texts = NULL;
-  for (int p = 0; p < N; p++) {
-    const seal_squad_passage *ps = &run->eval.passages[p];
-    seal_selfedit_opts o = {.split_lines = true, .add_passage = true};
-    seal_train_seqs seqs;
-    seal_selfedit_sequences(with_selfedits ? selfedits[p] : "", ps->title, ps->context, &o, &seqs);
-    texts = seal_realloc(texts, (size_t)(n + seqs.n + 1) * sizeof(char *));
-    for (int i = 0; i < seqs.n; i++) texts[n++] = seal_strdup(seqs.seqs[i]);
-    seal_train_seqs_free(&seqs);
+  seal_selfedit_batch b;
+  seal_error e = {{0}};
+  if (ok && seal_selfedit_batch_decode(data, len, &b, &e) == 0 && b.k == 1) {
+    c->texts[item] = seal_strdup(b.texts[0]);
+  } else {
+    seal_warn(
+        "self-edit of evaluation context %d failed on rank %d%s%s; trained on nothing of its own",
+        item, worker, e.msg[0] ? ": " : "", e.msg);
+    c->texts[item] = seal_strdup("");
   }
-  *out = texts;
-  return n;
+  if (ok) seal_selfedit_batch_free(&b);
 }
 
 /* Broadcasts rank 0's N self-edits to every rank. */
@@ -218,137 +256,245 @@ static void bcast_texts(seal_run *run, char **texts, int N) {
   }
 }
 
-static int continued_pretraining(seal_run *run, int level, const char *name, int with_selfedits,
-                                 seal_eval_row **rows, int *n_rows) {
-  const seal_job *job = run->job;
-  int N = job->evaluation.cpt.n_passages < run->eval.n_passages ? job->evaluation.cpt.n_passages
-                                                                : run->eval.n_passages;
-  double t0 = seal_now();
-  cpt_ctx c = {.run = run, .level = level};
-  c.texts = seal_calloc((size_t)N, sizeof(char *));
-  seal_workqueue_opts opts = seal_run_queue_opts(run);
-  seal_error e;
-  if (with_selfedits) {
-    int rc = seal_workqueue_run(run->comm, N, NULL, NULL, cpt_generate_work, cpt_generate_result,
-                                &c, &opts, &e);
-    if (rc) return rc < 0 ? (seal_comm_abort(1, "%s", e.msg), -1) : 1;
-    bcast_texts(run, c.texts, N);
+/* The examples of the N contexts' plans, in order (the same on every rank). */
+static int cpt_examples(seal_run *run, int level, int N, seal_condition_kind kind, char **texts,
+                        seal_inner_plan *plans, seal_sft_example **out) {
+  int n = 0;
+  seal_sft_example *ex = NULL;
+  for (int p = 0; p < N; p++) {
+    uint64_t seed = seal_item_seed(run->job->seed, level, p, 2, SEAL_STREAM_EVAL_CPT);
+    seal_inner_plan_of(run->job, &run->domain, &run->eng, SEAL_SPLIT_EVAL, p, kind,
+                       texts ? texts[p] : NULL, seed, &plans[p]);
+    if (!plans[p].train) continue;
+    ex = seal_realloc(ex, (size_t)(n + plans[p].n_ex + 1) * sizeof *ex);
+    for (int j = 0; j < plans[p].n_ex; j++)
+      ex[n++] = (seal_sft_example){plans[p].ex[j].ids, plans[p].ex[j].n, plans[p].ex[j].loss_from};
   }
-  char **texts;
-  int n = cpt_texts(run, N, with_selfedits, c.texts, &texts);
-  seal_sft_example *ex = seal_calloc((size_t)(n ? n : 1), sizeof *ex);
-  seal_sft_examples_from_texts(&run->eng, texts, n, ex);
-  seal_lora lora;
-  seal_lora_create(&lora, &run->eng.model, job->evaluation.cpt.lora.r,
-                   (float)job->evaluation.cpt.lora.alpha, job->evaluation.cpt.lora.targets);
-  seal_rng rng;
-  seal_rng_seed(&rng, seal_item_seed(job->seed, level, 0, 0, STREAM_EVAL_CPT));
-  seal_lora_init(&lora, &rng);
-  seal_sft_config cfg = {.epochs = job->evaluation.cpt.epochs,
-                         .batch_size = job->evaluation.cpt.batch_size,
-                         .shuffle = true,
-                         .seed = seal_item_seed(job->seed, level, 1, 0, STREAM_EVAL_CPT),
-                         .opt = seal_adamw_defaults((float)job->evaluation.cpt.lr, 0.0f, 1.0f,
-                                                    SEAL_SCHEDULE_LINEAR, 0, 0),
-                         .rank = run->comm->rank,
-                         .world = run->comm->size,
-                         .reduce = seal_run_reduce_grads,
-                         .reduce_user = run};
-  seal_sft_stats st;
-  seal_sft_train(&run->eng.model, &lora, ex, n, &cfg, &st);
-  c.lora = &lora;
-  c.correct = seal_calloc((size_t)N, sizeof(int));
-  c.questions = seal_calloc((size_t)N, sizeof(int));
-  c.em = seal_calloc((size_t)N, sizeof(double));
-  c.f1 = seal_calloc((size_t)N, sizeof(double));
-  c.contains = seal_calloc((size_t)N, sizeof(double));
-  int rc = seal_workqueue_run(run->comm, N, NULL, NULL, cpt_answer_work, cpt_answer_result, &c,
-                              &opts, &e);
-  if (rc < 0) seal_comm_abort(1, "%s", e.msg);
-  if (run->comm->rank == 0 && rc == 0) {
-    seal_eval_row row = {.n_passages = N};
-    snprintf(row.condition, sizeof row.condition, "%s", name);
-    snprintf(row.protocol, sizeof row.protocol, "continued-pretraining");
-    int correct = 0;
-    for (int p = 0; p < N; p++) {
-      correct += c.correct[p];
-      row.n_questions += c.questions[p];
-      row.em += c.em[p] * c.questions[p], row.f1 += c.f1[p] * c.questions[p];
-      row.contains += c.contains[p] * c.questions[p];
-    }
-    if (row.n_questions) {
-      row.accuracy = (double)correct / row.n_questions;
-      row.em /= row.n_questions, row.f1 /= row.n_questions, row.contains /= row.n_questions;
-    }
-    row.seconds = seal_now() - t0;
-    *rows = seal_realloc(*rows, (size_t)(*n_rows + 1) * sizeof **rows);
-    (*rows)[(*n_rows)++] = row;
-    seal_metrics_emit(&run->metrics, "eval",
-                      json_pack("{s:s,s:s,s:f,s:i}", "condition", row.condition, "protocol",
-                                row.protocol, "accuracy", row.accuracy, "passages", N));
-  }
-  seal_lora_free(&lora);
-  seal_sft_examples_free(ex, n);
-  free(ex);
-  for (int i = 0; i < n; i++) free(texts[i]);
-  free(texts);
-  for (int p = 0; p < N; p++) free(c.texts[p]);
-  free(c.texts), free(c.correct), free(c.questions), free(c.em), free(c.f1), free(c.contains);
-  return rc;
+  *out = ex;
+  return n;
 }
 
-/* Both protocols at one policy level for the given conditions. */
-static int evaluate_level(seal_run *run, int level, char (*names)[32], int n_cond,
-                          seal_eval_row **rows, int *n_rows) {
-  const seal_job_evaluation *ev = &run->job->evaluation;
-  if (ev->single_passage && single_passage(run, level, names, n_cond, rows, n_rows)) return 1;
-  if (!ev->continued_pretraining) return 0;
-  for (int c = 0; c < n_cond; c++) {
-    if (!strcmp(names[c], "base")) continue; /* nothing is trained: same as single-passage */
-    int with_selfedits = strcmp(names[c], "passage") != 0;
-    if (continued_pretraining(run, level, names[c], with_selfedits, rows, n_rows)) return 1;
-  }
+/* One LoRA on the examples, data-parallel over the ranks. */
+static void cpt_train(seal_run *run, int level, const seal_plan_hparams *hp,
+                      const seal_sft_example *ex, int n, seal_lora *lora) {
+  seal_lora_create(lora, &run->eng.model, hp->lora_r, (float)hp->lora_alpha, hp->lora_targets);
+  seal_rng rng;
+  seal_rng_seed(&rng, seal_item_seed(run->job->seed, level, 0, 0, SEAL_STREAM_EVAL_CPT));
+  seal_lora_init(lora, &rng);
+  seal_sft_config cfg =
+      seal_inner_sft_config(hp, seal_item_seed(run->job->seed, level, 1, 0, SEAL_STREAM_EVAL_CPT));
+  cfg.rank = run->comm->rank;
+  cfg.world = run->comm->size;
+  cfg.reduce = seal_run_reduce_grads;
+  cfg.reduce_user = run;
+  seal_sft_stats st;
+  seal_sft_train(&run->eng.model, lora, ex, n, &cfg, &st);
+}
+
+static int cpt_answer_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
+  cpt_ctx *c = user;
+  (void)payload, (void)len;
+  seal_run *run = c->run;
+  const seal_domain *d = &run->domain;
+  seal_query *q;
+  int Q = d->ops->queries(d, &run->eng, SEAL_SPLIT_EVAL, item, &q);
+  char **completions = seal_calloc((size_t)(Q + 1), sizeof(char *));
+  seal_inner_answer(&run->eng, c->lora, 1, q, Q, completions);
+  seal_eval_result x = {.r = {.ok = true, .first_loss = NAN, .last_loss = NAN}};
+  d->ops->grade(d, SEAL_SPLIT_EVAL, item, q, (const char *const *)completions, Q, &x.r.grade);
+  x.r.reward = x.r.label_reward = x.r.grade.reward;
+  char *text = seal_eval_result_encode(&x, d->ops->n_metrics);
+  seal_buf_puts(out, text);
+  free(text);
+  seal_inner_result_free(&x.r);
+  for (int j = 0; j < Q; j++) free(completions[j]);
+  free(completions);
+  seal_queries_free(q, Q);
   return 0;
 }
 
+static void cpt_answer_result(void *user, int item, int ok, const void *data, size_t len,
+                              int worker) {
+  cpt_ctx *c = user;
+  seal_eval_result *x = &c->res[item];
+  seal_error e = {{0}};
+  if (!ok || seal_eval_result_decode(data, len, c->run->domain.ops->n_metrics, x, &e)) {
+    seal_eval_result_free(x);
+    seal_warn("answers of evaluation context %d failed on rank %d%s%s; scored 0", item, worker,
+              e.msg[0] ? ": " : "", e.msg);
+    *x = (seal_eval_result){.selfedit = seal_strdup("")};
+    x->r.grade.n_items = context_items(c->run, item);
+  }
+}
+
+/* The row over every item of the N contexts. */
+static seal_eval_row cpt_row(const cpt_ctx *c, const condition *cond, int N, double seconds) {
+  const seal_run *run = c->run;
+  int n_metrics = run->domain.ops->n_metrics, correct = 0;
+  seal_eval_row row = {.n_contexts = N, .seconds = seconds};
+  snprintf(row.condition, sizeof row.condition, "%s", cond->name);
+  snprintf(row.protocol, sizeof row.protocol, "%s",
+           run->domain.ops->protocol_names[SEAL_PROTOCOL_CPT]);
+  json_t *per = json_array();
+  for (int p = 0; p < N; p++) {
+    const seal_grade *g = &c->res[p].r.grade;
+    correct += g->n_correct;
+    row.n_items += g->n_items;
+    for (int m = 0; m < n_metrics; m++) row.metric[m] += g->metric[m] * g->n_items;
+    json_array_append_new(per, context_json(run, p, 0, &c->res[p]));
+  }
+  if (row.n_items) {
+    row.accuracy = (double)correct / row.n_items;
+    for (int m = 0; m < n_metrics; m++) row.metric[m] /= row.n_items;
+  }
+  row.per_context = json_dumps(per, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  json_decref(per);
+  return row;
+}
+
+static int continued_pretraining(seal_run *run, int level, const condition *cond,
+                                 seal_eval_row **rows, int *n_rows) {
+  seal_protocol_settings ps;
+  run->domain.ops->protocol_settings(&run->domain, SEAL_PROTOCOL_CPT, &ps);
+  int n_all = run->domain.ops->n_contexts(&run->domain, SEAL_SPLIT_EVAL);
+  int N = ps.n_contexts < n_all ? ps.n_contexts : n_all, rc = 0;
+  double t0 = seal_now();
+  cpt_ctx c = {.run = run, .level = level};
+  bool with_selfedits = cond->kind == SEAL_COND_SELFEDIT;
+  if (with_selfedits) {
+    c.texts = seal_calloc((size_t)(N ? N : 1), sizeof(char *));
+    run_or_abort(run, N, cpt_generate_work, cpt_generate_result, &c, "self-edits", &rc);
+    if (rc) {
+      for (int p = 0; p < N; p++) free(c.texts[p]);
+      free(c.texts);
+      return 1;
+    }
+    bcast_texts(run, c.texts, N);
+  }
+  seal_inner_plan *plans = seal_calloc((size_t)(N ? N : 1), sizeof *plans);
+  seal_sft_example *ex;
+  int n = cpt_examples(run, level, N, cond->kind, c.texts, plans, &ex);
+  seal_lora lora;
+  cpt_train(run, level, &ps.hp, ex, n, &lora);
+  c.lora = &lora;
+  c.res = seal_calloc((size_t)(N ? N : 1), sizeof *c.res);
+  run_or_abort(run, N, cpt_answer_work, cpt_answer_result, &c, "answers", &rc);
+  if (run->comm->rank == 0 && rc == 0) {
+    seal_eval_row row = cpt_row(&c, cond, N, seal_now() - t0);
+    add_row(run, &row, rows, n_rows);
+  }
+  seal_lora_free(&lora);
+  free(ex);
+  for (int p = 0; p < N; p++) {
+    seal_inner_plan_free(&plans[p]);
+    seal_eval_result_free(&c.res[p]);
+    if (c.texts) free(c.texts[p]);
+  }
+  free(plans), free(c.res), free(c.texts);
+  return rc;
+}
+
+/* Every condition that trains something (the base model is the same under
+ * either protocol). */
+static int many_contexts(seal_run *run, int level, const condition *conds, int n_cond,
+                         seal_eval_row **rows, int *n_rows) {
+  for (int k = 0; k < n_cond; k++)
+    if (conds[k].kind != SEAL_COND_BASE &&
+        continued_pretraining(run, level, &conds[k], rows, n_rows))
+      return 1;
+  return 0;
+}
+
+/* ---- the levels ------------------------------------------------------------------ */
+
+typedef int (*protocol_fn)(seal_run *run, int level, const condition *conds, int n_cond,
+                           seal_eval_row **rows, int *n_rows);
+
+/* The protocols, in the order they run at each level. */
+static const protocol_fn protocol_runners[SEAL_N_PROTOCOLS] = {
+    [SEAL_PROTOCOL_SINGLE] = single_context, [SEAL_PROTOCOL_CPT] = many_contexts,
+    /* SEAL_PROTOCOL_CONTINUAL (issue 13): contexts one after another, the
+     * adapter merged after each, every context seen so far graded. */
+};
+
+static int evaluate_level(seal_run *run, int level, const condition *conds, int n_cond,
+                          seal_eval_row **rows, int *n_rows) {
+  for (int p = 0; p < SEAL_N_PROTOCOLS; p++)
+    if ((run->job->evaluation.protocols >> p & 1u) &&
+        protocol_runners[p](run, level, conds, n_cond, rows, n_rows))
+      return 1;
+  return 0;
+}
+
+static condition make_condition(const char *name, seal_condition_kind kind, int index) {
+  condition c = {.kind = kind, .index = index};
+  snprintf(c.name, sizeof c.name, "%s", name);
+  return c;
+}
+
 int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_rows, seal_error *e) {
+  const seal_domain_ops *ops = run->domain.ops;
   *rows = NULL;
   *n_rows = 0;
-  if (eval_passages(run) == 0)
-    return seal_errorf(e, "%s: data.eval has no passages to evaluate on", run->job->source);
+  if (eval_contexts(run) == 0)
+    return seal_errorf(e, "%s: task %s has no evaluation contexts (its eval split is empty)",
+                       run->job->source, ops->name);
+  for (int p = 0; p < SEAL_N_PROTOCOLS; p++)
+    if ((run->job->evaluation.protocols >> p & 1u) && !protocol_runners[p])
+      return seal_errorf(e, "%s: evaluation.protocols: %s is not built yet", run->job->source,
+                         ops->protocol_names[p]);
   int rounds = run->st.n_policy_rounds;
   seal_comm_bcast_raw(run->comm, &rounds, sizeof rounds);
   if (max_round >= 0 && max_round < rounds) rounds = max_round;
-  char names[3][32] = {"base", "passage", "seal-round-0"};
-  if (evaluate_level(run, 0, names, 3, rows, n_rows)) return 1;
+  condition first[3] = {make_condition(ops->base_name, SEAL_COND_BASE, 0),
+                        make_condition(ops->fixed_name, SEAL_COND_FIXED, 1),
+                        make_condition("seal-round-0", SEAL_COND_SELFEDIT, 2)};
+  if (evaluate_level(run, 0, first, 3, rows, n_rows)) return 1;
   for (int t = 1; t <= rounds; t++) {
     /* every rank reads the policy from the checkpoint it resumed from */
     if (seal_run_merge_round(&run->eng, &run->st.policy[t - 1], t - 1, run->st.lora_alpha, e))
       return -1;
-    char name[1][32];
-    snprintf(name[0], sizeof name[0], "seal-round-%d", t);
-    if (evaluate_level(run, t, name, 1, rows, n_rows)) return 1;
+    char name[32];
+    snprintf(name, sizeof name, "seal-round-%d", t);
+    condition c = make_condition(name, SEAL_COND_SELFEDIT, 0);
+    if (evaluate_level(run, t, &c, 1, rows, n_rows)) return 1;
   }
   return 0;
 }
 
-void seal_eval_print(FILE *f, const seal_eval_row *rows, int n) {
-  fprintf(f, "%-16s %-22s %8s %10s %8s %8s %8s\n", "condition", "protocol", "passages", "accuracy",
-          "EM", "F1", "contains");
-  for (int i = 0; i < n; i++)
-    fprintf(f, "%-16s %-22s %8d %9.1f%% %7.1f%% %7.1f%% %7.1f%%\n", rows[i].condition,
-            rows[i].protocol, rows[i].n_passages, 100 * rows[i].accuracy, 100 * rows[i].em,
-            100 * rows[i].f1, 100 * rows[i].contains);
+void seal_eval_rows_free(seal_eval_row *rows, int n) {
+  for (int i = 0; i < n; i++) free(rows[i].per_context);
+  free(rows);
 }
 
-int seal_eval_write_json(const char *path, const seal_eval_row *rows, int n, seal_error *e) {
+void seal_eval_print(FILE *f, const seal_domain_ops *task, const seal_eval_row *rows, int n) {
+  fprintf(f, "%-16s %-22s %8s %10s", "condition", "protocol", task->contexts_label, "accuracy");
+  for (int m = 0; m < task->n_metrics; m++) fprintf(f, " %8s", task->metric_labels[m]);
+  fprintf(f, "\n");
+  for (int i = 0; i < n; i++) {
+    fprintf(f, "%-16s %-22s %8d %9.1f%%", rows[i].condition, rows[i].protocol, rows[i].n_contexts,
+            100 * rows[i].accuracy);
+    for (int m = 0; m < task->n_metrics; m++) fprintf(f, " %7.1f%%", 100 * rows[i].metric[m]);
+    fprintf(f, "\n");
+  }
+}
+
+int seal_eval_write_json(const char *path, const seal_domain_ops *task, const seal_eval_row *rows,
+                         int n, seal_error *e) {
   json_t *arr = json_array();
-  for (int i = 0; i < n; i++)
-    json_array_append_new(
-        arr, json_pack("{s:s,s:s,s:i,s:i,s:f,s:f,s:f,s:f,s:f}", "condition", rows[i].condition,
-                       "protocol", rows[i].protocol, "passages", rows[i].n_passages, "questions",
-                       rows[i].n_questions, "accuracy", rows[i].accuracy, "em", rows[i].em, "f1",
-                       rows[i].f1, "contains", rows[i].contains, "seconds", rows[i].seconds));
+  for (int i = 0; i < n; i++) {
+    json_t *o =
+        json_pack("{s:s,s:s}", "condition", rows[i].condition, "protocol", rows[i].protocol);
+    json_object_set_new(o, task->contexts_label, json_integer(rows[i].n_contexts));
+    json_object_set_new(o, task->items_label, json_integer(rows[i].n_items));
+    json_object_set_new(o, "accuracy", json_real(rows[i].accuracy));
+    json_object_update_new(o, seal_metrics_by_name(task, rows[i].metric));
+    json_object_set_new(o, "seconds", json_real(rows[i].seconds));
+    json_error_t je;
+    json_t *per = rows[i].per_context ? json_loads(rows[i].per_context, 0, &je) : NULL;
+    json_object_set_new(o, "per_context", per ? per : json_array());
+    json_array_append_new(arr, o);
+  }
   char *s = json_dumps(arr, JSON_INDENT(2));
   json_decref(arr);
   int rc = seal_write_file_atomic(path, s, strlen(s), false, e);

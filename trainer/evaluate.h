@@ -1,27 +1,33 @@
 /* trainer/evaluate.h — `seal eval`: the paper's evaluation protocols over the
- * evaluation passages, for the baselines and for the policy after each round:
- *   base          the model answers without adaptation
- *   passage       an inner loop on the passage alone
- *   seal-round-t  the policy after t ReST-EM rounds writes one self-edit per
- *                 passage, an inner loop trains on it (t = 0: self-edits
- *                 without RL)
- * single-passage (n=1): one inner loop per passage, accuracy = mean over
- * passages of the fraction of its questions answered correctly.
- * continued-pretraining (n=N): one LoRA trained on the sequences of N passages
- * at once (their self-edits, or the passages for `passage`), accuracy over all
- * their questions. */
+ * task's evaluation contexts, for the baselines and for the policy after each
+ * round. The conditions, in the task's words (evaluator/domain.h):
+ *   base          (SEAL_COND_BASE) the model answers without adaptation
+ *   fixed         (SEAL_COND_FIXED; knowledge: "passage") the task's training
+ *                 without a self-edit
+ *   seal-round-t  (SEAL_COND_SELFEDIT) the policy after t ReST-EM rounds writes
+ *                 evaluation.selfedits_per_context self-edits per context, an
+ *                 inner loop trains on each (t = 0: self-edits without RL)
+ * The protocols (the task names them; knowledge: single-passage,
+ * continued-pretraining):
+ *   single (n=1): one inner loop per (context, self-edit); accuracy = mean over
+ *     them of the reward, the metrics averaged over the graded items;
+ *   continued pretraining (n=N): one LoRA trained on the plans of N contexts at
+ *     once, every context graded; accuracy over all their items.
+ *   continual (issue 13): not built yet. */
 #ifndef SEAL_TRAINER_EVALUATE_H
 #define SEAL_TRAINER_EVALUATE_H
 
 #include "trainer/run.h"
 
 typedef struct {
-  char condition[32]; /* "base", "passage", "seal-round-0", ... */
-  char protocol[32];  /* "single-passage" or "continued-pretraining" */
-  int n_passages, n_questions;
-  double accuracy;         /* the protocol's accuracy */
-  double em, f1, contains; /* means over questions */
+  char condition[32];                     /* "base", "passage", "seal-round-0", ... */
+  char protocol[32];                      /* the task's protocol name: "single-passage", ... */
+  int n_contexts;                         /* contexts evaluated */
+  int n_items;                            /* items graded over them (questions, tests) */
+  double accuracy;                        /* the protocol's accuracy */
+  double metric[SEAL_DOMAIN_MAX_METRICS]; /* the task's metrics, means over items */
   double seconds;
+  char *per_context; /* JSON array: one object per (context, self-edit); owned */
 } seal_eval_row;
 
 /* Evaluates up to max_round policy rounds (those the run's checkpoint holds;
@@ -29,10 +35,12 @@ typedef struct {
  * when a checkpoint exists (the policy rounds come from run->st). The model of
  * run->eng must hold the base weights: rounds are merged here, one by one. */
 int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_rows, seal_error *e);
+void seal_eval_rows_free(seal_eval_row *rows, int n);
 
-/* Prints the table of rows. */
-void seal_eval_print(FILE *f, const seal_eval_row *rows, int n);
-/* Writes rows as JSON to path. */
-int seal_eval_write_json(const char *path, const seal_eval_row *rows, int n, seal_error *e);
+/* Prints the table of rows, with the task's column names. */
+void seal_eval_print(FILE *f, const seal_domain_ops *task, const seal_eval_row *rows, int n);
+/* Writes rows as JSON to path, each with its per-context rows. */
+int seal_eval_write_json(const char *path, const seal_domain_ops *task, const seal_eval_row *rows,
+                         int n, seal_error *e);
 
 #endif

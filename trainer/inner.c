@@ -1,170 +1,231 @@
-/* trainer/inner.c — one inner loop: sequences, LoRA SFT, answers, reward. */
+/* trainer/inner.c — one step of SEAL over a task domain: sample self-edits,
+ * plan, train, answer, grade. */
+#include "trainer/inner.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "evaluator/selfedit.h"
-#include "trainer/inner.h"
+#include "trainer/seeds.h"
 
-seal_sft_config seal_inner_sft_config(const seal_job_inner *in, uint64_t seed) {
+/* Queries answered per generate call: bounds the KV cache's memory. */
+#define ANSWER_BATCH 16
+
+void seal_inner_result_free(seal_inner_result *r) { seal_grade_free(&r->grade); }
+
+static seal_plan_hparams hparams_of(const seal_job_inner *in) {
+  return (seal_plan_hparams){.lora_r = in->lora.r,
+                             .lora_alpha = in->lora.alpha,
+                             .lora_targets = in->lora.targets,
+                             .epochs = in->epochs,
+                             .batch_size = in->batch_size,
+                             .lr = in->lr,
+                             .weight_decay = in->weight_decay,
+                             .grad_clip = in->grad_clip,
+                             .schedule = in->schedule,
+                             .warmup_steps = in->warmup_steps};
+}
+
+void seal_inner_plan_of(const seal_job *job, const seal_domain *d, const seal_engine *eng,
+                        seal_split s, int context, seal_condition_kind kind, const char *selfedit,
+                        uint64_t seed, seal_inner_plan *out) {
+  memset(out, 0, sizeof *out);
+  out->hp = hparams_of(&job->inner);
+  d->ops->plan(d, eng, s, context, kind, selfedit, seal_item_subseed(seed, SEAL_SUBSTREAM_PLAN, 0),
+               out);
+}
+
+seal_sft_config seal_inner_sft_config(const seal_plan_hparams *hp, uint64_t seed) {
   seal_sft_config c = {
-      .epochs = in->epochs,
-      .batch_size = in->batch_size,
+      .epochs = hp->epochs,
+      .batch_size = hp->batch_size,
       .shuffle = true,
       .seed = seed,
-      .opt = seal_adamw_defaults((float)in->lr, (float)in->weight_decay, (float)in->grad_clip,
-                                 in->schedule, in->warmup_steps, 0),
+      .opt = seal_adamw_defaults((float)hp->lr, (float)hp->weight_decay, (float)hp->grad_clip,
+                                 hp->schedule, hp->warmup_steps, 0),
       .rank = 0,
       .world = 1,
   };
   return c;
 }
 
-seal_qa_config seal_job_qa_config(const seal_job *job, seal_engine *judge) {
-  seal_qa_config q = {
-      .grader = {.mode = job->grading.mode, .f1_threshold = job->grading.f1_threshold},
-      .max_tokens = job->answer.max_tokens,
-      .judge = judge};
-  return q;
-}
+/* ---- answering ------------------------------------------------------------ */
 
-void seal_sft_examples_from_texts(seal_engine *eng, char *const *texts, int n,
-                                  seal_sft_example *ex) {
-  for (int i = 0; i < n; i++) {
-    int32_t *ids;
-    ex[i].n = seal_engine_encode_prompt(eng, texts[i], &ids);
-    ex[i].ids = ids;
-    ex[i].loss_from = 0;
+/* Completions of refs [n] (query index, adapter), ANSWER_BATCH at a time and
+ * never mixing answer lengths in one batch. */
+static void answer_refs(seal_engine *eng, const seal_lora *lora, const seal_query *queries,
+                        const int *query, const int *adapter, int n, char **completions) {
+  bool multi = lora && lora->n_adapters > 1;
+  for (int start = 0; start < n;) {
+    int max_tokens = queries[query[start]].max_tokens, B = 0;
+    while (start + B < n && B < ANSWER_BATCH && queries[query[start + B]].max_tokens == max_tokens)
+      B++;
+    const char **prompts = seal_calloc((size_t)B, sizeof(char *));
+    for (int b = 0; b < B; b++) prompts[b] = queries[query[start + b]].prompt;
+    seal_sampling s = {.temperature = 0, .top_p = 1, .max_new_tokens = max_tokens};
+    seal_engine_complete_multi(eng, lora, prompts, B, &s, NULL, multi ? adapter + start : NULL,
+                               completions + start, NULL);
+    free(prompts);
+    start += B;
   }
 }
 
-void seal_sft_examples_free(seal_sft_example *ex, int n) {
-  for (int i = 0; i < n; i++) free((void *)ex[i].ids);
+void seal_inner_answer(seal_engine *eng, const seal_lora *lora, int n_adapters,
+                       const seal_query *queries, int n, char **completions) {
+  int total = n_adapters * n;
+  int *query = seal_calloc((size_t)(total ? total : 1), sizeof(int));
+  int *adapter = seal_calloc((size_t)(total ? total : 1), sizeof(int));
+  for (int a = 0; a < n_adapters; a++)
+    for (int j = 0; j < n; j++) query[a * n + j] = j, adapter[a * n + j] = a;
+  answer_refs(eng, lora, queries, query, adapter, total, completions);
+  free(query);
+  free(adapter);
 }
 
-/* The texts the inner loop trains on, by mode. */
-static void inner_texts(const seal_squad_passage *p, seal_inner_mode mode, const char *selfedit,
-                        seal_train_seqs *seqs) {
-  memset(seqs, 0, sizeof *seqs);
-  if (mode == SEAL_TRAIN_NOTHING) return;
-  seal_selfedit_opts o = {.split_lines = true, .add_passage = true};
-  seal_selfedit_sequences(mode == SEAL_TRAIN_SELFEDIT ? selfedit : "", p->title, p->context, &o,
-                          seqs);
+/* ---- training --------------------------------------------------------------- */
+
+static bool same_lora_shape(const seal_plan_hparams *a, const seal_plan_hparams *b) {
+  return a->lora_r == b->lora_r && a->lora_alpha == b->lora_alpha &&
+         a->lora_targets == b->lora_targets;
 }
 
-/* Answers p's questions with adapter lp (or the bare model) into out. */
-static void answer_into(seal_engine *eng, const seal_lora *lp, const seal_squad_passage *p,
-                        const seal_qa_config *qa, seal_inner_result *out) {
-  double t0 = seal_now();
-  seal_qa_result qr;
-  seal_knowledge_answer(eng, lp, p, qa, &qr);
-  out->answer_seconds = seal_now() - t0;
-  out->reward = qr.reward;
-  out->em = qr.em;
-  out->f1 = qr.f1;
-  out->contains = qr.contains;
-  seal_qa_result_free(&qr);
-}
-
-void seal_inner_evaluate(seal_engine *eng, const seal_job *job, const seal_qa_config *qa,
-                         const seal_squad_passage *p, seal_inner_mode mode, const char *selfedit,
-                         uint64_t seed, seal_inner_result *out) {
-  memset(out, 0, sizeof *out);
-  seal_train_seqs seqs;
-  inner_texts(p, mode, selfedit, &seqs);
-  out->n_sequences = seqs.n;
-  out->ok = mode != SEAL_TRAIN_SELFEDIT || seqs.n_from_selfedit > 0;
-  out->first_loss = out->last_loss = NAN;
-  if (!out->ok) {
-    /* A self-edit with nothing to train on scores zero; the run goes on. */
-    seal_train_seqs_free(&seqs);
-    return;
-  }
-  seal_lora lora, *lp = NULL;
-  if (seqs.n > 0) {
-    const seal_job_lora *jl = &job->inner.lora;
-    seal_lora_create(&lora, &eng->model, jl->r, (float)jl->alpha, jl->targets);
+/* Trains the plans with slot[i] >= 0 as adapters slot[i] of a fresh
+ * multi-LoRA of n_trained adapters (one LoRA shape for all). */
+static void train_plans(seal_engine *eng, const seal_inner_plan *plans, const int *slot, int G,
+                        int n_trained, const uint64_t *seeds, seal_lora *lora,
+                        seal_inner_result *out) {
+  const seal_plan_hparams *hp = NULL;
+  const seal_sft_example **ex = seal_calloc((size_t)n_trained, sizeof *ex);
+  int *n = seal_calloc((size_t)n_trained, sizeof *n);
+  seal_sft_config *cfg = seal_calloc((size_t)n_trained, sizeof *cfg);
+  seal_sft_stats *st = seal_calloc((size_t)n_trained, sizeof *st);
+  for (int i = 0; i < G; i++) {
+    if (slot[i] < 0) continue;
+    if (!hp) {
+      hp = &plans[i].hp;
+      seal_lora_create_multi(lora, &eng->model, n_trained, hp->lora_r, (float)hp->lora_alpha,
+                             hp->lora_targets);
+    }
+    SEAL_CHECK(same_lora_shape(hp, &plans[i].hp),
+               "the plans of one inner-loop group have different LoRA shapes");
+    int g = slot[i];
+    seal_lora v = seal_lora_view(lora, g);
     seal_rng rng;
-    seal_rng_seed(&rng, seal_seed_derive(seed, 1, 0, 0, 0));
-    seal_lora_init(&lora, &rng);
-    seal_sft_example *ex = seal_calloc((size_t)seqs.n, sizeof *ex);
-    seal_sft_examples_from_texts(eng, seqs.seqs, seqs.n, ex);
-    seal_sft_config cfg = seal_inner_sft_config(&job->inner, seal_seed_derive(seed, 2, 0, 0, 0));
-    seal_sft_stats st;
-    seal_sft_train(&eng->model, &lora, ex, seqs.n, &cfg, &st);
-    out->first_loss = st.first_loss;
-    out->last_loss = st.last_loss;
-    out->train_seconds = st.seconds;
-    seal_sft_examples_free(ex, seqs.n);
-    free(ex);
-    lp = &lora;
+    seal_rng_seed(&rng, seal_item_subseed(seeds[i], SEAL_SUBSTREAM_LORA_INIT, 0));
+    seal_lora_init(&v, &rng);
+    seal_sft_example *e = seal_calloc((size_t)plans[i].n_ex, sizeof *e);
+    for (int j = 0; j < plans[i].n_ex; j++)
+      e[j] = (seal_sft_example){plans[i].ex[j].ids, plans[i].ex[j].n, plans[i].ex[j].loss_from};
+    ex[g] = e;
+    n[g] = plans[i].n_ex;
+    cfg[g] =
+        seal_inner_sft_config(&plans[i].hp, seal_item_subseed(seeds[i], SEAL_SUBSTREAM_ORDER, 0));
   }
-  answer_into(eng, lp, p, qa, out);
-  if (lp) seal_lora_free(lp);
-  seal_train_seqs_free(&seqs);
+  seal_sft_train_multi(&eng->model, lora, ex, n, cfg, st);
+  for (int i = 0; i < G; i++) {
+    int g = slot[i];
+    if (g < 0) continue;
+    out[i].first_loss = st[g].first_loss;
+    out[i].last_loss = st[g].last_loss;
+    out[i].train_seconds = st[g].seconds / n_trained; /* one shared run: each its share */
+    free((void *)ex[g]);
+  }
+  free(ex), free(n), free(cfg), free(st);
 }
 
-void seal_inner_evaluate_many(seal_engine *eng, const seal_job *job, const seal_qa_config *qa,
-                              const seal_squad_passage *p, const char *const *selfedits, int G,
-                              const uint64_t *seeds, seal_inner_result *out) {
-  seal_train_seqs *seqs = seal_calloc((size_t)G, sizeof *seqs);
-  int *slot = seal_malloc((size_t)G * sizeof(int)); /* adapter of self-edit i, or -1 */
-  int trained = 0;
+/* Every usable plan's model answers the queries (the trained ones in one
+ * batch with their adapters, the untrained ones with the bare model) and the
+ * domain grades each. */
+static void answer_and_grade(seal_engine *eng, const seal_domain *d, seal_split s, int context,
+                             const int *slot, int G, const seal_lora *lora, int n_trained,
+                             seal_inner_result *out) {
+  double t0 = seal_now();
+  seal_query *q;
+  int Q = d->ops->queries(d, eng, s, context, &q), answered = 0;
+  char **adapted = seal_calloc((size_t)(n_trained * Q + 1), sizeof(char *));
+  char **bare = seal_calloc((size_t)(Q + 1), sizeof(char *));
+  bool need_bare = false;
+  for (int i = 0; i < G; i++) need_bare |= out[i].ok && slot[i] < 0;
+  if (n_trained) seal_inner_answer(eng, lora, n_trained, q, Q, adapted);
+  if (need_bare) seal_inner_answer(eng, NULL, 1, q, Q, bare);
+  for (int i = 0; i < G; i++) {
+    if (!out[i].ok) { /* unusable: scores zero over the queries without answering */
+      out[i].grade.n_items = Q;
+      out[i].label_reward = 0;
+      continue;
+    }
+    char **c = slot[i] >= 0 ? adapted + (size_t)slot[i] * Q : bare;
+    d->ops->grade(d, s, context, q, (const char *const *)c, Q, &out[i].grade);
+    out[i].reward = out[i].label_reward = out[i].grade.reward;
+    answered++;
+  }
+  double per = (seal_now() - t0) / (answered ? answered : 1);
+  for (int i = 0; i < G; i++)
+    if (out[i].ok) out[i].answer_seconds = per;
+  for (int j = 0; j < n_trained * Q; j++) free(adapted[j]);
+  for (int j = 0; j < Q; j++) free(bare[j]);
+  free(adapted), free(bare);
+  seal_queries_free(q, Q);
+}
+
+void seal_inner_evaluate(seal_engine *eng, const seal_domain *d, const seal_job *job, seal_split s,
+                         int context, seal_condition_kind kind, const char *const *selfedits, int G,
+                         const uint64_t *seeds, seal_inner_result *out) {
+  seal_inner_plan *plans = seal_calloc((size_t)G, sizeof *plans);
+  int *slot = seal_malloc((size_t)G * sizeof(int)); /* adapter of plan i, or -1 */
+  int n_trained = 0;
   for (int i = 0; i < G; i++) {
     memset(&out[i], 0, sizeof out[i]);
-    inner_texts(p, SEAL_TRAIN_SELFEDIT, selfedits[i], &seqs[i]);
-    out[i].n_sequences = seqs[i].n;
-    out[i].ok = seqs[i].n_from_selfedit > 0; /* nothing to train on scores zero */
     out[i].first_loss = out[i].last_loss = NAN;
-    slot[i] = out[i].ok ? trained++ : -1;
+    seal_inner_plan_of(job, d, eng, s, context, kind, selfedits ? selfedits[i] : NULL, seeds[i],
+                       &plans[i]);
+    out[i].ok = plans[i].ok;
+    snprintf(out[i].reason, sizeof out[i].reason, "%s", plans[i].reason);
+    out[i].n_examples = plans[i].n_ex;
+    slot[i] = plans[i].ok && plans[i].train && plans[i].n_ex > 0 ? n_trained++ : -1;
   }
-  if (trained > 0) {
-    const seal_job_lora *jl = &job->inner.lora;
-    seal_lora multi;
-    seal_lora_create_multi(&multi, &eng->model, trained, jl->r, (float)jl->alpha, jl->targets);
-    const seal_sft_example **ex = seal_calloc((size_t)trained, sizeof *ex);
-    int *n = seal_calloc((size_t)trained, sizeof *n);
-    seal_sft_config *cfg = seal_calloc((size_t)trained, sizeof *cfg);
-    seal_sft_stats *st = seal_calloc((size_t)trained, sizeof *st);
-    for (int i = 0; i < G; i++) {
-      int g = slot[i];
-      if (g < 0) continue;
-      seal_lora v = seal_lora_view(&multi, g);
-      seal_rng rng; /* the same draws as seal_inner_evaluate makes for this seed */
-      seal_rng_seed(&rng, seal_seed_derive(seeds[i], 1, 0, 0, 0));
-      seal_lora_init(&v, &rng);
-      seal_sft_example *e = seal_calloc((size_t)seqs[i].n, sizeof *e);
-      seal_sft_examples_from_texts(eng, seqs[i].seqs, seqs[i].n, e);
-      ex[g] = e;
-      n[g] = seqs[i].n;
-      cfg[g] = seal_inner_sft_config(&job->inner, seal_seed_derive(seeds[i], 2, 0, 0, 0));
-    }
-    seal_sft_train_multi(&eng->model, &multi, ex, n, cfg, st);
-    /* every adapter answers the questions, all in one decoding batch */
-    double t0 = seal_now();
-    seal_qa_result *qr = seal_calloc((size_t)trained, sizeof *qr);
-    seal_knowledge_answer_adapters(eng, &multi, p, qa, qr);
-    double answer_seconds = (seal_now() - t0) / trained;
-    for (int i = 0; i < G; i++) {
-      int g = slot[i];
-      if (g < 0) continue;
-      out[i].first_loss = st[g].first_loss;
-      out[i].last_loss = st[g].last_loss;
-      out[i].train_seconds = st[g].seconds / trained; /* one shared run: each its share */
-      out[i].answer_seconds = answer_seconds;
-      out[i].reward = qr[g].reward;
-      out[i].em = qr[g].em;
-      out[i].f1 = qr[g].f1;
-      out[i].contains = qr[g].contains;
-      seal_qa_result_free(&qr[g]);
-      seal_sft_examples_free((seal_sft_example *)ex[g], n[g]);
-      free((void *)ex[g]);
-    }
-    free(qr);
-    free(ex), free(n), free(cfg), free(st);
-    seal_lora_free(&multi);
-  }
-  for (int i = 0; i < G; i++) seal_train_seqs_free(&seqs[i]);
-  free(seqs);
+  seal_lora lora;
+  if (n_trained) train_plans(eng, plans, slot, G, n_trained, seeds, &lora, out);
+  answer_and_grade(eng, d, s, context, slot, G, n_trained ? &lora : NULL, n_trained, out);
+  if (n_trained) seal_lora_free(&lora);
+  for (int i = 0; i < G; i++) seal_inner_plan_free(&plans[i]);
+  free(plans);
   free(slot);
+}
+
+/* ---- sampling self-edits ---------------------------------------------------- */
+
+void seal_sample_selfedits(seal_engine *eng, const seal_domain *d, const seal_job *job,
+                           seal_split s, int context, int k, const uint64_t *seeds, char **texts,
+                           bool *usable, char (*reasons)[SEAL_REASON_SIZE], int *attempts) {
+  const seal_job_selfedit *se = &job->selfedit;
+  char *prompt = d->ops->selfedit_prompt(d, eng, s, context, NULL);
+  int *todo = seal_malloc((size_t)k * sizeof(int)), n = k;
+  const char **prompts = seal_calloc((size_t)k, sizeof(char *));
+  uint64_t *sd = seal_calloc((size_t)k, sizeof(uint64_t));
+  char **drawn = seal_calloc((size_t)k, sizeof(char *));
+  for (int j = 0; j < k; j++) todo[j] = j, texts[j] = NULL, attempts[j] = 0;
+  seal_sampling smp = {.temperature = (float)se->temperature,
+                       .top_p = (float)se->top_p,
+                       .max_new_tokens = se->max_tokens};
+  for (int a = 0; n > 0 && a <= se->max_resamples; a++) {
+    for (int i = 0; i < n; i++) {
+      prompts[i] = prompt;
+      sd[i] =
+          a == 0 ? seeds[todo[i]] : seal_item_subseed(seeds[todo[i]], SEAL_SUBSTREAM_RESAMPLE, a);
+    }
+    seal_engine_complete(eng, NULL, prompts, n, &smp, sd, drawn, NULL);
+    int left = 0;
+    for (int i = 0; i < n; i++) {
+      int j = todo[i];
+      free(texts[j]);
+      texts[j] = drawn[i];
+      attempts[j]++;
+      reasons[j][0] = '\0';
+      usable[j] = d->ops->selfedit_usable(d, s, context, texts[j], reasons[j], SEAL_REASON_SIZE);
+      if (!usable[j]) todo[left++] = j;
+    }
+    n = left;
+  }
+  free(todo), free(prompts), free(sd), free(drawn), free(prompt);
 }

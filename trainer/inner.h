@@ -1,55 +1,64 @@
-/* trainer/inner.h — SEAL's inner loop for knowledge incorporation: turn a
- * self-edit into training sequences, train a fresh LoRA on the current policy
- * weights, answer the passage's questions without the passage, grade. */
+/* trainer/inner.h — SEAL's inner loop over any task domain: sample self-edits
+ * (resampling unusable ones), turn each into the domain's plan, train fresh
+ * LoRAs on the current policy weights (several together as one batched
+ * multi-LoRA run), answer the context's queries with each adapted model in one
+ * decoding batch, and let the domain grade the answers. */
 #ifndef SEAL_TRAINER_INNER_H
 #define SEAL_TRAINER_INNER_H
 
-#include "evaluator/knowledge.h"
-#include "evaluator/squad.h"
+#include "evaluator/domain.h"
 #include "model/engine.h"
 #include "trainer/job.h"
 #include "trainer/sft.h"
 
 typedef struct {
-  double reward, em, f1, contains;
-  int n_sequences; /* training sequences (the passage included when trained on) */
-  int ok;          /* 0: the self-edit gave no training sequence; reward 0, no training */
-  double first_loss, last_loss;
+  double reward;       /* the reward used: today the labelled one */
+  double label_reward; /* the reward by the gold labels; NAN when not computed */
+  bool ok;             /* false: the plan was unusable; reward 0, nothing trained */
+  char reason[SEAL_REASON_SIZE];
+  int n_examples;               /* training examples of the plan */
+  seal_grade grade;             /* the domain's grade (metrics, items); zero when not ok */
+  double first_loss, last_loss; /* NAN when nothing was trained */
   double train_seconds, answer_seconds;
 } seal_inner_result;
 
-/* What the inner loop trains on. */
-typedef enum {
-  SEAL_TRAIN_NOTHING, /* the base (policy) model as it is */
-  SEAL_TRAIN_PASSAGE, /* the passage alone */
-  SEAL_TRAIN_SELFEDIT /* the self-edit's sequences plus the passage, as SEAL */
-} seal_inner_mode;
+void seal_inner_result_free(seal_inner_result *r);
 
-/* The LoRA-SFT settings of an inner loop from the job's section. */
-seal_sft_config seal_inner_sft_config(const seal_job_inner *in, uint64_t seed);
+/* The domain's plan of one condition for a context, its hyperparameters
+ * starting from the job's inner_loop. seed: the item's (the plan draws its
+ * own sub-stream of it). */
+void seal_inner_plan_of(const seal_job *job, const seal_domain *d, const seal_engine *eng,
+                        seal_split s, int context, seal_condition_kind kind, const char *selfedit,
+                        uint64_t seed, seal_inner_plan *out);
 
-/* Runs one inner loop and scores it. seed drives the LoRA's initialisation and
- * the order of the sequences. */
-void seal_inner_evaluate(seal_engine *eng, const seal_job *job, const seal_qa_config *qa,
-                         const seal_squad_passage *p, seal_inner_mode mode, const char *selfedit,
-                         uint64_t seed, seal_inner_result *out);
+/* The LoRA-SFT settings of a plan's hyperparameters; seed orders the examples. */
+seal_sft_config seal_inner_sft_config(const seal_plan_hparams *hp, uint64_t seed);
 
-/* The inner loops of G self-edits of one passage trained together (batched
- * multi-LoRA: every base GEMM is shared, each self-edit keeps its own adapter,
- * optimizer, schedule and order), then each adapter answers. out[i] equals
- * what seal_inner_evaluate(..., SEAL_TRAIN_SELFEDIT, selfedits[i], seeds[i])
- * gives, up to the summation order of the shared products. */
-void seal_inner_evaluate_many(seal_engine *eng, const seal_job *job, const seal_qa_config *qa,
-                              const seal_squad_passage *p, const char *const *selfedits, int G,
-                              const uint64_t *seeds, seal_inner_result *out);
+/* The inner loops of G self-edits (or of G = 1 condition without one) of one
+ * context: each plan trained with its own adapter, all G together over the
+ * shared base (G = 1 is the common case), then every adapted model answers
+ * the context's queries and the domain grades each. out[i] is what the inner
+ * loop of selfedits[i] (may be NULL for BASE and FIXED) with seeds[i] alone
+ * gives, up to the summation order of the shared products. seeds drive the
+ * LoRA initialisations, the example orders and the plans. */
+void seal_inner_evaluate(seal_engine *eng, const seal_domain *d, const seal_job *job, seal_split s,
+                         int context, seal_condition_kind kind, const char *const *selfedits, int G,
+                         const uint64_t *seeds, seal_inner_result *out);
 
-/* Tokenizes texts as whole-sequence training examples (loss on every token).
- * ids[i] are malloc'd and owned by the caller (free with seal_sft_examples_free). */
-void seal_sft_examples_from_texts(seal_engine *eng, char *const *texts, int n,
-                                  seal_sft_example *ex);
-void seal_sft_examples_free(seal_sft_example *ex, int n);
+/* Greedy completions of queries[0..n) for n_adapters adapters of lora (or the
+ * bare model when lora is NULL): completions[a * n + j] is adapter a's
+ * completion of query j (malloc'd). All of them decode in batches over the
+ * shared base, each sequence with its own adapter. */
+void seal_inner_answer(seal_engine *eng, const seal_lora *lora, int n_adapters,
+                       const seal_query *queries, int n, char **completions);
 
-/* The qa settings of a job (grading, answer length), with judge (may be NULL). */
-seal_qa_config seal_job_qa_config(const seal_job *job, seal_engine *judge);
+/* Samples k self-edits of a context with the policy (the job's selfedit
+ * settings), one generator per sample seeded with seeds[j], and samples an
+ * unusable one again (seeded per attempt) up to selfedit.max_resamples times.
+ * texts[j] malloc'd; usable[j], reasons[j] (SEAL_REASON_SIZE bytes) and
+ * attempts[j] say how sample j ended. */
+void seal_sample_selfedits(seal_engine *eng, const seal_domain *d, const seal_job *job,
+                           seal_split s, int context, int k, const uint64_t *seeds, char **texts,
+                           bool *usable, char (*reasons)[SEAL_REASON_SIZE], int *attempts);
 
 #endif

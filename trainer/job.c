@@ -1,6 +1,8 @@
 /* trainer/job.c — the job file: one table of keys drives parsing (libyaml's
  * document API, whose nodes carry line/column marks), validation and the dump
- * back to YAML, so the three can never disagree. */
+ * back to YAML, so the three can never disagree. The table is the trainer's
+ * keys (below) with the selected task's keys (evaluator/domain.h) merged in
+ * where the trainer's tables say SEAL_SCHEMA_TASK_KEYS. */
 #include "trainer/job.h"
 
 #include <ctype.h>
@@ -18,98 +20,68 @@
 static const char *const device_names[] = {"auto", "cpu", "cuda"};
 /* indexed by seal_schedule (model/optim.h) */
 static const char *const schedule_names[] = {"constant", "linear", "cosine"};
-static const char *const task_names[] = {"knowledge"};
 
 const char *seal_device_name(seal_device d) { return device_names[d]; }
 const char *seal_schedule_name(seal_schedule s) { return schedule_names[s]; }
 
-static const char *name_device(int v) { return device_names[v]; }
-static const char *name_schedule(int v) { return schedule_names[v]; }
-static const char *name_task(int v) { return task_names[v]; }
-static const char *name_prompt(int v) { return seal_prompt_variant_name((seal_prompt_variant)v); }
-static const char *name_grade(int v) { return seal_grade_mode_name((seal_grade_mode)v); }
+static const char *name_device(int v) {
+  return v >= 0 && v < SEAL_ARRAY_LEN(device_names) ? device_names[v] : NULL;
+}
+static const char *name_schedule(int v) {
+  return v >= 0 && v < SEAL_ARRAY_LEN(schedule_names) ? schedule_names[v] : NULL;
+}
 
-/* ---- the schema ------------------------------------------------------------- */
+/* ---- the trainer's keys ------------------------------------------------------ */
 
-typedef enum {
-  K_MAP,       /* a nested mapping: children */
-  K_INT,       /* int in [lo, hi] */
-  K_U64,       /* uint64_t */
-  K_FLOAT,     /* double in [lo, hi] (lo exclusive when lo_open) */
-  K_PATH,      /* char *, ~ and ${ENV} expanded */
-  K_ENUM,      /* int index into name_of(0..n_names) */
-  K_TARGETS,   /* unsigned bit set of LoRA targets */
-  K_PROTOCOLS, /* the evaluation protocols: two bools */
-} key_kind;
+#define J seal_job
+#define INT(n, f, a, b) SEAL_SCHEMA_INT_KEY(n, J, f, a, b)
+#define FLOAT(n, f, a, b) SEAL_SCHEMA_FLOAT_KEY(n, J, f, a, b)
+#define FLOAT_POS(n, f) SEAL_SCHEMA_POSITIVE_KEY(n, J, f)
+#define PATH(n, f, req) SEAL_SCHEMA_PATH_KEY(n, J, f, req)
+#define ENUM(n, f, fn) SEAL_SCHEMA_ENUM_KEY(n, J, f, fn)
+#define MAP(n, kids) SEAL_SCHEMA_MAP_KEY(n, kids)
+#define TASK_KEYS \
+  { .name = "", .kind = SEAL_SCHEMA_TASK_KEYS }
+#define END SEAL_SCHEMA_END
+#define BIG SEAL_SCHEMA_BIG
 
-typedef struct key_spec key_spec;
-struct key_spec {
-  const char *name;
-  key_kind kind;
-  size_t off; /* offset of the field in seal_job */
-  double lo, hi;
-  bool lo_open;
-  bool required;
-  const char *(*name_of)(int); /* K_ENUM */
-  int n_names;                 /* K_ENUM */
-  const key_spec *children;    /* K_MAP; ends with a NULL name */
-};
-
-#define OFF(field) offsetof(seal_job, field)
-#define INT(n, f, a, b) \
-  { .name = n, .kind = K_INT, .off = OFF(f), .lo = a, .hi = b }
-#define FLOAT(n, f, a, b) \
-  { .name = n, .kind = K_FLOAT, .off = OFF(f), .lo = a, .hi = b }
-#define FLOAT_POS(n, f) \
-  { .name = n, .kind = K_FLOAT, .off = OFF(f), .lo = 0, .hi = INFINITY, .lo_open = true }
-#define PATH(n, f, req) \
-  { .name = n, .kind = K_PATH, .off = OFF(f), .required = req }
-#define ENUM(n, f, fn, count) \
-  { .name = n, .kind = K_ENUM, .off = OFF(f), .name_of = fn, .n_names = count }
-#define MAP(n, kids) \
-  { .name = n, .kind = K_MAP, .children = kids }
-#define END \
-  { .name = NULL }
-#define BIG 1e9
-
-#define LORA_KEYS(prefix)                                                       \
-  {                                                                             \
-    INT("r", prefix.r, 1, 65536), FLOAT_POS("alpha", prefix.alpha),             \
-        {.name = "targets", .kind = K_TARGETS, .off = OFF(prefix.targets)}, END \
+#define LORA_KEYS(prefix)                                           \
+  {                                                                 \
+    INT("r", prefix.r, 1, 65536), FLOAT_POS("alpha", prefix.alpha), \
+        SEAL_SCHEMA_TARGETS_KEY("targets", J, prefix.targets), END  \
   }
 
-static const key_spec inner_lora_keys[] = LORA_KEYS(inner.lora);
-static const key_spec rest_lora_keys[] = LORA_KEYS(rest_em.lora);
-static const key_spec cpt_lora_keys[] = LORA_KEYS(evaluation.cpt.lora);
+static const seal_schema_key inner_lora_keys[] = LORA_KEYS(inner.lora);
+static const seal_schema_key rest_lora_keys[] = LORA_KEYS(rest_em.lora);
 
-static const key_spec data_keys[] = {
-    PATH("train", data.train, true),
-    PATH("eval", data.eval, true),
+static const seal_schema_key data_keys[] = {
+    TASK_KEYS,
     INT("contexts_per_round", data.contexts_per_round, 1, BIG),
     INT("n_eval", data.n_eval, 0, BIG),
     END,
 };
 
-static const key_spec selfedit_keys[] = {
-    ENUM("prompt", selfedit.prompt, name_prompt, SEAL_PROMPT_N_VARIANTS),
+static const seal_schema_key selfedit_keys[] = {
+    TASK_KEYS,
     INT("k", selfedit.k, 1, 1024),
     FLOAT("temperature", selfedit.temperature, 0, 100),
     {.name = "top_p",
-     .kind = K_FLOAT,
-     .off = OFF(selfedit.top_p),
+     .kind = SEAL_SCHEMA_FLOAT,
+     .off = offsetof(J, selfedit.top_p),
      .lo = 0,
      .hi = 1,
      .lo_open = true},
     INT("max_tokens", selfedit.max_tokens, 1, 1 << 20),
+    INT("max_resamples", selfedit.max_resamples, 0, 1024),
     END,
 };
 
-static const key_spec inner_keys[] = {
+static const seal_schema_key inner_keys[] = {
     MAP("lora", inner_lora_keys),
     INT("epochs", inner.epochs, 1, 100000),
     FLOAT_POS("lr", inner.lr),
     INT("batch_size", inner.batch_size, 1, 1 << 20),
-    ENUM("schedule", inner.schedule, name_schedule, 3),
+    ENUM("schedule", inner.schedule, name_schedule),
     INT("warmup_steps", inner.warmup_steps, 0, BIG),
     FLOAT("weight_decay", inner.weight_decay, 0, INFINITY),
     FLOAT("grad_clip", inner.grad_clip, 0, INFINITY),
@@ -117,19 +89,7 @@ static const key_spec inner_keys[] = {
     END,
 };
 
-static const key_spec answer_keys[] = {
-    INT("max_tokens", answer.max_tokens, 1, 1 << 20),
-    END,
-};
-
-static const key_spec grading_keys[] = {
-    ENUM("mode", grading.mode, name_grade, SEAL_GRADE_N_MODES),
-    FLOAT("f1_threshold", grading.f1_threshold, 0, 1),
-    PATH("judge_model", grading.judge_model, false),
-    END,
-};
-
-static const key_spec rest_em_keys[] = {
+static const seal_schema_key rest_em_keys[] = {
     MAP("lora", rest_lora_keys),
     FLOAT_POS("lr", rest_em.lr),
     INT("epochs", rest_em.epochs, 1, 100000),
@@ -137,73 +97,180 @@ static const key_spec rest_em_keys[] = {
     END,
 };
 
-static const key_spec cpt_keys[] = {
-    INT("n_passages", evaluation.cpt.n_passages, 1, BIG),     MAP("lora", cpt_lora_keys),
-    INT("epochs", evaluation.cpt.epochs, 1, 100000),          FLOAT_POS("lr", evaluation.cpt.lr),
-    INT("batch_size", evaluation.cpt.batch_size, 1, 1 << 20), END,
-};
-
-static const key_spec evaluation_keys[] = {
-    {.name = "protocols", .kind = K_PROTOCOLS, .off = OFF(evaluation)},
-    MAP("continued_pretraining", cpt_keys),
+static const seal_schema_key evaluation_keys[] = {
+    {.name = "protocols", .kind = SEAL_SCHEMA_PROTOCOLS, .off = offsetof(J, evaluation.protocols)},
+    INT("selfedits_per_context", evaluation.selfedits_per_context, 1, 1024),
+    TASK_KEYS,
     END,
 };
 
-static const key_spec job_keys[] = {
-    ENUM("task", task, name_task, 1),
+static const seal_schema_key checkpoint_keys[] = {
+    FLOAT("interval_seconds", checkpoint.interval_seconds, 0, INFINITY),
+    END,
+};
+
+static const seal_schema_key fault_keys[] = {
+    INT("context", testing.fault_evaluate.context, -1, BIG),
+    INT("sample", testing.fault_evaluate.sample, -1, BIG),
+    INT("repeat", testing.fault_evaluate.repeat, -1, BIG),
+    END,
+};
+
+static const seal_schema_key testing_keys[] = {
+    MAP("fault_evaluate", fault_keys),
+    END,
+};
+
+static const seal_schema_key job_keys[] = {
+    {.name = "task", .kind = SEAL_SCHEMA_TASK, .off = offsetof(J, task)},
     PATH("model", model, true),
-    ENUM("device", device, name_device, 3),
-    {.name = "seed", .kind = K_U64, .off = OFF(seed)},
+    ENUM("device", device, name_device),
+    {.name = "seed", .kind = SEAL_SCHEMA_U64, .off = offsetof(J, seed)},
     PATH("output", output, true),
     INT("rounds", rounds, 0, 100000),
     INT("repeats", repeats, 1, 1024),
     MAP("data", data_keys),
     MAP("selfedit", selfedit_keys),
     MAP("inner_loop", inner_keys),
-    MAP("answer", answer_keys),
-    MAP("grading", grading_keys),
+    TASK_KEYS,
     MAP("rest_em", rest_em_keys),
     MAP("evaluation", evaluation_keys),
+    MAP("checkpoint", checkpoint_keys),
+    MAP("testing", testing_keys),
     END,
 };
 
-static const key_spec root_spec = MAP("", job_keys);
+/* ---- defaults: the paper's settings (DESIGN.md §7) ---------------------------- */
 
-/* ---- defaults: the paper's settings (DESIGN §7) ------------------------------ */
-
-void seal_job_defaults(seal_job *job) {
-  const unsigned qv = SEAL_LORA_BIT(SEAL_LORA_Q) | SEAL_LORA_BIT(SEAL_LORA_V);
-  memset(job, 0, sizeof *job);
-  job->task = SEAL_TASK_KNOWLEDGE;
-  job->device = SEAL_DEVICE_AUTO;
-  job->seed = 42;
-  job->output = seal_strdup("runs/seal");
-  job->rounds = 2;
-  job->repeats = 3;
-  job->data.contexts_per_round = 50;
-  job->data.n_eval = 200;
-  job->selfedit = (seal_job_selfedit){SEAL_PROMPT_IMPLICATIONS, 5, 1.0, 0.95, 1024};
-  job->inner = (seal_job_inner){{32, 64, qv}, 10, 1e-3, 1, SEAL_SCHEDULE_LINEAR, 0, 0.0, 1.0, 1};
-  job->answer.max_tokens = 64;
-  job->grading = (seal_job_grading){SEAL_GRADE_CONTAINS, 0.5, NULL};
-  job->rest_em = (seal_job_rest_em){{64, 128, SEAL_LORA_ALL_TARGETS}, 3e-4, 2, 10};
-  job->evaluation.single_passage = true;
-  job->evaluation.continued_pretraining = false;
-  job->evaluation.cpt.n_passages = 200;
-  job->evaluation.cpt.lora = (seal_job_lora){32, 64, qv};
-  job->evaluation.cpt.epochs = 3;
-  job->evaluation.cpt.lr = 1e-3;
-  job->evaluation.cpt.batch_size = 8;
+/* The trainer's defaults and task's own; the task's defaults_yaml is applied
+ * by the parser on top. */
+static void job_defaults(seal_job *job, const seal_domain_ops *task) {
+  *job = (seal_job){
+      .task = task,
+      .device = SEAL_DEVICE_AUTO,
+      .seed = 42,
+      .output = seal_strdup("runs/seal"),
+      .rounds = 2,
+      .repeats = 3,
+      .data = {.contexts_per_round = 50, .n_eval = 200},
+      .selfedit = {.k = 5, .temperature = 1.0, .top_p = 0.95, .max_tokens = 1024},
+      .inner = {.lora = {.r = 32,
+                         .alpha = 64,
+                         .targets = SEAL_LORA_BIT(SEAL_LORA_Q) | SEAL_LORA_BIT(SEAL_LORA_V)},
+                .epochs = 10,
+                .lr = 1e-3,
+                .batch_size = 1,
+                .schedule = SEAL_SCHEDULE_LINEAR,
+                .warmup_steps = 0,
+                .weight_decay = 0.0,
+                .grad_clip = 1.0,
+                .group = 1},
+      .rest_em = {.lora = {.r = 64, .alpha = 128, .targets = SEAL_LORA_ALL_TARGETS},
+                  .lr = 3e-4,
+                  .epochs = 2,
+                  .batch_size = 10},
+      .evaluation = {.protocols = 1u << SEAL_PROTOCOL_SINGLE, .selfedits_per_context = 1},
+      .checkpoint = {.interval_seconds = 0},
+      .testing = {.fault_evaluate = {.context = -1, .sample = -1, .repeat = -1}},
+  };
+  job->task_settings = seal_calloc(1, task->settings_size);
+  task->defaults(job->task_settings);
 }
 
 void seal_job_free(seal_job *job) {
   free(job->source);
   free(job->model);
   free(job->output);
-  free(job->data.train);
-  free(job->data.eval);
-  free(job->grading.judge_model);
+  if (job->task && job->task_settings) job->task->free_settings(job->task_settings);
+  free(job->task_settings);
   memset(job, 0, sizeof *job);
+}
+
+/* ---- the merged table ---------------------------------------------------------- */
+
+/* One key of the job with its task's keys merged in. */
+typedef struct node node;
+struct node {
+  const seal_schema_key *k;
+  bool of_task; /* the field is in the task's settings, else in seal_job */
+  node *kids;   /* MAP: [n_kids] */
+  int n_kids;
+};
+
+static int table_size(const seal_schema_key *t) {
+  int n = 0;
+  while (t && t[n].name) n++;
+  return n;
+}
+
+static const seal_schema_key *find_in(const seal_schema_key *t, const char *name,
+                                      seal_schema_kind kind) {
+  for (; t && t->name; t++)
+    if (t->kind == kind && !strcmp(t->name, name)) return t;
+  return NULL;
+}
+
+static bool has_key(const seal_schema_key *t, const char *name) {
+  for (; t && t->name; t++)
+    if (!strcmp(t->name, name)) return true;
+  return false;
+}
+
+static void build_kids(node *n, const seal_schema_key *mine, const seal_schema_key *theirs,
+                       const char *task, const char *where);
+
+static node *add_kid(node *n, const seal_schema_key *k, bool of_task) {
+  node *kid = &n->kids[n->n_kids++];
+  *kid = (node){.k = k, .of_task = of_task};
+  return kid;
+}
+
+/* The task's keys of a mapping, at the trainer's TASK_KEYS mark: those not
+ * merged into a trainer mapping of the same name. */
+static void add_task_keys(node *n, const seal_schema_key *mine, const seal_schema_key *theirs,
+                          const char *task, const char *where) {
+  for (const seal_schema_key *t = theirs; t && t->name; t++) {
+    if (t->kind == SEAL_SCHEMA_MAP && find_in(mine, t->name, SEAL_SCHEMA_MAP)) continue;
+    SEAL_CHECK(!has_key(mine, t->name), "task %s declares %s.%s, a key the trainer has", task,
+               where, t->name);
+    node *kid = add_kid(n, t, true);
+    if (t->kind == SEAL_SCHEMA_MAP) build_kids(kid, NULL, t->children, task, t->name);
+  }
+}
+
+/* The children of a mapping: the trainer's keys `mine` with the task's keys
+ * `theirs` (either may be NULL). */
+static void build_kids(node *n, const seal_schema_key *mine, const seal_schema_key *theirs,
+                       const char *task, const char *where) {
+  n->kids = seal_calloc((size_t)(table_size(mine) + table_size(theirs) + 1), sizeof *n->kids);
+  bool placed = !mine; /* a mapping of the task's own takes its keys in order */
+  if (!mine) add_task_keys(n, NULL, theirs, task, where);
+  for (const seal_schema_key *k = mine; k && k->name; k++) {
+    if (k->kind == SEAL_SCHEMA_TASK_KEYS) {
+      add_task_keys(n, mine, theirs, task, where);
+      placed = true;
+      continue;
+    }
+    node *kid = add_kid(n, k, false);
+    if (k->kind != SEAL_SCHEMA_MAP) continue;
+    const seal_schema_key *their_map = find_in(theirs, k->name, SEAL_SCHEMA_MAP);
+    build_kids(kid, k->children, their_map ? their_map->children : NULL, task, k->name);
+  }
+  for (const seal_schema_key *t = theirs; !placed && t && t->name; t++)
+    SEAL_CHECK(t->kind == SEAL_SCHEMA_MAP && find_in(mine, t->name, SEAL_SCHEMA_MAP),
+               "task %s declares %s.%s where the job takes no task keys", task, where, t->name);
+}
+
+static void free_kids(node *n) {
+  for (int i = 0; i < n->n_kids; i++) free_kids(&n->kids[i]);
+  free(n->kids);
+}
+
+static node job_table(const seal_domain_ops *task) {
+  static const seal_schema_key root_key = MAP("", job_keys);
+  node root = {.k = &root_key};
+  build_kids(&root, job_keys, task->keys, task->name, "");
+  return root;
 }
 
 /* ---- path expansion --------------------------------------------------------- */
@@ -263,14 +330,26 @@ char *seal_expand_path(const char *path, seal_error *e) {
 
 /* ---- parsing ------------------------------------------------------------------ */
 
+/* Where an enum with a `needs` rule got its value, for the check after parsing. */
+typedef struct {
+  const node *n;
+  yaml_mark_t mark;
+} value_mark;
+
 typedef struct {
   yaml_document_t *doc;
   const char *file;
   seal_job *job;
   seal_error *e;
-  yaml_mark_t grading_mode_mark; /* for the judge_model check after parsing */
-  bool have_grading_mode_mark;
+  const seal_domain_ops *const *tasks; /* the registry the task is chosen from */
+  bool defaults;                       /* reading a task's defaults_yaml: nothing is required */
+  value_mark marks[8];
+  int n_marks;
 } parse_ctx;
+
+static void *field(parse_ctx *c, const node *n) {
+  return (char *)(n->of_task ? c->job->task_settings : (void *)c->job) + n->k->off;
+}
 
 static int fail_at(parse_ctx *c, yaml_mark_t m, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -311,7 +390,7 @@ static int want_scalar(parse_ctx *c, const yaml_node_t *n, const char *key, cons
   return fail_at(c, n->start_mark, key, "expected %s, got %s", want, node_kind_name(n));
 }
 
-static const char *range_text(const key_spec *s, char *buf, size_t n) {
+static const char *range_text(const seal_schema_key *s, char *buf, size_t n) {
   if (isinf(s->hi) || s->hi >= BIG) /* BIG only guards int overflow; not worth showing */
     snprintf(buf, n, "must be %s %g", s->lo_open ? ">" : ">=", s->lo);
   else
@@ -319,11 +398,11 @@ static const char *range_text(const key_spec *s, char *buf, size_t n) {
   return buf;
 }
 
-static bool in_range(const key_spec *s, double v) {
+static bool in_range(const seal_schema_key *s, double v) {
   return (s->lo_open ? v > s->lo : v >= s->lo) && v <= s->hi;
 }
 
-static int parse_int(parse_ctx *c, const key_spec *s, const yaml_node_t *n, const char *key) {
+static int parse_int(parse_ctx *c, const node *s, const yaml_node_t *n, const char *key) {
   if (want_scalar(c, n, key, "an integer")) return -1;
   const char *t = scalar_text(n);
   if (!scalar_plain(n) || scalar_is_null(n))
@@ -334,15 +413,15 @@ static int parse_int(parse_ctx *c, const key_spec *s, const yaml_node_t *n, cons
   long long v = strtoll(t, &end, 10);
   if (end == t || *end != '\0' || errno == ERANGE)
     return fail_at(c, n->start_mark, key, "expected an integer, got \"%s\"", t);
-  if (!in_range(s, (double)v)) {
+  if (!in_range(s->k, (double)v)) {
     char r[96];
-    return fail_at(c, n->start_mark, key, "%s, got %lld", range_text(s, r, sizeof r), v);
+    return fail_at(c, n->start_mark, key, "%s, got %lld", range_text(s->k, r, sizeof r), v);
   }
-  *(int *)((char *)c->job + s->off) = (int)v;
+  *(int *)field(c, s) = (int)v;
   return 0;
 }
 
-static int parse_u64(parse_ctx *c, const key_spec *s, const yaml_node_t *n, const char *key) {
+static int parse_u64(parse_ctx *c, const node *s, const yaml_node_t *n, const char *key) {
   if (want_scalar(c, n, key, "a non-negative integer")) return -1;
   const char *t = scalar_text(n);
   char *end;
@@ -350,7 +429,7 @@ static int parse_u64(parse_ctx *c, const key_spec *s, const yaml_node_t *n, cons
   unsigned long long v = strtoull(t, &end, 10);
   if (!scalar_plain(n) || !isdigit((unsigned char)t[0]) || *end != '\0' || errno == ERANGE)
     return fail_at(c, n->start_mark, key, "expected a non-negative integer, got \"%s\"", t);
-  *(uint64_t *)((char *)c->job + s->off) = (uint64_t)v;
+  *(uint64_t *)field(c, s) = (uint64_t)v;
   return 0;
 }
 
@@ -362,7 +441,7 @@ static bool looks_decimal(const char *t) {
   return true;
 }
 
-static int parse_float(parse_ctx *c, const key_spec *s, const yaml_node_t *n, const char *key) {
+static int parse_float(parse_ctx *c, const node *s, const yaml_node_t *n, const char *key) {
   if (want_scalar(c, n, key, "a number")) return -1;
   const char *t = scalar_text(n);
   char *end = NULL;
@@ -376,47 +455,79 @@ static int parse_float(parse_ctx *c, const key_spec *s, const yaml_node_t *n, co
   if (!ok)
     return fail_at(c, n->start_mark, key, "expected a number, got %s\"%s\"",
                    scalar_plain(n) ? "" : "the string ", t);
-  if (!in_range(s, v)) {
+  if (!in_range(s->k, v)) {
     char r[96];
-    return fail_at(c, n->start_mark, key, "%s, got %s", range_text(s, r, sizeof r), t);
+    return fail_at(c, n->start_mark, key, "%s, got %s", range_text(s->k, r, sizeof r), t);
   }
-  *(double *)((char *)c->job + s->off) = v;
+  *(double *)field(c, s) = v;
   return 0;
 }
 
-static int parse_path(parse_ctx *c, const key_spec *s, const yaml_node_t *n, const char *key) {
+static int parse_path(parse_ctx *c, const node *s, const yaml_node_t *n, const char *key) {
   if (want_scalar(c, n, key, "a path")) return -1;
-  char **field = (char **)((char *)c->job + s->off);
-  free(*field);
-  *field = NULL;
+  char **f = (char **)field(c, s);
+  free(*f);
+  *f = NULL;
   if (scalar_is_null(n)) {
-    if (s->required) return fail_at(c, n->start_mark, key, "expected a path, got an empty value");
+    if (s->k->required)
+      return fail_at(c, n->start_mark, key, "expected a path, got an empty value");
     return 0;
   }
   seal_error pe;
-  *field = seal_expand_path(scalar_text(n), &pe);
-  if (!*field) return fail_at(c, n->start_mark, key, "%s", pe.msg);
+  *f = seal_expand_path(scalar_text(n), &pe);
+  if (!*f) return fail_at(c, n->start_mark, key, "%s", pe.msg);
   return 0;
 }
 
-static int parse_enum(parse_ctx *c, const key_spec *s, const yaml_node_t *n, const char *key) {
+/* "a, b, c": the names of an enum, or of the task's protocols. */
+static void join_names(seal_buf *b, const char *(*name_of)(int), const char *const *names, int n) {
+  seal_buf_puts(b, "");
+  bool first = true;
+  for (int i = 0; name_of ? name_of(i) != NULL : i < n; i++) {
+    const char *name = name_of ? name_of(i) : names[i];
+    if (!name) continue;
+    seal_buf_printf(b, "%s%s", first ? "" : ", ", name);
+    first = false;
+  }
+}
+
+static int parse_enum(parse_ctx *c, const node *s, const yaml_node_t *n, const char *key) {
   if (want_scalar(c, n, key, "a name")) return -1;
   const char *t = scalar_text(n);
-  for (int i = 0; i < s->n_names; i++) {
-    if (strcmp(t, s->name_of(i)) == 0) {
-      *(int *)((char *)c->job + s->off) = i;
+  for (int i = 0; s->k->name_of(i); i++) {
+    if (strcmp(t, s->k->name_of(i)) == 0) {
+      *(int *)field(c, s) = i;
       return 0;
     }
   }
   seal_buf known = {0};
-  for (int i = 0; i < s->n_names; i++)
-    seal_buf_printf(&known, "%s%s", i ? ", " : "", s->name_of(i));
+  join_names(&known, s->k->name_of, NULL, 0);
   int rc = fail_at(c, n->start_mark, key, "unknown value \"%s\" (one of: %s)", t, known.data);
   seal_buf_free(&known);
   return rc;
 }
 
-static int parse_targets(parse_ctx *c, const key_spec *s, const yaml_node_t *n, const char *key) {
+static const seal_domain_ops *task_named(const parse_ctx *c, const char *name) {
+  for (int i = 0; c->tasks[i]; i++)
+    if (!strcmp(c->tasks[i]->name, name)) return c->tasks[i];
+  return NULL;
+}
+
+/* The task was chosen before parsing (choose_task); here it is only checked. */
+static int parse_task(parse_ctx *c, const yaml_node_t *n, const char *key) {
+  if (want_scalar(c, n, key, "a name")) return -1;
+  if (task_named(c, scalar_text(n))) return 0;
+  seal_buf known = {0};
+  seal_buf_puts(&known, "");
+  for (int i = 0; c->tasks[i]; i++)
+    seal_buf_printf(&known, "%s%s", i ? ", " : "", c->tasks[i]->name);
+  int rc = fail_at(c, n->start_mark, key, "unknown value \"%s\" (one of: %s)", scalar_text(n),
+                   known.data);
+  seal_buf_free(&known);
+  return rc;
+}
+
+static int parse_targets(parse_ctx *c, const node *s, const yaml_node_t *n, const char *key) {
   unsigned bits = 0;
   char known[SEAL_LORA_TARGETS_TEXT], why[768];
   if (n->type == YAML_SCALAR_NODE && strcmp(scalar_text(n), "all") == 0) {
@@ -436,93 +547,127 @@ static int parse_targets(parse_ctx *c, const key_spec *s, const yaml_node_t *n, 
     }
     if (bits == 0) return fail_at(c, n->start_mark, key, "needs at least one target");
   }
-  *(unsigned *)((char *)c->job + s->off) = bits;
+  *(unsigned *)field(c, s) = bits;
   return 0;
 }
 
-static int parse_protocols(parse_ctx *c, const yaml_node_t *n, const char *key) {
+/* The evaluation protocols, by the names the task gives those it supports. */
+static int parse_protocols(parse_ctx *c, const node *s, const yaml_node_t *n, const char *key) {
+  const char *const *names = c->job->task->protocol_names;
+  seal_buf known = {0};
+  join_names(&known, NULL, names, SEAL_N_PROTOCOLS);
+  int rc = 0;
+  unsigned bits = 0;
   if (n->type != YAML_SEQUENCE_NODE)
-    return fail_at(c, n->start_mark, key,
-                   "expected a list among single-passage, continued-pretraining, got %s",
-                   node_kind_name(n));
-  bool single = false, cpt = false;
-  for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+    rc = fail_at(c, n->start_mark, key, "expected a list among %s, got %s", known.data,
+                 node_kind_name(n));
+  for (yaml_node_item_t *it = n->data.sequence.items.start;
+       !rc && n->type == YAML_SEQUENCE_NODE && it < n->data.sequence.items.top; it++) {
     yaml_node_t *item = yaml_document_get_node(c->doc, *it);
-    if (want_scalar(c, item, key, "a protocol name")) return -1;
+    if ((rc = want_scalar(c, item, key, "a protocol name"))) break;
     const char *t = scalar_text(item);
-    bool *flag = strcmp(t, "single-passage") == 0          ? &single
-                 : strcmp(t, "continued-pretraining") == 0 ? &cpt
-                                                           : NULL;
-    if (!flag)
-      return fail_at(c, item->start_mark, key,
-                     "unknown protocol \"%s\" (one of: single-passage, continued-pretraining)", t);
-    if (*flag) return fail_at(c, item->start_mark, key, "protocol \"%s\" is listed twice", t);
-    *flag = true;
+    int p = 0;
+    while (p < SEAL_N_PROTOCOLS && !(names[p] && !strcmp(names[p], t))) p++;
+    if (p == SEAL_N_PROTOCOLS)
+      rc = fail_at(c, item->start_mark, key, "unknown protocol \"%s\" (one of: %s)", t, known.data);
+    else if (bits & (1u << p))
+      rc = fail_at(c, item->start_mark, key, "protocol \"%s\" is listed twice", t);
+    bits |= 1u << p;
   }
-  c->job->evaluation.single_passage = single;
-  c->job->evaluation.continued_pretraining = cpt;
-  return 0;
+  seal_buf_free(&known);
+  if (!rc) *(unsigned *)field(c, s) = bits;
+  return rc;
 }
 
-static int parse_map(parse_ctx *c, const key_spec *spec, const yaml_node_t *n, const char *prefix);
+static int parse_map(parse_ctx *c, const node *spec, const yaml_node_t *n, const char *prefix);
 
-static int parse_value(parse_ctx *c, const key_spec *s, const yaml_node_t *n, const char *key) {
-  switch (s->kind) {
-    case K_MAP:
+static int parse_value(parse_ctx *c, const node *s, const yaml_node_t *n, const char *key) {
+  switch (s->k->kind) {
+    case SEAL_SCHEMA_MAP:
       return parse_map(c, s, n, key);
-    case K_INT:
+    case SEAL_SCHEMA_INT:
       return parse_int(c, s, n, key);
-    case K_U64:
+    case SEAL_SCHEMA_U64:
       return parse_u64(c, s, n, key);
-    case K_FLOAT:
+    case SEAL_SCHEMA_FLOAT:
       return parse_float(c, s, n, key);
-    case K_PATH:
+    case SEAL_SCHEMA_PATH:
       return parse_path(c, s, n, key);
-    case K_ENUM:
+    case SEAL_SCHEMA_ENUM:
       return parse_enum(c, s, n, key);
-    case K_TARGETS:
+    case SEAL_SCHEMA_TARGETS:
       return parse_targets(c, s, n, key);
-    case K_PROTOCOLS:
-      return parse_protocols(c, n, key);
+    case SEAL_SCHEMA_PROTOCOLS:
+      return parse_protocols(c, s, n, key);
+    case SEAL_SCHEMA_TASK:
+      return parse_task(c, n, key);
+    case SEAL_SCHEMA_TASK_KEYS:
+      break;
   }
   return -1;
 }
 
-static const key_spec *find_key(const key_spec *spec, const char *name) {
-  for (const key_spec *k = spec->children; k->name; k++)
-    if (strcmp(k->name, name) == 0) return k;
+static const node *find_key(const node *spec, const char *name) {
+  for (int i = 0; i < spec->n_kids; i++)
+    if (strcmp(spec->kids[i].k->name, name) == 0) return &spec->kids[i];
   return NULL;
 }
 
-static int unknown_key(parse_ctx *c, const key_spec *spec, const yaml_node_t *kn,
-                       const char *prefix) {
-  seal_buf known = {0};
-  for (const key_spec *k = spec->children; k->name; k++)
-    seal_buf_printf(&known, "%s%s", k == spec->children ? "" : ", ", k->name);
-  int rc = fail_at(c, kn->start_mark, "", "unknown key \"%s%s%s\" (known here: %s)", prefix,
-                   prefix[0] ? "." : "", scalar_text(kn), known.data);
-  seal_buf_free(&known);
+/* The key at path ("data.train") of a task's table, or NULL. */
+static const seal_schema_key *task_key_at(const seal_schema_key *t, const char *path) {
+  const char *dot = strchr(path, '.');
+  size_t len = dot ? (size_t)(dot - path) : strlen(path);
+  for (; t && t->name; t++) {
+    if (strlen(t->name) != len || strncmp(t->name, path, len)) continue;
+    if (!dot) return t;
+    return t->kind == SEAL_SCHEMA_MAP ? task_key_at(t->children, dot + 1) : NULL;
+  }
+  return NULL;
+}
+
+static int unknown_key(parse_ctx *c, const node *spec, const yaml_node_t *kn, const char *prefix) {
+  char *path = seal_asprintf("%s%s%s", prefix, prefix[0] ? "." : "", scalar_text(kn));
+  int rc = 0;
+  for (int i = 0; !rc && c->tasks[i]; i++)
+    if (c->tasks[i] != c->job->task && task_key_at(c->tasks[i]->keys, path))
+      rc = fail_at(c, kn->start_mark, "",
+                   "unknown key \"%s\" (a key of task %s; this job's task is %s)", path,
+                   c->tasks[i]->name, c->job->task->name);
+  if (!rc) {
+    seal_buf known = {0};
+    for (int i = 0; i < spec->n_kids; i++)
+      seal_buf_printf(&known, "%s%s", i ? ", " : "", spec->kids[i].k->name);
+    rc = fail_at(c, kn->start_mark, "", "unknown key \"%s\" (known here: %s)", path, known.data);
+    seal_buf_free(&known);
+  }
+  free(path);
   return rc;
 }
 
 /* Checks that required path keys are set once a mapping has been read. */
-static int check_required(parse_ctx *c, const key_spec *spec, const yaml_node_t *n,
+static int check_required(parse_ctx *c, const node *spec, const yaml_node_t *n,
                           const char *prefix) {
-  for (const key_spec *k = spec->children; k->name; k++) {
-    if (k->kind != K_PATH || !k->required) continue;
-    if (*(char **)((char *)c->job + k->off) == NULL)
-      return fail_at(c, n->start_mark, prefix, "missing required key \"%s\"", k->name);
+  for (int i = 0; !c->defaults && i < spec->n_kids; i++) {
+    const node *k = &spec->kids[i];
+    if (k->k->kind != SEAL_SCHEMA_PATH || !k->k->required) continue;
+    if (*(char **)field(c, k) == NULL)
+      return fail_at(c, n->start_mark, prefix, "missing required key \"%s\"", k->k->name);
   }
   return 0;
 }
 
-static int parse_map(parse_ctx *c, const key_spec *spec, const yaml_node_t *n, const char *prefix) {
+/* Keeps where an enum with a `needs` rule got its value (check_needs). */
+static void remember_value(parse_ctx *c, const node *k, const yaml_node_t *vn) {
+  if (k->k->kind != SEAL_SCHEMA_ENUM || !k->k->needs_key) return;
+  SEAL_CHECK(c->n_marks < SEAL_ARRAY_LEN(c->marks), "too many keys with a `needs` rule");
+  c->marks[c->n_marks++] = (value_mark){k, vn->start_mark};
+}
+
+static int parse_map(parse_ctx *c, const node *spec, const yaml_node_t *n, const char *prefix) {
   if (n->type != YAML_MAPPING_NODE)
     return fail_at(c, n->start_mark, prefix, "expected a mapping of keys, got %s",
                    node_kind_name(n));
-  int n_children = 0;
-  while (spec->children[n_children].name) n_children++;
-  bool *seen = seal_calloc((size_t)n_children, sizeof *seen);
+  bool *seen = seal_calloc((size_t)(spec->n_kids + 1), sizeof *seen);
   int rc = 0;
   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top && !rc;
        p++) {
@@ -532,21 +677,18 @@ static int parse_map(parse_ctx *c, const key_spec *spec, const yaml_node_t *n, c
       rc = fail_at(c, kn->start_mark, prefix, "keys must be names, got %s", node_kind_name(kn));
       break;
     }
-    const key_spec *k = find_key(spec, scalar_text(kn));
+    const node *k = find_key(spec, scalar_text(kn));
     if (!k) {
       rc = unknown_key(c, spec, kn, prefix);
       break;
     }
-    char *key = seal_asprintf("%s%s%s", prefix, prefix[0] ? "." : "", k->name);
-    if (seen[k - spec->children]) {
+    char *key = seal_asprintf("%s%s%s", prefix, prefix[0] ? "." : "", k->k->name);
+    if (seen[k - spec->kids]) {
       rc = fail_at(c, kn->start_mark, key, "duplicate key");
     } else {
-      seen[k - spec->children] = true;
+      seen[k - spec->kids] = true;
       rc = parse_value(c, k, vn, key);
-      if (!rc && k->kind == K_ENUM && k->off == offsetof(seal_job, grading.mode)) {
-        c->grading_mode_mark = vn->start_mark;
-        c->have_grading_mode_mark = true;
-      }
+      if (!rc) remember_value(c, k, vn);
     }
     free(key);
   }
@@ -555,23 +697,43 @@ static int parse_map(parse_ctx *c, const key_spec *spec, const yaml_node_t *n, c
 }
 
 /* Required maps (data) must be present even when the job omits them entirely. */
-static int check_required_maps(parse_ctx *c, const yaml_node_t *root) {
-  for (const key_spec *k = job_keys; k->name; k++) {
-    if (k->kind != K_MAP) continue;
-    for (const key_spec *kk = k->children; kk->name; kk++) {
-      if (kk->kind == K_PATH && kk->required && !*(char **)((char *)c->job + kk->off))
-        return fail_at(c, root->start_mark, "", "missing required key \"%s.%s\"", k->name,
-                       kk->name);
+static int check_required_maps(parse_ctx *c, const node *root, const yaml_node_t *doc_root) {
+  for (int i = 0; i < root->n_kids; i++) {
+    const node *k = &root->kids[i];
+    if (k->k->kind != SEAL_SCHEMA_MAP) continue;
+    for (int j = 0; j < k->n_kids; j++) {
+      const node *kk = &k->kids[j];
+      if (kk->k->kind == SEAL_SCHEMA_PATH && kk->k->required && !*(char **)field(c, kk))
+        return fail_at(c, doc_root->start_mark, "", "missing required key \"%s.%s\"", k->k->name,
+                       kk->k->name);
     }
   }
   return 0;
 }
 
-static int check_consistency(parse_ctx *c, const yaml_node_t *root) {
-  const seal_job *j = c->job;
-  if (j->grading.mode == SEAL_GRADE_JUDGE && !j->grading.judge_model) {
-    yaml_mark_t m = c->have_grading_mode_mark ? c->grading_mode_mark : root->start_mark;
-    return fail_at(c, m, "grading.mode", "judge grading needs grading.judge_model (a model path)");
+/* An enum value that needs a sibling path key set (judge grading, its judge
+ * model): refused at the enum's value, or at the top when the value is a
+ * default. */
+static int check_needs(parse_ctx *c, const node *map, const yaml_node_t *doc_root,
+                       const char *prefix) {
+  for (int i = 0; i < map->n_kids; i++) {
+    const node *k = &map->kids[i];
+    char *key = seal_asprintf("%s%s%s", prefix, prefix[0] ? "." : "", k->k->name);
+    int rc = 0;
+    if (k->k->kind == SEAL_SCHEMA_MAP) {
+      rc = check_needs(c, k, doc_root, key);
+    } else if (k->k->kind == SEAL_SCHEMA_ENUM && k->k->needs_key &&
+               *(int *)field(c, k) == k->k->needs_value) {
+      const node *need = find_key(map, k->k->needs_key);
+      SEAL_CHECK(need && need->k->kind == SEAL_SCHEMA_PATH, "%s needs a path key %s", key,
+                 k->k->needs_key);
+      yaml_mark_t m = doc_root->start_mark;
+      for (int j = 0; j < c->n_marks; j++)
+        if (c->marks[j].n == k) m = c->marks[j].mark;
+      if (!*(char **)field(c, need)) rc = fail_at(c, m, key, "%s", k->k->needs_why);
+    }
+    free(key);
+    if (rc) return rc;
   }
   return 0;
 }
@@ -603,37 +765,76 @@ static int check_flow_depth(const char *yaml, const char *name, seal_error *e) {
   return 0;
 }
 
-int seal_job_parse(const char *yaml, const char *name, seal_job *job, seal_error *e) {
-  seal_job_defaults(job);
-  job->source = seal_strdup(name);
-  if (check_flow_depth(yaml, name, e) != 0) {
-    seal_job_free(job);
-    return -1;
-  }
+/* Loads YAML text as a document; on a syntax error fills e. */
+static int load_document(const char *yaml, const char *name, yaml_document_t *doc, seal_error *e) {
   yaml_parser_t parser;
-  yaml_document_t doc;
   SEAL_CHECK(yaml_parser_initialize(&parser), "libyaml: cannot initialize a parser");
   yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, strlen(yaml));
-  if (!yaml_parser_load(&parser, &doc)) {
-    int rc = yaml_syntax_error(&parser, name, e);
-    yaml_parser_delete(&parser);
-    seal_job_free(job);
-    return rc;
-  }
-  parse_ctx c = {.doc = &doc, .file = name, .job = job, .e = e};
-  yaml_node_t *root = yaml_document_get_root_node(&doc);
-  int rc;
-  if (!root) {
-    rc = seal_errorf(e, "%s:1:1: the job is empty (it needs at least model and data)", name);
-  } else {
-    rc = parse_map(&c, &root_spec, root, "");
-    if (!rc) rc = check_required_maps(&c, root);
-    if (!rc) rc = check_consistency(&c, root);
-  }
-  yaml_document_delete(&doc);
+  int rc = yaml_parser_load(&parser, doc) ? 0 : yaml_syntax_error(&parser, name, e);
   yaml_parser_delete(&parser);
+  return rc;
+}
+
+/* The task named by the document's `task:` (the registry's first when it has
+ * none), so that its keys are known before the rest is read. A bad value is
+ * left for the full parse to report with its position. */
+static const seal_domain_ops *choose_task(const parse_ctx *c, const yaml_node_t *root) {
+  if (!root || root->type != YAML_MAPPING_NODE) return c->tasks[0];
+  for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+       p++) {
+    yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+    yaml_node_t *vn = yaml_document_get_node(c->doc, p->value);
+    if (kn->type == YAML_SCALAR_NODE && !strcmp(scalar_text(kn), "task") &&
+        vn->type == YAML_SCALAR_NODE && task_named(c, scalar_text(vn)))
+      return task_named(c, scalar_text(vn));
+  }
+  return c->tasks[0];
+}
+
+/* The task's defaults_yaml over the trainer's defaults. */
+static int apply_task_defaults(seal_job *job, const node *table,
+                               const seal_domain_ops *const *tasks, seal_error *e) {
+  if (!job->task->defaults_yaml) return 0;
+  char *name = seal_asprintf("the defaults of task %s", job->task->name);
+  yaml_document_t doc;
+  int rc = load_document(job->task->defaults_yaml, name, &doc, e);
+  if (!rc) {
+    parse_ctx c = {.doc = &doc, .file = name, .job = job, .e = e, .tasks = tasks, .defaults = true};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    rc = root ? parse_map(&c, table, root, "") : 0;
+    yaml_document_delete(&doc);
+  }
+  free(name);
+  return rc;
+}
+
+int seal_job_parse_tasks(const char *yaml, const char *name, const seal_domain_ops *const *tasks,
+                         seal_job *job, seal_error *e) {
+  memset(job, 0, sizeof *job);
+  if (check_flow_depth(yaml, name, e) != 0) return -1;
+  yaml_document_t doc;
+  if (load_document(yaml, name, &doc, e)) return -1;
+  parse_ctx c = {.doc = &doc, .file = name, .job = job, .e = e, .tasks = tasks};
+  yaml_node_t *root = yaml_document_get_root_node(&doc);
+  job_defaults(job, choose_task(&c, root));
+  job->source = seal_strdup(name);
+  node table = job_table(job->task);
+  int rc = apply_task_defaults(job, &table, tasks, e);
+  if (!rc && !root) {
+    rc = seal_errorf(e, "%s:1:1: the job is empty (it needs at least model and data)", name);
+  } else if (!rc) {
+    rc = parse_map(&c, &table, root, "");
+    if (!rc) rc = check_required_maps(&c, &table, root);
+    if (!rc) rc = check_needs(&c, &table, root, "");
+  }
+  free_kids(&table);
+  yaml_document_delete(&doc);
   if (rc) seal_job_free(job);
   return rc;
+}
+
+int seal_job_parse(const char *yaml, const char *name, seal_job *job, seal_error *e) {
+  return seal_job_parse_tasks(yaml, name, seal_domains, job, e);
 }
 
 int seal_job_load(const char *path, seal_job *job, seal_error *e) {
@@ -680,47 +881,68 @@ static void put_targets(seal_buf *b, unsigned bits) {
   seal_buf_printf(b, "[%s]", seal_lora_targets_format(bits, names, sizeof names));
 }
 
-static void dump_map(seal_buf *b, const seal_job *job, const key_spec *spec, int indent) {
-  for (const key_spec *k = spec->children; k->name; k++) {
-    const char *field = (const char *)job + k->off;
-    seal_buf_printf(b, "%*s%s:", indent, "", k->name);
-    switch (k->kind) {
-      case K_MAP:
-        seal_buf_puts(b, "\n");
-        dump_map(b, job, k, indent + 2);
-        continue;
-      case K_INT:
-        seal_buf_printf(b, " %d", *(const int *)field);
-        break;
-      case K_U64:
-        seal_buf_printf(b, " %llu", (unsigned long long)*(const uint64_t *)field);
-        break;
-      case K_FLOAT:
-        seal_buf_puts(b, " ");
-        put_double(b, *(const double *)field);
-        break;
-      case K_PATH:
-        if (*(char *const *)field) {
-          seal_buf_puts(b, " ");
-          put_path(b, *(char *const *)field);
-        } else {
-          seal_buf_puts(b, " null");
-        }
-        break;
-      case K_ENUM:
-        seal_buf_printf(b, " %s", k->name_of(*(const int *)field));
-        break;
-      case K_TARGETS:
-        seal_buf_puts(b, " ");
-        put_targets(b, *(const unsigned *)field);
-        break;
-      case K_PROTOCOLS: {
-        bool sp = job->evaluation.single_passage, cpt = job->evaluation.continued_pretraining;
-        seal_buf_printf(b, " [%s%s%s]", sp ? "single-passage" : "", sp && cpt ? ", " : "",
-                        cpt ? "continued-pretraining" : "");
-        break;
-      }
+static void put_protocols(seal_buf *b, const seal_domain_ops *task, unsigned bits) {
+  seal_buf_puts(b, "[");
+  bool first = true;
+  for (int p = 0; p < SEAL_N_PROTOCOLS; p++) {
+    if (!(bits & (1u << p))) continue;
+    seal_buf_printf(b, "%s%s", first ? "" : ", ", task->protocol_names[p]);
+    first = false;
+  }
+  seal_buf_puts(b, "]");
+}
+
+/* One scalar value of a key, after "name:". */
+static void dump_value(seal_buf *b, const seal_job *job, const node *k, const char *f) {
+  switch (k->k->kind) {
+    case SEAL_SCHEMA_INT:
+      seal_buf_printf(b, " %d", *(const int *)f);
+      break;
+    case SEAL_SCHEMA_U64:
+      seal_buf_printf(b, " %llu", (unsigned long long)*(const uint64_t *)f);
+      break;
+    case SEAL_SCHEMA_FLOAT:
+      seal_buf_puts(b, " ");
+      put_double(b, *(const double *)f);
+      break;
+    case SEAL_SCHEMA_PATH:
+      seal_buf_puts(b, " ");
+      if (*(char *const *)f)
+        put_path(b, *(char *const *)f);
+      else
+        seal_buf_puts(b, "null");
+      break;
+    case SEAL_SCHEMA_ENUM:
+      seal_buf_printf(b, " %s", k->k->name_of(*(const int *)f));
+      break;
+    case SEAL_SCHEMA_TARGETS:
+      seal_buf_puts(b, " ");
+      put_targets(b, *(const unsigned *)f);
+      break;
+    case SEAL_SCHEMA_PROTOCOLS:
+      seal_buf_puts(b, " ");
+      put_protocols(b, job->task, *(const unsigned *)f);
+      break;
+    case SEAL_SCHEMA_TASK:
+      seal_buf_printf(b, " %s", job->task->name);
+      break;
+    case SEAL_SCHEMA_MAP:
+    case SEAL_SCHEMA_TASK_KEYS:
+      break;
+  }
+}
+
+static void dump_map(seal_buf *b, const seal_job *job, const node *spec, int indent) {
+  for (int i = 0; i < spec->n_kids; i++) {
+    const node *k = &spec->kids[i];
+    const char *base = k->of_task ? (const char *)job->task_settings : (const char *)job;
+    seal_buf_printf(b, "%*s%s:", indent, "", k->k->name);
+    if (k->k->kind == SEAL_SCHEMA_MAP) {
+      seal_buf_puts(b, "\n");
+      dump_map(b, job, k, indent + 2);
+      continue;
     }
+    dump_value(b, job, k, base + k->k->off);
     seal_buf_puts(b, "\n");
   }
 }
@@ -734,6 +956,8 @@ char *seal_job_to_yaml(const seal_job *job) {
       if (*p != '\n') seal_buf_append(&b, p, 1);
   }
   seal_buf_puts(&b, "\n");
-  dump_map(&b, job, &root_spec, 0);
+  node table = job_table(job->task);
+  dump_map(&b, job, &table, 0);
+  free_kids(&table);
   return seal_buf_take(&b);
 }

@@ -1,5 +1,8 @@
 /* trainer/job.h — a run's job file (YAML, read with libyaml): everything a SEAL
- * run needs, with the paper's settings (DESIGN §7) wherever the job is silent.
+ * run needs, with the paper's settings (DESIGN.md §7) wherever the job is
+ * silent. The trainer's own keys are here; the task domain named by `task:`
+ * adds its keys (evaluator/domain.h), which are parsed, validated and dumped
+ * the same way into the domain's settings struct.
  *
  * Unknown keys, duplicate keys, wrong types (a string where a number goes) and
  * out-of-range values (negative lr, top_p > 1, r = 0, an unknown LoRA target)
@@ -13,13 +16,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "evaluator/grade.h"
-#include "evaluator/prompts.h"
+#include "evaluator/domain.h"
 #include "model/optim.h" /* seal_schedule */
 #include "util/util.h"
 
 typedef enum { SEAL_DEVICE_AUTO, SEAL_DEVICE_CPU, SEAL_DEVICE_CUDA } seal_device;
-typedef enum { SEAL_TASK_KNOWLEDGE } seal_task;
 
 typedef struct {
   int r;            /* rank, >= 1 */
@@ -28,18 +29,16 @@ typedef struct {
 } seal_job_lora;
 
 typedef struct {
-  char *train;            /* SQuAD file the policy is trained on */
-  char *eval;             /* SQuAD file accuracy is measured on */
-  int contexts_per_round; /* passages drawn per ReST-EM round */
-  int n_eval;             /* evaluation passages used; 0 = all */
+  int contexts_per_round; /* contexts drawn per ReST-EM round */
+  int n_eval;             /* evaluation contexts used; 0 = all */
 } seal_job_data;
 
 typedef struct {
-  seal_prompt_variant prompt;
-  int k;              /* self-edits sampled per passage */
+  int k;              /* self-edits sampled per context */
   double temperature; /* 0 = greedy */
   double top_p;       /* (0, 1] */
   int max_tokens;
+  int max_resamples; /* an unusable self-edit is sampled again up to this many times */
 } seal_job_selfedit;
 
 typedef struct {
@@ -51,19 +50,9 @@ typedef struct {
   int warmup_steps;
   double weight_decay;
   double grad_clip; /* max global grad norm; 0 = no clipping */
-  int group;        /* self-edits of one passage whose inner loops train together
+  int group;        /* self-edits of one context whose inner loops train together
                        (batched multi-LoRA over one frozen base); 1 = one at a time */
 } seal_job_inner;
-
-typedef struct {
-  int max_tokens; /* greedy answers to the held-out questions */
-} seal_job_answer;
-
-typedef struct {
-  seal_grade_mode mode;
-  double f1_threshold;
-  char *judge_model; /* required (and used) only in judge mode; NULL otherwise */
-} seal_job_grading;
 
 typedef struct {
   seal_job_lora lora;
@@ -73,21 +62,31 @@ typedef struct {
 } seal_job_rest_em;
 
 typedef struct {
-  bool single_passage;        /* n=1: one self-edit and one inner loop per passage */
-  bool continued_pretraining; /* n=N: one LoRA on all passages' self-edits */
-  struct {
-    int n_passages;
-    seal_job_lora lora;
-    int epochs;
-    double lr;
-    int batch_size;
-  } cpt;
+  unsigned protocols;        /* bit p: seal_protocol p, named by the task */
+  int selfedits_per_context; /* self-edits written (each trained and graded) per context */
 } seal_job_evaluation;
 
 typedef struct {
-  char *source; /* the job file's path, or the name given to seal_job_parse */
-  seal_task task;
-  char *model; /* HF directory or GGUF file, ~ and ${ENV} expanded */
+  double interval_seconds; /* between rewrites while results arrive; 0: after every result */
+} seal_job_checkpoint;
+
+/* Test hooks: settings that exist for the tests of failure handling and that
+ * a real run never sets. */
+typedef struct {
+  int context, sample, repeat; /* -1: none */
+} seal_job_fault;
+
+typedef struct {
+  /* This EVALUATE pair fails on every attempt, as a crash inside its inner
+   * loop would. */
+  seal_job_fault fault_evaluate;
+} seal_job_testing;
+
+typedef struct {
+  char *source;                /* the job file's path, or the name given to seal_job_parse */
+  const seal_domain_ops *task; /* the task domain (`task:`) */
+  void *task_settings;         /* its settings struct (task->settings_size bytes) */
+  char *model;                 /* HF directory or GGUF file, ~ and ${ENV} expanded */
   seal_device device;
   uint64_t seed;
   char *output; /* run directory: checkpoint, metrics */
@@ -96,20 +95,21 @@ typedef struct {
   seal_job_data data;
   seal_job_selfedit selfedit;
   seal_job_inner inner;
-  seal_job_answer answer;
-  seal_job_grading grading;
   seal_job_rest_em rest_em;
   seal_job_evaluation evaluation;
+  seal_job_checkpoint checkpoint;
+  seal_job_testing testing;
 } seal_job;
-
-/* The paper's settings (DESIGN §7); paths unset (NULL) except output ("runs/seal"). */
-void seal_job_defaults(seal_job *job);
 
 /* Loads a job file. On error fills e ("file:line:col: key: what is wrong") and
  * returns -1 with *job freed. */
 int seal_job_load(const char *path, seal_job *job, seal_error *e);
 /* The same from YAML text; `name` stands for the file in messages. */
 int seal_job_parse(const char *yaml, const char *name, seal_job *job, seal_error *e);
+/* seal_job_parse over another registry of tasks (NULL-terminated; the first
+ * is the default), for the tests of the reader itself. */
+int seal_job_parse_tasks(const char *yaml, const char *name, const seal_domain_ops *const *tasks,
+                         seal_job *job, seal_error *e);
 void seal_job_free(seal_job *job);
 
 /* The effective job as YAML text (every key, defaults included, paths expanded),

@@ -28,6 +28,13 @@ void seal_metrics_close(seal_metrics *m) {
 
 json_t *seal_json_real(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
+json_t *seal_metrics_by_name(const seal_domain_ops *ops, const double *metric) {
+  json_t *o = json_object();
+  for (int m = 0; m < ops->n_metrics; m++)
+    json_object_set_new(o, ops->metric_names[m], seal_json_real(metric[m]));
+  return o;
+}
+
 void seal_metrics_emit(seal_metrics *m, const char *event, json_t *obj) {
   if (!obj) {
     /* json_pack refused its arguments: say so rather than write an empty event */

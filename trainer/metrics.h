@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "evaluator/domain.h"
 #include "util/util.h"
 
 typedef struct {
@@ -26,6 +27,10 @@ void seal_metrics_emit(seal_metrics *m, const char *event, json_t *obj);
 
 /* A JSON number, or null when v is NaN or infinite (JSON has no NaN). */
 json_t *seal_json_real(double v);
+
+/* The task's metrics metric[0..ops->n_metrics) as a JSON object by name
+ * ({"em": 0.5, "f1": 0.6, ...}), for events, records and eval.json. */
+json_t *seal_metrics_by_name(const seal_domain_ops *ops, const double *metric);
 
 /* Draws reward per round (from "round" events) and accuracy per policy round
  * (from "eval" events) of a metrics file into an SVG file. */

@@ -215,6 +215,49 @@ static int flatten_job(const char *yaml, setting **out) {
   return n;
 }
 
+/* A path as seal_job_to_yaml writes it ("..." with \" \\ \xNN escapes and $$
+ * for $) back to the path, into out. */
+static void unquote_path(const char *v, char *out, size_t size) {
+  size_t n = 0;
+  const char *p = v[0] == '"' ? v + 1 : v;
+  for (; *p && !(*p == '"' && p[1] == '\0') && n + 1 < size; p++) {
+    if (p[0] == '\\' && p[1] == 'x' && p[2] && p[3]) {
+      char hex[3] = {p[2], p[3], 0};
+      out[n++] = (char)strtol(hex, NULL, 16);
+      p += 3;
+    } else if (p[0] == '\\' && p[1]) {
+      out[n++] = *++p;
+    } else if (p[0] == '$' && p[1] == '$') {
+      out[n++] = '$';
+      p++;
+    } else {
+      out[n++] = *p;
+    }
+  }
+  out[n] = '\0';
+}
+
+int seal_hash_train_data(const char *job_yaml, char out[17], seal_error *e) {
+  setting *v;
+  int n = flatten_job(job_yaml, &v), hashed = 0;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  int rc = 0;
+  for (int i = 0; i < n && !rc; i++) {
+    if (strncmp(v[i].key, "data.train", 10) || !strcmp(v[i].value, "null")) continue;
+    char path[sizeof v[i].value];
+    unquote_path(v[i].value, path, sizeof path);
+    rc = hash_into(path, &h, e);
+    hashed++;
+  }
+  free(v);
+  if (rc) return -1;
+  if (!hashed)
+    out[0] = '\0';
+  else
+    to_hex(h, out);
+  return 0;
+}
+
 static const setting *find_setting(const setting *v, int n, const char *key) {
   for (int i = 0; i < n; i++)
     if (!strcmp(v[i].key, key)) return &v[i];
@@ -244,17 +287,17 @@ static void job_diffs(const char *ck_yaml, const char *job_yaml, diffs *d) {
  * the settings agree, so a settings difference is reported instead. */
 static void record_diffs(const seal_run *run, const seal_run_state *ck, diffs *d) {
   const seal_job *job = run->job;
+  int n_contexts = run->domain.ops->n_contexts(&run->domain, SEAL_SPLIT_TRAIN);
   for (int r = 0; r < ck->n_selfedit_rounds; r++)
     for (int i = 0; i < ck->n_selfedits[r]; i++) {
       const seal_selfedit_record *x = &ck->selfedits[r][i];
-      if (x->context_id < run->train.n_passages && x->sample < job->selfedit.k &&
-          x->repeat < job->repeats)
+      if (x->context_id < n_contexts && x->sample < job->selfedit.k && x->repeat < job->repeats)
         continue;
       char where[64], what[160], limits[160];
       snprintf(where, sizeof where, "self-edit %d of round %d", i, r);
       snprintf(what, sizeof what, "context %d, sample %d, repeat %d", x->context_id, x->sample,
                x->repeat);
-      snprintf(limits, sizeof limits, "%d passages, k = %d, repeats = %d", run->train.n_passages,
+      snprintf(limits, sizeof limits, "%d contexts, k = %d, repeats = %d", n_contexts,
                job->selfedit.k, job->repeats);
       add_diff(d, where, what, limits);
       return; /* one is enough to make the point */

@@ -12,6 +12,10 @@
  * regular files, by name, leaving out hidden files and *.md), and of one file. */
 int seal_hash_model_files(const char *model, char out[17], seal_error *e);
 int seal_hash_file(const char *path, char out[17], seal_error *e);
+/* One hash over the contents of every training data file of a job (the keys
+ * data.train* of its YAML dump: knowledge's data.train, ARC's data.train and
+ * data.train_solutions), in key order; "" when the job names none. */
+int seal_hash_train_data(const char *job_yaml, char out[17], seal_error *e);
 
 /* Rank 0's check of a checkpoint `ck` against the open run (whose state holds
  * the current model's dims and hashes): the model (architecture, dims, file

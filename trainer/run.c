@@ -12,18 +12,15 @@
 #include "trainer/resume_check.h"
 #include "trainer/run.h"
 
-uint64_t seal_item_seed(uint64_t run_seed, int round, int context, int sample, int stream) {
-  return seal_seed_derive(run_seed, (uint64_t)round, (uint64_t)context, (uint64_t)sample,
-                          (uint64_t)stream);
-}
-
 int seal_run_contexts(const seal_run *run, int round, int *ids) {
-  int n_all = run->train.n_passages;
+  int n_all = run->domain.ops->n_contexts(&run->domain, SEAL_SPLIT_TRAIN);
   int n = run->job->data.contexts_per_round < n_all ? run->job->data.contexts_per_round : n_all;
   int *perm = seal_malloc((size_t)n_all * sizeof(int));
   for (int i = 0; i < n_all; i++) perm[i] = i;
   seal_rng rng;
-  seal_rng_seed(&rng, seal_seed_derive(run->job->seed, (uint64_t)round, 0xC0u, 0, 0));
+  /* the stream sits in the context slot: the draw is the round's, not a context's */
+  seal_rng_seed(&rng,
+                seal_seed_derive(run->job->seed, (uint64_t)round, SEAL_STREAM_CONTEXTS, 0, 0));
   for (int i = n_all - 1; i > 0; i--) {
     int j = (int)(seal_rng_u64(&rng) % (uint64_t)(i + 1));
     int t = perm[i];
@@ -44,8 +41,10 @@ static void hash_inputs(seal_run *run) {
   const seal_job *job = run->job;
   if (seal_hash_model_files(job->model, run->st.model_fnv1a, &e))
     seal_warn("the model's files are not hashed (a resume cannot compare them): %s", e.msg);
-  if (job->data.train && seal_hash_file(job->data.train, run->st.train_fnv1a, &e))
-    seal_warn("data.train is not hashed (a resume cannot compare it): %s", e.msg);
+  char *yaml = seal_job_to_yaml(job);
+  if (seal_hash_train_data(yaml, run->st.train_fnv1a, &e))
+    seal_warn("the training data is not hashed (a resume cannot compare it): %s", e.msg);
+  free(yaml);
 }
 
 static void init_state(seal_run *run) {
@@ -71,12 +70,13 @@ static void init_state(seal_run *run) {
   snprintf(st->phase, sizeof st->phase, "init");
 }
 
-static int load_data(seal_run *run, seal_error *e) {
+/* The task's data (and its own models) on this rank's device. */
+static int open_task(seal_run *run, seal_error *e) {
   const seal_job *job = run->job;
-  if (job->data.train && seal_squad_load(job->data.train, &run->train, e)) return -1;
-  if (job->data.eval && seal_squad_load(job->data.eval, &run->eval, e)) return -1;
-  if (job->rounds > 0 && run->train.n_passages == 0)
-    return seal_errorf(e, "%s: data.train has no passages to train on", job->source);
+  if (seal_domain_open(&run->domain, job->task, job->task_settings, run->device, e)) return -1;
+  if (job->rounds > 0 && run->domain.ops->n_contexts(&run->domain, SEAL_SPLIT_TRAIN) == 0)
+    return seal_errorf(e, "%s: task %s has no training contexts to train on", job->source,
+                       job->task->name);
   return 0;
 }
 
@@ -192,29 +192,22 @@ int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile 
   run->job = job;
   run->comm = comm;
   run->stop = stop;
-  const char *ival = getenv("SEAL_CHECKPOINT_INTERVAL");
-  run->ckpt_interval = ival ? atof(ival) : 0.0;
   /* The directory is locked first, so that a second run fails at once. */
   run->dir = seal_strdup(job->output);
   if (comm->rank == 0 && (seal_mkdirs(run->dir, e) || lock_run_dir(run, e))) return -1;
-  if (load_data(run, e)) return -1;
+  run->device = rank_device(job, comm);
+  if (open_task(run, e)) return -1;
   if (!seal_file_exists(job->model))
     return seal_errorf(e,
                        "%s: model not found (%s: model); scripts/fetch-model.sh fetches the "
                        "demo's SmolLM2-135M-Instruct",
                        job->model, job->source);
-  run->device = rank_device(job, comm);
   if (seal_engine_open(&run->eng, job->model, run->device, e)) return -1;
-  if (job->grading.mode == SEAL_GRADE_JUDGE) {
-    if (seal_engine_open(&run->judge, job->grading.judge_model, run->device, e)) return -1;
-    run->has_judge = 1;
-  }
   if (strcmp(run->eng.be->name, "cpu")) {
     seal_error ne;
     if (seal_nccl_init(comm, &run->nccl, &ne) != 0 && comm->rank == 0 && comm->size > 1)
       seal_info("gradients are summed with MPI on host memory: %s", ne.msg);
   }
-  run->qa = seal_job_qa_config(job, run->has_judge ? &run->judge : NULL);
   run->ckpt_path = seal_path_join(run->dir, "checkpoint.h5");
   run->metrics_path = seal_path_join(run->dir, "metrics.jsonl");
   if (comm->rank == 0 && seal_metrics_open(&run->metrics, run->metrics_path, e)) return -1;
@@ -230,9 +223,7 @@ void seal_run_close(seal_run *run) {
   seal_metrics_close(&run->metrics);
   seal_run_state_free(&run->st);
   seal_engine_close(&run->eng);
-  if (run->has_judge) seal_engine_close(&run->judge);
-  seal_squad_free(&run->train);
-  seal_squad_free(&run->eval);
+  seal_domain_close(&run->domain);
   free(run->dir);
   free(run->ckpt_path);
   free(run->metrics_path);

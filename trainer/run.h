@@ -1,19 +1,19 @@
-/* trainer/run.h — a SEAL knowledge-incorporation run (DESIGN §3): rounds of
- * generate -> evaluate -> filter -> policy update, farmed out over MPI ranks,
- * checkpointed after each phase and as results arrive, resumable. */
+/* trainer/run.h — a SEAL run over the job's task domain (docs/architecture.md):
+ * rounds of generate -> evaluate -> filter -> policy update, farmed out over
+ * MPI ranks, checkpointed after each phase and as results arrive, resumable. */
 #ifndef SEAL_TRAINER_RUN_H
 #define SEAL_TRAINER_RUN_H
 
 #include "comm/collective.h"
 #include "comm/comm.h"
 #include "comm/workqueue.h"
-#include "evaluator/knowledge.h"
-#include "evaluator/squad.h"
+#include "evaluator/domain.h"
 #include "model/engine.h"
 #include "trainer/inner.h"
 #include "trainer/job.h"
 #include "trainer/metrics.h"
 #include "trainer/run_state.h"
+#include "trainer/seeds.h"
 
 /* Exit code of a run that stopped on SIGTERM/SIGUSR1 after checkpointing: a
  * Slurm script requeues on it. */
@@ -22,25 +22,22 @@
 typedef struct {
   const seal_job *job;
   seal_comm *comm;
-  seal_engine eng;   /* the policy: base weights with every finished round merged */
-  seal_engine judge; /* judge model in judge grading mode */
-  int has_judge;
-  seal_qa_config qa;
-  seal_squad train, eval;
-  seal_run_state st; /* authoritative on rank 0 */
+  seal_engine eng;    /* the policy: base weights with every finished round merged */
+  seal_domain domain; /* the job's task: its data and models, opened on every rank */
+  seal_run_state st;  /* authoritative on rank 0 */
   char *dir, *ckpt_path, *metrics_path;
   seal_metrics metrics;
   volatile int *stop; /* set by the signal handler */
   double last_ckpt;   /* when rank 0 last wrote the checkpoint */
-  double ckpt_interval;
-  char *device;     /* this rank's backend: "cpu" or "cuda:N" (its node-local GPU) */
-  seal_nccl *nccl;  /* gradient all-reduce between GPUs, or NULL (MPI on host memory) */
-  float *grad_host; /* host staging for the MPI all-reduce of device gradients */
+  char *device;       /* this rank's backend: "cpu" or "cuda:N" (its node-local GPU) */
+  seal_nccl *nccl;    /* gradient all-reduce between GPUs, or NULL (MPI on host memory) */
+  float *grad_host;   /* host staging for the MPI all-reduce of device gradients */
   size_t grad_host_cap;
   int lock_fd; /* rank 0: the open DIR/seal.lock holding the directory's flock; 0: none */
 } seal_run;
 
-/* Opens everything a run needs on every rank: job data, model, output files.
+/* Opens everything a run needs on every rank: the task's data, the
+ * model, output files.
  * Rank 0 locks the output directory for the run's life (DIR/seal.lock): a
  * second run into the same directory fails at once, naming the holder's PID. */
 int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile int *stop,
@@ -61,11 +58,8 @@ int seal_run_train(seal_run *run, seal_error *e);
 /* Writes the checkpoint now (rank 0; other ranks return at once). */
 void seal_run_checkpoint(seal_run *run);
 
-/* The context ids (indices into run->train) of round r: a seeded draw. */
+/* The context ids (of the task's train split) of round r: a seeded draw. */
 int seal_run_contexts(const seal_run *run, int round, int *ids);
-
-/* The seed of one work item (never of the rank that runs it). */
-uint64_t seal_item_seed(uint64_t run_seed, int round, int context, int sample, int stream);
 
 /* Sums a gradient buffer (backend memory of run->eng) over all ranks in place:
  * NCCL between GPUs when every rank owns one, else MPI on host memory (staged

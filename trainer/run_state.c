@@ -30,7 +30,7 @@ void seal_run_state_free(seal_run_state *s) {
   free(s->rng);
   free(s->rounds);
   for (int r = 0; r < s->n_selfedit_rounds; r++) {
-    for (int i = 0; i < s->n_selfedits[r]; i++) free(s->selfedits[r][i].text);
+    for (int i = 0; i < s->n_selfedits[r]; i++) seal_selfedit_record_free(&s->selfedits[r][i]);
     free(s->selfedits[r]);
   }
   free(s->selfedits);
@@ -69,6 +69,13 @@ static void ensure_selfedit_round(seal_run_state *s, int round) {
   s->n_selfedit_rounds = n;
 }
 
+void seal_selfedit_record_free(seal_selfedit_record *r) {
+  free(r->reason);
+  free(r->metrics);
+  free(r->text);
+  r->reason = r->metrics = r->text = NULL;
+}
+
 seal_selfedit_record *seal_run_state_add_selfedit(seal_run_state *s, int round,
                                                   const seal_selfedit_record *rec) {
   SEAL_CHECK(round >= 0, "self-edit round %d is negative", round);
@@ -78,6 +85,8 @@ seal_selfedit_record *seal_run_state_add_selfedit(seal_run_state *s, int round,
       grow(s->selfedits[round], &s->cap_selfedits[round], n + 1, sizeof(seal_selfedit_record));
   seal_selfedit_record *d = &s->selfedits[round][n];
   *d = *rec;
+  d->reason = seal_strdup(rec->reason ? rec->reason : "");
+  d->metrics = seal_strdup(rec->metrics ? rec->metrics : "{}");
   d->text = seal_strdup(rec->text ? rec->text : "");
   s->n_selfedits[round] = n + 1;
   return d;

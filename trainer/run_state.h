@@ -14,16 +14,19 @@
 #include "model/tensors.h"
 #include "util/util.h"
 
-/* One self-edit of a context: generated (reward NAN until it is evaluated) or
- * evaluated (reward and metrics of one inner loop, `repeat` counting the
- * evaluations of the same self-edit). */
+/* One self-edit of a context: generated (reward NAN until it is evaluated;
+ * repeat -1) or evaluated (reward and metrics of one inner loop, `repeat`
+ * counting the evaluations of the same self-edit). */
 typedef struct {
   int context_id, sample, repeat;
-  double reward;           /* NAN: generated, not evaluated yet */
-  double em, f1, contains; /* knowledge metrics (mean over the context's questions) */
-  int n_sequences;         /* training sequences the self-edit turned into */
-  int ok;                  /* 0: malformed self-edit, scored zero without training */
-  char *text;              /* the self-edit as the model wrote it; owned, never NULL */
+  double reward;       /* the reward used; NAN: generated, not evaluated yet */
+  double label_reward; /* the reward by the gold labels; NAN when not computed */
+  int n_examples;      /* training examples of the self-edit's plan */
+  int ok;              /* 0: unusable (the reason says why), scored zero without training */
+  int attempts;        /* samples drawn for it: 1 + the resamples of unusable ones */
+  char *reason;        /* why it is unusable, "" when ok; owned, never NULL once stored */
+  char *metrics;       /* the domain's metrics as a JSON object ({"em":0.5,...}); owned */
+  char *text;          /* the self-edit as the model wrote it; owned, never NULL once stored */
 } seal_selfedit_record;
 
 /* One finished round of the outer loop. */
@@ -94,10 +97,13 @@ void seal_run_state_free(seal_run_state *s);
 /* Replaces an owned string field (job_yaml, base_path) with a copy of v (NULL clears it). */
 void seal_run_state_set_string(char **field, const char *v);
 
-/* Appends a self-edit record to round r (growing the rounds as needed); the text
- * is copied (NULL becomes ""). Returns the stored record. */
+/* Appends a self-edit record to round r (growing the rounds as needed); the
+ * strings are copied (NULL becomes "", and "{}" for metrics). Returns the
+ * stored record. */
 seal_selfedit_record *seal_run_state_add_selfedit(seal_run_state *s, int round,
                                                   const seal_selfedit_record *rec);
+/* Frees the strings of a stored record. */
+void seal_selfedit_record_free(seal_selfedit_record *r);
 /* Stores round rec->round's record: replaces the record of that round when there
  * is one, else inserts it keeping the table ordered by round. */
 seal_round_record *seal_run_state_put_round(seal_run_state *s, const seal_round_record *rec);

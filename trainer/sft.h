@@ -9,11 +9,19 @@
 #include "model/graph.h"
 #include "model/optim.h"
 
+/* One training sequence. The loss mask is a prefix cut: tokens at index >=
+ * loss_from carry loss. That covers every plan seal has: whole texts
+ * (knowledge), a completion after its prompt (the policy update) and the final
+ * assistant turn of a chat (ARC's "output tokens only", a suffix too); a plan
+ * that needs holes in the middle would need a per-token mask here. */
 typedef struct {
   const int32_t *ids; /* [n] the whole sequence */
   int n;
   int loss_from; /* tokens at index >= loss_from are predicted with loss; 0 = all but the first */
 } seal_sft_example;
+
+/* How many tokens of x carry loss (each is predicted from the one before). */
+int seal_sft_loss_tokens(const seal_sft_example *x);
 
 /* Sums buf [n] across ranks in place; NULL in a single process. on_backend
  * says whether buf is backend memory (the gradients) or host memory (the loss). */
@@ -22,10 +30,11 @@ typedef void (*seal_grad_reduce_fn)(void *user, float *buf, size_t n, bool on_ba
 typedef struct {
   int epochs;
   int batch_size;  /* examples per optimizer step */
-  int micro_batch; /* examples per forward/backward (memory bound); 0 = batch_size */
+  int micro_batch; /* rows per forward/backward, over all adapters (memory bound); 0 = a whole step
+                    */
   bool shuffle;    /* reshuffle the examples every epoch (seeded) */
   uint64_t seed;
-  seal_adamw_config opt; /* total_steps is filled in by seal_sft_train */
+  seal_adamw_config opt; /* total_steps is filled in by the training */
   /* Data parallelism: this rank takes the examples of each batch whose index
    * within the batch is rank mod world; grads are then summed by reduce. */
   int rank, world;
@@ -44,21 +53,24 @@ typedef struct {
   double seconds;
 } seal_sft_stats;
 
-/* Trains lora in place (its parameters are the starting point). Loss per step:
- * the mean cross-entropy over every loss-bearing token of the step's examples
- * (all ranks together). */
-void seal_sft_train(seal_model *m, seal_lora *lora, const seal_sft_example *ex, int n,
-                    const seal_sft_config *cfg, seal_sft_stats *stats);
-
-/* Batched multi-LoRA: trains adapter g of lora (a multi-adapter with G =
- * lora->n_adapters) on ex[g][0..n[g]) with cfg[g], all G at once: every step
- * packs each unfinished adapter's next batch into one forward/backward over
- * the shared base, then each adapter clips and steps on its own (its own
- * schedule, its own shuffle). Adapter g ends where seal_sft_train on
- * seal_lora_view(lora, g) alone would, up to the summation order of the shared
- * products. Single process only (cfg[g].world must be 1). */
+/* Trains adapter g of lora (G = lora->n_adapters, one or a batched
+ * multi-adapter) on ex[g][0..n[g]) with cfg[g], in place (the parameters are
+ * the starting point), all G at once: every step packs each unfinished
+ * adapter's next batch (this rank's share of it) into one forward/backward
+ * over the shared base, sums gradients and losses over the ranks with
+ * cfg[0].reduce, then each adapter clips and steps on its own (its own
+ * schedule, its own shuffle). Loss per step: the mean cross-entropy over
+ * every loss-bearing token of the adapter's batch (all ranks together).
+ * Adapter g ends where training seal_lora_view(lora, g) alone would, up to
+ * the summation order of the shared products; with G = 1 it is the plain
+ * single-adapter computation. Every cfg[g] has the same rank, world and
+ * reduce. */
 void seal_sft_train_multi(seal_model *m, seal_lora *lora, const seal_sft_example *const *ex,
                           const int *n, const seal_sft_config *cfg, seal_sft_stats *stats);
+
+/* seal_sft_train_multi with one adapter. */
+void seal_sft_train(seal_model *m, seal_lora *lora, const seal_sft_example *ex, int n,
+                    const seal_sft_config *cfg, seal_sft_stats *stats);
 
 /* Mean token loss of the examples under (m, lora), no training. */
 double seal_sft_eval_loss(seal_model *m, const seal_lora *lora, const seal_sft_example *ex, int n);

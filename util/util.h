@@ -62,6 +62,8 @@ char *seal_strdup_at(const char *s, const char *file, int line);
 #define seal_strdup(s) seal_strdup_at((s), __FILE__, __LINE__)
 /* Allocates an array of n elements of *ptr's type. */
 #define SEAL_ALLOC_ARRAY(ptr, n) ((ptr) = seal_calloc((n) ? (n) : 1, sizeof *(ptr)))
+/* The number of elements of an array (not a pointer). */
+#define SEAL_ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* printf into a freshly allocated string. */
 char *seal_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -44,7 +44,8 @@ if command -v h5dump >/dev/null 2>&1; then
     'GROUP "optimizer"' 'GROUP "m"' 'GROUP "v"' 'ATTRIBUTE "step"' 'ATTRIBUTE "lr"' \
     'DATASET "rng"' 'H5T_ARRAY { [4] H5T_STD_U64LE } "state"' \
     'DATASET "rounds"' 'H5T_IEEE_F64LE "mean_reward"' \
-    'GROUP "selfedits"' 'DATASET "round_2"' 'H5T_IEEE_F64LE "reward"' 'STRSIZE H5T_VARIABLE'
+    'GROUP "selfedits"' 'DATASET "round_2"' 'H5T_IEEE_F64LE "reward"' 'STRSIZE H5T_VARIABLE' \
+    'H5T_IEEE_F64LE "label_reward"' 'H5T_STD_I32LE "attempts"'
   # the values of attributes, readably
   h5dump -a /format "$ckpt" >"$tmp/format.txt" || fail "h5dump -a /format failed"
   expect "$tmp/format.txt" '"seal-checkpoint"'
@@ -56,14 +57,20 @@ fi
 "$seal" inspect "$ckpt" >"$tmp/inspect.txt" 2>"$tmp/inspect.err" ||
   { cat "$tmp/inspect.err" >&2; fail "seal inspect exited with $? (is inspect in cmd/commands.c?)"; }
 expect "$tmp/inspect.txt" \
-  'format:     seal-checkpoint version 1' 'round:      2, phase evaluate' 'world size: 3' \
+  'format:     seal-checkpoint version 2' 'round:      2, phase evaluate' 'world size: 3' \
   'round contexts mean_reward  kept accuracy   seconds' \
   '      1       50      0.3750    44   0.4100    1234.5' \
   'round_0: 4 tensors, 1280 parameters' 'AdamW step 17' \
-  'round_0: 2 records, 2 evaluated, mean reward 0.4000, 1 malformed'
+  'round_0: 2 records, 2 evaluated, mean reward 0.4000, 1 unusable'
 
 "$seal" inspect "$ckpt" --selfedits 0 >"$tmp/selfedits.txt" || fail "seal inspect --selfedits 0"
-expect "$tmp/selfedits.txt" 'context 3 sample 1 repeat 2: reward 0.2000' '    And B.'
+expect "$tmp/selfedits.txt" 'context 3 sample 1 repeat 2: reward 0.2000' '    And B.' \
+  'metrics {"em":0.5,"f1":0.7}, 12 examples' '3 attempts, unusable: no JSON object'
+# the metrics column by name, and the reason, as text in h5dump
+if command -v h5dump >/dev/null 2>&1; then
+  h5dump -d /selfedits/round_0 "$ckpt" >"$tmp/round0.txt" || fail "h5dump -d /selfedits/round_0"
+  expect "$tmp/round0.txt" '"{"em":0.5,"f1":0.7}"' '"no JSON object"'
+fi
 
 "$seal" inspect --help | grep -q 'usage: seal inspect' || fail "seal inspect --help"
 

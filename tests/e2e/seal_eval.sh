@@ -5,7 +5,8 @@
 # base, passage, seal-round-0 (self-edits without RL), seal-round-1 and
 # seal-round-2 (after each ReST-EM round) — and writes DIR/eval.json and
 # DIR/plot.svg. eval.json must hold those five conditions with 2 passages each
-# (data.n_eval) and fractions in [0, 1]; it is parsed with python3 when present,
+# (data.n_eval), fractions in [0, 1] and per-context rows (context, answers); it
+# is parsed with python3 when present,
 # else checked with grep. The evaluation on 2 ranks must give the same rows as on
 # 1 rank (every number but the seconds).
 set -euo pipefail
@@ -63,6 +64,9 @@ got = [r["condition"] for r in rows]
 assert got == want, f"{path}: conditions {got}, expected {want}"
 for r in rows:
     assert r["protocol"] == "single-passage" and r["passages"] == 2, r
+    assert len(r["per_context"]) == 2 and [c["context"] for c in r["per_context"]] == [0, 1], r
+    for c in r["per_context"]:
+        assert c["n_items"] == len(c["answers"]) > 0, c
     for k in ("accuracy", "em", "f1", "contains"):
         assert 0.0 <= r[k] <= 1.0, f"{path}: {r['condition']} {k} = {r[k]}"
 print(f"seal_eval:   {path}: " + ", ".join(f"{r['condition']} {r['accuracy']:.3f}" for r in rows))
@@ -83,19 +87,19 @@ evaluate 2 "$tmp/run2"
 cmp -s "$tmp/rows1.txt" "$tmp/rows2.txt" ||
   { diff "$tmp/rows1.txt" "$tmp/rows2.txt" >&2; fail "seal eval on 2 ranks differs from 1 rank"; }
 if command -v python3 >/dev/null 2>&1; then
-  # eval.json, and each (condition, passage) item's self-edit text and scores from
+  # eval.json, and each (condition, context, self-edit) item's self-edit text and scores from
   # the "eval_item" events of metrics.jsonl.
   python3 - "$tmp/run" "$tmp/run2" <<'EOF' || fail "seal eval differs between 1 and 2 ranks (above)"
 import json, sys
 a, b = (json.load(open(d + "/eval.json")) for d in sys.argv[1:])
-strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # per_context too
 assert strip(a) == strip(b), f"eval.json: {strip(a)}\n!=\n{strip(b)}"
 def items(d):
     out = {}
     for line in open(d + "/metrics.jsonl"):
         e = json.loads(line)
         if e["event"] == "eval_item":
-            out[(e["condition"], e["passage"])] = (e["selfedit"], e["reward"], e["f1"], e["n_sequences"])
+            out[(e["condition"], e["context"], e["sample"])] = (e["selfedit"], e["reward"], e["f1"], e["n_examples"])
     return out
 ia, ib = items(sys.argv[1]), items(sys.argv[2])
 assert len(ia) == 10, f"{len(ia)} eval items, expected 5 conditions x 2 passages"

@@ -5,9 +5,9 @@
 # A normal run of the tiny job (tests/fixtures/tiny-seal) on 1 rank picks the item:
 # an evaluation (context, sample, repeat) of round 0 that scored 0 in every round it
 # ran in (so that its failure cannot change which self-edits the filter keeps, and
-# everything after it must stay the same). The job then runs on 2 ranks with
-# SEAL_FAULT_EVALUATE=context:sample:repeat (trainer/round.c fails that evaluation on
-# every attempt, on whichever rank it lands). Expected: exit status 0; the item's
+# everything after it must stay the same). The job then runs on 2 ranks with the
+# test hook testing.fault_evaluate: {context, sample, repeat} (trainer/round.c fails
+# that evaluation on every attempt, on whichever rank it lands). Expected: exit status 0; the item's
 # checkpoint record and its "evaluated" event have reward 0 and ok 0; every other
 # result (texts, rewards, losses, policy tensors) equals the normal run's (the
 # run_compare suite's `e2e` case with SEAL_COMPARE_FAULT, tests/trainer/test_run_compare.c).
@@ -30,14 +30,13 @@ fail() {
 [ -x "$build/test_trainer" ] || fail "$build/test_trainer (the comparison) is not built"
 
 train() {
-  local n=$1 dir=$2 status=0
+  local n=$1 dir=$2 job=${3:-$job} status=0
   "$mpiexec" --oversubscribe --bind-to none -n "$n" "$seal" train "$job" --output "$dir" \
     >"$dir.log" 2>&1 || status=$?
   [ "$status" -eq 0 ] || { tail -n 30 "$dir.log" >&2; fail "seal train on $n rank(s) exited with $status"; }
 }
 
 echo "seal_fault: normal run on 1 rank"
-unset SEAL_FAULT_EVALUATE
 train 1 "$tmp/normal"
 
 # The item: round 0's evaluations, later samples and repeats first, the first one
@@ -57,12 +56,14 @@ for c in $candidates; do
   fi
 done
 [ -n "$item" ] || fail "every evaluation of round 0 scored above 0 somewhere; no item to fail safely"
-echo "seal_fault: SEAL_FAULT_EVALUATE=$item (context:sample:repeat), run on 2 ranks"
-
-SEAL_FAULT_EVALUATE=$item train 2 "$tmp/fault"
+IFS=: read -r ctx smp rep <<<"$item"
+echo "seal_fault: testing.fault_evaluate {context: $ctx, sample: $smp, repeat: $rep}, run on 2 ranks"
+cp "$job" "$tmp/fault.yaml"
+printf 'testing:\n  fault_evaluate: {context: %d, sample: %d, repeat: %d}\n' "$ctx" "$smp" "$rep" \
+  >>"$tmp/fault.yaml"
+train 2 "$tmp/fault" "$tmp/fault.yaml"
 grep -m1 'failed on rank' "$tmp/fault.log" | sed 's/^/seal_fault:   log: /' || true
 
-IFS=: read -r ctx smp rep <<<"$item"
 pattern="\"round\":0,\"context\":$ctx,\"sample\":$smp,\"repeat\":$rep,"
 line=$(grep '"event":"evaluated"' "$tmp/fault/metrics.jsonl" | grep -F "$pattern" || true)
 [ -n "$line" ] || fail "no evaluated event for round 0 $item in the faulty run's metrics"

@@ -107,14 +107,35 @@ static void populate(seal_run_state *s) {
   seal_run_state_put_round(s, &(seal_round_record){0, 50, 0.25, 40, 0.33, 1000.25});
 
   seal_run_state_add_selfedit(s, 0,
-                              &(seal_selfedit_record){3, 0, 0, 0.6, 0.5, 0.7, 0.8, 12, 1,
-                                                      "The passage implies A.\nAnd B."});
-  seal_run_state_add_selfedit(
-      s, 0, &(seal_selfedit_record){3, 1, 2, 0.2, 0.0, 0.1, 0.25, 0, 0, "{\"bad json"});
+                              &(seal_selfedit_record){.context_id = 3,
+                                                      .reward = 0.6,
+                                                      .label_reward = 0.6,
+                                                      .n_examples = 12,
+                                                      .ok = 1,
+                                                      .attempts = 1,
+                                                      .metrics = "{\"em\":0.5,\"f1\":0.7}",
+                                                      .text = "The passage implies A.\nAnd B."});
+  seal_run_state_add_selfedit(s, 0,
+                              &(seal_selfedit_record){.context_id = 3,
+                                                      .sample = 1,
+                                                      .repeat = 2,
+                                                      .reward = 0.2,
+                                                      .label_reward = NAN,
+                                                      .attempts = 3,
+                                                      .reason = "no JSON object",
+                                                      .text = "{\"bad json"});
   /* round 1 has no records yet; round 2 has one generated, not evaluated */
+  seal_run_state_add_selfedit(s, 2,
+                              &(seal_selfedit_record){.context_id = 7,
+                                                      .sample = 4,
+                                                      .reward = NAN,
+                                                      .label_reward = NAN,
+                                                      .ok = 1,
+                                                      .text = "— ünïcödé self-edit ✓"});
   seal_run_state_add_selfedit(
-      s, 2, &(seal_selfedit_record){7, 4, 0, NAN, NAN, NAN, NAN, 0, 1, "— ünïcödé self-edit ✓"});
-  seal_run_state_add_selfedit(s, 2, &(seal_selfedit_record){8, 0, 0, 1.0, 1, 1, 1, 3, 1, NULL});
+      s, 2,
+      &(seal_selfedit_record){
+          .context_id = 8, .reward = 1.0, .label_reward = 1.0, .n_examples = 3, .ok = 1});
 }
 
 /* ---- comparisons ---------------------------------------------------------------- */
@@ -188,11 +209,12 @@ static void assert_same_state(const seal_run_state *a, const seal_run_state *b) 
       ck_assert_int_eq(x->sample, y->sample);
       ck_assert_int_eq(x->repeat, y->repeat);
       assert_same_double(x->reward, y->reward);
-      assert_same_double(x->em, y->em);
-      assert_same_double(x->f1, y->f1);
-      assert_same_double(x->contains, y->contains);
-      ck_assert_int_eq(x->n_sequences, y->n_sequences);
+      assert_same_double(x->label_reward, y->label_reward);
+      ck_assert_int_eq(x->n_examples, y->n_examples);
       ck_assert_int_eq(x->ok, y->ok);
+      ck_assert_int_eq(x->attempts, y->attempts);
+      ck_assert_str_eq(x->reason, y->reason);
+      ck_assert_str_eq(x->metrics, y->metrics);
       ck_assert_str_eq(x->text, y->text);
     }
   }
@@ -243,8 +265,10 @@ START_TEST(checkpoint_round_trip_is_exact) {
   ck_assert_str_eq(b.selfedits[2][1].text, "");
   ck_assert_int_eq(b.n_selfedits[1], 0);
   /* The state read back keeps growing like a fresh one. */
-  seal_run_state_add_selfedit(&b, 1, &(seal_selfedit_record){1, 0, 0, 0.5, 0, 0, 0, 1, 1, "x"});
-  seal_run_state_add_selfedit(&b, 0, &(seal_selfedit_record){1, 0, 0, 0.5, 0, 0, 0, 1, 1, "y"});
+  seal_run_state_add_selfedit(&b, 1,
+                              &(seal_selfedit_record){.context_id = 1, .reward = 0.5, .text = "x"});
+  seal_run_state_add_selfedit(&b, 0,
+                              &(seal_selfedit_record){.context_id = 1, .reward = 0.5, .text = "y"});
   ck_assert_int_eq(b.n_selfedits[0], 3);
   ck_assert_str_eq(b.selfedits[0][2].text, "y");
   seal_run_state_free(&a);
@@ -390,6 +414,10 @@ START_TEST(checkpoint_foreign_hdf5_is_refused_naming_what_is_missing) {
   write_foreign_hdf5(path, "seal-checkpoint", SEAL_CHECKPOINT_VERSION + 1);
   msg = refusal(path);
   ck_assert_msg(strstr(msg, "newer") != NULL, "%s", msg);
+  /* an older layout: refused, pointing at the seal that wrote it */
+  write_foreign_hdf5(path, "seal-checkpoint", SEAL_CHECKPOINT_VERSION - 1);
+  msg = refusal(path);
+  ck_assert_msg(strstr(msg, "older") != NULL, "%s", msg);
   write_foreign_hdf5(path, "seal-checkpoint", SEAL_CHECKPOINT_VERSION);
   msg = refusal(path);
   ck_assert_msg(strstr(msg, "seal_version") != NULL, "%s", msg);
@@ -551,7 +579,7 @@ START_TEST(checkpoint_summary_prints_the_round_table) {
   ck_assert_msg(seal_checkpoint_summary(path, out, &e) == 0, "%s", e.msg);
   fclose(out);
   const char *expect[] = {
-      "seal-checkpoint version 1",
+      "seal-checkpoint version 2",
       "created:    2025-06-01T12:34:56Z",
       "round:      2, phase evaluate",
       "world size: 3",
@@ -563,7 +591,7 @@ START_TEST(checkpoint_summary_prints_the_round_table) {
       "round_1: 4 tensors, 1280 parameters",
       "AdamW step 17",
       "coordinator",
-      "round_0: 2 records, 2 evaluated, mean reward 0.4000, 1 malformed",
+      "round_0: 2 records, 2 evaluated, mean reward 0.4000, 1 unusable",
       "round_1: 0 records, 0 evaluated",
       "round_2: 2 records, 1 evaluated, mean reward 1.0000",
   };
@@ -613,6 +641,9 @@ START_TEST(checkpoint_h5dump_shows_the_layout) {
       "DATASET \"rounds\"",
       "H5T_IEEE_F64LE \"mean_reward\"",
       "GROUP \"selfedits\"",
+      "H5T_IEEE_F64LE \"label_reward\"",
+      "H5T_STD_I32LE \"attempts\"",
+      "STRSIZE H5T_VARIABLE", /* reason, metrics, text: readable text */
       "ATTRIBUTE \"format\"",
       "CSET H5T_CSET_UTF8",
   };
@@ -629,7 +660,8 @@ START_TEST(checkpoint_run_state_appends) {
   ck_assert_int_eq(strlen(s.created), 20);
   ck_assert(s.created[10] == 'T' && s.created[19] == 'Z');
   for (int i = 0; i < 100; i++)
-    seal_run_state_add_selfedit(&s, 3, &(seal_selfedit_record){i, 0, 0, i, 0, 0, 0, 0, 1, "t"});
+    seal_run_state_add_selfedit(
+        &s, 3, &(seal_selfedit_record){.context_id = i, .reward = i, .ok = 1, .text = "t"});
   ck_assert_int_eq(s.n_selfedit_rounds, 4);
   ck_assert_int_eq(s.n_selfedits[0], 0);
   ck_assert_int_eq(s.n_selfedits[3], 100);

@@ -58,7 +58,18 @@ static void populate(seal_run_state *s) {
   seal_run_state_put_rng(s, "coordinator", (uint64_t[]){1, 2, 3, 4});
   seal_run_state_put_round(s, &(seal_round_record){0, 3, 0.5, 3, NAN, 1.0});
   seal_run_state_put_round(s, &(seal_round_record){1, 3, 0.25, 3, NAN, 1.0});
-  seal_run_state_add_selfedit(s, 2, &(seal_selfedit_record){4, 1, 0, 0.5, 0, 1, 1, 3, 1, "x"});
+  seal_run_state_add_selfedit(s, 2,
+                              &(seal_selfedit_record){.context_id = 4,
+                                                      .sample = 1,
+                                                      .repeat = 0,
+                                                      .reward = 0.5,
+                                                      .label_reward = NAN,
+                                                      .n_examples = 3,
+                                                      .ok = 1,
+                                                      .attempts = 1,
+                                                      .reason = "",
+                                                      .metrics = "{}",
+                                                      .text = "x"});
 }
 
 static void write_state(const seal_run_state *s) {
@@ -271,7 +282,17 @@ static void policy_ahead(seal_run_state *s) { s->round = 1; }
 static void round_row_ahead(seal_run_state *s) { s->rounds[1].round = 7; }
 static void round_rows_twice(seal_run_state *s) { s->rounds[1].round = 0; }
 static void selfedits_ahead(seal_run_state *s) {
-  seal_run_state_add_selfedit(s, 9, &(seal_selfedit_record){0, 0, -1, NAN, 0, 0, 0, 0, 1, "x"});
+  seal_run_state_add_selfedit(s, 9,
+                              &(seal_selfedit_record){.context_id = 0,
+                                                      .sample = 0,
+                                                      .repeat = -1,
+                                                      .reward = NAN,
+                                                      .label_reward = NAN,
+                                                      .ok = 1,
+                                                      .attempts = 1,
+                                                      .reason = "",
+                                                      .metrics = "{}",
+                                                      .text = "x"});
 }
 static void negative_context(seal_run_state *s) { s->selfedits[2][0].context_id = -3; }
 static void negative_sample(seal_run_state *s) { s->selfedits[2][0].sample = -1; }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evaluator/knowledge_domain.h"
 #include "model/lora.h"
 #include "trainer/job.h"
 
@@ -11,6 +12,9 @@
 #define ALL_TARGETS ((1u << SEAL_LORA_N_TARGETS) - 1)
 /* Four lines every error case starts with, so errors sit on line 5 and below. */
 #define BASE "model: m.gguf\ndata:\n  train: a.json\n  eval: b.json\n"
+/* The knowledge task's settings of a job. */
+#define K(j) ((const seal_knowledge_settings *)(j).task_settings)
+#define PROTOCOL(p) (1u << SEAL_PROTOCOL_##p)
 
 START_TEST(valid_job_file) {
   setenv("SEAL_TEST_MODEL_DIR", "/models/x", 1);
@@ -23,9 +27,10 @@ START_TEST(valid_job_file) {
   ck_assert_str_eq(j.output, "runs/test");
   ck_assert_int_eq(j.rounds, 1);
   ck_assert_int_eq(j.repeats, 2);
-  ck_assert_str_eq(j.data.train, "tests/fixtures/knowledge/grouped.json");
+  ck_assert_ptr_eq(j.task, &seal_knowledge_domain);
+  ck_assert_str_eq(K(j)->data.train, "tests/fixtures/knowledge/grouped.json");
   ck_assert_int_eq(j.data.contexts_per_round, 2);
-  ck_assert_int_eq(j.selfedit.prompt, SEAL_PROMPT_SELF_QA);
+  ck_assert_int_eq(K(j)->selfedit.prompt, SEAL_PROMPT_SELF_QA);
   ck_assert_int_eq(j.selfedit.k, 3);
   ck_assert_double_eq(j.selfedit.temperature, 0.7);
   ck_assert_double_eq(j.selfedit.top_p, 0.9);
@@ -37,16 +42,16 @@ START_TEST(valid_job_file) {
   ck_assert_double_eq(j.inner.lr, 2.5e-4);
   ck_assert_int_eq(j.inner.schedule, SEAL_SCHEDULE_COSINE);
   ck_assert_int_eq(j.inner.warmup_steps, 3);
-  ck_assert_int_eq(j.grading.mode, SEAL_GRADE_F1);
-  ck_assert_double_eq(j.grading.f1_threshold, 0.8);
-  ck_assert(j.evaluation.single_passage && j.evaluation.continued_pretraining);
-  ck_assert_int_eq(j.evaluation.cpt.n_passages, 2);
+  ck_assert_int_eq(K(j)->grading.mode, SEAL_GRADE_F1);
+  ck_assert_double_eq(K(j)->grading.f1_threshold, 0.8);
+  ck_assert_uint_eq(j.evaluation.protocols, PROTOCOL(SINGLE) | PROTOCOL(CPT));
+  ck_assert_int_eq(K(j)->cpt.n_passages, 2);
   /* keys the file leaves out keep the paper's values */
   ck_assert_int_eq(j.data.n_eval, 200);
   ck_assert_int_eq(j.inner.batch_size, 1);
   ck_assert_double_eq(j.inner.grad_clip, 1.0);
-  ck_assert_int_eq(j.answer.max_tokens, 64);
-  ck_assert_int_eq(j.evaluation.cpt.lora.r, 32);
+  ck_assert_int_eq(K(j)->answer.max_tokens, 64);
+  ck_assert_int_eq(K(j)->cpt.lora.r, 32);
   seal_job_free(&j);
 }
 END_TEST
@@ -56,15 +61,16 @@ START_TEST(defaults_are_the_papers) {
   seal_error e;
   ck_assert_msg(seal_job_parse(BASE, "min.yaml", &j, &e) == 0, "%s", e.msg);
   ck_assert_str_eq(j.source, "min.yaml");
-  ck_assert_int_eq(j.task, SEAL_TASK_KNOWLEDGE);
+  ck_assert_ptr_eq(j.task, &seal_knowledge_domain);
   ck_assert_int_eq(j.device, SEAL_DEVICE_AUTO);
   ck_assert_int_eq(j.rounds, 2);
   ck_assert_int_eq(j.repeats, 3);
   ck_assert_int_eq(j.data.contexts_per_round, 50);
-  ck_assert_int_eq(j.selfedit.prompt, SEAL_PROMPT_IMPLICATIONS);
+  ck_assert_int_eq(K(j)->selfedit.prompt, SEAL_PROMPT_IMPLICATIONS);
   ck_assert_int_eq(j.selfedit.k, 5);
   ck_assert_double_eq(j.selfedit.temperature, 1.0);
   ck_assert_double_eq(j.selfedit.top_p, 0.95);
+  ck_assert_int_eq(j.selfedit.max_resamples, 0);
   ck_assert_int_eq(j.inner.lora.r, 32);
   ck_assert_double_eq(j.inner.lora.alpha, 64);
   ck_assert_uint_eq(j.inner.lora.targets, BIT(SEAL_LORA_Q) | BIT(SEAL_LORA_V));
@@ -75,19 +81,22 @@ START_TEST(defaults_are_the_papers) {
   ck_assert_int_eq(j.inner.warmup_steps, 0);
   ck_assert_double_eq(j.inner.weight_decay, 0.0);
   ck_assert_double_eq(j.inner.grad_clip, 1.0);
-  ck_assert_int_eq(j.answer.max_tokens, 64);
+  ck_assert_int_eq(K(j)->answer.max_tokens, 64);
   ck_assert_int_eq(j.rest_em.lora.r, 64);
   ck_assert_double_eq(j.rest_em.lora.alpha, 128);
   ck_assert_uint_eq(j.rest_em.lora.targets, ALL_TARGETS);
   ck_assert_double_eq(j.rest_em.lr, 3e-4);
   ck_assert_int_eq(j.rest_em.epochs, 2);
   ck_assert_int_eq(j.rest_em.batch_size, 10);
-  ck_assert(j.evaluation.single_passage && !j.evaluation.continued_pretraining);
-  ck_assert_int_eq(j.evaluation.cpt.n_passages, 200);
-  ck_assert_int_eq(j.evaluation.cpt.epochs, 3);
-  ck_assert_double_eq(j.evaluation.cpt.lr, 1e-3);
-  ck_assert_int_eq(j.evaluation.cpt.batch_size, 8);
-  ck_assert_ptr_null(j.grading.judge_model);
+  ck_assert_uint_eq(j.evaluation.protocols, PROTOCOL(SINGLE));
+  ck_assert_int_eq(j.evaluation.selfedits_per_context, 1);
+  ck_assert_int_eq(K(j)->cpt.n_passages, 200);
+  ck_assert_int_eq(K(j)->cpt.epochs, 3);
+  ck_assert_double_eq(K(j)->cpt.lr, 1e-3);
+  ck_assert_int_eq(K(j)->cpt.batch_size, 8);
+  ck_assert_ptr_null(K(j)->grading.judge_model);
+  ck_assert_double_eq(j.checkpoint.interval_seconds, 0);
+  ck_assert_int_eq(j.testing.fault_evaluate.context, -1);
   seal_job_free(&j);
 }
 END_TEST
@@ -108,7 +117,8 @@ START_TEST(unknown_and_duplicate_keys) {
               "batch_size, schedule, warmup_steps, weight_decay, grad_clip, group)");
   check_error(BASE "colour: blue\n",
               "t.yaml:5:1: unknown key \"colour\" (known here: task, model, device, seed, output, "
-              "rounds, repeats, data, selfedit, inner_loop, answer, grading, rest_em, evaluation)");
+              "rounds, repeats, data, selfedit, inner_loop, answer, grading, rest_em, evaluation, "
+              "checkpoint, testing)");
   check_error(BASE "rounds: 1\nrounds: 2\n", "t.yaml:6:1: rounds: duplicate key");
 }
 END_TEST
@@ -195,9 +205,9 @@ START_TEST(dump_parses_back_to_the_same_job) {
   ck_assert_double_eq(b.selfedit.top_p, a.selfedit.top_p);
   ck_assert_uint_eq(b.inner.lora.targets, a.inner.lora.targets);
   ck_assert_uint_eq(b.rest_em.lora.targets, ALL_TARGETS);
-  ck_assert_int_eq(b.grading.mode, a.grading.mode);
-  ck_assert(b.evaluation.continued_pretraining);
-  ck_assert_ptr_null(b.grading.judge_model);
+  ck_assert_int_eq(K(b)->grading.mode, K(a)->grading.mode);
+  ck_assert_uint_eq(b.evaluation.protocols, a.evaluation.protocols);
+  ck_assert_ptr_null(K(b)->grading.judge_model);
   ck_assert_msg(strstr(text, "\n  lr: 0.00025\n") != NULL, "%s", text);
   ck_assert_msg(strstr(text, "targets: [q, v]") != NULL, "%s", text);
   free(text), free(again);
@@ -238,6 +248,127 @@ START_TEST(shipped_jobs_parse) {
 }
 END_TEST
 
+/* ---- a second task: how the reader merges a task's keys ------------------------- */
+
+/* "toy": a task of the job reader's tests only (its keys; nothing here opens
+ * data). A mapping of its own, a key added to the trainer's selfedit, and
+ * defaults that override the trainer's. */
+typedef struct {
+  int steps;
+  int style;
+  char *notes;
+} toy_settings;
+
+static const char *toy_style(int v) {
+  static const char *const names[] = {"plain", "fancy"};
+  return v >= 0 && v < SEAL_ARRAY_LEN(names) ? names[v] : NULL;
+}
+
+static const seal_schema_key toy_own_keys[] = {
+    SEAL_SCHEMA_INT_KEY("steps", toy_settings, steps, 1, 375),
+    SEAL_SCHEMA_PATH_KEY("notes", toy_settings, notes, false),
+    SEAL_SCHEMA_END,
+};
+static const seal_schema_key toy_selfedit_keys[] = {
+    SEAL_SCHEMA_ENUM_KEY("style", toy_settings, style, toy_style),
+    SEAL_SCHEMA_END,
+};
+static const seal_schema_key toy_keys[] = {
+    SEAL_SCHEMA_MAP_KEY("selfedit", toy_selfedit_keys),
+    SEAL_SCHEMA_MAP_KEY("toy", toy_own_keys),
+    SEAL_SCHEMA_END,
+};
+
+static void toy_defaults(void *s) { *(toy_settings *)s = (toy_settings){.steps = 10}; }
+static void toy_free(void *s) { free(((toy_settings *)s)->notes); }
+static const char *const toy_protocols[SEAL_N_PROTOCOLS] = {[SEAL_PROTOCOL_SINGLE] = "single"};
+
+static const seal_domain_ops toy_task = {
+    .name = "toy",
+    .settings_size = sizeof(toy_settings),
+    .defaults = toy_defaults,
+    .free_settings = toy_free,
+    .keys = toy_keys,
+    .defaults_yaml =
+        "selfedit:\n  k: 15\n  temperature: 0.8\nevaluation:\n  selfedits_per_context: 5\n",
+    .protocol_names = toy_protocols,
+};
+
+static const seal_domain_ops *const two_tasks[] = {&seal_knowledge_domain, &toy_task, NULL};
+
+static void check_error_two(const char *yaml, const char *want) {
+  seal_job j;
+  seal_error e = {{0}};
+  ck_assert_msg(seal_job_parse_tasks(yaml, "t.yaml", two_tasks, &j, &e) == -1,
+                "parsed but should fail with: %s", want);
+  ck_assert_str_eq(e.msg, want);
+}
+
+START_TEST(a_task_adds_its_keys_and_defaults) {
+  seal_job j;
+  seal_error e;
+  const char *yaml = "task: toy\nmodel: m\ntoy:\n  steps: 7\nselfedit:\n  style: fancy\n";
+  ck_assert_msg(seal_job_parse_tasks(yaml, "t.yaml", two_tasks, &j, &e) == 0, "%s", e.msg);
+  ck_assert_ptr_eq(j.task, &toy_task);
+  const toy_settings *t = j.task_settings;
+  ck_assert_int_eq(t->steps, 7);
+  ck_assert_int_eq(t->style, 1);
+  ck_assert_int_eq(j.selfedit.k, 15); /* the task's defaults over the trainer's */
+  ck_assert_double_eq(j.selfedit.temperature, 0.8);
+  ck_assert_int_eq(j.evaluation.selfedits_per_context, 5);
+  ck_assert_double_eq(j.selfedit.top_p, 0.95); /* the trainer's where the task is silent */
+  /* the dump holds the task's keys where they were declared, and reads back */
+  char *text = seal_job_to_yaml(&j);
+  ck_assert_msg(strstr(text, "\ntask: toy\n") != NULL, "%s", text);
+  ck_assert_msg(strstr(text, "\nselfedit:\n  style: fancy\n  k: 15\n") != NULL, "%s", text);
+  ck_assert_msg(strstr(text, "\ntoy:\n  steps: 7\n  notes: null\nrest_em:") != NULL, "%s", text);
+  ck_assert_msg(strstr(text, "protocols: [single]") != NULL, "%s", text);
+  seal_job b;
+  ck_assert_msg(seal_job_parse_tasks(text, "dump.yaml", two_tasks, &b, &e) == 0, "%s", e.msg);
+  ck_assert_int_eq(((const toy_settings *)b.task_settings)->steps, 7);
+  free(text);
+  seal_job_free(&b);
+  seal_job_free(&j);
+}
+END_TEST
+
+START_TEST(keys_of_another_task_are_refused_naming_it) {
+  check_error_two(
+      BASE "toy:\n  steps: 3\n",
+      "t.yaml:5:1: unknown key \"toy\" (a key of task toy; this job's task is knowledge)");
+  check_error_two(BASE "selfedit:\n  style: plain\n",
+                  "t.yaml:6:3: unknown key \"selfedit.style\" (a key of task toy; this job's task "
+                  "is knowledge)");
+  check_error_two("task: toy\nmodel: m\ndata:\n  train: a.json\n",
+                  "t.yaml:4:3: unknown key \"data.train\" (a key of task knowledge; this job's "
+                  "task is toy)");
+  check_error_two("task: toy\nmodel: m\ntoy:\n  steps: 400\n",
+                  "t.yaml:4:10: toy.steps: must be in [1, 375], got 400");
+  check_error_two("task: arc\nmodel: m\n",
+                  "t.yaml:1:7: task: unknown value \"arc\" (one of: knowledge, toy)");
+  check_error_two("task: toy\nmodel: m\nevaluation:\n  protocols: [single-passage]\n",
+                  "t.yaml:4:15: evaluation.protocols: unknown protocol \"single-passage\" (one of: "
+                  "single)");
+}
+END_TEST
+
+START_TEST(test_hooks_and_checkpoint_interval_are_job_keys) {
+  seal_job j;
+  seal_error e;
+  const char *yaml = BASE
+      "checkpoint:\n  interval_seconds: 60\n"
+      "testing:\n  fault_evaluate: {context: 1, sample: 0, repeat: 1}\n";
+  ck_assert_msg(seal_job_parse(yaml, "t.yaml", &j, &e) == 0, "%s", e.msg);
+  ck_assert_double_eq(j.checkpoint.interval_seconds, 60);
+  ck_assert_int_eq(j.testing.fault_evaluate.context, 1);
+  ck_assert_int_eq(j.testing.fault_evaluate.sample, 0);
+  ck_assert_int_eq(j.testing.fault_evaluate.repeat, 1);
+  seal_job_free(&j);
+  check_error(BASE "checkpoint:\n  interval_seconds: -1\n",
+              "t.yaml:6:21: checkpoint.interval_seconds: must be >= 0, got -1");
+}
+END_TEST
+
 Suite *job_suite(void) {
   Suite *s = suite_create("job");
   TCase *tc = tcase_create("job");
@@ -251,6 +382,9 @@ Suite *job_suite(void) {
   tcase_add_test(tc, dump_parses_back_to_the_same_job);
   tcase_add_test(tc, path_expansion);
   tcase_add_test(tc, shipped_jobs_parse);
+  tcase_add_test(tc, a_task_adds_its_keys_and_defaults);
+  tcase_add_test(tc, keys_of_another_task_are_refused_naming_it);
+  tcase_add_test(tc, test_hooks_and_checkpoint_interval_are_job_keys);
   suite_add_tcase(s, tc);
   return s;
 }

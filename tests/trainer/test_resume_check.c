@@ -4,22 +4,36 @@
  * model's dims and hash, the data's hash and out-of-range self-edit ids are
  * refused with every difference listed. */
 #include <check.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "evaluator/knowledge_domain.h"
 #include "trainer/resume_check.h"
 
 static seal_job job;
 static seal_run run;
 
-/* A run open on a job like the tiny fixture's, over 3 passages. */
+/* The tiny fixture's data: 6 passages. */
+static const char job_yaml[] =
+    "model: tests/fixtures/tiny-seal\n"
+    "seed: 7\n"
+    "repeats: 2\n"
+    "output: runs/x\n"
+    "data: {train: tests/fixtures/tiny-seal/data.json, eval: tests/fixtures/tiny-seal/data.json}\n"
+    "selfedit: {k: 2}\n";
+
+static seal_knowledge_settings *knowledge(seal_job *j) { return j->task_settings; }
+
+/* A run open on a job like the tiny fixture's, over its 6 passages. */
 static void open_run(void) {
-  seal_job_defaults(&job);
-  job.seed = 7, job.selfedit.k = 2, job.repeats = 2;
+  seal_error e = {{0}};
+  ck_assert_msg(seal_job_parse(job_yaml, "resume.yaml", &job, &e) == 0, "%s", e.msg);
   memset(&run, 0, sizeof run);
   run.job = &job;
   run.ckpt_path = "runs/x/checkpoint.h5";
-  run.train.n_passages = 3;
+  ck_assert_msg(seal_domain_open(&run.domain, job.task, job.task_settings, "cpu", &e) == 0, "%s",
+                e.msg);
   seal_run_state_init(&run.st);
   char *yaml = seal_job_to_yaml(&job);
   seal_run_state_set_string(&run.st.job_yaml, yaml);
@@ -33,6 +47,7 @@ static void open_run(void) {
 }
 
 static void close_run(void) {
+  seal_domain_close(&run.domain);
   seal_run_state_free(&run.st);
   seal_job_free(&job);
 }
@@ -67,7 +82,17 @@ START_TEST(the_same_job_and_model_resume) {
   open_run();
   seal_run_state ck;
   checkpoint_of(&job, &ck);
-  seal_run_state_add_selfedit(&ck, 0, &(seal_selfedit_record){2, 1, 1, 0.5, 0, 0, 0, 1, 1, "x"});
+  seal_run_state_add_selfedit(&ck, 0,
+                              &(seal_selfedit_record){.context_id = 2,
+                                                      .sample = 1,
+                                                      .repeat = 1,
+                                                      .reward = 0.5,
+                                                      .label_reward = NAN,
+                                                      .ok = 1,
+                                                      .attempts = 1,
+                                                      .reason = "",
+                                                      .metrics = "{}",
+                                                      .text = "x"});
   seal_error e = {{0}};
   ck_assert_msg(seal_run_check_resume(&run, &ck, &e) == 0, "%s", e.msg);
   ck_assert_msg(seal_run_check_model(&run, &ck, &e) == 0, "%s", e.msg);
@@ -83,9 +108,12 @@ START_TEST(settings_that_may_change_do_not_matter) {
   seal_job made = job;
   made.rounds = 1, made.device = SEAL_DEVICE_CUDA;
   made.output = (char *)"runs/elsewhere", made.model = (char *)"/old/place/model";
-  made.data.train = (char *)"/old/train.json", made.data.eval = (char *)"/old/eval.json";
   made.data.n_eval = 9;
-  made.evaluation.continued_pretraining = true, made.evaluation.cpt.epochs = 99;
+  seal_knowledge_settings moved = *knowledge(&job);
+  moved.data.train = (char *)"/old/train.json", moved.data.eval = (char *)"/old/eval.json";
+  moved.cpt.epochs = 99;
+  made.task_settings = &moved;
+  made.evaluation.protocols |= 1u << SEAL_PROTOCOL_CPT;
   seal_run_state ck;
   checkpoint_of(&made, &ck);
   seal_error e = {{0}};
@@ -138,15 +166,42 @@ END_TEST
 /* Ids the rounds would index with: a passage past data.train, a sample past k,
  * a repeat past repeats. */
 START_TEST(self_edit_ids_out_of_the_job_are_refused) {
-  const seal_selfedit_record bad[] = {{3, 0, 0, 0.5, 0, 0, 0, 1, 1, "passage 3 of 3"},
-                                      {0, 2, -1, 0.5, 0, 0, 0, 1, 1, "sample 2 of k = 2"},
-                                      {0, 0, 2, 0.5, 0, 0, 0, 1, 1, "repeat 2 of 2"}};
+  const seal_selfedit_record bad[] = {{.context_id = 6,
+                                       .sample = 0,
+                                       .repeat = 0,
+                                       .reward = 0.5,
+                                       .label_reward = NAN,
+                                       .ok = 1,
+                                       .attempts = 1,
+                                       .reason = "",
+                                       .metrics = "{}",
+                                       .text = "passage 6 of 6"},
+                                      {.context_id = 0,
+                                       .sample = 2,
+                                       .repeat = -1,
+                                       .reward = 0.5,
+                                       .label_reward = NAN,
+                                       .ok = 1,
+                                       .attempts = 1,
+                                       .reason = "",
+                                       .metrics = "{}",
+                                       .text = "sample 2 of k = 2"},
+                                      {.context_id = 0,
+                                       .sample = 0,
+                                       .repeat = 2,
+                                       .reward = 0.5,
+                                       .label_reward = NAN,
+                                       .ok = 1,
+                                       .attempts = 1,
+                                       .reason = "",
+                                       .metrics = "{}",
+                                       .text = "repeat 2 of 2"}};
   for (int i = 0; i < 3; i++) {
     open_run();
     seal_run_state ck;
     checkpoint_of(&job, &ck);
     seal_run_state_add_selfedit(&ck, 1, &bad[i]);
-    const char *want[] = {"self-edit 0 of round 1", "3 passages, k = 2, repeats = 2"};
+    const char *want[] = {"self-edit 0 of round 1", "6 contexts, k = 2, repeats = 2"};
     expect_refused(&ck, want, 2);
     seal_run_state_free(&ck);
     close_run();
@@ -158,7 +213,10 @@ START_TEST(many_differences_are_counted) {
   open_run();
   seal_job made = job;
   made.selfedit.k = 9, made.selfedit.max_tokens = 9, made.selfedit.top_p = 0.5;
-  made.inner.epochs = 9, made.inner.batch_size = 9, made.answer.max_tokens = 9;
+  made.inner.epochs = 9, made.inner.batch_size = 9;
+  seal_knowledge_settings longer = *knowledge(&job);
+  longer.answer.max_tokens = 9;
+  made.task_settings = &longer;
   made.rest_em.epochs = 9, made.rest_em.batch_size = 9;
   seal_run_state ck;
   checkpoint_of(&made, &ck);

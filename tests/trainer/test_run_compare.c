@@ -12,15 +12,17 @@
  *   /policy tensor (same names and shapes, values within SEAL_COMPARE_POLICY_TOL,
  *   default 1e-5, relative to max(1, |a|, |b|)), the optimizer step, the round
  *   table (contexts, kept, mean reward), and every self-edit record matched by
- *   (round, context, sample, repeat): identical text, reward, ok, metrics.
+ *   (round, context, sample, repeat): identical text, reward, ok, labelled reward,
+ *   metrics, plan size, attempts and reason.
  * - metrics.jsonl "evaluated" events, matched the same way: identical reward, ok
  *   and F1, first and last inner-loop loss within SEAL_COMPARE_LOSS_RTOL (default
  *   1e-6, relative). An item evaluated twice in one file (re-run after a resume)
  *   must give the same result both times. Every evaluated record of a checkpoint
  *   must have an event in its run's metrics and the other way round.
- * - SEAL_COMPARE_FAULT="context:sample:repeat" (as SEAL_FAULT_EVALUATE): run B
- *   injected a failure there; B's records of that item (in any round) must have
- *   reward 0 and ok 0, at least one must exist, and everything else must match.
+ * - SEAL_COMPARE_FAULT="context:sample:repeat" (the job's test hook
+ *   testing.fault_evaluate): run B injected a failure there; B's records of that
+ *   item (in any round) must have reward 0 and ok 0, at least one must exist,
+ *   and everything else must match.
  *
  * Alone (no SEAL_COMPARE_A/B), the `e2e` case says it is skipped; the `compare`
  * case tests the comparison itself on made-up runs: equal runs pass, and each kind
@@ -188,10 +190,13 @@ static void compare_record(const seal_selfedit_record *x, const seal_selfedit_re
   }
   if (!same_double(x->reward, y->reward) || x->ok != y->ok)
     differ(r, "%s: reward/ok %.17g/%d vs %.17g/%d", where, x->reward, x->ok, y->reward, y->ok);
-  if (!same_double(x->em, y->em) || !same_double(x->f1, y->f1) ||
-      !same_double(x->contains, y->contains) || x->n_sequences != y->n_sequences)
-    differ(r, "%s: em/f1/contains/sequences %g/%g/%g/%d vs %g/%g/%g/%d", where, x->em, x->f1,
-           x->contains, x->n_sequences, y->em, y->f1, y->contains, y->n_sequences);
+  if (!same_double(x->label_reward, y->label_reward) || strcmp(x->metrics, y->metrics) ||
+      x->n_examples != y->n_examples || x->attempts != y->attempts || strcmp(x->reason, y->reason))
+    differ(r,
+           "%s: label reward/metrics/examples/attempts/reason %g/%s/%d/%d/\"%s\" vs "
+           "%g/%s/%d/%d/\"%s\"",
+           where, x->label_reward, x->metrics, x->n_examples, x->attempts, x->reason,
+           y->label_reward, y->metrics, y->n_examples, y->attempts, y->reason);
 }
 
 static void compare_selfedits(const seal_run_state *a, const seal_run_state *b, const cmp_opts *o,
@@ -534,13 +539,30 @@ static void make_run(seal_run_state *s) {
       for (int smp = 0; smp < 2; smp++) {
         char text[64];
         snprintf(text, sizeof text, "self-edit %d of context %d in round %d", smp, c, round);
-        seal_run_state_add_selfedit(
-            s, round, &(seal_selfedit_record){c, smp, -1, NAN, NAN, NAN, NAN, 0, 1, text});
+        seal_run_state_add_selfedit(s, round,
+                                    &(seal_selfedit_record){.context_id = c,
+                                                            .sample = smp,
+                                                            .repeat = -1,
+                                                            .reward = NAN,
+                                                            .label_reward = NAN,
+                                                            .ok = 1,
+                                                            .attempts = 1,
+                                                            .text = text});
         for (int rep = 0; rep < 2; rep++) {
           double reward = (c + smp + rep + round) % 4 == 0 ? 0.5 : 0.0;
-          seal_run_state_add_selfedit(
-              s, round,
-              &(seal_selfedit_record){c, smp, rep, reward, 0, reward, reward, 2, 1, text});
+          char metrics[64];
+          snprintf(metrics, sizeof metrics, "{\"em\":0,\"f1\":%g}", reward);
+          seal_run_state_add_selfedit(s, round,
+                                      &(seal_selfedit_record){.context_id = c,
+                                                              .sample = smp,
+                                                              .repeat = rep,
+                                                              .reward = reward,
+                                                              .label_reward = reward,
+                                                              .n_examples = 2,
+                                                              .ok = 1,
+                                                              .attempts = 1,
+                                                              .metrics = metrics,
+                                                              .text = text});
         }
       }
   }
@@ -560,7 +582,8 @@ static char *metrics_of(const seal_run_state *s) {
                       "{\"event\":\"evaluated\",\"round\":%d,\"context\":%d,\"sample\":%d,"
                       "\"repeat\":%d,\"reward\":%.17g,\"ok\":%d,\"f1\":%.17g,"
                       "\"first_loss\":6.5,\"last_loss\":%.17g}\n",
-                      round, x->context_id, x->sample, x->repeat, x->reward, x->ok, x->f1, loss);
+                      round, x->context_id, x->sample, x->repeat, x->reward, x->ok, x->reward,
+                      loss);
     }
   return seal_buf_take(&b);
 }
@@ -659,7 +682,7 @@ static void change_reward(seal_run_state *s, char **m) {
 }
 static void drop_record(seal_run_state *s, char **m) {
   (void)m;
-  free(s->selfedits[1][5].text);
+  seal_selfedit_record_free(&s->selfedits[1][5]);
   s->n_selfedits[1]--;
   s->selfedits[1][5] = s->selfedits[1][s->n_selfedits[1]];
 }
@@ -695,8 +718,11 @@ static void inject_fault(seal_run_state *s, char **m) {
   for (int round = 0; round < s->n_selfedit_rounds; round++)
     for (int i = 0; i < s->n_selfedits[round]; i++) {
       seal_selfedit_record *x = &s->selfedits[round][i];
-      if (x->context_id == 1 && x->sample == 1 && x->repeat == 1)
-        x->reward = x->em = x->f1 = x->contains = 0, x->ok = 0;
+      if (x->context_id == 1 && x->sample == 1 && x->repeat == 1) {
+        x->reward = 0, x->ok = 0, x->label_reward = NAN, x->n_examples = 0;
+        seal_run_state_set_string(&x->metrics, "{\"em\":0,\"f1\":0}");
+        seal_run_state_set_string(&x->reason, "the evaluation failed: injected fault");
+      }
     }
   free(*m);
   *m = metrics_of(s);
