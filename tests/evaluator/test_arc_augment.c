@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arc_fixtures.h"
 #include "evaluator/arc.h"
-#include "evaluator/arc_fixtures.h"
 
 static const seal_arc_groups every_group = {true, true, true, true};
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arc_fixtures.h"
 #include "evaluator/arc.h"
-#include "evaluator/arc_fixtures.h"
 
 #define DATA ARC_FIX "data/"
 

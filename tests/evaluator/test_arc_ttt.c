@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arc_fixtures.h"
 #include "evaluator/arc.h"
-#include "evaluator/arc_fixtures.h"
 #include "evaluator/arc_internal.h"
 
 /* n demonstrations that differ: input [[k]], output [[k+1]] (as the fixture's). */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arc_fixtures.h"
 #include "evaluator/arc.h"
-#include "evaluator/arc_fixtures.h"
 
 static const seal_arc_op voting_xforms[] = {SEAL_ARC_IDENTITY, SEAL_ARC_TRANSPOSE, SEAL_ARC_FLIP0,
                                             SEAL_ARC_FLIP1,    SEAL_ARC_ROT90,     SEAL_ARC_ROT180};
@@ -26,7 +26,7 @@ START_TEST(groups_are_named_as_the_reference_names_inverters) {
 }
 END_TEST
 
-/* ---- answers ------------------------------------------------------------------------------ */
+/* ---- answers --------------------------------------------------------------------------------- */
 
 START_TEST(messy_answers_parse_as_the_reference_decodes_them) {
   json_t *fx = arc_fixture("answers.json");
@@ -107,7 +107,7 @@ START_TEST(reasons_for_a_vote_for_nothing) {
 }
 END_TEST
 
-/* ---- the vote ---------------------------------------------------------------------------- */
+/* ---- the vote -------------------------------------------------------------------------------- */
 
 /* Votes the items of a fixture case; fills attempts. */
 static int vote_case(const json_t *items, seal_arc_grid attempts[2]) {
@@ -251,7 +251,7 @@ START_TEST(no_votes_no_attempts) {
 }
 END_TEST
 
-/* ---- queries ------------------------------------------------------------------------------ */
+/* ---- queries --------------------------------------------------------------------------------- */
 
 static seal_arc_pair *random_demos(int n, int h, int w, seal_rng *r) {
   seal_arc_pair *d = calloc((size_t)n, sizeof *d);
