@@ -196,7 +196,8 @@ int seal_arc_augmenters(const seal_arc_groups *g, const seal_arc_augmenter **out
  * draws its row shift in [0, min(4, h)) then its column shift in [0, min(4, w)),
  * and the output draws the next two from the same copy, so pairs of equal
  * shapes are shifted alike and an output is generally shifted differently from
- * its input. rng advances once per call (the reference's does not: docs/arc.md). */
+ * its input. A translation advances rng by one draw (the reference's generator
+ * does not move: docs/arc.md); the other ops draw nothing. */
 void seal_arc_augment(const seal_arc_augmenter *a, const seal_arc_problem *p, seal_rng *rng,
                       seal_arc_problem *out);
 
