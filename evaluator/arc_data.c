@@ -87,9 +87,23 @@ static int grid_shape(const json_t *v, int *h, int *w, const place *p, seal_erro
       *w = n;
       if (check_side(*w, "columns", p, e)) return -1;
     } else if (n != *w) {
-      return fail(e, p, "row %d has %d cells, row 0 has %d", r, n, *w);
+      return fail(e, p, "row %d has %d cell%s, row 0 has %d", r, n, n == 1 ? "" : "s", *w);
     }
   }
+  return 0;
+}
+
+/* One cell: an integer 0-9. */
+static int read_cell(const json_t *cell, int r, int c, uint8_t *out, const place *p,
+                     seal_error *e) {
+  if (json_is_real(cell))
+    return fail(e, p, "row %d, column %d: %g is not a colour 0-9", r, c, json_real_value(cell));
+  if (!json_is_integer(cell))
+    return fail(e, p, "row %d, column %d: expected a colour 0-9, got %s", r, c, type_name(cell));
+  json_int_t x = json_integer_value(cell);
+  if (x < 0 || x > 9)
+    return fail(e, p, "row %d, column %d: %lld is not a colour 0-9", r, c, (long long)x);
+  *out = (uint8_t)x;
   return 0;
 }
 
@@ -98,17 +112,12 @@ static int read_grid(const json_t *v, seal_arc_grid *g, const place *p, seal_err
   if (grid_shape(v, &h, &w, p, e)) return -1;
   seal_arc_grid t = seal_arc_grid_new(h, w);
   for (int r = 0; r < h; r++) {
+    const json_t *row = json_array_get(v, (size_t)r);
     for (int c = 0; c < w; c++) {
-      const json_t *cell = json_array_get(json_array_get(v, (size_t)r), (size_t)c);
-      json_int_t x = json_is_integer(cell) ? json_integer_value(cell) : -1;
-      if (!json_is_integer(cell) || x < 0 || x > 9) {
+      if (read_cell(json_array_get(row, (size_t)c), r, c, &t.v[r * w + c], p, e)) {
         seal_arc_grid_free(&t);
-        if (!json_is_integer(cell))
-          return fail(e, p, "row %d, column %d: expected a colour 0-9, got %s", r, c,
-                      type_name(cell));
-        return fail(e, p, "row %d, column %d: %lld is not a colour 0-9", r, c, (long long)x);
+        return -1;
       }
-      t.v[r * w + c] = (uint8_t)x;
     }
   }
   *g = t;

@@ -413,7 +413,7 @@ ANSWERS = [
     "[[1 2]\n [3 4]] The answer.",
     "[[" + " ".join("1" * 31) + "]]",
     "[[0]]" * 3,
-    "\u0000garbage\u00ff",
+    "\u0001garbage\u00ff",
 ]
 
 
