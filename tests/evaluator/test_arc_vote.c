@@ -218,6 +218,32 @@ START_TEST(identity_votes_break_a_second_third_tie) {
 }
 END_TEST
 
+START_TEST(a_tie_with_a_fallback_third_does_not_repeat_the_first) {
+  /* identity: A, A; Flip(0): C, C; Transpose(): C, A (in that order of items:
+   * identity A, Flip(0) C, Transpose() C, identity A, Transpose() A, Flip(0) C).
+   *
+   * "all" = A, A, C, C, C, A (groups in the order first seen): A 3, C 3, ranked
+   * A, C; two distinct grids, so the third falls back to the row majority, A (row
+   * by row the first seen wins the 3-3 ties), which is taken, so to the column
+   * majority, A: (A, C, A). identity: (A, A, A). Transpose(): C, A ranked C, A,
+   * third C by the same fallbacks: (C, A, C). Flip(0): (C, C, C). Candidates, in
+   * the order all, identity, Transpose(), Flip(0): A C A A A A C A C C C C: A 6,
+   * C 6; C1 = A, C2 = C, and C3 falls back to A = C1. C2 and C3 have 6 candidate
+   * votes each and A has more identity votes (2 against 0): the reference's rule
+   * would make the second attempt A, the first again; seal keeps C. */
+  seal_arc_grid A = g2("12", "34"), C = g2("99", "99");
+  seal_arc_vote_item v[] = {{SEAL_ARC_IDENTITY, A},  {SEAL_ARC_FLIP0, C},
+                            {SEAL_ARC_TRANSPOSE, C}, {SEAL_ARC_IDENTITY, A},
+                            {SEAL_ARC_TRANSPOSE, A}, {SEAL_ARC_FLIP0, C}};
+  seal_arc_grid a[2];
+  ck_assert_int_eq(seal_arc_vote(v, 6, a), 2);
+  arc_assert_grid_eq(&a[0], &A, "first");
+  arc_assert_grid_eq(&a[1], &C, "second");
+  seal_arc_grid_free(&a[0]), seal_arc_grid_free(&a[1]);
+  seal_arc_grid_free(&A), seal_arc_grid_free(&C);
+}
+END_TEST
+
 START_TEST(no_votes_no_attempts) {
   seal_arc_grid a[2] = {{0}};
   ck_assert_int_eq(seal_arc_vote(NULL, 0, a), 0);
@@ -358,6 +384,7 @@ Suite *arc_vote_suite(void) {
   tcase_add_test(tc, votes_are_the_references_with_its_ties_resolved);
   tcase_add_test(tc, two_way_tie_keeps_both_grids);
   tcase_add_test(tc, identity_votes_break_a_second_third_tie);
+  tcase_add_test(tc, a_tie_with_a_fallback_third_does_not_repeat_the_first);
   tcase_add_test(tc, no_votes_no_attempts);
   tcase_add_test(tc, queries_are_leave_one_out_permutations_and_five_transforms);
   tcase_add_test(tc, a_transform_that_changes_nothing_is_skipped);

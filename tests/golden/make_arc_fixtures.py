@@ -363,6 +363,8 @@ VOTE_CASES = {
     "second-third-tie-kept": [("identity", "B"), ("Transpose()", "A"), ("Transpose()", "A"),
                             ("Flip(0)", "C"), ("Flip(0)", "C"), ("Flip(1)", "B"),
                             ("Rotate(180)", "R")],
+    "third-is-first-again": [("identity", "A"), ("Flip(0)", "C"), ("Transpose()", "C"),
+                             ("identity", "A"), ("Transpose()", "A"), ("Flip(0)", "C")],
     "every-group": [("identity", "A"), ("identity", "B"), ("Transpose()", "A"),
                     ("Flip(0)", "A"), ("Flip(1)", "B"), ("Rotate(180)", "C"),
                     ("Rotate(270)", "A"), ("identity", "C")],
