@@ -180,6 +180,28 @@ START_TEST(bad_files_are_named) {
 }
 END_TEST
 
+START_TEST(demo_tasks_load) {
+  /* data/arc-demo: the project's own small tasks for the demo and end-to-end runs */
+  const char *splits[][2] = {
+      {"data/arc-demo/training-challenges.json", "data/arc-demo/training-solutions.json"},
+      {"data/arc-demo/evaluation-challenges.json", "data/arc-demo/evaluation-solutions.json"}};
+  int want[] = {6, 4};
+  for (int k = 0; k < 2; k++) {
+    seal_arc_data d;
+    seal_error e;
+    ck_assert_msg(seal_arc_load(splits[k][0], splits[k][1], &d, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(d.n, want[k]);
+    ck_assert(d.has_solutions);
+    for (int i = 0; i < d.n; i++) {
+      ck_assert_int_eq(d.tasks[i].n_train, 3);
+      for (int j = 0; j < d.tasks[i].n_train; j++)
+        ck_assert(d.tasks[i].train[j].in.h <= 6 && d.tasks[i].train[j].out.w <= 6);
+    }
+    seal_arc_data_free(&d);
+  }
+}
+END_TEST
+
 Suite *arc_data_suite(void) {
   Suite *s = suite_create("arc_data");
   TCase *tc = tcase_create("core");
@@ -189,6 +211,7 @@ Suite *arc_data_suite(void) {
   tcase_add_test(tc, bad_tasks_are_named);
   tcase_add_test(tc, bad_solutions_are_named);
   tcase_add_test(tc, bad_files_are_named);
+  tcase_add_test(tc, demo_tasks_load);
   suite_add_tcase(s, tc);
   return s;
 }
