@@ -32,7 +32,7 @@
 #define SEAL_ARC_MAX_EXAMPLES 250 /* the reference's Nmax of test-time training examples */
 #define SEAL_ARC_MAX_STEPS 375    /* the reference's guard on epochs * examples / 2 */
 
-/* ---- grids and problems (arc_grid.c) ------------------------------------------------ */
+/* ---- grids and problems (arc_grid.c) --------------------------------------------------------- */
 
 /* A grid of colours 0-9, row-major: cell (r, c) is v[r * w + c]. h = w = 0 with v =
  * NULL is "no grid" (an unknown test output). Grids own their cells. */
@@ -89,7 +89,7 @@ typedef struct {
 void seal_arc_problems_push(seal_arc_problems *l, seal_arc_problem p); /* takes ownership */
 void seal_arc_problems_free(seal_arc_problems *l);
 
-/* ---- data (arc_data.c) ---------------------------------------------------------------- */
+/* ---- data (arc_data.c) ----------------------------------------------------------------------- */
 
 /* One ARC task as the ARC Prize files give it: demonstrations and every test
  * input (the reference splits a task with two test inputs into two tasks
@@ -125,7 +125,7 @@ void seal_arc_data_free(seal_arc_data *d);
 /* The task with this id, or NULL. */
 const seal_arc_task *seal_arc_find(const seal_arc_data *d, const char *id);
 
-/* ---- augmenters (arc_augment.c) ------------------------------------------------------- */
+/* ---- augmenters (arc_augment.c) -------------------------------------------------------------- */
 
 /* The grid operations of arclib/augmenters.py that seal uses, named as the
  * reference prints them. Axis 0 is rows (height), axis 1 columns (width). */
@@ -212,7 +212,7 @@ void seal_arc_permute_examples(seal_arc_problem *p, seal_rng *rng);
 /* A uniform integer in [0, n) (n >= 1; n == 1 draws nothing). */
 int seal_arc_rand_below(seal_rng *rng, int n);
 
-/* ---- test-time training tasks (arc_ttt.c) ---------------------------------------------- */
+/* ---- test-time training tasks (arc_ttt.c) ---------------------------------------------------- */
 
 /* The leave-n-out problems of get_test_time_train_data: for each demonstration
  * i (in order) held out as the test pair, and each set of n-1 further ones left
@@ -236,7 +236,7 @@ void seal_arc_ttt_data(const seal_arc_pair *demos, int n_demos, const seal_arc_g
  * nmax, else the first nmax of a seeded shuffle. Fills keep[0..return). */
 int seal_arc_cap(int n, int nmax, uint64_t seed, int *keep);
 
-/* ---- messages and texts (arc_render.c) ------------------------------------------------ */
+/* ---- messages and texts (arc_render.c) ------------------------------------------------------- */
 
 /* A conversation of two or three messages (assistant NULL: a query). */
 typedef struct {
@@ -275,7 +275,7 @@ char *seal_arc_query_text(const seal_arc_problem *p, const seal_chat_format *f, 
 int seal_arc_tokenize(const seal_tokenizer *t, const char *text, size_t answer_from,
                       bool all_tokens, int32_t **ids, int *loss_from);
 
-/* ---- self-edits (arc_selfedit.c) --------------------------------------------------------- */
+/* ---- self-edits (arc_selfedit.c) ------------------------------------------------------------- */
 
 /* The reference's utils/prompts.py, verbatim. */
 extern const char seal_arc_system_message[];
@@ -316,7 +316,7 @@ char *seal_arc_config_json(const seal_arc_config *c);
  * division), compared with SEAL_ARC_MAX_STEPS. */
 long seal_arc_guard_steps(const seal_arc_config *c, int n_examples, int batch);
 
-/* ---- queries and answers (arc_query.c) -------------------------------------------------- */
+/* ---- queries and answers (arc_query.c) ------------------------------------------------------- */
 
 /* One query: a problem whose test input the model answers, and the transform
  * it was made with (IDENTITY, TRANSPOSE, FLIP0, FLIP1, ROT90 or ROT180). */
@@ -351,7 +351,7 @@ bool seal_arc_parse_answer(const char *text, seal_arc_grid *out, char *why, size
 bool seal_arc_answer_grid(const char *text, seal_arc_op xform, seal_arc_grid *out, char *why,
                           size_t why_size);
 
-/* ---- voting (arc_vote.c) ------------------------------------------------------------------ */
+/* ---- voting (arc_vote.c) --------------------------------------------------------------------- */
 
 typedef struct {
   seal_arc_op xform;  /* the query's transform: its voting group */

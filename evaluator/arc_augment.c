@@ -205,7 +205,7 @@ seal_arc_grid seal_arc_roll(const seal_arc_grid *g, int dy, int dx) {
   return out;
 }
 
-/* ---- the augmenter table of get_augmenters ------------------------------------------------- */
+/* ---- the augmenter table of get_augmenters --------------------------------------------------- */
 
 #define ONE(op, name) \
   { {op, SEAL_ARC_IDENTITY}, 1, name }
@@ -255,7 +255,7 @@ int seal_arc_augmenters(const seal_arc_groups *g, const seal_arc_augmenter **out
   return k;
 }
 
-/* ---- randomness ---------------------------------------------------------------------------- */
+/* ---- randomness ------------------------------------------------------------------------------ */
 
 int seal_arc_rand_below(seal_rng *rng, int n) {
   if (n <= 1) return 0;

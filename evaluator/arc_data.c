@@ -64,7 +64,7 @@ static const char *type_name(const json_t *v) {
   return "something else";
 }
 
-/* ---- grids ------------------------------------------------------------------------------ */
+/* ---- grids ----------------------------------------------------------------------------------- */
 
 static int check_side(int n, const char *what, const place *p, seal_error *e) {
   if (n < 1 || n > SEAL_ARC_MAX_SIDE)
@@ -133,7 +133,7 @@ static int read_grid_member(const json_t *obj, const char *key, seal_arc_grid *g
   return read_grid(v, g, &q, e);
 }
 
-/* ---- tasks ------------------------------------------------------------------------------ */
+/* ---- tasks ----------------------------------------------------------------------------------- */
 
 static void task_free(seal_arc_task *t) {
   free(t->id);
@@ -226,7 +226,7 @@ static int read_task(const char *id, const json_t *v, seal_arc_task *t, const ch
   return 0;
 }
 
-/* ---- files ------------------------------------------------------------------------------ */
+/* ---- files ----------------------------------------------------------------------------------- */
 
 static json_t *load_json(const char *text, size_t len, const char *name, seal_error *e) {
   json_error_t jerr;

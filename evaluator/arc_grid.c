@@ -4,7 +4,7 @@
 
 #include "evaluator/arc.h"
 
-/* ---- grids ---------------------------------------------------------------------------- */
+/* ---- grids ----------------------------------------------------------------------------------- */
 
 seal_arc_grid seal_arc_grid_new(int h, int w) {
   seal_arc_grid g = {h, w, NULL};
@@ -50,7 +50,7 @@ char *seal_arc_grid_text(const seal_arc_grid *g) {
   return seal_buf_take(&b);
 }
 
-/* ---- problems ---------------------------------------------------------------------------- */
+/* ---- problems -------------------------------------------------------------------------------- */
 
 static void pair_free(seal_arc_pair *p) {
   seal_arc_grid_free(&p->in);

@@ -47,6 +47,47 @@ static bool contains(const seal_arc_problems *l, const seal_arc_problem *p) {
   return false;
 }
 
+/* Each voting transform applied to one plain query chosen at random, unless the
+ * result is a plain query already; xform[k] the transform of out->p[k]. */
+static void transformed_queries(const seal_arc_problems *plain, seal_rng *rng,
+                                seal_arc_problems *out, seal_arc_op *xform) {
+  for (size_t k = 0; k < sizeof voting_xforms / sizeof *voting_xforms; k++) {
+    const seal_arc_problem *base = &plain->p[seal_arc_rand_below(rng, plain->n)];
+    seal_arc_augmenter a = {{voting_xforms[k], SEAL_ARC_IDENTITY}, 1, NULL};
+    seal_arc_problem x;
+    seal_arc_augment(&a, base, rng, &x);
+    if (contains(plain, &x)) {
+      seal_arc_problem_free(&x);
+      continue;
+    }
+    xform[out->n] = voting_xforms[k];
+    seal_arc_problems_push(out, x);
+  }
+}
+
+/* The transformed queries then the plain ones, the first of equal problems kept;
+ * takes the problems over. */
+static int merge_queries(seal_arc_problems *xformed, const seal_arc_op *xform,
+                         seal_arc_problems *plain, seal_arc_query **out) {
+  int total = xformed->n + plain->n, n = 0;
+  seal_arc_query *q = seal_calloc((size_t)(total ? total : 1), sizeof *q);
+  for (int i = 0; i < total; i++) {
+    bool is_x = i < xformed->n;
+    seal_arc_problem *p = is_x ? &xformed->p[i] : &plain->p[i - xformed->n];
+    bool dup = false;
+    for (int j = 0; j < n && !dup; j++) dup = seal_arc_problem_equal(&q[j].problem, p);
+    if (dup) {
+      seal_arc_problem_free(p);
+      continue;
+    }
+    q[n++] = (seal_arc_query){*p, is_x ? xform[i] : SEAL_ARC_IDENTITY};
+  }
+  free(xformed->p);
+  free(plain->p);
+  *out = q;
+  return n;
+}
+
 int seal_arc_queries(const seal_arc_pair *demos, int n_demos, const seal_arc_grid *test_in,
                      int leave_n, int permute_n, uint64_t seed, seal_arc_query **out) {
   *out = NULL;
@@ -55,45 +96,13 @@ int seal_arc_queries(const seal_arc_pair *demos, int n_demos, const seal_arc_gri
   seal_rng_seed(
       &rng, seal_seed_derive(seed, SEAL_ARC_SEED_QUERY, (uint64_t)leave_n, (uint64_t)permute_n, 0));
   seal_arc_pair test = {seal_arc_grid_copy(test_in), seal_arc_grid_new(0, 0)};
-  seal_arc_problems plain = {0};
+  seal_arc_problems plain = {0}, xformed = {0};
   leave_n_queries(demos, n_demos, &test, leave_n, permute_n, &rng, &plain);
   seal_arc_grid_free(&test.in);
   seal_arc_dedup(&plain);
-
-  /* transformed queries first, each from a randomly chosen plain one */
-  seal_arc_problems all = {0};
   seal_arc_op xform[sizeof voting_xforms / sizeof *voting_xforms];
-  int n_x = 0;
-  for (size_t k = 0; k < sizeof voting_xforms / sizeof *voting_xforms; k++) {
-    const seal_arc_problem *base = &plain.p[seal_arc_rand_below(&rng, plain.n)];
-    seal_arc_augmenter a = {{voting_xforms[k], SEAL_ARC_IDENTITY}, 1, NULL};
-    seal_arc_problem x;
-    seal_arc_augment(&a, base, &rng, &x);
-    if (contains(&plain, &x)) {
-      seal_arc_problem_free(&x);
-      continue;
-    }
-    seal_arc_problems_push(&all, x);
-    xform[n_x++] = voting_xforms[k];
-  }
-
-  /* transformed then plain, the first of equal problems kept */
-  int total = all.n + plain.n, n = 0;
-  seal_arc_query *q = seal_calloc((size_t)total, sizeof *q);
-  for (int i = 0; i < total; i++) {
-    seal_arc_problem *p = i < all.n ? &all.p[i] : &plain.p[i - all.n];
-    bool dup = false;
-    for (int j = 0; j < n && !dup; j++) dup = seal_arc_problem_equal(&q[j].problem, p);
-    if (dup) {
-      seal_arc_problem_free(p);
-      continue;
-    }
-    q[n++] = (seal_arc_query){*p, i < all.n ? xform[i] : SEAL_ARC_IDENTITY};
-  }
-  free(all.p);
-  free(plain.p);
-  *out = q;
-  return n;
+  transformed_queries(&plain, &rng, &xformed, xform);
+  return merge_queries(&xformed, xform, &plain, out);
 }
 
 void seal_arc_queries_free(seal_arc_query *q, int n) {
@@ -101,8 +110,7 @@ void seal_arc_queries_free(seal_arc_query *q, int n) {
   free(q);
 }
 
-/* ---- parsing an answer
- * ---------------------------------------------------------------------------- */
+/* ---- parsing an answer ----------------------------------------------------------------------- */
 
 /* The length of the whitespace character Python's str.isspace() accepts at s, or 0. */
 static int py_space(const unsigned char *s) {

@@ -55,7 +55,7 @@ const char seal_arc_selfedit_instruction[] =
 #define LR_MAX 1.0
 #define EPOCHS_MAX 1000
 
-/* ---- the prompt --------------------------------------------------------------------------- */
+/* ---- the prompt ------------------------------------------------------------------------------ */
 
 /* get_prompt's rows: the cells of each row joined by spaces, one row per line. */
 static void append_rows(seal_buf *b, const seal_arc_grid *g) {

@@ -10,7 +10,7 @@
 #include "evaluator/arc.h"
 #include "evaluator/arc_internal.h"
 
-/* ---- deduplication ------------------------------------------------------------------------ */
+/* ---- deduplication --------------------------------------------------------------------------- */
 
 /* Drops every problem equal to an earlier one, in place (a hash set of indices). */
 void seal_arc_dedup(seal_arc_problems *l) {
@@ -43,7 +43,7 @@ void seal_arc_dedup(seal_arc_problems *l) {
   free(hash);
 }
 
-/* ---- leave-n-out ------------------------------------------------------------------------- */
+/* ---- leave-n-out ----------------------------------------------------------------------------- */
 
 /* Advances c[0..k) to the next k-combination of 0..m-1 in lexicographic order
  * (itertools.combinations); false after the last. */

@@ -129,8 +129,7 @@ static void top_three(const grid_refs *l, seal_arc_grid top[3]) {
   free(count);
 }
 
-/* ---- the vote
- * ------------------------------------------------------------------------------------ */
+/* ---- the vote -------------------------------------------------------------------------------- */
 
 /* The order in which vote() asks the groups for candidates, after "all". */
 static const seal_arc_op group_order[] = {SEAL_ARC_IDENTITY, SEAL_ARC_TRANSPOSE, SEAL_ARC_FLIP0,
@@ -156,6 +155,28 @@ static void add_candidates(const grid_refs *group, seal_arc_grid *cand, int *n_c
   *n_cand += 3;
 }
 
+/* The first stage: the top three of "all" and of each group present, in
+ * group_order. Fills cand (room for 21; owned) and identity (its grids). */
+static int first_stage(const seal_arc_vote_item *items, int n, seal_arc_grid *cand,
+                       grid_refs *identity) {
+  int n_cand = 0;
+  grid_refs all = {0};
+  all_groups(items, n, &all);
+  add_candidates(&all, cand, &n_cand);
+  free(all.g);
+  for (size_t k = 0; k < sizeof group_order / sizeof *group_order; k++) {
+    grid_refs g = {0};
+    group_of(items, n, group_order[k], &g);
+    add_candidates(&g, cand, &n_cand);
+    if (group_order[k] == SEAL_ARC_IDENTITY) {
+      *identity = g;
+    } else {
+      free(g.g);
+    }
+  }
+  return n_cand;
+}
+
 int seal_arc_vote(const seal_arc_vote_item *items, int n, seal_arc_grid attempts[2]) {
   if (n <= 0) return 0;
   for (int i = 0; i < n; i++) /* shapes are counted in bytes below */
@@ -164,20 +185,8 @@ int seal_arc_vote(const seal_arc_vote_item *items, int n, seal_arc_grid attempts
                "seal_arc_vote: item %d is %d x %d, not an ARC grid", i, items[i].grid.h,
                items[i].grid.w);
   seal_arc_grid cand[3 * 7];
-  int n_cand = 0;
-  grid_refs all = {0}, identity = {0};
-  all_groups(items, n, &all);
-  add_candidates(&all, cand, &n_cand);
-  for (size_t k = 0; k < sizeof group_order / sizeof *group_order; k++) {
-    grid_refs g = {0};
-    group_of(items, n, group_order[k], &g);
-    add_candidates(&g, cand, &n_cand);
-    if (group_order[k] == SEAL_ARC_IDENTITY)
-      identity = g;
-    else
-      free(g.g);
-  }
-  grid_refs cands = {0};
+  grid_refs identity = {0}, cands = {0};
+  int n_cand = first_stage(items, n, cand, &identity);
   for (int i = 0; i < n_cand; i++) refs_push(&cands, &cand[i]);
   seal_arc_grid c[3];
   top_three(&cands, c);
@@ -195,7 +204,7 @@ int seal_arc_vote(const seal_arc_vote_item *items, int n, seal_arc_grid attempts
   attempts[1] = c[1];
   seal_arc_grid_free(&c[2]);
   for (int i = 0; i < n_cand; i++) seal_arc_grid_free(&cand[i]);
-  free(cands.g), free(all.g), free(identity.g);
+  free(cands.g), free(identity.g);
   return 2;
 }
 
