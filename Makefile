@@ -5,6 +5,7 @@
 #   make test-fast  only the first of those two passes
 #   make asan       only the sanitizer pass (build-asan/)
 #   make demo       install missing packages, build, fetch the small model, run the demo job
+#   make demo-arc   the same for few-shot ARC (jobs/arc-demo.yaml), printing the eval table
 #   make bench      CPU benchmarks (work-queue scaling, seal bench on the cached model)
 #   make format     clang-format every C/CUDA source
 #   make clean
@@ -13,7 +14,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 CTEST = ctest --output-on-failure -j $(JOBS) --timeout 1200
 
-.PHONY: all build deps test test-fast asan demo bench format clean
+.PHONY: all build deps test test-fast asan demo demo-arc bench format clean
 
 all: build
 
@@ -38,6 +39,9 @@ asan: deps
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
+
+demo-arc: build
+	@bash scripts/demo-arc.sh $(BUILD)
 
 bench: build
 	@bash bench/run-cpu.sh $(BUILD)
