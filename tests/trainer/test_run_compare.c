@@ -682,7 +682,7 @@ static void change_reward(seal_run_state *s, char **m) {
 }
 static void drop_record(seal_run_state *s, char **m) {
   (void)m;
-  free(s->selfedits[1][5].text);
+  seal_selfedit_record_free(&s->selfedits[1][5]);
   s->n_selfedits[1]--;
   s->selfedits[1][5] = s->selfedits[1][s->n_selfedits[1]];
 }
