@@ -5,6 +5,7 @@
 #   make test-fast  only the first of those two passes
 #   make asan       only the sanitizer pass (build-asan/)
 #   make demo       install missing packages, build, fetch the small model, run the demo job
+#   make demo-arc   the same for few-shot ARC (jobs/arc-demo.yaml), printing the eval table
 #   make bench      CPU benchmarks (work-queue scaling, seal bench on the cached model)
 #   make fuzz       build the libFuzzer harnesses with clang (build-fuzz/) and fuzz each
 #                   for FUZZ_SECONDS (default 600); FUZZ_TARGETS="gguf job" picks some
@@ -18,7 +19,7 @@ CTEST = ctest --output-on-failure -j $(JOBS) --timeout 1200
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
 
-.PHONY: all build deps test test-fast asan demo bench fuzz format clean
+.PHONY: all build deps test test-fast asan demo demo-arc bench fuzz format clean
 
 all: build
 
@@ -43,6 +44,9 @@ asan: deps
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
+
+demo-arc: build
+	@bash scripts/demo-arc.sh $(BUILD)
 
 bench: build
 	@bash bench/run-cpu.sh $(BUILD)

@@ -144,6 +144,13 @@ typedef struct {
 
 /* ---- the domain ----------------------------------------------------------- */
 
+/* What ReST-EM keeps of a context's k self-edits. */
+typedef enum {
+  SEAL_KEEP_BEST,   /* the one with the best mean reward (knowledge: best-of-k) */
+  SEAL_KEEP_SOLVED, /* every one whose mean reward is 1 (ARC: the configurations that
+                       solved their task; none when none did) */
+} seal_keep_rule;
+
 typedef struct seal_domain seal_domain;
 
 typedef struct {
@@ -161,6 +168,9 @@ typedef struct {
   void (*free_settings)(void *settings);
   const seal_schema_key *keys;
   const char *defaults_yaml;
+
+  /* ReST-EM's filter. */
+  seal_keep_rule keep;
 
   /* Words: what the table and eval.json call contexts and graded items
    * ("passages", "questions"); the conditions without a self-edit ("base",

@@ -3,12 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evaluator/arc_domain.h"
 #include "evaluator/domain.h"
 #include "evaluator/knowledge_domain.h"
 
 /* A new domain is one line here (and its files); the first is the default task. */
 const seal_domain_ops *const seal_domains[] = {
     &seal_knowledge_domain,
+    &seal_arc_domain,
     NULL,
 };
 

@@ -316,6 +316,7 @@ const seal_domain_ops seal_knowledge_domain = {
     .free_settings = knowledge_free_settings,
     .keys = knowledge_keys,
     .defaults_yaml = NULL, /* the trainer's defaults are this paper's settings */
+    .keep = SEAL_KEEP_BEST,
     .contexts_label = "passages",
     .items_label = "questions",
     .base_name = "base",

@@ -342,13 +342,24 @@ static int phase_evaluate(seal_run *run, int round, const int *ctx, int n_ctx) {
 
 /* ---- filter (rank 0) -------------------------------------------------------- */
 
-/* The kept self-edit per context, and the round's mean reward. */
+/* Appends sample s of context c (its generated record) to kept. */
+static void keep_sample(seal_run *run, int round, int c, int s, double mean, seal_kept_list *kept) {
+  const seal_selfedit_record *gen = find_record(&run->st, round, c, s, -1);
+  if (!gen) return;
+  kept->items[kept->n++] =
+      (seal_kept){.context = c, .sample = s, .mean = mean, .text = seal_strdup(gen->text)};
+}
+
+/* The kept self-edits per context (the task's rule: the best, or every one
+ * that solved its context), and the round's mean reward. */
 static seal_kept_list filter_best(seal_run *run, int round, const int *ctx, int n_ctx,
                                   double *mean) {
   const seal_job *job = run->job;
   int k = job->selfedit.k, R = job->repeats;
-  seal_kept_list kept = {.items = seal_calloc((size_t)(n_ctx ? n_ctx : 1), sizeof(seal_kept))};
+  size_t room = (size_t)(n_ctx ? n_ctx : 1) * (size_t)k;
+  seal_kept_list kept = {.items = seal_calloc(room, sizeof(seal_kept))};
   double *rewards = seal_malloc((size_t)k * R * sizeof(double));
+  double *means = seal_malloc((size_t)k * sizeof(double));
   double sum = 0;
   int count = 0;
   for (int i = 0; i < n_ctx; i++) {
@@ -358,13 +369,15 @@ static seal_kept_list filter_best(seal_run *run, int round, const int *ctx, int 
         rewards[s * R + rep] = r ? r->reward : NAN;
         if (r && isfinite(r->reward)) sum += r->reward, count++;
       }
-    seal_best best = seal_select_best(rewards, k, R, NULL);
-    const seal_selfedit_record *gen =
-        best.index >= 0 ? find_record(&run->st, round, ctx[i], best.index, -1) : NULL;
-    if (!gen) continue;
-    kept.items[kept.n++] = (seal_kept){
-        .context = ctx[i], .sample = best.index, .mean = best.mean, .text = seal_strdup(gen->text)};
+    seal_best best = seal_select_best(rewards, k, R, means);
+    if (job->task->keep == SEAL_KEEP_SOLVED) {
+      for (int s = 0; s < k; s++)
+        if (means[s] >= 1.0) keep_sample(run, round, ctx[i], s, means[s], &kept);
+    } else if (best.index >= 0) {
+      keep_sample(run, round, ctx[i], best.index, best.mean, &kept);
+    }
   }
+  free(means);
   free(rewards);
   *mean = count ? sum / count : NAN;
   return kept;

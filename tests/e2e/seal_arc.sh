@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# tests/e2e/seal_arc.sh BUILD_DIR — few-shot ARC end to end (`task: arc`) on the
+# tiny model with a ChatML template (tests/fixtures/tiny-arc: three 2 x 2 tasks,
+# one with two test inputs; 1 round of 3 tasks x 2 self-edits).
+#
+# 1. seal train on 1 and 2 ranks: identical self-edit texts and rewards per item,
+#    losses and policy within the run_compare tolerances (the `e2e` case of
+#    tests/trainer/test_run_compare.c).
+# 2. Kill and resume: the 1-rank run stopped by SIGTERM once a first "generated"
+#    event is in metrics.jsonl (exit status 3), then `--resume`, equals the
+#    uninterrupted run bit for bit (tolerances 0). If this machine is so loaded
+#    that the run ends before the signal lands, the comparison still runs but
+#    the stop is reported as missed.
+# 3. seal eval on 1 and 2 ranks: the four conditions (in-context, ttt-fixed, which
+#    trains a LoRA on every augmentation group, seal-round-0, seal-round-1) with
+#    the same table and the same eval.json but for the timings.
+# 4. seal show on an ARC task: the self-edit prompt through the chat template with
+#    its messages, the plan of a given configuration (its lr and epochs), every
+#    training example with its grids and loss tokens, and every query with its
+#    test input, transform and voting group.
+# The random model never writes a parsable configuration, so the train rounds'
+# self-edits all score 0 with their reason ("no JSON object in the text"); the
+# inner loop's training and the vote run in step 3 (ttt-fixed) and in the unit
+# tests (tests/trainer/test_arc_domain.c).
+set -euo pipefail
+
+build=${1:?usage: seal_arc.sh BUILD_DIR}
+build=$(cd "$build" && pwd)
+seal="$build/seal"
+mpiexec=${MPIEXEC:-mpiexec}
+tmp=$(mktemp -d /tmp/seal-e2e-arc-XXXXXX)
+bg=""
+cleanup() {
+  if [ -n "$bg" ]; then
+    kill -KILL $(pgrep -P "$bg") "$bg" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "seal_arc: FAIL: $*" >&2
+  exit 1
+}
+
+[ -x "$seal" ] || fail "$seal is not built"
+[ -x "$build/test_trainer" ] || fail "$build/test_trainer (the comparison) is not built"
+
+# One self-edit per task in evaluation keeps step 3 short.
+job="$tmp/job.yaml"
+sed 's/^  selfedits_per_context: 2$/  selfedits_per_context: 1/' tests/fixtures/tiny-arc/job.yaml >"$job"
+grep -q '^  selfedits_per_context: 1$' "$job" || fail "could not set evaluation.selfedits_per_context"
+
+run_seal() {
+  local n=$1
+  shift
+  "$mpiexec" --oversubscribe --bind-to none -n "$n" "$seal" "$@"
+}
+
+# train N DIR [--resume]: must run to the end.
+train() {
+  local n=$1 dir=$2 status=0
+  shift 2
+  echo "seal_arc: seal train${*:+ $*} on $n rank(s) -> $dir"
+  run_seal "$n" train "$job" --output "$dir" "$@" >>"$dir.log" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || { tail -n 30 "$dir.log" >&2; fail "seal train on $n rank(s) exited with $status"; }
+  "$seal" inspect "$dir/checkpoint.h5" | grep -qF 'round:      1, phase done' ||
+    fail "$dir/checkpoint.h5 is not a finished run"
+}
+
+# compare A B [exact]: the run_compare suite's e2e case.
+compare() {
+  local env=()
+  [ "${3:-}" = exact ] && env=(SEAL_COMPARE_POLICY_TOL=0 SEAL_COMPARE_LOSS_RTOL=0)
+  env "${env[@]}" SEAL_COMPARE_A=$1 SEAL_COMPARE_B=$2 CK_RUN_SUITE=run_compare CK_RUN_CASE=e2e \
+    "$build/test_trainer" >"$tmp/compare.txt" 2>&1 ||
+    { cat "$tmp/compare.txt" >&2; fail "$2 differs from $1 (above)"; }
+  grep '^run_compare:' "$tmp/compare.txt"
+}
+
+# 1. ranks
+train 1 "$tmp/np1"
+grep -q '"reason":"no JSON object in the text"' "$tmp/np1/metrics.jsonl" ||
+  fail "the unusable self-edits' reason is not in metrics.jsonl"
+train 2 "$tmp/np2"
+echo "seal_arc: checking that 2 ranks give the 1-rank result"
+compare "$tmp/np1" "$tmp/np2"
+
+# 2. kill and resume
+echo "seal_arc: seal train on 1 rank, stopped by SIGTERM at the first generated event"
+status=0
+"$mpiexec" --oversubscribe --bind-to none -n 1 "$seal" train "$job" --output "$tmp/kill" \
+  >>"$tmp/kill.log" 2>&1 &
+bg=$!
+for _ in $(seq 1200); do
+  grep -q '"event":"generated"' "$tmp/kill/metrics.jsonl" 2>/dev/null && break
+  kill -0 "$bg" 2>/dev/null || break
+  sleep 0.05
+done
+ranks=$(pgrep -P "$bg" -f "$seal" || true)
+[ -n "$ranks" ] && kill -TERM $ranks 2>/dev/null || true
+wait "$bg" || status=$?
+bg=""
+case $status in
+  3) echo "seal_arc: stopped (exit 3); resuming" ;;
+  0) echo "seal_arc: the run finished before the signal landed (a loaded machine): resume not exercised" ;;
+  *) tail -n 30 "$tmp/kill.log" >&2; fail "the stopped run exited with $status, not 3" ;;
+esac
+train 1 "$tmp/kill" --resume
+echo "seal_arc: checking that the resumed run equals the uninterrupted one"
+compare "$tmp/np1" "$tmp/kill" exact
+
+# 3. seal eval on 1 and 2 ranks
+for n in 1 2; do
+  echo "seal_arc: seal eval on $n rank(s)"
+  run_seal "$n" eval "$job" --output "$tmp/np$n" >"$tmp/eval$n.txt" 2>"$tmp/eval$n.log" ||
+    { tail -n 30 "$tmp/eval$n.log" >&2; fail "seal eval on $n rank(s) failed"; }
+done
+grep -A4 '^condition' "$tmp/eval1.txt"
+for c in in-context ttt-fixed seal-round-0 seal-round-1; do
+  grep -q "^$c  *single-task  *3 " "$tmp/eval1.txt" || fail "no $c row over 3 tasks in the table"
+done
+diff <(grep -A4 '^condition' "$tmp/eval1.txt") <(grep -A4 '^condition' "$tmp/eval2.txt") ||
+  fail "the 2-rank eval table differs from the 1-rank one"
+untimed() { jq -S 'walk(if type == "object" then del(.seconds, .train_seconds, .answer_seconds) else . end)' "$1"; }
+diff <(untimed "$tmp/np1/eval.json") <(untimed "$tmp/np2/eval.json") >"$tmp/eval.diff" ||
+  { head -n 40 "$tmp/eval.diff" >&2; fail "the 2-rank eval.json differs from the 1-rank one"; }
+# ttt-fixed trained on every task: 8 examples (the cap) each, with losses
+jq -e '[.[] | select(.condition == "ttt-fixed") | .per_context[] | .n_examples] | length == 3 and all(. == 8)' \
+  "$tmp/np1/eval.json" >/dev/null || fail "ttt-fixed did not train 8 examples on each task"
+
+# 4. seal show
+config="$tmp/config.json"
+cat >"$config" <<'EOF'
+{"data_generation": {"use_basic_augmentations": true, "use_size_augmentations": false,
+ "use_chain_augmentations": false, "use_repeat_augmentations": false},
+ "training": {"strategy": "train_using_output_tokens", "learning_rate": 0.002, "num_train_epochs": 3}}
+EOF
+"$seal" show "$job" --context 2 --split eval --selfedit "$config" >"$tmp/show.jsonl" ||
+  fail "seal show failed"
+show() { jq -e "$@" "$tmp/show.jsonl" >/dev/null; }
+check() {
+  local what=$1
+  shift
+  jq -se "$@" "$tmp/show.jsonl" >/dev/null || fail "seal show: $what"
+}
+check "the context line" '.[0] == {"what":"context","task":"arc","split":"eval","context":2,"name":"tiny-fill"}'
+# the reference's self-edit prompt (self-edit.py's get_prompt) through ChatML
+check "the self-edit prompt" '.[1] | .what == "selfedit_prompt" and
+  (.text | startswith("<|im_start|>system\nYou are a helpful assistant that provide the correct output for the given task immediately.<|im_end|>\n<|im_start|>user\nInput:\n0 1\n1 0\n\nOutput:\n4 1\n1 4\n\nInput:\n0 0\n3 0\n\n")) and
+  (.text | endswith("<|im_end|>\n<|im_start|>assistant\n")) and
+  ([.detail.messages[].role] == ["system", "user"])'
+check "the plan of the given configuration" '.[2] | .what == "plan" and .ok and .train and
+  .hparams.lr == 0.002 and .hparams.epochs == 3 and .hparams.batch_size == 2 and
+  .n_examples == .n_from_selfedit and .n_examples == 8'
+check "the training examples" '[.[] | select(.what == "example")] | length == 8 and all(
+  (.text | endswith("#<|im_end|>\n")) and .loss_tokens > 0 and .loss_tokens < .tokens - 100 and
+  (.detail.train | length) >= 1 and (.detail.test.input | type) == "array" and
+  (.detail.test.output | type) == "array" and ([.detail.messages[].role] == ["system", "user", "assistant"]))'
+# every test input's queries: the identity's user turn is the test input itself,
+# Transpose()'s its transpose; every transform in its voting group
+check "the queries" '[.[] | select(.what == "query")] | (map(.detail.test_index) | unique) == [0, 1] and
+  all(.max_tokens == 8 and (.prompt | endswith(" -> <|im_end|>\n<|im_start|>assistant\n")) and
+      (.detail.transform | IN("IdentityAugmenter()", "Transpose()", "Flip(0)", "Flip(1)", "Rotate(90)", "Rotate(180)"))) and
+  any(.detail.test_index == 0 and .detail.vote_group == "identity" and
+      (.prompt | endswith("<|im_start|>user\n[[0 2]\n [0 0]] -> <|im_end|>\n<|im_start|>assistant\n"))) and
+  all(select(.detail.test_index == 0 and .detail.transform == "Transpose()") |
+      .detail.test.input == [[0, 0], [2, 0]] and .detail.vote_group == "Transpose()")'
+# an unusable self-edit: the plan says why and trains nothing
+echo 'Sure, here is my plan.' >"$tmp/bad.txt"
+"$seal" show "$job" --context 0 --selfedit "$tmp/bad.txt" | jq -se \
+  '.[2] | .what == "plan" and (.ok | not) and .reason == "no JSON object in the text" and .n_examples == 0' \
+  >/dev/null || fail "seal show: an unusable self-edit's plan"
+echo "seal_arc: ok"
