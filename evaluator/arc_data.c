@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "evaluator/arc.h"
+#include "model/json_file.h"
 
 /* Where a message points: the file, the task and the place inside it. */
 typedef struct {
@@ -44,26 +45,6 @@ __attribute__((format(printf, 3, 4))) static int fail(seal_error *e, const place
   return seal_errorf(e, "%s: task %s: %s: %s", p->file, p->task, p->at, what);
 }
 
-static const char *type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_OBJECT:
-      return "an object";
-    case JSON_ARRAY:
-      return "an array";
-    case JSON_STRING:
-      return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-      return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-      return "a boolean";
-    case JSON_NULL:
-      return "null";
-  }
-  return "something else";
-}
-
 /* ---- grids ----------------------------------------------------------------------------------- */
 
 static int check_side(int n, const char *what, const place *p, seal_error *e) {
@@ -75,13 +56,13 @@ static int check_side(int n, const char *what, const place *p, seal_error *e) {
 /* The shape of a JSON grid: a non-empty array of equally long non-empty arrays. */
 static int grid_shape(const json_t *v, int *h, int *w, const place *p, seal_error *e) {
   if (!json_is_array(v))
-    return fail(e, p, "expected a grid (an array of rows), got %s", type_name(v));
+    return fail(e, p, "expected a grid (an array of rows), got %s", seal_json_type_name(v));
   *h = (int)json_array_size(v);
   if (check_side(*h, "rows", p, e)) return -1;
   for (int r = 0; r < *h; r++) {
     const json_t *row = json_array_get(v, (size_t)r);
     if (!json_is_array(row))
-      return fail(e, p, "row %d: expected an array of cells, got %s", r, type_name(row));
+      return fail(e, p, "row %d: expected an array of cells, got %s", r, seal_json_type_name(row));
     int n = (int)json_array_size(row);
     if (r == 0) {
       *w = n;
@@ -99,7 +80,8 @@ static int read_cell(const json_t *cell, int r, int c, uint8_t *out, const place
   if (json_is_real(cell))
     return fail(e, p, "row %d, column %d: %g is not a colour 0-9", r, c, json_real_value(cell));
   if (!json_is_integer(cell))
-    return fail(e, p, "row %d, column %d: expected a colour 0-9, got %s", r, c, type_name(cell));
+    return fail(e, p, "row %d, column %d: expected a colour 0-9, got %s", r, c,
+                seal_json_type_name(cell));
   json_int_t x = json_integer_value(cell);
   if (x < 0 || x > 9)
     return fail(e, p, "row %d, column %d: %lld is not a colour 0-9", r, c, (long long)x);
@@ -160,7 +142,7 @@ static const json_t *array_member(const json_t *obj, const char *key, const plac
   }
   if (!json_is_array(v)) {
     place q = at_key(p, key);
-    fail(e, &q, "expected an array, got %s", type_name(v));
+    fail(e, &q, "expected an array, got %s", seal_json_type_name(v));
     return NULL;
   }
   return v;
@@ -173,7 +155,8 @@ static int read_demos(const json_t *train, seal_arc_task *t, const place *p, sea
   for (size_t i = 0; i < n; i++) {
     place q = at_index(&(place){p->file, p->task, "train"}, i);
     const json_t *ex = json_array_get(train, i);
-    if (!json_is_object(ex)) return fail(e, &q, "expected an object, got %s", type_name(ex));
+    if (!json_is_object(ex))
+      return fail(e, &q, "expected an object, got %s", seal_json_type_name(ex));
     seal_arc_pair *d = &t->train[t->n_train++];
     if (read_grid_member(ex, "input", &d->in, &q, e)) return -1;
     if (read_grid_member(ex, "output", &d->out, &q, e)) return -1;
@@ -192,7 +175,8 @@ static int read_tests(const json_t *test, seal_arc_task *t, const place *p, seal
   for (size_t i = 0; i < n; i++) {
     place q = at_index(&(place){p->file, p->task, "test"}, i);
     const json_t *ex = json_array_get(test, i);
-    int rc = json_is_object(ex) ? 0 : fail(e, &q, "expected an object, got %s", type_name(ex));
+    int rc =
+        json_is_object(ex) ? 0 : fail(e, &q, "expected an object, got %s", seal_json_type_name(ex));
     if (!rc) rc = read_grid_member(ex, "input", &t->test_in[t->n_test++], &q, e);
     if (!rc && json_object_get(ex, "output")) {
       rc = read_grid_member(ex, "output", &outs[i], &q, e);
@@ -218,7 +202,8 @@ static int read_task(const char *id, const json_t *v, seal_arc_task *t, const ch
   place p = {file, id, ""};
   t->id = seal_strdup(id);
   if (!json_is_object(v))
-    return fail(e, &p, "expected an object with \"train\" and \"test\", got %s", type_name(v));
+    return fail(e, &p, "expected an object with \"train\" and \"test\", got %s",
+                seal_json_type_name(v));
   const json_t *train = array_member(v, "train", &p, e);
   if (!train || read_demos(train, t, &p, e)) return -1;
   const json_t *test = array_member(v, "test", &p, e);
@@ -237,7 +222,7 @@ static json_t *load_json(const char *text, size_t len, const char *name, seal_er
   }
   if (!json_is_object(root)) {
     place top = {name, NULL, ""};
-    fail(e, &top, "expected an object {task_id: ...}, got %s", type_name(root));
+    fail(e, &top, "expected an object {task_id: ...}, got %s", seal_json_type_name(root));
     json_decref(root);
     return NULL;
   }
@@ -259,7 +244,8 @@ static int read_challenges(const json_t *root, const char *name, seal_arc_data *
 /* One task's solutions: exactly one grid per test input. */
 static int read_solution(const json_t *v, seal_arc_task *t, const char *name, seal_error *e) {
   place p = {name, t->id, ""};
-  if (!json_is_array(v)) return fail(e, &p, "expected an array of grids, got %s", type_name(v));
+  if (!json_is_array(v))
+    return fail(e, &p, "expected an array of grids, got %s", seal_json_type_name(v));
   int n = (int)json_array_size(v);
   if (n != t->n_test)
     return fail(e, &p, "%d solution%s for %d test input%s", n, n == 1 ? "" : "s", t->n_test,

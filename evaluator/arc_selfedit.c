@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "evaluator/arc.h"
+#include "model/json_file.h"
 
 /* few-shot/utils/prompts.py, verbatim (self_edit_prompt starts with a newline). */
 const char seal_arc_system_message[] =
@@ -134,26 +135,6 @@ static json_t *first_embedded_object(const char *text) {
   return NULL;
 }
 
-static const char *type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_OBJECT:
-      return "an object";
-    case JSON_ARRAY:
-      return "an array";
-    case JSON_STRING:
-      return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-      return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-      return "a boolean";
-    case JSON_NULL:
-      return "null";
-  }
-  return "something else";
-}
-
 /* The JSON object of a self-edit, or NULL with the reason. */
 static json_t *find_object(const char *text, seal_arc_json_mode mode, char *reason, size_t n) {
   if (mode == SEAL_ARC_JSON_EMBEDDED) {
@@ -168,7 +149,7 @@ static json_t *find_object(const char *text, seal_arc_json_mode mode, char *reas
     return NULL;
   }
   if (!json_is_object(v)) {
-    why(reason, n, "expected a JSON object, got %s", type_name(v));
+    why(reason, n, "expected a JSON object, got %s", seal_json_type_name(v));
     json_decref(v);
     return NULL;
   }
@@ -188,7 +169,7 @@ static const json_t *member(const json_t *obj, const char *parent, const char *k
 static const json_t *object_member(const json_t *obj, const char *key, char *reason, size_t n) {
   const json_t *v = member(obj, "", key, reason, n);
   if (v && !json_is_object(v)) {
-    why(reason, n, "%s: expected an object, got %s", key, type_name(v));
+    why(reason, n, "%s: expected an object, got %s", key, seal_json_type_name(v));
     return NULL;
   }
   return v;
@@ -198,7 +179,8 @@ static bool read_bool(const json_t *obj, const char *key, bool *out, char *reaso
   const json_t *v = member(obj, "data_generation", key, reason, n);
   if (!v) return false;
   if (!json_is_boolean(v))
-    return why(reason, n, "data_generation.%s: expected true or false, got %s", key, type_name(v));
+    return why(reason, n, "data_generation.%s: expected true or false, got %s", key,
+               seal_json_type_name(v));
   *out = json_is_true(v);
   return true;
 }
@@ -222,7 +204,7 @@ static bool read_strategy(const json_t *tr, bool *all_tokens, char *reason, size
     return why(reason, n,
                "training.strategy: expected \"train_using_all_tokens\" or "
                "\"train_using_output_tokens\", got %s%.40s%s",
-               s ? "\"" : type_name(v), s ? s : "", s ? "\"" : "");
+               s ? "\"" : seal_json_type_name(v), s ? s : "", s ? "\"" : "");
   }
   return true;
 }
@@ -231,7 +213,8 @@ static bool read_lr(const json_t *tr, double *lr, char *reason, size_t n) {
   const json_t *v = member(tr, "training", "learning_rate", reason, n);
   if (!v) return false;
   if (!json_is_number(v))
-    return why(reason, n, "training.learning_rate: expected a number, got %s", type_name(v));
+    return why(reason, n, "training.learning_rate: expected a number, got %s",
+               seal_json_type_name(v));
   *lr = json_number_value(v);
   if (!isfinite(*lr) || *lr <= 0 || *lr > LR_MAX)
     return why(reason, n, "training.learning_rate: %g is outside (0, %g]", *lr, LR_MAX);
@@ -243,7 +226,8 @@ static bool read_epochs(const json_t *tr, int *epochs, char *reason, size_t n) {
   const json_t *v = member(tr, "training", "num_train_epochs", reason, n);
   if (!v) return false;
   if (!json_is_number(v))
-    return why(reason, n, "training.num_train_epochs: expected an integer, got %s", type_name(v));
+    return why(reason, n, "training.num_train_epochs: expected an integer, got %s",
+               seal_json_type_name(v));
   double x = json_number_value(v);
   if (x != floor(x))
     return why(reason, n, "training.num_train_epochs: expected an integer, got %g", x);

@@ -4,6 +4,7 @@
  * JSON name the place by its path (data[0].paragraphs[2].qas[1].question);
  * syntax errors name jansson's line and column. */
 #include "evaluator/squad.h"
+#include "model/json_file.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -31,30 +32,10 @@ static json_place place_index(const json_place *p, size_t i) {
   return q;
 }
 
-static const char *json_type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_OBJECT:
-      return "an object";
-    case JSON_ARRAY:
-      return "an array";
-    case JSON_STRING:
-      return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-      return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-      return "a boolean";
-    case JSON_NULL:
-      return "null";
-  }
-  return "something else";
-}
-
 static int type_error(seal_error *e, const char *name, const json_place *p, const char *want,
                       const json_t *got) {
   return seal_errorf(e, "%s: %s: expected %s, got %s", name, p->at[0] ? p->at : "top level", want,
-                     json_type_name(got));
+                     seal_json_type_name(got));
 }
 
 /* Looks up obj[key] and checks its type; NULL (with e filled) when missing or wrong. */

@@ -13,3 +13,23 @@ json_t *seal_json_read_file(const char *path, size_t flags, seal_error *e) {
   if (!root) seal_errorf(e, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
   return root;
 }
+
+const char *seal_json_type_name(const json_t *v) {
+  switch (json_typeof(v)) {
+    case JSON_OBJECT:
+      return "an object";
+    case JSON_ARRAY:
+      return "an array";
+    case JSON_STRING:
+      return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+      return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+      return "a boolean";
+    case JSON_NULL:
+      return "null";
+  }
+  return "something else";
+}

@@ -12,4 +12,8 @@
  * filled when the file cannot be read or is not valid JSON. */
 json_t *seal_json_read_file(const char *path, size_t flags, seal_error *e);
 
+/* What a JSON value is, for messages: "an object", "an array", "a string",
+ * "a number", "a boolean", "null". */
+const char *seal_json_type_name(const json_t *v);
+
 #endif
