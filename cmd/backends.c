@@ -14,7 +14,7 @@ static const char usage[] =
 int cmd_backends(int argc, char **argv) {
   static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
-    if (c == -1) return 2;
+    if (c == -1) return SEAL_EXIT_USAGE;
     if (c == 'h') {
       fputs(usage, stdout);
       return 0;

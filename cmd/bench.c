@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "kernels/profile.h"
 #include "model/engine.h"
 #include "model/optim.h"
 
@@ -33,8 +34,8 @@ static const char usage[] =
     "  --top-p P             nucleus mass when sampling (default 1)\n"
     "  --repeats N           timed repeats of each measurement, after one warm-up (default 3)\n"
     "  --json                print one JSON object per measurement instead of the table\n"
-    "  --profile             also time every backend op (synchronising after each) and\n"
-    "                        print where each measurement's time goes\n"
+    "  --profile             also time every backend op (each synchronised before and\n"
+    "                        after) and print where each measurement's time goes\n"
     "  --help                this text\n";
 
 #define BENCH_MAX_BATCHES 16
@@ -61,18 +62,20 @@ static void parse_batches(const char *value, bench_opts *o) {
   char *copy = seal_strdup(value);
   for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
        tok = strtok_r(NULL, ",", &save)) {
-    if (o->n_batches == BENCH_MAX_BATCHES) SEAL_DIE("--batch: at most %d sizes", BENCH_MAX_BATCHES);
+    if (o->n_batches == BENCH_MAX_BATCHES)
+      cmd_usage_error("--batch: at most %d sizes", BENCH_MAX_BATCHES);
     o->batches[o->n_batches++] = (int)cmd_parse_long("batch", tok, 1, 4096);
   }
   free(copy);
-  if (o->n_batches == 0) SEAL_DIE("--batch: '%s' lists no batch size", value);
+  if (o->n_batches == 0) cmd_usage_error("--batch: '%s' lists no batch size", value);
 }
 
 /* "q,v" or "q_proj,v_proj" or "all" -> target bits. */
 static unsigned parse_targets(const char *value) {
   unsigned bits;
   char why[256];
-  if (seal_lora_targets_parse(value, &bits, why, sizeof why)) SEAL_DIE("--lora-targets: %s", why);
+  if (seal_lora_targets_parse(value, &bits, why, sizeof why))
+    cmd_usage_error("--lora-targets: %s", why);
   return bits;
 }
 
@@ -110,7 +113,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
         o->model = optarg;
         break;
       case 'd':
-        o->device = optarg;
+        o->device = cmd_parse_device(optarg, true);
         break;
       case 'p':
         o->prompt_tokens = (int)cmd_parse_long("prompt-tokens", optarg, 1, 1 << 20);
@@ -187,207 +190,19 @@ static bench_stat summarize(double *secs, int n) {
 
 /* ---- per-op profile (--profile) ------------------------------------------------ */
 
-/* With --profile the backend's op table is swapped for one whose entries time
- * the real op (synchronising before and after, so on a GPU the op's own time
- * is measured, at the cost of the overlap a real run has). Matmuls whose
- * output width is the vocabulary (the LM head) are counted apart, since on a
- * small model they are a large share. */
-/* clang-format off */
-#define PROF_OPS(X)                                                                \
-  X(to_device) X(to_host) X(to_device_i32) X(to_host_i32) X(copy) X(fill)          \
-  X(embedding) X(rmsnorm) X(residual_rmsnorm) X(add) X(matmul) X(rope)              \
-  X(kv_write) X(attention) X(swiglu) X(cross_entropy) X(matmul_backward_input)     \
-  X(rmsnorm_backward) X(attention_backward) X(swiglu_backward) X(lora_forward)     \
-  X(lora_backward) X(lora_merge) X(sum_squares) X(adamw) X(sample)
-/* clang-format on */
+/* With --profile the engine runs on a profiling backend (kernels/profile.h):
+ * every op is timed, synchronised before and after, and each measurement sends
+ * its timed repeats' ops into its own part (the warm-up into none) with
+ * seal_backend_profile_into. Without it those calls do nothing. */
 
-#define PROF_ENUM(op) PROF_##op,
-enum { PROF_OPS(PROF_ENUM) PROF_matmul_lm_head, PROF_matmul_backward_input_lm_head, PROF_N };
-#define PROF_NAME(op) #op,
-static const char *const prof_names[PROF_N] = {PROF_OPS(PROF_NAME) "matmul [lm_head]",
-                                               "matmul_backward_input [lm_head]"};
-
-static struct {
-  const seal_ops *real; /* the backend's own table */
-  seal_ops table;       /* the timing table installed in its place */
-  int vocab;
-  FILE *out;   /* where the profile is printed (stderr beside --json) */
-  int section; /* where the time goes: 0 or 1, or -1 to drop it (warm-up) */
-  double secs[2][PROF_N];
-  long calls[2][PROF_N];
-} prof;
-
-static double prof_begin(seal_backend *be) {
-  prof.real->synchronize(be);
-  return seal_now();
-}
-
-static void prof_end(seal_backend *be, int op, double t0) {
-  prof.real->synchronize(be);
-  if (prof.section < 0) return;
-  prof.secs[prof.section][op] += seal_now() - t0;
-  prof.calls[prof.section][op]++;
-}
-
-#define PROF_WRAP(op, params, args) \
-  static void prof_##op params {    \
-    double t0 = prof_begin(be);     \
-    prof.real->op args;             \
-    prof_end(be, PROF_##op, t0);    \
-  }
-
-PROF_WRAP(to_device, (seal_backend * be, void *dst, seal_dtype t, const float *src, size_t n),
-          (be, dst, t, src, n))
-PROF_WRAP(to_host, (seal_backend * be, float *dst, const void *src, seal_dtype t, size_t n),
-          (be, dst, src, t, n))
-PROF_WRAP(to_device_i32, (seal_backend * be, int32_t *dst, const int32_t *src, size_t n),
-          (be, dst, src, n))
-PROF_WRAP(to_host_i32, (seal_backend * be, int32_t *dst, const int32_t *src, size_t n),
-          (be, dst, src, n))
-PROF_WRAP(copy, (seal_backend * be, void *dst, const void *src, size_t bytes),
-          (be, dst, src, bytes))
-PROF_WRAP(fill, (seal_backend * be, void *dst, seal_dtype t, float value, size_t n),
-          (be, dst, t, value, n))
-PROF_WRAP(embedding,
-          (seal_backend * be, void *out, const int32_t *ids, const void *table, int N, int C),
-          (be, out, ids, table, N, C))
-PROF_WRAP(rmsnorm,
-          (seal_backend * be, void *out, float *rstd, const void *inp, const void *w, int N, int C,
-           float eps),
-          (be, out, rstd, inp, w, N, C, eps))
-PROF_WRAP(residual_rmsnorm,
-          (seal_backend * be, void *res, void *out, float *rstd, const void *a, const void *b,
-           const void *w, int N, int C, float eps),
-          (be, res, out, rstd, a, b, w, N, C, eps))
-PROF_WRAP(add, (seal_backend * be, void *out, const void *a, const void *b, size_t n),
-          (be, out, a, b, n))
-PROF_WRAP(rope,
-          (seal_backend * be, void *x, const int32_t *pos, const float *inv_freq, int N, int H,
-           int D, int direction),
-          (be, x, pos, inv_freq, N, H, D, direction))
-PROF_WRAP(kv_write,
-          (seal_backend * be, void *cache, const void *src, const int32_t *q_pos, int B, int Tq,
-           int Tmax, int W),
-          (be, cache, src, q_pos, B, Tq, Tmax, W))
-PROF_WRAP(attention,
-          (seal_backend * be, void *out, float *lse, const void *q, const void *k, const void *v,
-           const int32_t *q_pos, int B, int Tq, int Tk, int Hq, int Hkv, int D),
-          (be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv, D))
-PROF_WRAP(swiglu, (seal_backend * be, void *out, const void *gate, const void *up, size_t n),
-          (be, out, gate, up, n))
-PROF_WRAP(cross_entropy,
-          (seal_backend * be, float *losses, void *dlogits, const void *logits,
-           const int32_t *targets, const float *weights, int N, int V, float scale),
-          (be, losses, dlogits, logits, targets, weights, N, V, scale))
-PROF_WRAP(rmsnorm_backward,
-          (seal_backend * be, void *dinp, const void *dout, const void *inp, const void *w,
-           const float *rstd, int N, int C),
-          (be, dinp, dout, inp, w, rstd, N, C))
-PROF_WRAP(attention_backward,
-          (seal_backend * be, void *dq, void *dk, void *dv, const void *dout, const void *out,
-           const float *lse, const void *q, const void *k, const void *v, int B, int T, int Hq,
-           int Hkv, int D),
-          (be, dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D))
-PROF_WRAP(swiglu_backward,
-          (seal_backend * be, void *dgate, void *dup, const void *dout, const void *gate,
-           const void *up, size_t n),
-          (be, dgate, dup, dout, gate, up, n))
-PROF_WRAP(lora_forward,
-          (seal_backend * be, void *out, float *h, const void *x, const float *A, const float *B,
-           int N, int I, int O, int r, float scale),
-          (be, out, h, x, A, B, N, I, O, r, scale))
-PROF_WRAP(lora_backward,
-          (seal_backend * be, void *dx, float *dA, float *dB, float *dh, const void *dout,
-           const void *x, const float *A, const float *B, const float *h, int N, int I, int O,
-           int r, float scale),
-          (be, dx, dA, dB, dh, dout, x, A, B, h, N, I, O, r, scale))
-PROF_WRAP(lora_merge,
-          (seal_backend * be, void *W, const float *A, const float *B, int O, int I, int r,
-           float scale),
-          (be, W, A, B, O, I, r, scale))
-PROF_WRAP(adamw,
-          (seal_backend * be, float *param, const float *grad, float *m, float *v, size_t n,
-           float lr, float beta1, float beta2, float eps, float wd, int step, float grad_scale),
-          (be, param, grad, m, v, n, lr, beta1, beta2, eps, wd, step, grad_scale))
-PROF_WRAP(sample,
-          (seal_backend * be, int32_t *ids, const void *logits, int B, int V, float temp,
-           float top_p, const float *uniform),
-          (be, ids, logits, B, V, temp, top_p, uniform))
-
-static void prof_matmul(seal_backend *be, void *out, const void *inp, const void *w,
-                        const void *bias, int N, int I, int O) {
-  double t0 = prof_begin(be);
-  prof.real->matmul(be, out, inp, w, bias, N, I, O);
-  prof_end(be, O == prof.vocab ? PROF_matmul_lm_head : PROF_matmul, t0);
-}
-
-static void prof_matmul_backward_input(seal_backend *be, void *dinp, const void *dout,
-                                       const void *w, int N, int I, int O, int accumulate) {
-  double t0 = prof_begin(be);
-  prof.real->matmul_backward_input(be, dinp, dout, w, N, I, O, accumulate);
-  prof_end(be, O == prof.vocab ? PROF_matmul_backward_input_lm_head : PROF_matmul_backward_input,
-           t0);
-}
-
-static double prof_sum_squares(seal_backend *be, const float *x, size_t n) {
-  double t0 = prof_begin(be);
-  double r = prof.real->sum_squares(be, x, n);
-  prof_end(be, PROF_sum_squares, t0);
-  return r;
-}
-
-/* Swaps the backend's op table for the timing one. */
-static void prof_install(seal_backend *be, int vocab, FILE *out) {
-  prof.real = be->ops;
-  prof.out = out;
-  prof.table = *be->ops;
-  prof.vocab = vocab;
-#define PROF_SET(op) prof.table.op = prof_##op;
-  PROF_OPS(PROF_SET)
-#undef PROF_SET
-  be->ops = &prof.table;
-}
-
-static void prof_uninstall(seal_backend *be) {
-  if (prof.real) be->ops = prof.real;
-}
-
-/* Sends the ops' time to section (0 or 1) from now on; -1 drops it. */
-static void prof_section(int section) { prof.section = section; }
-
-static void prof_reset(void) {
-  memset(prof.secs, 0, sizeof prof.secs);
-  memset(prof.calls, 0, sizeof prof.calls);
-  prof.section = -1;
-}
-
-/* Prints the ops of a section's `repeats` timed runs, slowest first, per run,
- * against the measurement's median wall time. */
-static void prof_print(int section, int repeats, double median) {
-  if (!prof.real) return;
-  const double *secs = prof.secs[section];
-  const long *calls = prof.calls[section];
-  int order[PROF_N], n = 0;
-  double total = 0;
-  for (int i = 0; i < PROF_N; i++) {
-    if (calls[i] == 0) continue;
-    order[n++] = i;
-    total += secs[i];
-  }
-  for (int i = 1; i < n; i++) /* insertion sort by time, descending */
-    for (int j = i; j > 0 && secs[order[j]] > secs[order[j - 1]]; j--) {
-      int t = order[j];
-      order[j] = order[j - 1];
-      order[j - 1] = t;
-    }
-  fprintf(prof.out, "    per run: ops %.2f ms (synchronised one by one) of %.2f ms median wall\n",
-          1e3 * total / repeats, 1e3 * median);
-  for (int k = 0; k < n; k++) {
-    int i = order[k];
-    fprintf(prof.out, "      %-34s %9.2f ms %5.1f%% %8ld calls\n", prof_names[i],
-            1e3 * secs[i] / repeats, 100.0 * secs[i] / total, calls[i] / repeats);
-  }
-  fflush(prof.out);
+/* Prints where a measurement's time went, per run, against its median wall
+ * time (stderr beside --json, so that stdout stays JSON). */
+static void print_profile(const bench_opts *o, const seal_op_profile *part, double median) {
+  if (!o->profile) return;
+  FILE *out = o->json ? stderr : stdout;
+  fprintf(out, "    per run: ops %.2f ms (synchronised one by one) of %.2f ms median wall\n",
+          1e3 * seal_op_profile_total(part) / o->repeats, 1e3 * median);
+  seal_op_profile_print(out, part, o->repeats, "      ");
 }
 
 /* ---- reporting --------------------------------------------------------------- */
@@ -489,15 +304,18 @@ static void bench_batch(seal_engine *eng, const bench_opts *o, int B) {
   int32_t *ids = bench_ids(eng, B * P); /* [B, P]; rows differ (the text wraps) */
   double *pre = seal_malloc((size_t)o->repeats * sizeof(double));
   double *dec = seal_malloc((size_t)o->repeats * sizeof(double));
-  prof_reset();
+  seal_op_profile pre_ops, dec_ops;
+  memset(&pre_ops, 0, sizeof pre_ops);
+  memset(&dec_ops, 0, sizeof dec_ops);
   for (int rep = -1; rep < o->repeats; rep++) { /* rep -1 is the warm-up */
     double t0 = now_synced(m->be);
-    prof_section(rep < 0 ? -1 : 0);
+    seal_backend_profile_into(m->be, rep < 0 ? NULL : &pre_ops);
     prefill(m, &cache, ids, B, P);
     double t1 = now_synced(m->be);
-    prof_section(rep < 0 ? -1 : 1);
+    seal_backend_profile_into(m->be, rep < 0 ? NULL : &dec_ops);
     decode(m, &cache, B, P, N, o);
     double t2 = now_synced(m->be);
+    seal_backend_profile_into(m->be, NULL);
     if (rep < 0) continue;
     pre[rep] = t1 - t0;
     dec[rep] = t2 - t1;
@@ -506,14 +324,14 @@ static void bench_batch(seal_engine *eng, const bench_opts *o, int B) {
   snprintf(shape, sizeof shape, "B%dxT%d", B, P);
   bench_stat s = summarize(pre, o->repeats);
   report(o, eng, "prefill", "prefill", shape, B, (long)B * P, s);
-  prof_print(0, o->repeats, s.median);
+  print_profile(o, &pre_ops, s.median);
   snprintf(shape, sizeof shape, "B%dxT%d+%d", B, P, N);
   s = summarize(dec, o->repeats);
   int greedy = o->temperature <= 0;
   report(o, eng, greedy ? "decode_greedy" : "decode_sample",
          greedy ? "decode greedy (KV cache)" : "decode sampled (KV cache)", shape, B, (long)B * N,
          s);
-  prof_print(1, o->repeats, s.median);
+  print_profile(o, &dec_ops, s.median);
   free(pre);
   free(dec);
   free(ids);
@@ -546,15 +364,17 @@ static void bench_sft(seal_engine *eng, const bench_opts *o) {
   }
   double *secs = seal_malloc((size_t)o->repeats * sizeof(double));
   double first_loss = 0, last_loss = 0;
-  prof_reset();
+  seal_op_profile step_ops;
+  memset(&step_ops, 0, sizeof step_ops);
   for (int rep = -1; rep < o->repeats; rep++) {
     double t0 = now_synced(m->be);
-    prof_section(rep < 0 ? -1 : 0);
+    seal_backend_profile_into(m->be, rep < 0 ? NULL : &step_ops);
     seal_lora_zero_grads(&lora);
     double loss = seal_forward_train(m, &lora, &acts, ids, targets, weights, B, T);
     seal_backward_train(m, &lora, &acts);
     seal_adamw_step(&opt, lora.params, lora.grads);
     double t1 = now_synced(m->be);
+    seal_backend_profile_into(m->be, NULL);
     if (rep < 0) first_loss = loss;
     last_loss = loss;
     if (rep >= 0) secs[rep] = t1 - t0;
@@ -565,7 +385,7 @@ static void bench_sft(seal_engine *eng, const bench_opts *o) {
   snprintf(shape, sizeof shape, "B%dxT%d", B, T);
   bench_stat s = summarize(secs, o->repeats);
   report(o, eng, "sft_step", name, shape, B, (long)N, s);
-  prof_print(0, o->repeats, s.median);
+  print_profile(o, &step_ops, s.median);
   if (!o->json)
     printf("%-30s %zu LoRA parameters; loss %.4f at the warm-up step, %.4f at the last\n", "",
            lora.n_params, first_loss, last_loss);
@@ -581,7 +401,7 @@ static void bench_sft(seal_engine *eng, const bench_opts *o) {
 int cmd_bench(int argc, char **argv) {
   bench_opts o;
   int rc = parse(argc, argv, &o);
-  if (rc) return rc > 0 ? 0 : 2;
+  if (rc) return rc > 0 ? SEAL_EXIT_OK : SEAL_EXIT_USAGE;
   seal_error e;
   seal_engine eng;
   double t0 = seal_now();
@@ -595,10 +415,9 @@ int cmd_bench(int argc, char **argv) {
         o.model, max_pos, o.prompt_tokens + o.new_tokens, o.train_tokens);
   print_header(&eng, &o);
   report(&o, &eng, "load", "model load", "-", 0, 0, (bench_stat){load, load, load});
-  if (o.profile) prof_install(eng.be, eng.model.cfg.vocab_size, o.json ? stderr : stdout);
+  if (o.profile) seal_engine_profile(&eng, NULL); /* each measurement prints its own part */
   for (int i = 0; i < o.n_batches; i++) bench_batch(&eng, &o, o.batches[i]);
   bench_sft(&eng, &o);
-  prof_uninstall(eng.be);
   seal_engine_close(&eng);
   return 0;
 }

@@ -3,6 +3,9 @@
 #define SEAL_CMD_H
 
 #include <getopt.h>
+#include <stdbool.h>
+
+#include "util/util.h"
 
 typedef struct {
   const char *name;
@@ -22,8 +25,17 @@ int cmd_next_option(int argc, char **argv, const struct option *opts, const char
 int cmd_next_option_arg(int argc, char **argv, const struct option *opts, const char *usage,
                         const char **positional);
 
-/* Parses an integer/float option value, dying with a message naming the option. */
+/* A bad command line: prints "seal: error: MESSAGE" and exits with
+ * SEAL_EXIT_USAGE (2). Only before MPI or a model is opened, which is where
+ * the command line is read. */
+SEAL_NORETURN void cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses an integer/float option value in [min, max] (never NaN); a bad one is
+ * a usage error naming the option. */
 long cmd_parse_long(const char *opt, const char *value, long min, long max);
 double cmd_parse_double(const char *opt, const char *value, double min, double max);
+/* A --device value: cpu, cuda or auto, and cuda:N when gpu_index is true; a
+ * usage error otherwise. Returns value. */
+const char *cmd_parse_device(const char *value, bool gpu_index);
 
 #endif

@@ -22,23 +22,31 @@ static const char usage[] =
     "  --output DIR    override the job's output directory (where the checkpoint is)\n"
     "  --device NAME   cpu, cuda or auto\n"
     "  --rounds N      evaluate at most N policy rounds (default: all in the checkpoint)\n"
-    "  --help          this text\n";
+    "  --profile       time every backend op (each synchronised before and after;\n"
+    "                  slower); every rank prints a per-op table to stderr at the end\n"
+    "  --help          this text\n"
+    "\n"
+    "SIGTERM or SIGUSR1 stop it with status 3.\n"
+    "Exit status: 0 done, 1 error (on any rank: every rank is ended), 2 bad\n"
+    "command line, 3 stopped by a signal.\n";
 
 int cmd_eval(int argc, char **argv) {
-  static const struct option opts[] = {{"output", required_argument, 0, 'o'},
-                                       {"device", required_argument, 0, 'd'},
-                                       {"rounds", required_argument, 0, 'n'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
+  static const struct option opts[] = {
+      {"output", required_argument, 0, 'o'}, {"device", required_argument, 0, 'd'},
+      {"rounds", required_argument, 0, 'n'}, {"profile", no_argument, 0, 'P'},
+      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   const char *output = NULL, *device = NULL, *job_path = NULL;
-  int max_round = -1;
+  int max_round = -1, profile = 0;
   for (int c; (c = cmd_next_option_arg(argc, argv, opts, usage, &job_path)) != -2;) {
     switch (c) {
       case 'o':
         output = optarg;
         break;
       case 'd':
-        device = optarg;
+        device = cmd_parse_device(optarg, false);
+        break;
+      case 'P':
+        profile = 1;
         break;
       case 'n':
         max_round = (int)cmd_parse_long("rounds", optarg, 0, 1000000);
@@ -47,15 +55,15 @@ int cmd_eval(int argc, char **argv) {
         fputs(usage, stdout);
         return 0;
       default:
-        return 2;
+        return SEAL_EXIT_USAGE;
     }
   }
   cmd_run_env env;
-  cmd_run_env_open(&env, &argc, &argv, job_path, output, device);
+  cmd_run_env_open(&env, &argc, &argv, job_path, output, device, profile);
   seal_run *run = &env.run;
   seal_error e;
   if (seal_file_exists(run->ckpt_path)) {
-    if (seal_run_resume_state_only(run, &e)) seal_comm_abort(1, "%s", e.msg);
+    if (seal_run_resume_state_only(run, &e)) SEAL_DIE_ERR(&e);
   } else if (env.comm.rank == 0) {
     seal_warn("%s does not exist: evaluating the base model and its self-edits only",
               run->ckpt_path);
@@ -63,7 +71,7 @@ int cmd_eval(int argc, char **argv) {
   seal_eval_row *rows = NULL;
   int n = 0;
   int rc = seal_evaluate(run, max_round, &rows, &n, &e);
-  if (rc < 0) seal_comm_abort(1, "%s", e.msg);
+  if (rc < 0) SEAL_DIE_ERR(&e);
   if (env.comm.rank == 0 && rc == 0) {
     seal_eval_print(stdout, run->job->task, rows, n);
     char *json = seal_path_join(run->dir, "eval.json"), *svg = seal_path_join(run->dir, "plot.svg");
@@ -75,5 +83,5 @@ int cmd_eval(int argc, char **argv) {
   }
   seal_eval_rows_free(rows, n);
   cmd_run_env_close(&env);
-  return rc == 0 ? 0 : 3;
+  return rc == 0 ? SEAL_EXIT_OK : SEAL_EXIT_PREEMPTED;
 }

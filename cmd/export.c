@@ -95,14 +95,14 @@ static int parse(int argc, char **argv, export_opts *o) {
 int cmd_export(int argc, char **argv) {
   export_opts o;
   int rc = parse(argc, argv, &o);
-  if (rc) return rc > 0 ? 0 : 2;
+  if (rc) return rc > 0 ? SEAL_EXIT_OK : SEAL_EXIT_USAGE;
   seal_error e = {{0}};
   const char *dir = o.peft ? o.peft : o.merged;
   rc = o.peft ? seal_export_checkpoint_peft(o.ckpt, o.rounds, o.peft, &e)
               : seal_export_checkpoint_merged(o.ckpt, o.rounds, o.model, o.merged, o.dtype, &e);
   if (rc) {
     fprintf(stderr, "seal export: %s\n", e.msg);
-    return 1;
+    return SEAL_EXIT_ERROR;
   }
   printf("wrote %s %s\n", o.peft ? "PEFT adapter" : "merged checkpoint", dir);
   return 0;

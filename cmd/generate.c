@@ -30,11 +30,13 @@ static const char usage[] =
     "  --adapter DIR        apply a PEFT LoRA adapter\n"
     "  --device NAME        cpu, cuda or auto (default auto)\n"
     "  --stats              print prefill/decode timing to stderr\n"
+    "  --profile            time every backend op (each synchronised before and after;\n"
+    "                       slower) and print a per-op table to stderr at the end\n"
     "  --help               this text\n";
 
 typedef struct {
   const char *model, *prompt, *prompt_file, *system, *date, *adapter, *device;
-  int chat, max_tokens, samples, stats;
+  int chat, max_tokens, samples, stats, profile;
   seal_truncate truncate;
   float temperature, top_p;
   unsigned long seed;
@@ -56,6 +58,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
                                        {"adapter", required_argument, 0, 'a'},
                                        {"device", required_argument, 0, 'd'},
                                        {"stats", no_argument, 0, 'S'},
+                                       {"profile", no_argument, 0, 'R'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   *o = (gen_opts){.device = "auto", .max_tokens = 128, .samples = 1, .top_p = 1.0f};
@@ -106,10 +109,13 @@ static int parse(int argc, char **argv, gen_opts *o) {
         o->adapter = optarg;
         break;
       case 'd':
-        o->device = optarg;
+        o->device = cmd_parse_device(optarg, true);
         break;
       case 'S':
         o->stats = 1;
+        break;
+      case 'R':
+        o->profile = 1;
         break;
       case 'h':
         fputs(usage, stdout);
@@ -155,12 +161,13 @@ static int prompt_ids(const seal_engine *eng, const gen_opts *o, const char *tex
 int cmd_generate(int argc, char **argv) {
   gen_opts o;
   int rc = parse(argc, argv, &o);
-  if (rc) return rc > 0 ? 0 : 2;
+  if (rc) return rc > 0 ? SEAL_EXIT_OK : SEAL_EXIT_USAGE;
   seal_error e;
   char *text = o.prompt_file ? seal_read_file(o.prompt_file, NULL, &e) : seal_strdup(o.prompt);
   if (!text) SEAL_DIE_ERR(&e);
   seal_engine eng;
   if (seal_engine_open(&eng, o.model, o.device, &e)) SEAL_DIE_ERR(&e);
+  if (o.profile) seal_engine_profile(&eng, stderr);
   seal_lora lora, *lp = NULL;
   if (o.adapter) {
     if (seal_lora_load_peft(&lora, &eng.model, o.adapter, &e)) SEAL_DIE_ERR(&e);

@@ -34,25 +34,25 @@ int cmd_inspect(int argc, char **argv) {
       const char *v = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
       if (!v) {
         fprintf(stderr, "seal inspect: option '--selfedits' needs a value\n\n%s", usage);
-        return 2;
+        return SEAL_EXIT_USAGE;
       }
       selfedit_round = cmd_parse_long("selfedits", v, 0, 1000000);
       continue;
     }
     if (a[0] == '-' && a[1]) {
       fprintf(stderr, "seal inspect: unknown option '%s'\n\n%s", a, usage);
-      return 2;
+      return SEAL_EXIT_USAGE;
     }
     if (path) {
       fprintf(stderr, "seal inspect: unexpected argument '%s' (one checkpoint at a time)\n\n%s", a,
               usage);
-      return 2;
+      return SEAL_EXIT_USAGE;
     }
     path = a;
   }
   if (!path) {
     fprintf(stderr, "seal inspect: which checkpoint? (no file given)\n\n%s", usage);
-    return 2;
+    return SEAL_EXIT_USAGE;
   }
   seal_error err = {{0}};
   int rc = selfedit_round >= 0
@@ -61,7 +61,7 @@ int cmd_inspect(int argc, char **argv) {
   if (rc != 0) {
     fflush(stdout);
     fprintf(stderr, "seal inspect: %s\n", err.msg);
-    return 1;
+    return SEAL_EXIT_ERROR;
   }
   return 0;
 }

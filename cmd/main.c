@@ -19,14 +19,25 @@ static void print_usage(FILE *f) {
     fprintf(f, "  %-10s %s\n", seal_commands[i].name, seal_commands[i].summary);
   fprintf(f,
           "\n"
-          "Run `seal COMMAND --help` for a command's options.\n"
-          "Environment: SEAL_LOG=debug|info|warn|error sets the log level (default info).\n");
+          "Run `seal COMMAND --help` for a command's options. generate, score, train,\n"
+          "eval and bench take --profile: every backend op timed, a per-op table at the end.\n"
+          "\n"
+          "Exit status:\n"
+          "  0  done\n"
+          "  1  error: the message says what and where (\"seal: error: [rank R] ...\");\n"
+          "     in an MPI job an error on any rank ends every rank, and mpirun exits 1\n"
+          "  2  bad command line (unknown command or option, a bad option value)\n"
+          "  3  preempted: train or eval stopped by SIGTERM or SIGUSR1 after writing its\n"
+          "     checkpoint; `seal train --resume` continues the run\n"
+          "\n"
+          "Environment: SEAL_LOG=debug|info|warn|error sets the log level (default info);\n"
+          "debug also names the source file and line where a fatal error was raised.\n");
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) {
     print_usage(stderr);
-    return 2;
+    return SEAL_EXIT_USAGE;
   }
   const char *name = argv[1];
   if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
@@ -41,5 +52,5 @@ int main(int argc, char **argv) {
     if (!strcmp(name, seal_commands[i].name)) return seal_commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "seal: unknown command '%s'\n\n", name);
   print_usage(stderr);
-  return 2;
+  return SEAL_EXIT_USAGE;
 }

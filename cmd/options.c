@@ -1,6 +1,7 @@
 /* cmd/options.c — long-option parsing shared by every subcommand. */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,12 +41,22 @@ int cmd_next_option_arg(int argc, char **argv, const struct option *opts, const 
   return c;
 }
 
+void cmd_usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("seal: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(SEAL_EXIT_USAGE);
+}
+
 long cmd_parse_long(const char *opt, const char *value, long min, long max) {
   char *end;
   errno = 0;
   long v = strtol(value, &end, 10);
   if (errno || *end || end == value || v < min || v > max)
-    SEAL_DIE("--%s: expected an integer in [%ld, %ld], got '%s'", opt, min, max, value);
+    cmd_usage_error("--%s: expected an integer in [%ld, %ld], got '%s'", opt, min, max, value);
   return v;
 }
 
@@ -55,6 +66,16 @@ double cmd_parse_double(const char *opt, const char *value, double min, double m
   double v = strtod(value, &end);
   /* NaN compares false with both bounds: test finiteness first. */
   if (errno || *end || end == value || !isfinite(v) || v < min || v > max)
-    SEAL_DIE("--%s: expected a finite number in [%g, %g], got '%s'", opt, min, max, value);
+    cmd_usage_error("--%s: expected a finite number in [%g, %g], got '%s'", opt, min, max, value);
   return v;
+}
+
+const char *cmd_parse_device(const char *value, bool gpu_index) {
+  if (!strcmp(value, "cpu") || !strcmp(value, "cuda") || !strcmp(value, "auto")) return value;
+  if (gpu_index && !strncmp(value, "cuda:", 5)) {
+    const char *n = value + 5;
+    if (*n && strspn(n, "0123456789") == strlen(n)) return value;
+  }
+  cmd_usage_error("--device: expected cpu, cuda%s or auto, got '%s'", gpu_index ? ", cuda:N" : "",
+                  value);
 }

@@ -32,16 +32,10 @@ void cmd_load_job(const char *path, const char *output, const char *device, seal
     free(job->output);
     job->output = seal_strdup(output);
   }
-  if (device) {
-    if (!strcmp(device, "cpu"))
-      job->device = SEAL_DEVICE_CPU;
-    else if (!strcmp(device, "cuda"))
-      job->device = SEAL_DEVICE_CUDA;
-    else if (!strcmp(device, "auto"))
-      job->device = SEAL_DEVICE_AUTO;
-    else
-      SEAL_DIE("--device: expected cpu, cuda or auto, got '%s'", device);
-  }
+  if (device)
+    job->device = !strcmp(device, "cpu")    ? SEAL_DEVICE_CPU
+                  : !strcmp(device, "cuda") ? SEAL_DEVICE_CUDA
+                                            : SEAL_DEVICE_AUTO;
 }
 
 void cmd_comm_init(int *argc, char ***argv, seal_comm *comm) {
@@ -70,13 +64,14 @@ void cmd_share_cores(const seal_comm *comm) {
 }
 
 void cmd_run_env_open(cmd_run_env *env, int *argc, char ***argv, const char *job_path,
-                      const char *output, const char *device) {
+                      const char *output, const char *device, bool profile) {
   cmd_comm_init(argc, argv, &env->comm);
   cmd_share_cores(&env->comm);
   volatile int *stop = cmd_install_stop_signals();
   cmd_load_job(job_path, output, device, &env->job);
   seal_error e;
-  if (seal_run_open(&env->run, &env->job, &env->comm, stop, &e)) seal_comm_abort(1, "%s", e.msg);
+  if (seal_run_open(&env->run, &env->job, &env->comm, stop, &e)) SEAL_DIE_ERR(&e);
+  if (profile) seal_engine_profile(&env->run.eng, stderr);
 }
 
 void cmd_run_env_close(cmd_run_env *env) {

@@ -13,8 +13,9 @@
 extern const char seal_demo_job_yaml[];
 
 /* Loads the job named on the command line, or the embedded demo job when path
- * is NULL; applies --output and --device overrides when given. Dies with the
- * file:line:column message on a bad job. */
+ * is NULL; applies --output and --device overrides when given (device already
+ * checked by cmd_parse_device). Dies with the file:line:column message on a
+ * bad job. */
 void cmd_load_job(const char *path, const char *output, const char *device, seal_job *job);
 
 /* SIGTERM and SIGUSR1 (Slurm's warning before the time limit) set the returned
@@ -31,8 +32,10 @@ void cmd_comm_init(int *argc, char ***argv, seal_comm *comm);
 void cmd_share_cores(const seal_comm *comm);
 
 /* What `seal train` and `seal eval` both stand on: MPI, cores shared among the
- * node's ranks, stop signals, the job and the opened run. Dies (aborting every
- * rank) on failure. */
+ * node's ranks, stop signals, the job and the opened run (its policy model on
+ * a profiling backend with --profile: each rank prints its table to stderr
+ * when the run closes; a domain's own models, such as a judge, are not
+ * profiled). Dies (aborting every rank) on failure. */
 typedef struct {
   seal_comm comm;
   seal_job job;
@@ -40,7 +43,7 @@ typedef struct {
 } cmd_run_env;
 
 void cmd_run_env_open(cmd_run_env *env, int *argc, char ***argv, const char *job_path,
-                      const char *output, const char *device);
+                      const char *output, const char *device, bool profile);
 void cmd_run_env_close(cmd_run_env *env);
 
 #endif

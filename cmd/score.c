@@ -22,19 +22,25 @@ static const char usage[] =
     "  --window N       tokens per window (default 1024, or the model's context\n"
     "                   window when that is shorter; at most the context window)\n"
     "  --quiet          print only the summary line\n"
+    "  --profile        time every backend op (each synchronised before and after;\n"
+    "                   slower) and print a per-op table to stderr at the end\n"
     "  --help           this text\n";
 
 typedef struct {
   const char *model, *text, *adapter, *device;
-  int window, quiet;
+  int window, quiet, profile;
 } score_opts;
 
 static int parse(int argc, char **argv, score_opts *o) {
-  static const struct option opts[] = {
-      {"model", required_argument, 0, 'm'},   {"text", required_argument, 0, 't'},
-      {"adapter", required_argument, 0, 'a'}, {"device", required_argument, 0, 'd'},
-      {"window", required_argument, 0, 'w'},  {"quiet", no_argument, 0, 'q'},
-      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+  static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                       {"text", required_argument, 0, 't'},
+                                       {"adapter", required_argument, 0, 'a'},
+                                       {"device", required_argument, 0, 'd'},
+                                       {"window", required_argument, 0, 'w'},
+                                       {"quiet", no_argument, 0, 'q'},
+                                       {"profile", no_argument, 0, 'P'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   *o = (score_opts){.device = "auto", .window = 0};
   for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
     switch (c) {
@@ -48,13 +54,16 @@ static int parse(int argc, char **argv, score_opts *o) {
         o->adapter = optarg;
         break;
       case 'd':
-        o->device = optarg;
+        o->device = cmd_parse_device(optarg, true);
         break;
       case 'w':
         o->window = (int)cmd_parse_long("window", optarg, 2, 1 << 20);
         break;
       case 'q':
         o->quiet = 1;
+        break;
+      case 'P':
+        o->profile = 1;
         break;
       case 'h':
         fputs(usage, stdout);
@@ -123,12 +132,13 @@ static void score_windows(seal_engine *eng, const seal_lora *lora, const int32_t
 int cmd_score(int argc, char **argv) {
   score_opts o;
   int rc = parse(argc, argv, &o);
-  if (rc) return rc > 0 ? 0 : 2;
+  if (rc) return rc > 0 ? SEAL_EXIT_OK : SEAL_EXIT_USAGE;
   seal_error e;
   char *text = read_text(o.text, &e);
   if (!text) SEAL_DIE_ERR(&e);
   seal_engine eng;
   if (seal_engine_open(&eng, o.model, o.device, &e)) SEAL_DIE_ERR(&e);
+  if (o.profile) seal_engine_profile(&eng, stderr);
   seal_lora lora, *lp = NULL;
   if (o.adapter) {
     if (seal_lora_load_peft(&lora, &eng.model, o.adapter, &e)) SEAL_DIE_ERR(&e);

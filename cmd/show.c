@@ -49,18 +49,20 @@ static int parse_options(int argc, char **argv, show_opts *o) {
     else if (c == 'e')
       o->selfedit_path = optarg;
     else if (c == 'd')
-      o->device = optarg;
+      o->device = cmd_parse_device(optarg, true);
     else if (c == 'h')
       return fputs(usage, stdout), -1;
     else if (c == 's' && (!strcmp(optarg, "train") || !strcmp(optarg, "eval")))
       o->split = strcmp(optarg, "train") ? SEAL_SPLIT_EVAL : SEAL_SPLIT_TRAIN;
     else if (c == 's')
-      return fprintf(stderr, "seal show: --split: train or eval, got '%s'\n", optarg), 2;
+      return fprintf(stderr, "seal show: --split: train or eval, got '%s'\n", optarg),
+             SEAL_EXIT_USAGE;
     else
-      return 2;
+      return SEAL_EXIT_USAGE;
   }
   if (!o->job_path || o->context < 0)
-    return fprintf(stderr, "seal show: a job and --context are needed\n\n%s", usage), 2;
+    return fprintf(stderr, "seal show: a job and --context are needed\n\n%s", usage),
+           SEAL_EXIT_USAGE;
   return 0;
 }
 

@@ -24,17 +24,24 @@ static const char usage[] =
     "                  checkpoint.h5.prev, metrics.jsonl as metrics.jsonl.prev)\n"
     "  --output DIR    override the job's output directory\n"
     "  --device NAME   override the job's device: cpu, cuda or auto\n"
+    "  --profile       time every backend op (each synchronised before and after;\n"
+    "                  slower); every rank prints a per-op table to stderr at the end\n"
     "  --help          this text\n"
     "\n"
     "SIGTERM or SIGUSR1 make the run checkpoint at the next safe point and exit\n"
-    "with status 3, which slurm/*.sbatch requeue on; --resume continues it.\n";
+    "with status 3, which slurm/*.sbatch requeue on; --resume continues it.\n"
+    "Exit status: 0 finished, 1 error (on any rank: every rank is ended), 2 bad\n"
+    "command line, 3 stopped by a signal and resumable.\n";
 
 int cmd_train(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"resume", no_argument, 0, 'r'},       {"restart", no_argument, 0, 'R'},
-      {"output", required_argument, 0, 'o'}, {"device", required_argument, 0, 'd'},
-      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-  int resume = 0, restart = 0;
+  static const struct option opts[] = {{"resume", no_argument, 0, 'r'},
+                                       {"restart", no_argument, 0, 'R'},
+                                       {"output", required_argument, 0, 'o'},
+                                       {"device", required_argument, 0, 'd'},
+                                       {"profile", no_argument, 0, 'P'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  int resume = 0, restart = 0, profile = 0;
   const char *output = NULL, *device = NULL, *job_path = NULL;
   for (int c; (c = cmd_next_option_arg(argc, argv, opts, usage, &job_path)) != -2;) {
     switch (c) {
@@ -48,36 +55,37 @@ int cmd_train(int argc, char **argv) {
         output = optarg;
         break;
       case 'd':
-        device = optarg;
+        device = cmd_parse_device(optarg, false);
+        break;
+      case 'P':
+        profile = 1;
         break;
       case 'h':
         fputs(usage, stdout);
         return 0;
       default:
-        return 2;
+        return SEAL_EXIT_USAGE;
     }
   }
   if (resume && restart) {
     fprintf(stderr, "seal train: --resume and --restart contradict each other\n\n%s", usage);
-    return 2;
+    return SEAL_EXIT_USAGE;
   }
   cmd_run_env env;
-  cmd_run_env_open(&env, &argc, &argv, job_path, output, device);
+  cmd_run_env_open(&env, &argc, &argv, job_path, output, device, profile);
   seal_run *run = &env.run;
   seal_error e;
   /* A finished or interrupted run is never overwritten by accident. */
   if (!resume && seal_file_exists(run->ckpt_path)) {
     if (!restart)
-      seal_comm_abort(1,
-                      "%s exists: pass --resume to continue that run, or --restart to start "
-                      "over (the old checkpoint is then kept as .prev)",
-                      run->ckpt_path);
+      SEAL_DIE(
+          "%s exists: pass --resume to continue that run, or --restart to start "
+          "over (the old checkpoint is then kept as .prev)",
+          run->ckpt_path);
     if (env.comm.rank == 0) seal_metrics_rotate(&run->metrics, run->metrics_path);
   }
-  if (resume && seal_file_exists(run->ckpt_path) && seal_run_resume(run, &e))
-    seal_comm_abort(1, "%s", e.msg);
-  int rc = seal_run_train(run, &e);
-  if (rc < 0) seal_comm_abort(1, "%s", e.msg);
+  if (resume && seal_file_exists(run->ckpt_path) && seal_run_resume(run, &e)) SEAL_DIE_ERR(&e);
+  int rc = seal_run_train(run);
   if (env.comm.rank == 0 && rc == 0) {
     char *svg = seal_path_join(run->dir, "plot.svg");
     if (seal_metrics_plot(run->metrics_path, svg, &e)) seal_warn("plot: %s", e.msg);

@@ -98,20 +98,14 @@ int seal_comm_gpu_for_rank(const seal_comm *c, int device_count) {
 
 #ifdef SEAL_HAVE_NCCL
 
-#define NCCL_CHECK(call)                                                              \
-  do {                                                                                \
-    ncclResult_t nccl_check_rc_ = (call);                                             \
-    if (nccl_check_rc_ != ncclSuccess)                                                \
-      seal_comm_abort_at(__FILE__, __LINE__, 1, "%s failed: %s (%s)", #call,          \
-                         ncclGetErrorString(nccl_check_rc_), ncclGetLastError(NULL)); \
-  } while (0)
-
-#define CUDA_CHECK(call)                                                \
-  do {                                                                  \
-    cudaError_t cuda_check_rc_ = (call);                                \
-    if (cuda_check_rc_ != cudaSuccess)                                  \
-      seal_comm_abort_at(__FILE__, __LINE__, 1, "%s failed: %s", #call, \
-                         cudaGetErrorString(cuda_check_rc_));           \
+/* Checks an NCCL call; on failure dies (which aborts the job) with the call and
+ * NCCL's own words. */
+#define NCCL_CHECK(call)                                                        \
+  do {                                                                          \
+    ncclResult_t nccl_check_rc_ = (call);                                       \
+    if (nccl_check_rc_ != ncclSuccess)                                          \
+      SEAL_DIE("%s failed: %s (%s)", #call, ncclGetErrorString(nccl_check_rc_), \
+               ncclGetLastError(NULL));                                         \
   } while (0)
 
 struct seal_nccl {
@@ -128,7 +122,8 @@ static int rank_owns_gpu(seal_comm *c, int *device, char *why, size_t cap) {
     cudaGetLastError(); /* clear the sticky "no device" error for later callers */
     count = 0;
   }
-  if (count > 0) CUDA_CHECK(cudaGetDevice(device));
+  cudaError_t err = count > 0 ? cudaGetDevice(device) : cudaSuccess;
+  if (err != cudaSuccess) SEAL_DIE("cudaGetDevice failed: %s", cudaGetErrorString(err));
   int *devices; /* [local_size] current device of each rank on this node */
   SEAL_ALLOC_ARRAY(devices, c->local_size);
   MPI_CHECK(MPI_Allgather(device, 1, MPI_INT, devices, 1, MPI_INT, c->node));

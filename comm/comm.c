@@ -1,4 +1,5 @@
-/* comm/comm.c — joining the MPI job, checked MPI calls, broadcasts from rank 0. */
+/* comm/comm.c — joining the MPI job (and making a fatal error end all of it),
+ * checked MPI calls, broadcasts from rank 0. */
 #include "comm/comm.h"
 
 #include <limits.h>
@@ -15,18 +16,12 @@ void seal_comm_set_max_chunk(size_t elements) {
 
 size_t seal_comm_max_chunk(void) { return max_chunk; }
 
-static void print_rank_prefixed(const char *file, int line, const char *msg) {
-  int rank = seal_get_rank();
-  if (rank >= 0)
-    fprintf(stderr, "seal: error: [rank %d] %s:%d: %s\n", rank, file, line, msg);
-  else
-    fprintf(stderr, "seal: error: %s:%d: %s\n", file, line, msg);
-  fflush(stderr);
-}
-
-/* MPI_Abort needs MPI alive; when it is not (failure before init or after
- * finalize) exiting is all that is left. */
-static _Noreturn void abort_job(int code) {
+/* The die handler while seal is in an MPI job (util's seal_set_die_handler):
+ * a fatal error on any rank ends every rank with MPI_Abort, status 1, instead
+ * of leaving the others waiting for it in a collective. MPI_Abort needs MPI
+ * alive; when it is not (a failure after finalize) exiting is all that is
+ * left. */
+static void abort_job(void) {
   int initialized = 0, finalized = 0, size = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
@@ -36,21 +31,11 @@ static _Noreturn void abort_job(int code) {
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     if (size == 1) {
       MPI_Finalize();
-      exit(code ? code : 1);
+      exit(SEAL_EXIT_ERROR);
     }
-    MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+    MPI_Abort(MPI_COMM_WORLD, SEAL_EXIT_ERROR); /* mpirun then exits with it too */
   }
-  exit(code ? code : 1);
-}
-
-void seal_comm_abort_at(const char *file, int line, int code, const char *fmt, ...) {
-  char msg[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  print_rank_prefixed(file, line, msg);
-  abort_job(code);
+  exit(SEAL_EXIT_ERROR);
 }
 
 void seal_mpi_fail(int rc, const char *call, const char *file, int line) {
@@ -58,10 +43,7 @@ void seal_mpi_fail(int rc, const char *call, const char *file, int line) {
   int len = 0;
   if (MPI_Error_string(rc, err, &len) != MPI_SUCCESS) snprintf(err, sizeof err, "code %d", rc);
   err[len < 0 ? 0 : (len > MPI_MAX_ERROR_STRING ? MPI_MAX_ERROR_STRING : len)] = '\0';
-  char msg[2048];
-  snprintf(msg, sizeof msg, "%s failed: %s", call, err);
-  print_rank_prefixed(file, line, msg);
-  abort_job(1);
+  seal_die_at(file, line, "%s failed: %s", call, err);
 }
 
 int seal_comm_init(int *argc, char ***argv, seal_comm *c, seal_error *e) {
@@ -85,6 +67,7 @@ int seal_comm_init(int *argc, char ***argv, seal_comm *c, seal_error *e) {
   MPI_CHECK(MPI_Comm_rank(c->world, &c->rank));
   MPI_CHECK(MPI_Comm_size(c->world, &c->size));
   seal_set_rank(c->rank);
+  seal_set_die_handler(abort_job);
   MPI_CHECK(MPI_Comm_split_type(c->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->node));
   MPI_CHECK(MPI_Comm_set_errhandler(c->node, MPI_ERRORS_RETURN));
   MPI_CHECK(MPI_Comm_rank(c->node, &c->local_rank));
@@ -105,7 +88,10 @@ void seal_comm_finalize(seal_comm *c) {
   if (finalized) return;
   if (c->node != MPI_COMM_NULL && c->node != 0) MPI_CHECK(MPI_Comm_free(&c->node));
   if (c->world != MPI_COMM_NULL && c->world != 0) MPI_CHECK(MPI_Comm_free(&c->world));
-  if (c->owns_mpi) MPI_CHECK(MPI_Finalize());
+  if (c->owns_mpi) {
+    MPI_CHECK(MPI_Finalize());
+    seal_set_die_handler(NULL); /* no job left to abort */
+  }
   c->owns_mpi = 0;
 }
 

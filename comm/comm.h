@@ -1,11 +1,12 @@
 /* comm/comm.h — the MPI job a seal process belongs to: who am I (rank, local rank
- * on my node), checked MPI calls that name the call, file, line and rank and abort
- * the whole job instead of hanging it, and broadcasts from rank 0.
+ * on my node), checked MPI calls that name the call and rank and abort the whole
+ * job instead of hanging it, and broadcasts from rank 0.
  *
  * Every MPI call in seal goes through MPI_CHECK. The communicators made here use
- * MPI_ERRORS_RETURN so that a failure reaches MPI_CHECK, which prints the MPI error
- * string and calls MPI_Abort: one rank's failure ends every rank, none is left
- * waiting in a collective. See docs/distribution.md for the protocol. */
+ * MPI_ERRORS_RETURN so that a failure reaches MPI_CHECK, which dies with the MPI
+ * error string; in a job, dying is MPI_Abort (the die handler seal_comm_init
+ * installs): one rank's failure ends every rank, none is left waiting in a
+ * collective. See docs/distribution.md for the protocol. */
 #ifndef SEAL_COMM_H
 #define SEAL_COMM_H
 
@@ -27,26 +28,23 @@ typedef struct {
 
 /* Initialises MPI (MPI_THREAD_FUNNELED: only the thread that called this makes MPI
  * calls; seal's work queue keeps to that), or joins an MPI that is already
- * initialised. Sets seal_set_rank(rank) so every message names the rank. Works
- * without mpiexec too (a singleton job of one rank). Returns 0, or -1 with e filled. */
+ * initialised. Sets seal_set_rank(rank) so every message names the rank, and
+ * installs the die handler that makes any fatal error (SEAL_DIE, a failed
+ * MPI_CHECK, CUDA_CHECK or NCCL_CHECK) end every rank of the job with
+ * MPI_Abort, exit status 1. Works without mpiexec too (a singleton job of one
+ * rank). Returns 0, or -1 with e filled. */
 int seal_comm_init(int *argc, char ***argv, seal_comm *c, seal_error *e);
 
 /* Frees the communicators and finalises MPI when seal_comm_init initialised it.
  * Collective: every rank calls it. */
 void seal_comm_finalize(seal_comm *c);
 
-/* Prints "seal: error: [rank R] file:line: message" and ends every rank of the job
- * with MPI_Abort(code). Use it where one rank cannot go on and the others would
- * otherwise wait for it forever. */
-_Noreturn void seal_comm_abort_at(const char *file, int line, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-#define seal_comm_abort(code, ...) seal_comm_abort_at(__FILE__, __LINE__, (code), __VA_ARGS__)
-
-/* Called by MPI_CHECK on failure: names the call and the MPI error, then aborts. */
+/* Called by MPI_CHECK on failure: names the call and the MPI error, and dies
+ * (SEAL_DIE's path, which aborts the job). */
 _Noreturn void seal_mpi_fail(int rc, const char *call, const char *file, int line);
 
-/* Checks an MPI call; on failure prints the call, file, line, rank and
- * MPI_Error_string, and aborts the job (MPI_Abort) rather than let it hang. */
+/* Checks an MPI call; on failure dies with the call, the rank and
+ * MPI_Error_string, which aborts the job (MPI_Abort) rather than let it hang. */
 #define MPI_CHECK(call)                                                                        \
   do {                                                                                         \
     int mpi_check_rc_ = (call);                                                                \

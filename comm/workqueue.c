@@ -46,16 +46,16 @@ static char *recv_packed(MPI_Message *msg, MPI_Status *st, wq_header *h) {
   int count = 0;
   MPI_CHECK(MPI_Get_count(st, MPI_BYTE, &count));
   if (count < (int)sizeof *h)
-    seal_comm_abort(1,
-                    "work queue: message from rank %d with tag %d has %d bytes, less than "
-                    "its %zu-byte header",
-                    st->MPI_SOURCE, st->MPI_TAG, count, sizeof *h);
+    SEAL_DIE(
+        "work queue: message from rank %d with tag %d has %d bytes, less than "
+        "its %zu-byte header",
+        st->MPI_SOURCE, st->MPI_TAG, count, sizeof *h);
   char *buf = seal_malloc((size_t)count);
   MPI_CHECK(MPI_Mrecv(buf, count, MPI_BYTE, msg, MPI_STATUS_IGNORE));
   memcpy(h, buf, sizeof *h);
   if (h->len < 0 || (size_t)h->len != (size_t)count - sizeof *h)
-    seal_comm_abort(1, "work queue: message from rank %d says %lld bytes but carries %zu",
-                    st->MPI_SOURCE, (long long)h->len, (size_t)count - sizeof *h);
+    SEAL_DIE("work queue: message from rank %d says %lld bytes but carries %zu", st->MPI_SOURCE,
+             (long long)h->len, (size_t)count - sizeof *h);
   return buf;
 }
 
@@ -97,8 +97,7 @@ static int run_worker(seal_comm *c, seal_work_fn work, void *user) {
       free(buf);
       return (int)h.code;
     }
-    if (st.MPI_TAG != TAG_ITEM)
-      seal_comm_abort(1, "work queue: unexpected tag %d from rank 0", st.MPI_TAG);
+    if (st.MPI_TAG != TAG_ITEM) SEAL_DIE("work queue: unexpected tag %d from rank 0", st.MPI_TAG);
     int item = (int)h.item;
     seal_debug("work queue: item %d attempt %lld", item, (long long)h.code);
     seal_buf result = {0};
@@ -257,8 +256,8 @@ static void printable_prefix(const void *data, size_t len, char *out, size_t cap
 static void handle_result(coordinator *co, int r, int item, int status, const void *data,
                           size_t len) {
   if (r < 0 || r >= co->c->size || co->busy[r] != item)
-    seal_comm_abort(1, "work queue: rank %d returned item %d, but it was given %d", r, item,
-                    r >= 0 && r < co->c->size ? co->busy[r] : -1);
+    SEAL_DIE("work queue: rank %d returned item %d, but it was given %d", r, item,
+             r >= 0 && r < co->c->size ? co->busy[r] : -1);
   co->busy[r] = -1;
   co->in_flight--;
   if (status == STATUS_OK) {
@@ -394,7 +393,7 @@ static int coordinate(seal_comm *c, int n_items, const void *const *payloads, co
   pthread_t helper;
   int prc = pthread_create(&helper, &attr, local_worker_main, lw);
   pthread_attr_destroy(&attr);
-  if (prc != 0) seal_comm_abort(1, "work queue: pthread_create failed: %s", strerror(prc));
+  if (prc != 0) SEAL_DIE("work queue: pthread_create failed: %s", strerror(prc));
 
   int code = run_coordinator(&co);
 

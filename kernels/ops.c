@@ -1,8 +1,28 @@
-/* kernels/ops.c — choosing a backend by name. */
+/* kernels/ops.c — the ops' names, table checks, and choosing a backend by name. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/ops.h"
+
+const char *const seal_op_names[SEAL_OP_COUNT] = {
+#define OP_NAME(ret, name, params, args) #name,
+    SEAL_OPS(OP_NAME)
+#undef OP_NAME
+};
+
+int seal_op_find(const char *name) {
+  for (int op = 0; op < SEAL_OP_COUNT; op++)
+    if (!strcmp(seal_op_names[op], name)) return op;
+  return -1;
+}
+
+seal_op seal_ops_missing(const seal_ops *ops) {
+#define OP_PRESENT(ret, name, params, args) \
+  if (!ops->name) return SEAL_OP_##name;
+  SEAL_OPS(OP_PRESENT)
+#undef OP_PRESENT
+  return SEAL_OP_COUNT;
+}
 
 seal_backend *seal_backend_create(const char *name, seal_error *e) {
   if (!name || !strcmp(name, "auto")) name = seal_backend_default_name();

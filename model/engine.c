@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/profile.h"
 #include "model/engine.h"
 #include "model/loader.h"
 
@@ -71,6 +72,11 @@ void seal_engine_close(seal_engine *eng) {
   free(eng->chat_template);
   free(eng->path);
   memset(eng, 0, sizeof *eng);
+}
+
+void seal_engine_profile(seal_engine *eng, FILE *report) {
+  eng->be = seal_backend_profiled(eng->be, eng->model.cfg.vocab_size, report);
+  eng->model.be = eng->be; /* the model borrows the engine's backend */
 }
 
 int seal_engine_encode(const seal_engine *eng, const char *text, int32_t **ids) {

@@ -23,6 +23,13 @@ typedef struct {
 int seal_engine_open(seal_engine *eng, const char *path, const char *device, seal_error *e);
 void seal_engine_close(seal_engine *eng);
 
+/* Puts a profiling backend (kernels/profile.h) in front of the engine's own:
+ * from now on every op is timed, and when report is not NULL the table of
+ * every call is printed there when the engine closes. The LM head's matmuls
+ * are counted apart. Call it right after opening, before anything else (a KV
+ * cache, an adapter, an optimizer) holds the backend. */
+void seal_engine_profile(seal_engine *eng, FILE *report);
+
 /* Tokenizes a plain-text prompt (BOS first when the model wants one). *ids
  * malloc'd; returns the count. */
 int seal_engine_encode_prompt(const seal_engine *eng, const char *text, int32_t **ids);

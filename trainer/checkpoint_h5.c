@@ -45,22 +45,14 @@ static void hdf5_message(char out[256]) {
   if (!out[0]) snprintf(out, 256, "no details from HDF5");
 }
 
-/* "trainer/checkpoint.c" of an absolute __FILE__: the room and the file. */
-static const char *source_name(const char *file) {
-  const char *last = strrchr(file, '/');
-  if (!last) return file;
-  const char *p = last;
-  while (p > file && p[-1] != '/') p--;
-  return p;
-}
-
+/* The message names the file, what was being done and HDF5's words; the C
+ * source line is for the debug log (SEAL_LOG=debug), not for the user. */
 hid_t seal_h5_check_at(seal_h5 *c, hid_t rc, const char *call, const char *file, int line) {
   if (rc >= 0) return rc;
   char msg[256];
   hdf5_message(msg);
-  if (!c->failed)
-    seal_errorf(c->e, "%s: %s: %s failed (%s:%d): %s", c->path, c->where, call, source_name(file),
-                line, msg);
+  seal_debug("%s: %s failed at %s:%d", c->path, call, file, line);
+  if (!c->failed) seal_errorf(c->e, "%s: %s: %s failed: %s", c->path, c->where, call, msg);
   c->failed = true;
   return rc;
 }

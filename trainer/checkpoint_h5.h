@@ -4,8 +4,9 @@
  *
  * Every HDF5 call goes through SEAL_H5(ctx, H5Xxx, (args)): a negative return
  * turns into a seal_error naming the checkpoint file, the object being worked
- * on, the call, the source file:line and HDF5's innermost message; the first
- * failure wins, later ones are ignored (cleanup after a failure often fails too). */
+ * on, the call and HDF5's innermost message (the source file:line goes to the
+ * debug log); the first failure wins, later ones are ignored (cleanup after a
+ * failure often fails too). */
 #ifndef SEAL_TRAINER_CHECKPOINT_H5_H
 #define SEAL_TRAINER_CHECKPOINT_H5_H
 

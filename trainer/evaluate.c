@@ -51,7 +51,7 @@ static void run_or_abort(seal_run *run, int n, seal_work_fn work, seal_result_fn
   seal_workqueue_opts opts = seal_run_queue_opts(run);
   seal_error e;
   *rc = seal_workqueue_run(run->comm, n, NULL, NULL, work, on_result, user, &opts, &e);
-  if (*rc < 0) seal_comm_abort(1, "%s: %s", what, e.msg);
+  if (*rc < 0) SEAL_DIE("%s: %s", what, e.msg);
 }
 
 /* A context's row in eval.json: which context and self-edit, its reward,

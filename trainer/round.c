@@ -57,7 +57,7 @@ static int run_items(seal_run *run, item_list *l, seal_work_fn work, seal_result
   seal_error e;
   int rc = seal_workqueue_run(run->comm, n, (const void *const *)l->payloads, l->lens, work,
                               on_result, user, &opts, &e);
-  if (rc < 0) seal_comm_abort(1, "%s: %s", what, e.msg);
+  if (rc < 0) SEAL_DIE("%s: %s", what, e.msg);
   return rc;
 }
 
@@ -475,7 +475,7 @@ static void phase_update(seal_run *run, int round, const seal_kept_list *kept) {
   seal_error e;
   uint64_t sum = lora_checksum(&lora);
   if (seal_comm_agree_u64(run->comm, sum, &e))
-    seal_comm_abort(1, "the policies of the ranks differ after round %d: %s", round, e.msg);
+    SEAL_DIE("the policies of the ranks differ after round %d: %s", round, e.msg);
   seal_lora_merge(&lora, &run->eng.model);
   if (run->comm->rank == 0) record_update(run, round, &lora, n, &st, sum);
   seal_lora_free(&lora);
@@ -552,8 +552,7 @@ static int run_round(seal_run *run, int round) {
   return rc ? 1 : 0;
 }
 
-int seal_run_train(seal_run *run, seal_error *e) {
-  (void)e;
+int seal_run_train(seal_run *run) {
   int start = run->st.round;
   seal_comm_bcast_raw(run->comm, &start, sizeof start);
   run->st.round = start;

@@ -117,7 +117,7 @@ void seal_run_reduce_grads(void *user, float *grads, size_t n, bool on_backend) 
   if (run->nccl && on_backend) {
     be->ops->synchronize(be); /* the gradients are complete before NCCL reads them */
     if (seal_allreduce_sum_f32_device(run->nccl, grads, n, NULL, &e))
-      seal_comm_abort(1, "gradient all-reduce (NCCL): %s", e.msg);
+      SEAL_DIE("gradient all-reduce (NCCL): %s", e.msg);
     return;
   }
   float *host = grads;
@@ -130,7 +130,7 @@ void seal_run_reduce_grads(void *user, float *grads, size_t n, bool on_backend) 
     host = run->grad_host;
     be->ops->to_host(be, host, grads, SEAL_F32, n);
   }
-  if (seal_allreduce_sum_f32(c, host, n, &e)) seal_comm_abort(1, "gradient all-reduce: %s", e.msg);
+  if (seal_allreduce_sum_f32(c, host, n, &e)) SEAL_DIE("gradient all-reduce: %s", e.msg);
   if (host != grads) be->ops->to_device(be, grads, SEAL_F32, host, n);
 }
 
@@ -235,7 +235,7 @@ void seal_run_checkpoint(seal_run *run) {
   seal_error e;
   run->st.world_size = run->comm->size;
   if (seal_checkpoint_write(run->ckpt_path, &run->st, &e))
-    seal_comm_abort(1, "writing the checkpoint: %s", e.msg);
+    SEAL_DIE("writing the checkpoint: %s", e.msg);
   run->last_ckpt = seal_now();
 }
 

@@ -15,10 +15,6 @@
 #include "trainer/run_state.h"
 #include "trainer/seeds.h"
 
-/* Exit code of a run that stopped on SIGTERM/SIGUSR1 after checkpointing: a
- * Slurm script requeues on it. */
-#define SEAL_EXIT_PREEMPTED 3
-
 typedef struct {
   const seal_job *job;
   seal_comm *comm;
@@ -51,9 +47,11 @@ int seal_run_resume(seal_run *run, seal_error *e);
  * rounds one at a time). */
 int seal_run_resume_state_only(seal_run *run, seal_error *e);
 
-/* Runs the remaining rounds. Returns 0 when done, SEAL_EXIT_PREEMPTED when
- * stopped by a signal (after checkpointing), -1 on error. */
-int seal_run_train(seal_run *run, seal_error *e);
+/* Runs the remaining rounds. Returns 0 when done, SEAL_EXIT_PREEMPTED (util.h:
+ * the exit status a Slurm script requeues on) when stopped by a signal, after
+ * checkpointing; a failure on any rank ends the
+ * job (SEAL_DIE: every rank exits 1). */
+int seal_run_train(seal_run *run);
 
 /* Writes the checkpoint now (rank 0; other ranks return at once). */
 void seal_run_checkpoint(seal_run *run);

@@ -1,17 +1,20 @@
 /* util/error.c — recoverable errors, fatal errors and checked allocation. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
-/* The one piece of process-wide state: which rank this process is, so that every
- * message can say so. A process is exactly one rank, so this is not shared state
- * between components in any meaningful sense. */
+/* Set once at start-up and read everywhere: which rank this process is (every
+ * message says so) and how a fatal error ends it (comm installs MPI_Abort). */
 static int process_rank = -1;
+static seal_die_handler die_handler;
 
 void seal_set_rank(int rank) { process_rank = rank; }
 int seal_get_rank(void) { return process_rank; }
+void seal_set_die_handler(seal_die_handler handler) { die_handler = handler; }
 
 int seal_errorf(seal_error *e, const char *fmt, ...) {
   if (e) {
@@ -23,18 +26,36 @@ int seal_errorf(seal_error *e, const char *fmt, ...) {
   return -1;
 }
 
+/* Only the first fatal error ends the process. The thread that raised it may
+ * fail again inside the die handler (an MPI call that fails while aborting):
+ * then it exits at once. Any other thread waits for the first to end the
+ * process, so its message is not cut short. */
+static void enter_dying_once(void) {
+  static atomic_flag dying = ATOMIC_FLAG_INIT;
+  static _Thread_local bool this_thread_dying;
+  if (!atomic_flag_test_and_set(&dying)) {
+    this_thread_dying = true;
+    return;
+  }
+  if (this_thread_dying) _exit(SEAL_EXIT_ERROR);
+  for (;;) pause();
+}
+
 void seal_die_at(const char *file, int line, const char *fmt, ...) {
+  enter_dying_once();
   char msg[2048];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  seal_debug("fatal error raised at %s:%d", file, line);
   if (process_rank >= 0)
-    fprintf(stderr, "seal: error: [rank %d] %s:%d: %s\n", process_rank, file, line, msg);
+    fprintf(stderr, "seal: error: [rank %d] %s\n", process_rank, msg);
   else
-    fprintf(stderr, "seal: error: %s:%d: %s\n", file, line, msg);
+    fprintf(stderr, "seal: error: %s\n", msg);
   fflush(stderr);
-  exit(1);
+  if (die_handler) die_handler();
+  exit(SEAL_EXIT_ERROR);
 }
 
 void *seal_malloc_at(size_t n, const char *file, int line) {

@@ -20,9 +20,13 @@ static int threshold_from_env(void) {
 
 void seal_log_set_level(seal_log_level level) { log_threshold = (int)level; }
 
-void seal_log(seal_log_level level, const char *fmt, ...) {
+bool seal_log_enabled(seal_log_level level) {
   if (log_threshold < 0) log_threshold = threshold_from_env();
-  if ((int)level < log_threshold) return;
+  return (int)level >= log_threshold;
+}
+
+void seal_log(seal_log_level level, const char *fmt, ...) {
+  if (!seal_log_enabled(level)) return;
   static const char *names[] = {"debug", "info", "warn", "error"};
   char msg[2048];
   va_list ap;

@@ -1,7 +1,8 @@
-/* util/util.h — the floor every room stands on: checked allocation, errors that
- * name file:line (and the MPI rank when there is one), leveled logging, a
- * monotonic timer, a progress reporter, whole-file I/O, and a seeded RNG.
- * Nothing here knows about models, kernels or MPI. */
+/* util/util.h — the floor every room stands on: exit statuses, errors (and the
+ * one fatal path, which names the MPI rank when there is one), checked
+ * allocation, leveled logging, a monotonic timer, a progress reporter,
+ * whole-file I/O, and a seeded RNG. Nothing here knows about models, kernels or
+ * MPI. */
 #ifndef SEAL_UTIL_H
 #define SEAL_UTIL_H
 
@@ -23,6 +24,14 @@
 
 /* ---- errors ------------------------------------------------------------ */
 
+/* The exit statuses of the seal binary (seal --help, docs/running.md). */
+enum {
+  SEAL_EXIT_OK = 0,
+  SEAL_EXIT_ERROR = 1,    /* any failure: every fatal error (SEAL_DIE) exits with it */
+  SEAL_EXIT_USAGE = 2,    /* a bad command line */
+  SEAL_EXIT_PREEMPTED = 3 /* stopped by SIGTERM/SIGUSR1 after a checkpoint: resume it */
+};
+
 /* A recoverable error: functions that can fail on bad input fill one of these
  * and return -1 (or NULL), so callers and tests can see the message without the
  * process dying. */
@@ -34,7 +43,12 @@ typedef struct {
  * `return seal_errorf(e, "...")` reads naturally. */
 int seal_errorf(seal_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prints "seal: error: [rank R] file:line: message" and exits with status 1. */
+/* The one fatal path. Prints "seal: error: [rank R] message" (no rank before
+ * seal_set_rank) for the user, and the file:line of the C source that gave up
+ * as a debug log line before it (SEAL_LOG=debug); then ends the process
+ * through the die handler: exit status 1, or, once comm has joined an MPI
+ * job, MPI_Abort of every rank with status 1. Safe from any thread: the first
+ * fatal error ends the process, a second one at the same time waits for it. */
 SEAL_NORETURN void seal_die_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define SEAL_DIE(...) seal_die_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -44,6 +58,13 @@ SEAL_NORETURN void seal_die_at(const char *file, int line, const char *fmt, ...)
   do {                                                         \
     if (!(cond)) seal_die_at(__FILE__, __LINE__, __VA_ARGS__); \
   } while (0)
+
+/* How a fatal error ends the process, after its message is printed. It must
+ * not return (if it does, the process exits with status 1). NULL (the
+ * default) is exit(1). Set once, by comm when it joins an MPI job
+ * (comm/comm.c), and back to NULL when it leaves. */
+typedef void (*seal_die_handler)(void);
+void seal_set_die_handler(seal_die_handler handler);
 
 /* The rank printed in messages; -1 (the default) prints none. Process-wide by
  * nature: a process is one rank. */
@@ -85,6 +106,8 @@ void seal_buf_free(seal_buf *b);
 typedef enum { SEAL_LOG_DEBUG, SEAL_LOG_INFO, SEAL_LOG_WARN, SEAL_LOG_ERROR } seal_log_level;
 /* The threshold is read once from SEAL_LOG (debug|info|warn|error), default info. */
 void seal_log_set_level(seal_log_level level);
+/* Whether messages of this level are printed. */
+bool seal_log_enabled(seal_log_level level);
 void seal_log(seal_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define seal_debug(...) seal_log(SEAL_LOG_DEBUG, __VA_ARGS__)
 #define seal_info(...) seal_log(SEAL_LOG_INFO, __VA_ARGS__)

@@ -1,4 +1,4 @@
-/* kernels/cuda/backend.cu — the CUDA backend's state, memory half and ops
+/* kernels/cuda/backend.cu — the CUDA backend's state, memory ops and ops
  * table: one device, one stream, one cuBLASLt handle with its workspace, a
  * growable device scratch and a little pinned host memory for results. */
 #include <stdlib.h>
@@ -23,8 +23,11 @@ extern "C" int seal_cuda_device_count(void) {
 }
 
 extern "C" cudaStream_t seal_cuda_stream(const seal_backend *be) {
-  SEAL_CHECK(be && be->name && !strcmp(be->name, "cuda"), "seal_cuda_stream: not a cuda backend");
-  return ((const seal_cuda_ctx *)be->ctx)->stream;
+  /* through a profiler to the backend itself, whose ctx this is */
+  const seal_backend *base = be ? seal_backend_base((seal_backend *)be) : NULL;
+  SEAL_CHECK(base && base->name && !strcmp(base->name, "cuda"),
+             "seal_cuda_stream: not a cuda backend");
+  return ((const seal_cuda_ctx *)base->ctx)->stream;
 }
 
 void *seal_cuda_scratch(seal_backend *be, size_t bytes) {
@@ -108,7 +111,7 @@ void seal_cuda_upload(seal_backend *be, void *dst, const void *src, size_t bytes
 
 /* ---- memory ---------------------------------------------------------------- */
 
-static void *cuda_alloc(seal_backend *be, size_t bytes) {
+void *seal_cuda_alloc(seal_backend *be, size_t bytes) {
   (void)be;
   void *p = NULL;
   cudaError_t err = cudaMalloc(&p, bytes ? bytes : 256);
@@ -118,14 +121,14 @@ static void *cuda_alloc(seal_backend *be, size_t bytes) {
   return p;
 }
 
-static void cuda_free(seal_backend *be, void *p) {
+void seal_cuda_free(seal_backend *be, void *p) {
   (void)be;
   if (p) CUDA_CHECK(cudaFree(p)); /* cudaFree waits for the device: no use-after-free */
 }
 
 /* Host float32 -> device dtype, through seal_cuda_upload (the caller may
  * reuse src at once). bf16 goes through float scratch and a conversion kernel. */
-static void cuda_to_device(seal_backend *be, void *dst, seal_dtype t, const float *src, size_t n) {
+void seal_cuda_to_device(seal_backend *be, void *dst, seal_dtype t, const float *src, size_t n) {
   if (t == SEAL_F32) {
     seal_cuda_upload(be, dst, src, n * sizeof(float));
     return;
@@ -142,7 +145,7 @@ static void cuda_to_device(seal_backend *be, void *dst, seal_dtype t, const floa
 }
 
 /* Device dtype -> host float32; synchronises. */
-static void cuda_to_host(seal_backend *be, float *dst, const void *src, seal_dtype t, size_t n) {
+void seal_cuda_to_host(seal_backend *be, float *dst, const void *src, seal_dtype t, size_t n) {
   cudaStream_t s = seal_cuda_stream_of(be);
   if (t == SEAL_F32) {
     CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, s));
@@ -160,24 +163,24 @@ static void cuda_to_host(seal_backend *be, float *dst, const void *src, seal_dty
   seal_cuda_sync(be);
 }
 
-static void cuda_to_device_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
+void seal_cuda_to_device_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
   seal_cuda_upload(be, dst, src, n * sizeof(int32_t));
 }
 
-static void cuda_to_host_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
+void seal_cuda_to_host_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
   cudaStream_t s = seal_cuda_stream_of(be);
   CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(int32_t), cudaMemcpyDeviceToHost, s));
   seal_cuda_sync(be);
 }
 
-static void cuda_copy(seal_backend *be, void *dst, const void *src, size_t bytes) {
+void seal_cuda_copy(seal_backend *be, void *dst, const void *src, size_t bytes) {
   if (dst == src || bytes == 0) return;
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, seal_cuda_stream_of(be)));
 }
 
-static void cuda_synchronize(seal_backend *be) { seal_cuda_sync(be); }
+void seal_cuda_synchronize(seal_backend *be) { seal_cuda_sync(be); }
 
-static void cuda_destroy(seal_backend *be) {
+void seal_cuda_destroy(seal_backend *be) {
   if (!be) return;
   seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
   seal_cuda_sync(be); /* a fault still pending is reported, not lost */
@@ -196,7 +199,7 @@ static void cuda_destroy(seal_backend *be) {
   free(be);
 }
 
-static void cuda_bind_thread(seal_backend *be) {
+void seal_cuda_bind_thread(seal_backend *be) {
   CUDA_CHECK(cudaSetDevice(((seal_cuda_ctx *)be->ctx)->device));
 }
 
@@ -207,41 +210,14 @@ static int env_is(const char *name, const char *value) {
   return v && !strcmp(v, value);
 }
 
-/* C++17 has no designated initialisers: the table is filled member by member. */
+/* Every op of SEAL_OPS, in its order (C++17 has no designated initialisers, so
+ * the table is filled member by member). */
 static seal_ops make_cuda_ops(void) {
   seal_ops o;
   memset(&o, 0, sizeof o);
-  o.alloc = cuda_alloc;
-  o.free = cuda_free;
-  o.to_device = cuda_to_device;
-  o.to_host = cuda_to_host;
-  o.to_device_i32 = cuda_to_device_i32;
-  o.to_host_i32 = cuda_to_host_i32;
-  o.copy = cuda_copy;
-  o.fill = seal_cuda_fill;
-  o.synchronize = cuda_synchronize;
-  o.destroy = cuda_destroy;
-  o.bind_thread = cuda_bind_thread;
-  o.embedding = seal_cuda_embedding;
-  o.rmsnorm = seal_cuda_rmsnorm;
-  o.residual_rmsnorm = seal_cuda_residual_rmsnorm;
-  o.add = seal_cuda_add;
-  o.matmul = seal_cuda_matmul;
-  o.rope = seal_cuda_rope;
-  o.kv_write = seal_cuda_kv_write;
-  o.attention = seal_cuda_attention;
-  o.swiglu = seal_cuda_swiglu;
-  o.cross_entropy = seal_cuda_cross_entropy;
-  o.matmul_backward_input = seal_cuda_matmul_backward_input;
-  o.rmsnorm_backward = seal_cuda_rmsnorm_backward;
-  o.attention_backward = seal_cuda_attention_backward;
-  o.swiglu_backward = seal_cuda_swiglu_backward;
-  o.lora_forward = seal_cuda_lora_forward;
-  o.lora_backward = seal_cuda_lora_backward;
-  o.lora_merge = seal_cuda_lora_merge;
-  o.sum_squares = seal_cuda_sum_squares;
-  o.adamw = seal_cuda_adamw;
-  o.sample = seal_cuda_sample;
+#define CUDA_OP_ENTRY(ret, name, params, args) o.name = seal_cuda_##name;
+  SEAL_OPS(CUDA_OP_ENTRY)
+#undef CUDA_OP_ENTRY
   return o;
 }
 static const seal_ops cuda_ops = make_cuda_ops();

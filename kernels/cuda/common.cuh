@@ -25,15 +25,9 @@ extern "C" {
 }
 #include "kernels/cuda/cuda.h"
 
-/* ---- checked calls: a failure names the call, file and line ---------------- */
+/* ---- checked calls: a failure names the call and dies ---------------------- */
 
-#define CUDA_CHECK(call)                                                      \
-  do {                                                                        \
-    cudaError_t err_ = (call);                                                \
-    if (err_ != cudaSuccess)                                                  \
-      SEAL_DIE("CUDA call %s failed: %s (%s)", #call, cudaGetErrorName(err_), \
-               cudaGetErrorString(err_));                                     \
-  } while (0)
+/* CUDA_CHECK(call) is in kernels/cuda/cuda.h (the kernel lab uses it too). */
 
 /* After every kernel launch: catches bad launch configurations at once (faults
  * inside the kernel surface at the next synchronising call). */
@@ -149,39 +143,34 @@ static inline unsigned seal_cuda_blocks(size_t n, int threads) {
   return (unsigned)b;
 }
 
-/* ---- the ops, by file ----------------------------------------------------- */
+/* ---- the ops ---------------------------------------------------------------
+ *
+ * One function seal_cuda_NAME for every op NAME of SEAL_OPS (kernels/ops.h),
+ * declared here from that list; backend.cu fills the table from it, so an op
+ * without a CUDA function fails to link. By file:
+ *   backend.cu                          memory ops (fill: elementwise.cu)
+ *   elementwise.cu                      embedding, add, swiglu (+backward), rope, kv_write
+ *   norm.cu                             rmsnorm, residual_rmsnorm, rmsnorm_backward
+ *   gemm.cu                             matmul, matmul_backward_input (cuBLASLt)
+ *   lora.cu                             lora_forward, lora_backward, lora_merge
+ *   attention.cu, attention_backward.cu attention, attention_backward (with
+ *   flash_attention*.cu)
+ *   loss.cu                             cross_entropy
+ *   optim.cu                            sum_squares, adamw
+ *   sample.cu                           sample */
+#define SEAL_CUDA_DECLARE_(ret, name, params, args) ret seal_cuda_##name params;
+SEAL_OPS(SEAL_CUDA_DECLARE_)
+#undef SEAL_CUDA_DECLARE_
 
-/* elementwise.cu */
-void seal_cuda_fill(seal_backend *be, void *dst, seal_dtype type, float value, size_t n);
+/* ---- helpers shared between the files ------------------------------------ */
+
+/* elementwise.cu: f32 <-> bf16 on the device (to_device and to_host stage through these) */
 void seal_cuda_f32_to_bf16(seal_backend *be, bf16 *dst, const float *src, size_t n);
 void seal_cuda_bf16_to_f32(seal_backend *be, float *dst, const bf16 *src, size_t n);
-void seal_cuda_embedding(seal_backend *be, void *out, const int32_t *ids, const void *table, int N,
-                         int C);
-void seal_cuda_add(seal_backend *be, void *out, const void *a, const void *b, size_t n);
-void seal_cuda_swiglu(seal_backend *be, void *out, const void *gate, const void *up, size_t n);
-void seal_cuda_swiglu_backward(seal_backend *be, void *dgate, void *dup, const void *dout,
-                               const void *gate, const void *up, size_t n);
-void seal_cuda_rope(seal_backend *be, void *x, const int32_t *pos, const float *inv_freq, int N,
-                    int H, int D, int direction);
-void seal_cuda_kv_write(seal_backend *be, void *cache, const void *src, const int32_t *q_pos, int B,
-                        int Tq, int Tmax, int W);
-
-/* norm.cu */
-void seal_cuda_rmsnorm(seal_backend *be, void *out, float *rstd, const void *inp,
-                       const void *weight, int N, int C, float eps);
-void seal_cuda_residual_rmsnorm(seal_backend *be, void *residual, void *out, float *rstd,
-                                const void *a, const void *b, const void *weight, int N, int C,
-                                float eps);
-void seal_cuda_rmsnorm_backward(seal_backend *be, void *dinp, const void *dout, const void *inp,
-                                const void *weight, const float *rstd, int N, int C);
 
 /* gemm.cu: cuBLASLt for bf16 x bf16, and a plain tiled kernel for the mixed
  * bf16/f32 GEMMs of LoRA (and as the fallback when cuBLASLt offers no
  * algorithm). */
-void seal_cuda_matmul(seal_backend *be, void *out, const void *inp, const void *weight,
-                      const void *bias, int N, int I, int O);
-void seal_cuda_matmul_backward_input(seal_backend *be, void *dinp, const void *dout,
-                                     const void *weight, int N, int I, int O, int accumulate);
 void seal_cuda_gemm_cache_free(seal_cuda_ctx *ctx);
 
 /* Operand of the tiled GEMM: element (row, col) of a logical matrix sits at
@@ -205,40 +194,9 @@ int seal_cuda_gemm_rm(seal_backend *be, int M, int N, int K, const void *A, long
                       const void *B, long ldb, int transB, seal_dtype ab, void *C, long ldc,
                       seal_dtype c, float alpha, float beta);
 
-/* lora.cu */
-void seal_cuda_lora_forward(seal_backend *be, void *out, float *h, const void *x, const float *A,
-                            const float *B, int N, int I, int O, int r, float scale);
-void seal_cuda_lora_backward(seal_backend *be, void *dx, float *dA, float *dB, float *dh,
-                             const void *dout, const void *x, const float *A, const float *B,
-                             const float *h, int N, int I, int O, int r, float scale);
-void seal_cuda_lora_merge(seal_backend *be, void *W, const float *A, const float *B, int O, int I,
-                          int r, float scale);
-
-/* attention.cu, attention_backward.cu */
-void seal_cuda_attention(seal_backend *be, void *out, float *lse, const void *q, const void *k,
-                         const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
-                         int Hkv, int D);
-void seal_cuda_attention_backward(seal_backend *be, void *dq, void *dk, void *dv, const void *dout,
-                                  const void *out, const float *lse, const void *q, const void *k,
-                                  const void *v, int B, int T, int Hq, int Hkv, int D);
-/* Raises the dynamic shared-memory limit of the attention kernels (once, at
- * backend creation). */
+/* attention.cu: raises the dynamic shared-memory limit of the attention
+ * kernels (once, at backend creation). */
 void seal_cuda_attention_init(seal_backend *be);
-
-/* loss.cu */
-void seal_cuda_cross_entropy(seal_backend *be, float *losses, void *dlogits, const void *logits,
-                             const int32_t *targets, const float *weights, int N, int V,
-                             float scale);
-
-/* optim.cu */
-double seal_cuda_sum_squares(seal_backend *be, const float *x, size_t n);
-void seal_cuda_adamw(seal_backend *be, float *param, const float *grad, float *m, float *v,
-                     size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-                     int step, float grad_scale);
-
-/* sample.cu */
-void seal_cuda_sample(seal_backend *be, int32_t *ids, const void *logits, int B, int V,
-                      float temperature, float top_p, const float *uniform);
 
 /* ---- device helpers -------------------------------------------------------- */
 #ifdef __CUDACC__

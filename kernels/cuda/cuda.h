@@ -1,6 +1,7 @@
 /* kernels/cuda/cuda.h — what the CUDA backend offers beyond seal_ops, for the
  * model (CUDA-graph capture of decode steps) and the kernel lab (timing with
- * events on the backend's stream). C interface; include only where
+ * events on the backend's stream), and the checked CUDA call used by both the
+ * backend and the lab. C interface (C++ reads it too); include only where
  * SEAL_HAVE_CUDA is defined. */
 #ifndef SEAL_KERNELS_CUDA_H
 #define SEAL_KERNELS_CUDA_H
@@ -14,8 +15,19 @@ extern "C" {
 #include "kernels/ops.h"
 
 /* The one stream every op of this backend is queued on (be must be a "cuda"
- * backend). Capture a graph on it, or record events on it. */
+ * backend, or a profiler in front of one). Capture a graph on it, or record
+ * events on it. */
 cudaStream_t seal_cuda_stream(const seal_backend *be);
+
+/* A checked CUDA runtime call: a failure dies (SEAL_DIE, which in an MPI job
+ * aborts every rank) naming the call and CUDA's error. */
+#define CUDA_CHECK(call)                                                      \
+  do {                                                                        \
+    cudaError_t err_ = (call);                                                \
+    if (err_ != cudaSuccess)                                                  \
+      SEAL_DIE("CUDA call %s failed: %s (%s)", #call, cudaGetErrorName(err_), \
+               cudaGetErrorString(err_));                                     \
+  } while (0)
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@ foreach(line ${fuzz_lines})
     add_executable(fuzz_${name} ${srcs} ${CMAKE_SOURCE_DIR}/tests/fuzz/replay_main.c)
   endif()
   target_include_directories(fuzz_${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/fuzz)
+  string(REGEX REPLACE "^seal_" "" room_dir ${room})
+  seal_room_includes(fuzz_${name} ${room_dir}) # a harness sees what its room sees
   target_compile_definitions(fuzz_${name} PRIVATE SEAL_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   target_link_libraries(fuzz_${name} PRIVATE ${room})
   list(APPEND SEAL_FUZZ_TARGETS fuzz_${name})

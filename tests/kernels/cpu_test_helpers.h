@@ -1,6 +1,7 @@
-/* tests/kernels/cpu_test_helpers.h — small helpers shared by the CPU op tests
- * (test_cpu_ops.c, test_cpu_grad.c): random tensors, error metrics against a
- * double-precision reference, and central finite differences. */
+/* tests/kernels/cpu_test_helpers.h — what the CPU op tests share (test_cpu_ops.c,
+ * test_cpu_grad.c, test_cpu_memory.c): registration against the op list, the
+ * backend, random tensors, error metrics against a double-precision reference,
+ * and central finite differences. */
 #ifndef SEAL_TESTS_CPU_TEST_HELPERS_H
 #define SEAL_TESTS_CPU_TEST_HELPERS_H
 
@@ -10,11 +11,29 @@
 #include <stdlib.h>
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/profile.h"
 
+/* ---- the op list, test by test (test_cpu_coverage.c) ----------------------
+ * Every CPU op test is registered as a test of one op of SEAL_OPS:
+ *   TEST_OP(tc, rmsnorm, rmsnorm_matches_reference);
+ * It then runs with its backend's calls counted and fails unless it called
+ * that op; the cpu_coverage suite fails for any op no test is registered for,
+ * so a new op in kernels/ops.h needs a CPU test before the tests pass. */
+void test_register_op(TCase *tc, seal_op op, const TTest *test);
+#define TEST_OP(tc, op, test) test_register_op((tc), SEAL_OP_##op, (test))
+
+/* The calls made by the test running now, on backends from test_cpu_backend. */
+extern seal_op_profile test_op_calls;
+
+/* The CPU backend, behind the profiler so that its calls are counted (the
+ * profiler passes each call on unchanged: every test also checks that it
+ * does). */
 static inline seal_backend *test_cpu_backend(void) {
   seal_error e = {{0}};
-  seal_backend *be = seal_backend_create("cpu", &e);
-  ck_assert_msg(be != NULL, "cpu backend: %s", e.msg);
+  seal_backend *cpu = seal_backend_create("cpu", &e);
+  ck_assert_msg(cpu != NULL, "cpu backend: %s", e.msg);
+  seal_backend *be = seal_backend_profiled(cpu, 0, NULL);
+  seal_backend_profile_into(be, &test_op_calls);
   return be;
 }
 

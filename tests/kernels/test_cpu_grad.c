@@ -362,14 +362,14 @@ END_TEST
 Suite *cpu_grad_suite(void) {
   Suite *s = suite_create("cpu_grad");
   TCase *tc = tcase_create("finite_differences");
-  tcase_add_test(tc, rmsnorm_backward_matches_finite_differences);
-  tcase_add_test(tc, residual_path_matches_finite_differences);
-  tcase_add_test(tc, attention_backward_matches_finite_differences);
-  tcase_add_test(tc, swiglu_backward_matches_finite_differences);
-  tcase_add_test(tc, rope_inverse_is_its_backward);
-  tcase_add_test(tc, matmul_backward_input_matches_finite_differences);
-  tcase_add_test(tc, lora_backward_matches_finite_differences);
-  tcase_add_test(tc, cross_entropy_gradient_matches_finite_differences);
+  TEST_OP(tc, rmsnorm_backward, rmsnorm_backward_matches_finite_differences);
+  TEST_OP(tc, rmsnorm_backward, residual_path_matches_finite_differences);
+  TEST_OP(tc, attention_backward, attention_backward_matches_finite_differences);
+  TEST_OP(tc, swiglu_backward, swiglu_backward_matches_finite_differences);
+  TEST_OP(tc, rope, rope_inverse_is_its_backward);
+  TEST_OP(tc, matmul_backward_input, matmul_backward_input_matches_finite_differences);
+  TEST_OP(tc, lora_backward, lora_backward_matches_finite_differences);
+  TEST_OP(tc, cross_entropy, cross_entropy_gradient_matches_finite_differences);
   suite_add_tcase(s, tc);
   return s;
 }
