@@ -50,8 +50,8 @@ void cmd_share_cores(const seal_comm *comm) {
     omp_set_num_threads(per > 0 ? per : 1);
   }
   /* OpenBLAS's GEMMs give other bits with another thread count: a work item
-   * must compute the same wherever it runs (DESIGN §3), so every rank takes the
-   * smallest count of any rank (nodes of other sizes, other OMP_NUM_THREADS). */
+   * must compute the same wherever it runs (docs/architecture.md, "Determinism"), so every rank
+   * takes the smallest count of any rank (nodes of other sizes, other OMP_NUM_THREADS). */
   int threads = omp_get_max_threads(), fewest = threads;
   MPI_CHECK(MPI_Allreduce(&threads, &fewest, 1, MPI_INT, MPI_MIN, comm->world));
   if (fewest != threads) {

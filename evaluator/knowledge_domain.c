@@ -87,7 +87,7 @@ static const seal_schema_key knowledge_keys[] = {
     SEAL_SCHEMA_END,
 };
 
-/* The paper's settings (DESIGN.md §7). */
+/* The paper's settings (docs/job-config.md). */
 static void knowledge_defaults(void *settings) {
   const unsigned q_v = (1u << SEAL_LORA_Q) | (1u << SEAL_LORA_V);
   *(KS *)settings = (KS){

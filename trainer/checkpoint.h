@@ -1,5 +1,5 @@
-/* trainer/checkpoint.h — the run state in one HDF5 file (layout: docs/checkpoint.md,
- * DESIGN.md §5). Writes are atomic: a crash at any moment leaves a readable
+/* trainer/checkpoint.h — the run state in one HDF5 file (layout:
+ * docs/checkpoint.md). Writes are atomic: a crash at any moment leaves a readable
  * checkpoint. Reads refuse anything that is not a complete seal checkpoint, with
  * a message naming the file and what is wrong. HDF5's own error printing is
  * silenced during these calls; its innermost message goes into the seal_error. */

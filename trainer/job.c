@@ -140,7 +140,7 @@ static const seal_schema_key job_keys[] = {
     END,
 };
 
-/* ---- defaults: the paper's settings (DESIGN.md §7) ---------------------------- */
+/* ---- defaults: the paper's settings (docs/job-config.md) ---------------------------- */
 
 /* The trainer's defaults and task's own; the task's defaults_yaml is applied
  * by the parser on top. */

@@ -1,5 +1,5 @@
 /* trainer/job.h — a run's job file (YAML, read with libyaml): everything a SEAL
- * run needs, with the paper's settings (DESIGN.md §7) wherever the job is
+ * run needs, with the paper's settings (docs/job-config.md) wherever the job is
  * silent. The trainer's own keys are here; the task domain named by `task:`
  * adds its keys (evaluator/domain.h), which are parsed, validated and dumped
  * the same way into the domain's settings struct.

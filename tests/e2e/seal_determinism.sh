@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/e2e/seal_determinism.sh BUILD_DIR — a work item's result does not depend
-# on where it runs (DESIGN §3, issue 11): 2-rank runs of the tiny job whose
+# on where it runs (docs/architecture.md, "Determinism"; issue 11): 2-rank runs of the tiny job whose
 # ranks would run items with different OpenMP thread counts equal, bit for bit
 # (run_compare, tolerances 0), a 2-rank run where every rank has the same count.
 # The CPU kernels' bits depend on the thread count (OpenBLAS's GEMMs split the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/e2e/seal_fault.sh BUILD_DIR — a self-edit evaluation that fails on every
-# attempt costs only its own result (DESIGN.md §6, "bad input never loses data").
+# attempt costs only its own result (docs/distribution.md: bad input never loses data).
 #
 # A normal run of the tiny job (tests/fixtures/tiny-seal) on 1 rank picks the item:
 # an evaluation (context, sample, repeat) of round 0 that scored 0 in every round it

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/e2e/seal_ranks.sh BUILD_DIR — a SEAL run does not depend on the number of
-# MPI ranks (DESIGN.md §3, §6): the tiny job (tests/fixtures/tiny-seal, a random
+# MPI ranks (docs/distribution.md): the tiny job (tests/fixtures/tiny-seal, a random
 # 2-layer Llama, 2 rounds of 3 passages x 2 self-edits x 2 scorings) on 1, 2 and 3
 # ranks gives identical self-edit texts, identical rewards per item
 # (context, sample, repeat), inner-loop losses within 1e-6 relative, and final

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/e2e/seal_resume.sh BUILD_DIR — a run stopped by a signal and continued with
 # `seal train --resume` reaches the same result as an uninterrupted run, and a
-# damaged checkpoint is refused without harm to the previous one (DESIGN.md §6).
+# damaged checkpoint is refused without harm to the previous one (docs/checkpoint.md).
 #
 # The job is tests/fixtures/tiny-seal/job.yaml with 40 inner-loop epochs instead
 # of 2 (written to a temporary file), so that a round lasts about a second and the
