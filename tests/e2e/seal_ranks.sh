@@ -44,11 +44,20 @@ train() {
 }
 
 # Work must really have been spread: some item ran on a rank other than 0.
-# Which rank takes an item depends on scheduling (on a loaded 2-core machine a
-# worker may start late), so one run may keep everything on rank 0 by chance;
-# both multi-rank runs doing so means the spreading is broken.
+# Which rank takes an item depends on scheduling (on a loaded machine a worker
+# may start late, and a failed attempt is retried on another rank, often rank
+# 0), so one run may keep everything on rank 0 by chance; the 2-rank run is
+# then repeated, and only runs that never spread fail the test.
 spread() {
   grep -E '"event":"(evaluated|generated)"' "$1/metrics.jsonl" | grep -qv '"rank":0[,}]'
+}
+
+# What a run that did not spread did, for whoever reads a failure.
+explain_no_spread() {
+  echo "seal_ranks: $1 kept every item on rank 0; items per rank and its warnings:" >&2
+  grep -E '"event":"(evaluated|generated)"' "$1/metrics.jsonl" | grep -o '"rank":[0-9]*' |
+    sort | uniq -c >&2
+  grep -E 'over [0-9]+ rank|warn|failed' "$1.log" | head -n 20 >&2 || true
 }
 
 # compare A B: the run_compare suite's e2e case.
@@ -63,10 +72,18 @@ train 1 "$tmp/np1"
 spread_runs=0
 for n in 2 3; do
   train "$n" "$tmp/np$n"
-  if spread "$tmp/np$n"; then spread_runs=$((spread_runs + 1)); fi
+  if spread "$tmp/np$n"; then spread_runs=$((spread_runs + 1)); else explain_no_spread "$tmp/np$n"; fi
   echo "seal_ranks: checking that $n ranks give the 1-rank result"
   compare "$tmp/np1" "$tmp/np$n"
 done
+for again in 1 2; do
+  [ "$spread_runs" -eq 0 ] || break
+  echo "seal_ranks: neither multi-rank run spread its work; 2 ranks again (try $again of 2)"
+  rm -rf "$tmp/np2"
+  train 2 "$tmp/np2"
+  if spread "$tmp/np2"; then spread_runs=1; else explain_no_spread "$tmp/np2"; fi
+  compare "$tmp/np1" "$tmp/np2"
+done
 [ "$spread_runs" -gt 0 ] ||
-  fail "the 2- and 3-rank runs did every item on rank 0; nothing was compared across ranks"
-echo "seal_ranks: ok ($spread_runs of 2 multi-rank runs spread work beyond rank 0)"
+  fail "every multi-rank run did every item on rank 0; nothing was compared across ranks"
+echo "seal_ranks: ok ($spread_runs multi-rank run(s) spread work beyond rank 0)"
