@@ -23,96 +23,39 @@
 # inner loop's training and the vote run in step 3 (ttt-fixed) and in the unit
 # tests (tests/trainer/test_arc_domain.c).
 set -euo pipefail
-
-build=${1:?usage: seal_arc.sh BUILD_DIR}
-build=$(cd "$build" && pwd)
-seal="$build/seal"
-mpiexec=${MPIEXEC:-mpiexec}
-tmp=$(mktemp -d /tmp/seal-e2e-arc-XXXXXX)
-bg=""
-cleanup() {
-  if [ -n "$bg" ]; then
-    kill -KILL $(pgrep -P "$bg") "$bg" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "seal_arc: FAIL: $*" >&2
-  exit 1
-}
-
-[ -x "$seal" ] || fail "$seal is not built"
-[ -x "$build/test_trainer" ] || fail "$build/test_trainer (the comparison) is not built"
+source "$(dirname "$0")/lib.sh"
+e2e_init seal_arc "${1:-}"
 
 # One self-edit per task in evaluation keeps step 3 short.
 job="$tmp/job.yaml"
 sed 's/^  selfedits_per_context: 2$/  selfedits_per_context: 1/' tests/fixtures/tiny-arc/job.yaml >"$job"
 grep -q '^  selfedits_per_context: 1$' "$job" || fail "could not set evaluation.selfedits_per_context"
 
-run_seal() {
-  local n=$1
-  shift
-  "$mpiexec" --oversubscribe --bind-to none -n "$n" "$seal" "$@"
-}
-
-# train N DIR [--resume]: must run to the end.
-train() {
-  local n=$1 dir=$2 status=0
-  shift 2
-  echo "seal_arc: seal train${*:+ $*} on $n rank(s) -> $dir"
-  run_seal "$n" train "$job" --output "$dir" "$@" >>"$dir.log" 2>&1 || status=$?
-  [ "$status" -eq 0 ] || { tail -n 30 "$dir.log" >&2; fail "seal train on $n rank(s) exited with $status"; }
-  "$seal" inspect "$dir/checkpoint.h5" | grep -qF 'round:      1, phase done' ||
-    fail "$dir/checkpoint.h5 is not a finished run"
-}
-
-# compare A B [exact]: the run_compare suite's e2e case.
-compare() {
-  local env=()
-  [ "${3:-}" = exact ] && env=(SEAL_COMPARE_POLICY_TOL=0 SEAL_COMPARE_LOSS_RTOL=0)
-  env "${env[@]}" SEAL_COMPARE_A=$1 SEAL_COMPARE_B=$2 CK_RUN_SUITE=run_compare CK_RUN_CASE=e2e \
-    "$build/test_trainer" >"$tmp/compare.txt" 2>&1 ||
-    { cat "$tmp/compare.txt" >&2; fail "$2 differs from $1 (above)"; }
-  grep '^run_compare:' "$tmp/compare.txt"
-}
-
 # 1. ranks
-train 1 "$tmp/np1"
+train_to_end 1 "$job" "$tmp/np1" 1
 grep -q '"reason":"no JSON object in the text"' "$tmp/np1/metrics.jsonl" ||
   fail "the unusable self-edits' reason is not in metrics.jsonl"
-train 2 "$tmp/np2"
-echo "seal_arc: checking that 2 ranks give the 1-rank result"
+train_to_end 2 "$job" "$tmp/np2" 1
+say "checking that 2 ranks give the 1-rank result"
 compare "$tmp/np1" "$tmp/np2"
 
 # 2. kill and resume
-echo "seal_arc: seal train on 1 rank, stopped by SIGTERM at the first generated event"
-status=0
-"$mpiexec" --oversubscribe --bind-to none -n 1 "$seal" train "$job" --output "$tmp/kill" \
-  >>"$tmp/kill.log" 2>&1 &
-bg=$!
-for _ in $(seq 1200); do
-  grep -q '"event":"generated"' "$tmp/kill/metrics.jsonl" 2>/dev/null && break
-  kill -0 "$bg" 2>/dev/null || break
-  sleep 0.05
-done
-ranks=$(pgrep -P "$bg" -f "$seal" || true)
-[ -n "$ranks" ] && kill -TERM $ranks 2>/dev/null || true
-wait "$bg" || status=$?
-bg=""
-case $status in
-  3) echo "seal_arc: stopped (exit 3); resuming" ;;
-  0) echo "seal_arc: the run finished before the signal landed (a loaded machine): resume not exercised" ;;
-  *) tail -n 30 "$tmp/kill.log" >&2; fail "the stopped run exited with $status, not 3" ;;
+say "seal train on 1 rank, stopped by SIGTERM at the first generated event"
+start_train 1 "$job" "$tmp/kill"
+wait_for_events "$tmp/kill" generated 1 && term_ranks || true
+wait_train
+case $train_status in
+  3) say "stopped (exit 3); resuming" ;;
+  0) say "the run finished before the signal landed (a loaded machine): resume not exercised" ;;
+  *) tail -n 30 "$tmp/kill.log" >&2; fail "the stopped run exited with $train_status, not 3" ;;
 esac
-train 1 "$tmp/kill" --resume
-echo "seal_arc: checking that the resumed run equals the uninterrupted one"
+train_to_end 1 "$job" "$tmp/kill" 1 --resume
+say "checking that the resumed run equals the uninterrupted one"
 compare "$tmp/np1" "$tmp/kill" exact
 
 # 3. seal eval on 1 and 2 ranks
 for n in 1 2; do
-  echo "seal_arc: seal eval on $n rank(s)"
+  say "seal eval on $n rank(s)"
   run_seal "$n" eval "$job" --output "$tmp/np$n" >"$tmp/eval$n.txt" 2>"$tmp/eval$n.log" ||
     { tail -n 30 "$tmp/eval$n.log" >&2; fail "seal eval on $n rank(s) failed"; }
 done
@@ -171,4 +114,4 @@ echo 'Sure, here is my plan.' >"$tmp/bad.txt"
 "$seal" show "$job" --context 0 --selfedit "$tmp/bad.txt" | jq -se \
   '.[2] | .what == "plan" and (.ok | not) and .reason == "no JSON object in the text" and .n_examples == 0' \
   >/dev/null || fail "seal show: an unusable self-edit's plan"
-echo "seal_arc: ok"
+say "ok"

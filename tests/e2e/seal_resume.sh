@@ -29,67 +29,12 @@
 #    it (non-zero exit, the file named on stderr) and checkpoint.h5.prev is left
 #    byte-identical and readable (`seal inspect` exits 0).
 set -euo pipefail
-
-build=${1:?usage: seal_resume.sh BUILD_DIR}
-build=$(cd "$build" && pwd)
-seal="$build/seal"
-mpiexec=${MPIEXEC:-mpiexec}
-tmp=$(mktemp -d /tmp/seal-e2e-resume-XXXXXX)
-bg=""
-# On an early exit, the background mpiexec and its ranks (its children) go too.
-cleanup() {
-  if [ -n "$bg" ]; then
-    kill -KILL $(pgrep -P "$bg") "$bg" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "seal_resume: FAIL: $*" >&2
-  exit 1
-}
-
-[ -x "$seal" ] || fail "$seal is not built"
-[ -x "$build/test_trainer" ] || fail "$build/test_trainer (the comparison) is not built"
+source "$(dirname "$0")/lib.sh"
+e2e_init seal_resume "${1:-}"
 
 job="$tmp/job.yaml"
 sed 's/^  epochs: 2$/  epochs: 40/' tests/fixtures/tiny-seal/job.yaml >"$job"
 grep -q '^  epochs: 40$' "$job" || fail "could not set inner_loop.epochs in the fixture's job"
-
-mpirun_seal() {
-  local n=$1
-  shift
-  "$mpiexec" --oversubscribe --bind-to none -n "$n" "$seal" "$@"
-}
-
-# train N DIR [--resume]: must run to the end.
-train_to_end() {
-  local n=$1 dir=$2 status=0
-  shift 2
-  echo "seal_resume: seal train${*:+ $*} on $n rank(s) -> $dir"
-  mpirun_seal "$n" train "$job" --output "$dir" "$@" >>"$dir.log" 2>&1 || status=$?
-  [ "$status" -eq 0 ] || { tail -n 30 "$dir.log" >&2; fail "seal train $* exited with $status"; }
-  "$seal" inspect "$dir/checkpoint.h5" | grep -qF 'round:      2, phase done' ||
-    fail "$dir/checkpoint.h5 is not a finished run"
-}
-
-evaluated() {
-  local n
-  n=$(grep -c '"event":"evaluated"' "$1/metrics.jsonl" 2>/dev/null || true)
-  echo "${n:-0}"
-}
-
-# wait_for_events DIR COUNT: until metrics.jsonl has COUNT "evaluated" events.
-wait_for_events() {
-  local dir=$1 want=$2
-  for _ in $(seq 600); do
-    [ "$(evaluated "$dir")" -ge "$want" ] && return 0
-    kill -0 "$bg" 2>/dev/null || fail "the run ended before $want evaluations were reported"
-    sleep 0.05
-  done
-  fail "no $want evaluated events in $dir/metrics.jsonl after 30 s"
-}
 
 # interrupt N DIR EVENTS HOW ROUND [--resume]: starts the run in the background,
 # signals it (HOW: rank-term or mpiexec-usr1) once metrics.jsonl holds EVENTS
@@ -98,28 +43,19 @@ wait_for_events() {
 # ROUND or later (later only when this machine is so loaded that the poll lagged
 # a whole round), phase evaluate or generate, with that round unfinished.
 interrupt() {
-  local n=$1 dir=$2 want=$3 how=$4 min_round=$5 status=0 before
+  local n=$1 dir=$2 want=$3 how=$4 min_round=$5 status before
   shift 5
-  before=$(evaluated "$dir")
+  before=$(events "$dir" evaluated)
   [ "$want" -gt "$before" ] || want=$((before + 1))
-  echo "seal_resume: seal train${*:+ $*} on $n rank(s), stopped ($how) at $want evaluations"
-  # mpiexec itself is the background job (not a subshell), so that $bg is its pid
-  # and the rank processes are its children.
-  "$mpiexec" --oversubscribe --bind-to none -n "$n" "$seal" train "$job" --output "$dir" "$@" \
-    >>"$dir.log" 2>&1 &
-  bg=$!
-  wait_for_events "$dir" "$want"
+  say "seal train${*:+ $*} on $n rank(s), stopped ($how) at $want evaluations"
+  start_train "$n" "$job" "$dir" "$@"
+  wait_for_events "$dir" evaluated "$want" || fail "the run ended before $want evaluations were reported"
   case $how in
-    rank-term)
-      local ranks
-      ranks=$(pgrep -P "$bg" -f "$seal" || true)
-      [ -n "$ranks" ] || fail "no rank process under mpiexec (pid $bg)"
-      kill -TERM $ranks
-      ;;
+    rank-term) term_ranks || fail "no rank process under mpiexec (pid $bg)" ;;
     mpiexec-usr1) kill -USR1 "$bg" ;;
   esac
-  wait "$bg" || status=$?
-  bg=""
+  wait_train
+  status=$train_status
   [ "$status" -eq 3 ] || { tail -n 30 "$dir.log" >&2; fail "exit status $status after the signal, expected 3"; }
   "$seal" inspect "$dir/checkpoint.h5" >"$dir.inspect" || fail "seal inspect of the stopped run"
   local round phase records
@@ -133,37 +69,27 @@ interrupt() {
     { cat "$dir.inspect" >&2; fail "the stopped run's checkpoint is in round '$round', expected $min_round or 1"; }
   # It stopped part-way: fewer evaluated records in that round than a full round (12).
   records=$(sed -n "s/^  round_$round: [0-9]* records, \([0-9]*\) evaluated.*/\1/p" "$dir.inspect")
-  echo "seal_resume:   stopped in round $round, phase $phase, ${records:-0} of the round's 12 evaluations checkpointed"
+  say "  stopped in round $round, phase $phase, ${records:-0} of the round's 12 evaluations checkpointed"
   [ "${records:-0}" -lt 12 ] || fail "round $round was complete when the run stopped"
 }
 
-# compare REF DIR: bit for bit (tolerances 0): with the same number of ranks every
-# item and every all-reduce computes exactly what the uninterrupted run computed.
-compare() {
-  SEAL_COMPARE_POLICY_TOL=0 SEAL_COMPARE_LOSS_RTOL=0 \
-    SEAL_COMPARE_A=$1 SEAL_COMPARE_B=$2 CK_RUN_SUITE=run_compare CK_RUN_CASE=e2e \
-    "$build/test_trainer" >"$tmp/compare.txt" 2>&1 ||
-    { cat "$tmp/compare.txt" >&2; fail "the resumed run $2 differs from the uninterrupted $1 (above)"; }
-  grep '^run_compare:' "$tmp/compare.txt"
-}
-
 # ---- 1. references ----------------------------------------------------------------------
-train_to_end 1 "$tmp/ref1"
-train_to_end 2 "$tmp/ref2"
+train_to_end 1 "$job" "$tmp/ref1" 2
+train_to_end 2 "$job" "$tmp/ref2" 2
 
 # ---- 2. one rank, SIGTERM to the rank ------------------------------------------------------
 interrupt 1 "$tmp/np1" 3 rank-term 0
-train_to_end 1 "$tmp/np1" --resume
-compare "$tmp/ref1" "$tmp/np1"
+train_to_end 1 "$job" "$tmp/np1" 2 --resume
+compare "$tmp/ref1" "$tmp/np1" exact
 
 # ---- 3. two ranks, SIGUSR1 to mpiexec, stopped in round 0 and in round 1 -----------------------
 interrupt 2 "$tmp/np2" 3 mpiexec-usr1 0
 interrupt 2 "$tmp/np2" 15 mpiexec-usr1 1 --resume
-train_to_end 2 "$tmp/np2" --resume
-compare "$tmp/ref2" "$tmp/np2"
+train_to_end 2 "$job" "$tmp/np2" 2 --resume
+compare "$tmp/ref2" "$tmp/np2" exact
 
 # ---- 4. a truncated checkpoint is refused; the previous one survives ---------------------------
-echo "seal_resume: --resume with checkpoint.h5 truncated to half its size"
+say "--resume with checkpoint.h5 truncated to half its size"
 bad="$tmp/truncated"
 cp -r "$tmp/ref1" "$bad"
 [ -f "$bad/checkpoint.h5.prev" ] || fail "the finished run left no checkpoint.h5.prev"
@@ -172,7 +98,7 @@ size=$(stat -c %s "$bad/checkpoint.h5")
 head -c $((size / 2)) "$bad/checkpoint.h5" >"$tmp/half.h5"
 mv "$tmp/half.h5" "$bad/checkpoint.h5"
 status=0
-mpirun_seal 1 train "$job" --output "$bad" --resume >"$tmp/refused.out" 2>"$tmp/refused.err" ||
+run_seal 1 train "$job" --output "$bad" --resume >"$tmp/refused.out" 2>"$tmp/refused.err" ||
   status=$?
 [ "$status" -ne 0 ] || fail "seal train --resume accepted a truncated checkpoint"
 grep -qF "$bad/checkpoint.h5" "$tmp/refused.err" ||
@@ -183,5 +109,5 @@ cmp -s "$tmp/prev.orig" "$bad/checkpoint.h5.prev" || fail "checkpoint.h5.prev wa
   { cat "$tmp/prev.inspect" >&2; fail "seal inspect cannot read checkpoint.h5.prev"; }
 [ "$(stat -c %s "$bad/checkpoint.h5")" -eq $((size / 2)) ] ||
   fail "the refused checkpoint.h5 was rewritten"
-echo "seal_resume:   exit status $status; checkpoint.h5.prev unchanged and readable"
-echo "seal_resume: ok"
+say "  exit status $status; checkpoint.h5.prev unchanged and readable"
+say "ok"
