@@ -12,14 +12,9 @@ static const char usage[] =
     "can be used on this machine, and the default that `--device auto` picks.\n";
 
 int cmd_backends(int argc, char **argv) {
-  static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-  for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
-    if (c == -1) return SEAL_EXIT_USAGE;
-    if (c == 'h') {
-      fputs(usage, stdout);
-      return 0;
-    }
-  }
+  static const cmd_option none[] = {CMD_OPT_END};
+  int parsed = cmd_parse_options(argc, argv, none, NULL, usage, NULL);
+  if (parsed) return parsed > 0 ? SEAL_EXIT_OK : SEAL_EXIT_USAGE;
   const char *names[] = {"cpu", "cuda"};
   for (int i = 0; i < 2; i++) {
     seal_error err = {{0}};

@@ -41,12 +41,16 @@ static const char usage[] =
 #define BENCH_MAX_BATCHES 16
 
 typedef struct {
+  int size[BENCH_MAX_BATCHES];
+  int n;
+} bench_batches;
+
+typedef struct {
   const char *model, *device;
   int prompt_tokens, new_tokens, train_tokens, train_batch, lora_r, repeats, json, profile;
   unsigned lora_targets;    /* bit t set when target t is adapted */
   float temperature, top_p; /* decode sampling; temperature 0 is greedy */
-  int batches[BENCH_MAX_BATCHES];
-  int n_batches;
+  bench_batches batches;    /* --batch: the prefill/decode batch sizes, in order */
 } bench_opts;
 
 /* The text the benchmark's token ids come from: ordinary prose, so that every
@@ -57,45 +61,45 @@ static const char bench_text[] =
     "current to slow. Their children learn to mend nets, to read the weather in the clouds "
     "over the hills, and to tell one bird from another by its call. ";
 
-static void parse_batches(const char *value, bench_opts *o) {
-  o->n_batches = 0;
+static int parse_batches(const char *value, void *field) {
+  bench_batches *b = field;
+  b->n = 0;
   char *copy = seal_strdup(value);
   for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
        tok = strtok_r(NULL, ",", &save)) {
-    if (o->n_batches == BENCH_MAX_BATCHES)
-      cmd_usage_error("--batch: at most %d sizes", BENCH_MAX_BATCHES);
-    o->batches[o->n_batches++] = (int)cmd_parse_long("batch", tok, 1, 4096);
+    if (b->n == BENCH_MAX_BATCHES) cmd_usage_error("--batch: at most %d sizes", BENCH_MAX_BATCHES);
+    b->size[b->n++] = (int)cmd_parse_long("batch", tok, 1, 4096);
   }
   free(copy);
-  if (o->n_batches == 0) cmd_usage_error("--batch: '%s' lists no batch size", value);
+  if (b->n == 0) cmd_usage_error("--batch: '%s' lists no batch size", value);
+  return 0;
 }
 
 /* "q,v" or "q_proj,v_proj" or "all" -> target bits. */
-static unsigned parse_targets(const char *value) {
-  unsigned bits;
+static int parse_targets(const char *value, void *field) {
   char why[256];
-  if (seal_lora_targets_parse(value, &bits, why, sizeof why))
+  if (seal_lora_targets_parse(value, field, why, sizeof why))
     cmd_usage_error("--lora-targets: %s", why);
-  return bits;
+  return 0;
 }
 
 static int parse(int argc, char **argv, bench_opts *o) {
-  static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                       {"device", required_argument, 0, 'd'},
-                                       {"prompt-tokens", required_argument, 0, 'p'},
-                                       {"new-tokens", required_argument, 0, 'n'},
-                                       {"batch", required_argument, 0, 'b'},
-                                       {"train-tokens", required_argument, 0, 't'},
-                                       {"train-batch", required_argument, 0, 'B'},
-                                       {"lora-r", required_argument, 0, 'r'},
-                                       {"repeats", required_argument, 0, 'k'},
-                                       {"json", no_argument, 0, 'j'},
-                                       {"profile", no_argument, 0, 'P'},
-                                       {"lora-targets", required_argument, 0, 'L'},
-                                       {"temperature", required_argument, 0, 'T'},
-                                       {"top-p", required_argument, 0, 'p' + 256},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
+  static const cmd_option table[] = {
+      CMD_OPT_TEXT(bench_opts, model, "model"),
+      CMD_OPT_DEVICE(bench_opts, device, 1),
+      CMD_OPT_INT(bench_opts, prompt_tokens, "prompt-tokens", 1, 1 << 20),
+      CMD_OPT_INT(bench_opts, new_tokens, "new-tokens", 1, 1 << 20),
+      CMD_OPT_CUSTOM(bench_opts, batches, "batch", parse_batches),
+      CMD_OPT_INT(bench_opts, train_tokens, "train-tokens", 2, 1 << 20),
+      CMD_OPT_INT(bench_opts, train_batch, "train-batch", 1, 4096),
+      CMD_OPT_INT(bench_opts, lora_r, "lora-r", 1, 65536),
+      CMD_OPT_INT(bench_opts, repeats, "repeats", 1, 1000),
+      CMD_OPT_FLAG(bench_opts, json, "json"),
+      CMD_OPT_FLAG(bench_opts, profile, "profile"),
+      CMD_OPT_CUSTOM(bench_opts, lora_targets, "lora-targets", parse_targets),
+      CMD_OPT_FLOAT(bench_opts, temperature, "temperature", 0, 100),
+      CMD_OPT_FLOAT(bench_opts, top_p, "top-p", 1e-6, 1),
+      CMD_OPT_END};
   *o = (bench_opts){.device = "auto",
                     .prompt_tokens = 64,
                     .new_tokens = 128,
@@ -105,59 +109,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
                     .lora_targets = SEAL_LORA_ALL_TARGETS,
                     .top_p = 1.0f,
                     .repeats = 3,
-                    .batches = {1, 8},
-                    .n_batches = 2};
-  for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
-    switch (c) {
-      case 'm':
-        o->model = optarg;
-        break;
-      case 'd':
-        o->device = cmd_parse_device(optarg, true);
-        break;
-      case 'p':
-        o->prompt_tokens = (int)cmd_parse_long("prompt-tokens", optarg, 1, 1 << 20);
-        break;
-      case 'n':
-        o->new_tokens = (int)cmd_parse_long("new-tokens", optarg, 1, 1 << 20);
-        break;
-      case 'b':
-        parse_batches(optarg, o);
-        break;
-      case 't':
-        o->train_tokens = (int)cmd_parse_long("train-tokens", optarg, 2, 1 << 20);
-        break;
-      case 'B':
-        o->train_batch = (int)cmd_parse_long("train-batch", optarg, 1, 4096);
-        break;
-      case 'r':
-        o->lora_r = (int)cmd_parse_long("lora-r", optarg, 1, 65536);
-        break;
-      case 'k':
-        o->repeats = (int)cmd_parse_long("repeats", optarg, 1, 1000);
-        break;
-      case 'j':
-        o->json = 1;
-        break;
-      case 'P':
-        o->profile = 1;
-        break;
-      case 'L':
-        o->lora_targets = parse_targets(optarg);
-        break;
-      case 'T':
-        o->temperature = (float)cmd_parse_double("temperature", optarg, 0, 100);
-        break;
-      case 'p' + 256:
-        o->top_p = (float)cmd_parse_double("top-p", optarg, 1e-6, 1);
-        break;
-      case 'h':
-        fputs(usage, stdout);
-        return 1;
-      default:
-        return -1;
-    }
-  }
+                    .batches = {{1, 8}, 2}};
+  int rc = cmd_parse_options(argc, argv, table, o, usage, NULL);
+  if (rc) return rc;
   if (!o->model) {
     fprintf(stderr, "seal bench: --model is required\n\n%s", usage);
     return -1;
@@ -416,7 +370,7 @@ int cmd_bench(int argc, char **argv) {
   print_header(&eng, &o);
   report(&o, &eng, "load", "model load", "-", 0, 0, (bench_stat){load, load, load});
   if (o.profile) seal_engine_profile(&eng, NULL); /* each measurement prints its own part */
-  for (int i = 0; i < o.n_batches; i++) bench_batch(&eng, &o, o.batches[i]);
+  for (int i = 0; i < o.batches.n; i++) bench_batch(&eng, &o, o.batches.size[i]);
   bench_sft(&eng, &o);
   seal_engine_close(&eng);
   return 0;

@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "util/util.h"
 
@@ -17,13 +18,54 @@ typedef struct {
 extern const seal_command seal_commands[];
 extern const int seal_n_commands;
 
-/* Shared option handling: parses long options with getopt_long; on an unknown
- * option or missing argument prints the subcommand's usage to stderr and
- * returns -1. Returns the option's value char (>= 0) or -2 at the end. */
-int cmd_next_option(int argc, char **argv, const struct option *opts, const char *usage);
-/* The same, allowing one positional argument (stored in *positional). */
-int cmd_next_option_arg(int argc, char **argv, const struct option *opts, const char *usage,
-                        const char **positional);
+/* Options as data: each subcommand describes its options in one table of what
+ * each one sets in the subcommand's options struct, and cmd_parse_options
+ * reads the command line into that struct, so no subcommand writes its own
+ * getopt loop. */
+typedef enum {
+  CMD_TEXT,   /* const char *: the value as given */
+  CMD_FLAG,   /* int: set to 1, no value */
+  CMD_INT,    /* int in [min, max] */
+  CMD_LONG,   /* long in [min, max] */
+  CMD_FLOAT,  /* float in [min, max], finite */
+  CMD_DEVICE, /* const char *: cpu, cuda, auto, and cuda:N when min is 1 */
+  CMD_CUSTOM, /* parse(value, field) */
+} cmd_option_kind;
+
+typedef struct {
+  const char *name; /* the long option without its dashes */
+  cmd_option_kind kind;
+  size_t offset;   /* of the field it sets, in the options struct */
+  double min, max; /* CMD_INT, CMD_LONG, CMD_FLOAT; CMD_DEVICE: min 1 allows cuda:N */
+  /* CMD_CUSTOM: stores value into field; returns 0, or -1 after printing why to
+   * stderr (or exits through cmd_usage_error). */
+  int (*parse)(const char *value, void *field);
+} cmd_option;
+
+#define CMD_OPT_TEXT(T, f, name) \
+  { name, CMD_TEXT, offsetof(T, f), 0, 0, NULL }
+#define CMD_OPT_FLAG(T, f, name) \
+  { name, CMD_FLAG, offsetof(T, f), 0, 0, NULL }
+#define CMD_OPT_INT(T, f, name, lo, hi) \
+  { name, CMD_INT, offsetof(T, f), lo, hi, NULL }
+#define CMD_OPT_LONG(T, f, name, lo, hi) \
+  { name, CMD_LONG, offsetof(T, f), lo, hi, NULL }
+#define CMD_OPT_FLOAT(T, f, name, lo, hi) \
+  { name, CMD_FLOAT, offsetof(T, f), lo, hi, NULL }
+#define CMD_OPT_DEVICE(T, f, gpu_index) \
+  { "device", CMD_DEVICE, offsetof(T, f), gpu_index, 0, NULL }
+#define CMD_OPT_CUSTOM(T, f, name, fn) \
+  { name, CMD_CUSTOM, offsetof(T, f), 0, 0, fn }
+/* Ends a table. */
+#define CMD_OPT_END \
+  { NULL, CMD_TEXT, 0, 0, 0, NULL }
+
+/* Reads argv (argv[0] the subcommand) into opts as table says; --help and -h
+ * print usage to stdout. positional: where one positional argument goes, or
+ * NULL when the subcommand takes none. Returns 0 to run, 1 when the help was
+ * printed, -1 when the command line is bad (usage printed to stderr). */
+int cmd_parse_options(int argc, char **argv, const cmd_option *table, void *opts, const char *usage,
+                      const char **positional);
 
 /* A bad command line: prints "seal: error: MESSAGE" and exits with
  * SEAL_EXIT_USAGE (2). Only before MPI or a model is opened, which is where

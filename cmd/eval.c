@@ -30,36 +30,21 @@ static const char usage[] =
     "Exit status: 0 done, 1 error (on any rank: every rank is ended), 2 bad\n"
     "command line, 3 stopped by a signal.\n";
 
+typedef struct {
+  const char *job, *output, *device;
+  int max_round, profile;
+} eval_opts;
+
 int cmd_eval(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"output", required_argument, 0, 'o'}, {"device", required_argument, 0, 'd'},
-      {"rounds", required_argument, 0, 'n'}, {"profile", no_argument, 0, 'P'},
-      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-  const char *output = NULL, *device = NULL, *job_path = NULL;
-  int max_round = -1, profile = 0;
-  for (int c; (c = cmd_next_option_arg(argc, argv, opts, usage, &job_path)) != -2;) {
-    switch (c) {
-      case 'o':
-        output = optarg;
-        break;
-      case 'd':
-        device = cmd_parse_device(optarg, false);
-        break;
-      case 'P':
-        profile = 1;
-        break;
-      case 'n':
-        max_round = (int)cmd_parse_long("rounds", optarg, 0, 1000000);
-        break;
-      case 'h':
-        fputs(usage, stdout);
-        return 0;
-      default:
-        return SEAL_EXIT_USAGE;
-    }
-  }
+  static const cmd_option table[] = {CMD_OPT_TEXT(eval_opts, output, "output"),
+                                     CMD_OPT_DEVICE(eval_opts, device, 0),
+                                     CMD_OPT_INT(eval_opts, max_round, "rounds", 0, 1000000),
+                                     CMD_OPT_FLAG(eval_opts, profile, "profile"), CMD_OPT_END};
+  eval_opts o = {.max_round = -1};
+  int parsed = cmd_parse_options(argc, argv, table, &o, usage, &o.job);
+  if (parsed) return parsed > 0 ? SEAL_EXIT_OK : SEAL_EXIT_USAGE;
   cmd_run_env env;
-  cmd_run_env_open(&env, &argc, &argv, job_path, output, device, profile);
+  cmd_run_env_open(&env, &argc, &argv, o.job, o.output, o.device, o.profile);
   seal_run *run = &env.run;
   seal_error e;
   if (seal_file_exists(run->ckpt_path)) {
@@ -70,7 +55,7 @@ int cmd_eval(int argc, char **argv) {
   }
   seal_eval_row *rows = NULL;
   int n = 0;
-  int rc = seal_evaluate(run, max_round, &rows, &n, &e);
+  int rc = seal_evaluate(run, o.max_round, &rows, &n, &e);
   if (rc < 0) SEAL_DIE_ERR(&e);
   if (env.comm.rank == 0 && rc == 0) {
     seal_eval_print(stdout, run->job->task, rows, n);

@@ -33,49 +33,28 @@ typedef struct {
   seal_export_dtype dtype;
 } export_opts;
 
-static int parse_dtype(const char *v, seal_export_dtype *d) {
+static int parse_dtype(const char *v, void *field) {
+  seal_export_dtype *d = field;
   if (!strcmp(v, "f32") || !strcmp(v, "float32")) return *d = SEAL_EXPORT_F32, 0;
   if (!strcmp(v, "bf16") || !strcmp(v, "bfloat16")) return *d = SEAL_EXPORT_BF16, 0;
-  fprintf(stderr, "seal export: --dtype must be f32 or bf16, not '%s'\n\n%s", v, usage);
+  fprintf(stderr, "seal export: --dtype must be f32 or bf16, not '%s'\n", v);
   return -1;
 }
 
 /* 0: run; 1: help printed; -1: bad usage (message printed). */
 static int parse(int argc, char **argv, export_opts *o) {
-  static const struct option opts[] = {{"peft", required_argument, 0, 'p'},
-                                       {"merged", required_argument, 0, 'g'},
-                                       {"model", required_argument, 0, 'm'},
-                                       {"rounds", required_argument, 0, 'r'},
-                                       {"dtype", required_argument, 0, 't'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-  *o = (export_opts){.rounds = SEAL_EXPORT_ALL_ROUNDS, .dtype = SEAL_EXPORT_F32};
-  bool dtype_given = false;
-  for (int c; (c = cmd_next_option_arg(argc, argv, opts, usage, &o->ckpt)) != -2;) {
-    switch (c) {
-      case 'p':
-        o->peft = optarg;
-        break;
-      case 'g':
-        o->merged = optarg;
-        break;
-      case 'm':
-        o->model = optarg;
-        break;
-      case 'r':
-        o->rounds = (int)cmd_parse_long("rounds", optarg, 1, 1000000);
-        break;
-      case 't':
-        if (parse_dtype(optarg, &o->dtype)) return -1;
-        dtype_given = true;
-        break;
-      case 'h':
-        fputs(usage, stdout);
-        return 1;
-      default:
-        return -1;
-    }
-  }
+  static const cmd_option table[] = {CMD_OPT_TEXT(export_opts, peft, "peft"),
+                                     CMD_OPT_TEXT(export_opts, merged, "merged"),
+                                     CMD_OPT_TEXT(export_opts, model, "model"),
+                                     CMD_OPT_INT(export_opts, rounds, "rounds", 1, 1000000),
+                                     CMD_OPT_CUSTOM(export_opts, dtype, "dtype", parse_dtype),
+                                     CMD_OPT_END};
+  /* dtype starts as an impossible value, to tell whether --dtype was given. */
+  *o = (export_opts){.rounds = SEAL_EXPORT_ALL_ROUNDS, .dtype = (seal_export_dtype)-1};
+  int rc = cmd_parse_options(argc, argv, table, o, usage, &o->ckpt);
+  if (rc) return rc;
+  bool dtype_given = o->dtype != (seal_export_dtype)-1;
+  if (!dtype_given) o->dtype = SEAL_EXPORT_F32;
   const char *problem = NULL;
   if (!o->ckpt)
     problem = "which checkpoint? (no file given)";

@@ -39,91 +39,39 @@ typedef struct {
   int chat, max_tokens, samples, stats, profile;
   seal_truncate truncate;
   float temperature, top_p;
-  unsigned long seed;
+  long seed;
 } gen_opts;
 
-static int parse(int argc, char **argv, gen_opts *o) {
-  static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                       {"prompt", required_argument, 0, 'p'},
-                                       {"prompt-file", required_argument, 0, 'f'},
-                                       {"chat", no_argument, 0, 'c'},
-                                       {"system", required_argument, 0, 'y'},
-                                       {"date", required_argument, 0, 'D'},
-                                       {"max-tokens", required_argument, 0, 'n'},
-                                       {"truncate", required_argument, 0, 'T'},
-                                       {"temperature", required_argument, 0, 't'},
-                                       {"top-p", required_argument, 0, 'P'},
-                                       {"seed", required_argument, 0, 's'},
-                                       {"samples", required_argument, 0, 'k'},
-                                       {"adapter", required_argument, 0, 'a'},
-                                       {"device", required_argument, 0, 'd'},
-                                       {"stats", no_argument, 0, 'S'},
-                                       {"profile", no_argument, 0, 'R'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-  *o = (gen_opts){.device = "auto", .max_tokens = 128, .samples = 1, .top_p = 1.0f};
-  for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
-    switch (c) {
-      case 'm':
-        o->model = optarg;
-        break;
-      case 'p':
-        o->prompt = optarg;
-        break;
-      case 'f':
-        o->prompt_file = optarg;
-        break;
-      case 'c':
-        o->chat = 1;
-        break;
-      case 'y':
-        o->system = optarg;
-        break;
-      case 'D':
-        o->date = optarg;
-        break;
-      case 'n':
-        o->max_tokens = (int)cmd_parse_long("max-tokens", optarg, 1, 1 << 20);
-        break;
-      case 'T':
-        if (strcmp(optarg, "none") && strcmp(optarg, "left")) {
-          fprintf(stderr, "seal generate: --truncate: expected none or left, got '%s'\n\n%s",
-                  optarg, usage);
-          return -1;
-        }
-        o->truncate = strcmp(optarg, "left") ? SEAL_TRUNCATE_NONE : SEAL_TRUNCATE_LEFT;
-        break;
-      case 't':
-        o->temperature = (float)cmd_parse_double("temperature", optarg, 0, 100);
-        break;
-      case 'P':
-        o->top_p = (float)cmd_parse_double("top-p", optarg, 1e-6, 1);
-        break;
-      case 's':
-        o->seed = (unsigned long)cmd_parse_long("seed", optarg, 0, 0x7fffffffL);
-        break;
-      case 'k':
-        o->samples = (int)cmd_parse_long("samples", optarg, 1, 4096);
-        break;
-      case 'a':
-        o->adapter = optarg;
-        break;
-      case 'd':
-        o->device = cmd_parse_device(optarg, true);
-        break;
-      case 'S':
-        o->stats = 1;
-        break;
-      case 'R':
-        o->profile = 1;
-        break;
-      case 'h':
-        fputs(usage, stdout);
-        return 1;
-      default:
-        return -1;
-    }
+static int parse_truncate(const char *value, void *field) {
+  if (strcmp(value, "none") && strcmp(value, "left")) {
+    fprintf(stderr, "seal generate: --truncate: expected none or left, got '%s'\n", value);
+    return -1;
   }
+  *(seal_truncate *)field = strcmp(value, "left") ? SEAL_TRUNCATE_NONE : SEAL_TRUNCATE_LEFT;
+  return 0;
+}
+
+static int parse(int argc, char **argv, gen_opts *o) {
+  static const cmd_option table[] = {CMD_OPT_TEXT(gen_opts, model, "model"),
+                                     CMD_OPT_TEXT(gen_opts, prompt, "prompt"),
+                                     CMD_OPT_TEXT(gen_opts, prompt_file, "prompt-file"),
+                                     CMD_OPT_FLAG(gen_opts, chat, "chat"),
+                                     CMD_OPT_TEXT(gen_opts, system, "system"),
+                                     CMD_OPT_TEXT(gen_opts, date, "date"),
+                                     CMD_OPT_INT(gen_opts, max_tokens, "max-tokens", 1, 1 << 20),
+                                     CMD_OPT_CUSTOM(gen_opts, truncate, "truncate", parse_truncate),
+                                     CMD_OPT_FLOAT(gen_opts, temperature, "temperature", 0, 100),
+                                     CMD_OPT_FLOAT(gen_opts, top_p, "top-p", 1e-6, 1),
+                                     CMD_OPT_LONG(gen_opts, seed, "seed", 0, 0x7fffffffL),
+                                     CMD_OPT_INT(gen_opts, samples, "samples", 1, 4096),
+                                     CMD_OPT_TEXT(gen_opts, adapter, "adapter"),
+                                     CMD_OPT_DEVICE(gen_opts, device, 1),
+                                     CMD_OPT_FLAG(gen_opts, stats, "stats"),
+                                     CMD_OPT_FLAG(gen_opts, profile, "profile"),
+                                     CMD_OPT_END};
+  *o = (gen_opts){.device = "auto", .max_tokens = 128, .samples = 1, .top_p = 1.0f};
+  int rc = cmd_parse_options(argc, argv, table, o, usage, NULL);
+  if (rc) return rc;
   if (!o->model || (!o->prompt == !o->prompt_file)) {
     fprintf(stderr,
             "seal generate: --model and one of --prompt or --prompt-file are required\n\n%s",

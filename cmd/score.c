@@ -32,46 +32,17 @@ typedef struct {
 } score_opts;
 
 static int parse(int argc, char **argv, score_opts *o) {
-  static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                       {"text", required_argument, 0, 't'},
-                                       {"adapter", required_argument, 0, 'a'},
-                                       {"device", required_argument, 0, 'd'},
-                                       {"window", required_argument, 0, 'w'},
-                                       {"quiet", no_argument, 0, 'q'},
-                                       {"profile", no_argument, 0, 'P'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
+  static const cmd_option table[] = {CMD_OPT_TEXT(score_opts, model, "model"),
+                                     CMD_OPT_TEXT(score_opts, text, "text"),
+                                     CMD_OPT_TEXT(score_opts, adapter, "adapter"),
+                                     CMD_OPT_DEVICE(score_opts, device, 1),
+                                     CMD_OPT_INT(score_opts, window, "window", 2, 1 << 20),
+                                     CMD_OPT_FLAG(score_opts, quiet, "quiet"),
+                                     CMD_OPT_FLAG(score_opts, profile, "profile"),
+                                     CMD_OPT_END};
   *o = (score_opts){.device = "auto", .window = 0};
-  for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
-    switch (c) {
-      case 'm':
-        o->model = optarg;
-        break;
-      case 't':
-        o->text = optarg;
-        break;
-      case 'a':
-        o->adapter = optarg;
-        break;
-      case 'd':
-        o->device = cmd_parse_device(optarg, true);
-        break;
-      case 'w':
-        o->window = (int)cmd_parse_long("window", optarg, 2, 1 << 20);
-        break;
-      case 'q':
-        o->quiet = 1;
-        break;
-      case 'P':
-        o->profile = 1;
-        break;
-      case 'h':
-        fputs(usage, stdout);
-        return 1;
-      default:
-        return -1;
-    }
-  }
+  int rc = cmd_parse_options(argc, argv, table, o, usage, NULL);
+  if (rc) return rc;
   if (!o->model || !o->text) {
     fprintf(stderr, "seal score: --model and --text are required\n\n%s", usage);
     return -1;

@@ -36,30 +36,25 @@ typedef struct {
   seal_split split;
 } show_opts;
 
-/* Parses the options; returns 0, or the exit status to stop with. */
-static int parse_options(int argc, char **argv, show_opts *o) {
-  static const struct option opts[] = {
-      {"context", required_argument, 0, 'c'},  {"split", required_argument, 0, 's'},
-      {"selfedit", required_argument, 0, 'e'}, {"device", required_argument, 0, 'd'},
-      {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-  *o = (show_opts){.context = -1, .split = SEAL_SPLIT_TRAIN, .device = "cpu"};
-  for (int c; (c = cmd_next_option_arg(argc, argv, opts, usage, &o->job_path)) != -2;) {
-    if (c == 'c')
-      o->context = cmd_parse_long("context", optarg, 0, 1L << 30);
-    else if (c == 'e')
-      o->selfedit_path = optarg;
-    else if (c == 'd')
-      o->device = cmd_parse_device(optarg, true);
-    else if (c == 'h')
-      return fputs(usage, stdout), -1;
-    else if (c == 's' && (!strcmp(optarg, "train") || !strcmp(optarg, "eval")))
-      o->split = strcmp(optarg, "train") ? SEAL_SPLIT_EVAL : SEAL_SPLIT_TRAIN;
-    else if (c == 's')
-      return fprintf(stderr, "seal show: --split: train or eval, got '%s'\n", optarg),
-             SEAL_EXIT_USAGE;
-    else
-      return SEAL_EXIT_USAGE;
+static int parse_split(const char *value, void *field) {
+  if (strcmp(value, "train") && strcmp(value, "eval")) {
+    fprintf(stderr, "seal show: --split: train or eval, got '%s'\n", value);
+    return -1;
   }
+  *(seal_split *)field = strcmp(value, "train") ? SEAL_SPLIT_EVAL : SEAL_SPLIT_TRAIN;
+  return 0;
+}
+
+/* Parses the options; returns 0, or the exit status to stop with (-1: done,
+ * the help was printed). */
+static int parse_options(int argc, char **argv, show_opts *o) {
+  static const cmd_option table[] = {CMD_OPT_LONG(show_opts, context, "context", 0, 1L << 30),
+                                     CMD_OPT_CUSTOM(show_opts, split, "split", parse_split),
+                                     CMD_OPT_TEXT(show_opts, selfedit_path, "selfedit"),
+                                     CMD_OPT_DEVICE(show_opts, device, 1), CMD_OPT_END};
+  *o = (show_opts){.context = -1, .split = SEAL_SPLIT_TRAIN, .device = "cpu"};
+  int rc = cmd_parse_options(argc, argv, table, o, usage, &o->job_path);
+  if (rc) return rc > 0 ? -1 : SEAL_EXIT_USAGE;
   if (!o->job_path || o->context < 0)
     return fprintf(stderr, "seal show: a job and --context are needed\n\n%s", usage),
            SEAL_EXIT_USAGE;

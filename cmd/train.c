@@ -33,46 +33,26 @@ static const char usage[] =
     "Exit status: 0 finished, 1 error (on any rank: every rank is ended), 2 bad\n"
     "command line, 3 stopped by a signal and resumable.\n";
 
+typedef struct {
+  const char *job, *output, *device;
+  int resume, restart, profile;
+} train_opts;
+
 int cmd_train(int argc, char **argv) {
-  static const struct option opts[] = {{"resume", no_argument, 0, 'r'},
-                                       {"restart", no_argument, 0, 'R'},
-                                       {"output", required_argument, 0, 'o'},
-                                       {"device", required_argument, 0, 'd'},
-                                       {"profile", no_argument, 0, 'P'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-  int resume = 0, restart = 0, profile = 0;
-  const char *output = NULL, *device = NULL, *job_path = NULL;
-  for (int c; (c = cmd_next_option_arg(argc, argv, opts, usage, &job_path)) != -2;) {
-    switch (c) {
-      case 'r':
-        resume = 1;
-        break;
-      case 'R':
-        restart = 1;
-        break;
-      case 'o':
-        output = optarg;
-        break;
-      case 'd':
-        device = cmd_parse_device(optarg, false);
-        break;
-      case 'P':
-        profile = 1;
-        break;
-      case 'h':
-        fputs(usage, stdout);
-        return 0;
-      default:
-        return SEAL_EXIT_USAGE;
-    }
-  }
+  static const cmd_option table[] = {
+      CMD_OPT_FLAG(train_opts, resume, "resume"),   CMD_OPT_FLAG(train_opts, restart, "restart"),
+      CMD_OPT_TEXT(train_opts, output, "output"),   CMD_OPT_DEVICE(train_opts, device, 0),
+      CMD_OPT_FLAG(train_opts, profile, "profile"), CMD_OPT_END};
+  train_opts o = {0};
+  int parsed = cmd_parse_options(argc, argv, table, &o, usage, &o.job);
+  if (parsed) return parsed > 0 ? SEAL_EXIT_OK : SEAL_EXIT_USAGE;
+  int resume = o.resume, restart = o.restart;
   if (resume && restart) {
     fprintf(stderr, "seal train: --resume and --restart contradict each other\n\n%s", usage);
     return SEAL_EXIT_USAGE;
   }
   cmd_run_env env;
-  cmd_run_env_open(&env, &argc, &argv, job_path, output, device, profile);
+  cmd_run_env_open(&env, &argc, &argv, o.job, o.output, o.device, o.profile);
   seal_run *run = &env.run;
   seal_error e;
   /* A finished or interrupted run is never overwritten by accident. */

@@ -4,7 +4,8 @@
 # file test_NAME.c defines `Suite *NAME_suite(void)`; the binary's main is
 # generated here, so adding a test file needs no edit anywhere else.
 # MPI tests: tests/mpi/test_*.c, each run under mpiexec with 1, 2 and 3 ranks.
-# End-to-end tests: tests/e2e/*.sh, run with the build directory as argument.
+# End-to-end tests: tests/e2e/*.sh, run with the build directory as argument
+# (tests/e2e/lib.bash is what they share, not a test).
 
 set(SEAL_MPIEXEC_FLAGS --oversubscribe --bind-to none)
 # Under the sanitizers (make asan), programs that start MPI do not check for

@@ -23,7 +23,7 @@
 # inner loop's training and the vote run in step 3 (ttt-fixed) and in the unit
 # tests (tests/trainer/test_arc_domain.c).
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 e2e_init seal_arc "${1:-}"
 
 # One self-edit per task in evaluation keeps step 3 short.

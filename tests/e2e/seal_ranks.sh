@@ -9,7 +9,7 @@
 # seal_checkpoint_read and both metrics.jsonl files. The policies differ in the
 # last bits only because the gradient all-reduce sums in another order.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 e2e_init seal_ranks "${1:-}"
 
 job="$tmp/job.yaml"

@@ -29,7 +29,7 @@
 #    it (non-zero exit, the file named on stderr) and checkpoint.h5.prev is left
 #    byte-identical and readable (`seal inspect` exits 0).
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 e2e_init seal_resume "${1:-}"
 
 job="$tmp/job.yaml"

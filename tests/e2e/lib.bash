@@ -1,7 +1,7 @@
-# tests/e2e/lib.sh — what the end-to-end scripts that train on several ranks
+# tests/e2e/lib.bash — what the end-to-end scripts that train on several ranks
 # share: start-up, failing, running seal under mpiexec, training to the end,
 # comparing two runs, and stopping a run in the background. Sourced, not run:
-#   source "$(dirname "$0")/lib.sh"; e2e_init NAME BUILD_DIR
+#   source "$(dirname "$0")/lib.bash"; e2e_init NAME BUILD_DIR
 # after which $seal, $build, $mpiexec and $tmp (removed on exit, with any
 # background run $bg and its ranks) are set.
 
