@@ -2,6 +2,7 @@
  * vector (for gradient clipping) and the fused AdamW step. */
 #include <math.h>
 
+#include "kernels/adamw_step.h"
 #include "kernels/cuda/common.cuh"
 
 #define THREADS 512
@@ -47,23 +48,13 @@ double seal_cuda_sum_squares(seal_backend *be, const float *x, size_t n) {
   return *host;
 }
 
-/* The same arithmetic, in the same order, as the CPU backend (kernels/cpu/
- * optim.c), which follows torch.optim.AdamW:
- *   p *= 1 - lr wd;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
- *   p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps),  g = grad * grad_scale */
+/* torch.optim.AdamW, element by element: the CPU backend's arithmetic in the
+ * same order (kernels/adamw_step.h holds it for both). */
 __global__ void adamw_kernel(float *param, const float *grad, float *m, float *v, size_t n,
-                             float beta1, float beta2, float eps, float step_size, float bc2_sqrt,
-                             float decay, float grad_scale) {
+                             seal_adamw_coeffs k) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-       i += (size_t)gridDim.x * blockDim.x) {
-    float g = grad[i] * grad_scale;
-    float mi = beta1 * m[i] + (1.0f - beta1) * g;
-    float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    float denom = sqrtf(vi) / bc2_sqrt + eps;
-    param[i] = param[i] * decay - step_size * mi / denom;
-  }
+       i += (size_t)gridDim.x * blockDim.x)
+    seal_adamw_element(k, &param[i], grad[i], &m[i], &v[i]);
 }
 
 void seal_cuda_adamw(seal_backend *be, float *param, const float *grad, float *m, float *v,
@@ -71,13 +62,9 @@ void seal_cuda_adamw(seal_backend *be, float *param, const float *grad, float *m
                      int step, float grad_scale) {
   SEAL_CHECK(step >= 1, "adamw: step %d is not 1-based", step);
   if (n == 0) return;
-  /* Bias corrections in double, as PyTorch's Python floats. */
-  double bc1 = 1.0 - pow((double)beta1, step);
-  double bc2 = 1.0 - pow((double)beta2, step);
-  float step_size = (float)(lr / bc1);
-  float bc2_sqrt = (float)sqrt(bc2);
-  float decay = 1.0f - lr * weight_decay;
-  adamw_kernel<<<seal_cuda_blocks(n, 256), 256, 0, seal_cuda_stream_of(be)>>>(
-      param, grad, m, v, n, beta1, beta2, eps, step_size, bc2_sqrt, decay, grad_scale);
+  const seal_adamw_coeffs k =
+      seal_adamw_coeffs_at(lr, beta1, beta2, eps, weight_decay, step, grad_scale);
+  adamw_kernel<<<seal_cuda_blocks(n, 256), 256, 0, seal_cuda_stream_of(be)>>>(param, grad, m, v, n,
+                                                                              k);
   CUDA_CHECK_LAUNCH("adamw_kernel");
 }
