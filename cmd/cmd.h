@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "model/engine.h"
 #include "util/util.h"
 
 typedef struct {
@@ -79,5 +80,12 @@ double cmd_parse_double(const char *opt, const char *value, double min, double m
 /* A --device value: cpu, cuda or auto, and cuda:N when gpu_index is true; a
  * usage error otherwise. Returns value. */
 const char *cmd_parse_device(const char *value, bool gpu_index);
+
+/* `seal score`'s arithmetic, shared with `seal learn` so that both report the
+ * same numbers: scores ids[0..n) under (eng, lora) in windows of `window`
+ * tokens, adding each predicted token's loss to *sum and its count to *count;
+ * prints each token's loss unless quiet. */
+void cmd_score_windows(seal_engine *eng, const seal_lora *lora, const int32_t *ids, int n,
+                       int window, int quiet, double *sum, long *count);
 
 #endif

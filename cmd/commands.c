@@ -8,6 +8,7 @@ int cmd_score(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_learn(int argc, char **argv);
 int cmd_backends(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
@@ -19,6 +20,9 @@ const seal_command seal_commands[] = {
     {"show", "what a self-edit of a context trains on and what the model is asked (JSON lines)",
      cmd_show},
     {"inspect", "summarise a run checkpoint: rounds, rewards, adapters, self-edits", cmd_inspect},
+    {"learn",
+     "take documents into a model: self-edits, LoRA on them, a PEFT adapter or merged model",
+     cmd_learn},
     {"export", "write a run's policy as one PEFT adapter or a merged Hugging Face model",
      cmd_export},
     {"backends", "list the compute backends this build has and which one is the default",

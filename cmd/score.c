@@ -66,9 +66,8 @@ static int choose_window(const seal_engine *eng, int asked) {
   return asked;
 }
 
-/* Scores ids[0..n) window by window; prints each token's loss unless quiet. */
-static void score_windows(seal_engine *eng, const seal_lora *lora, const int32_t *ids, int n,
-                          int window, int quiet, double *sum, long *count) {
+void cmd_score_windows(seal_engine *eng, const seal_lora *lora, const int32_t *ids, int n,
+                       int window, int quiet, double *sum, long *count) {
   seal_train_acts acts;
   seal_train_acts_create(&acts, &eng->model, 1, window, lora ? lora->r : 0);
   int32_t *targets = seal_malloc((size_t)window * sizeof(int32_t));
@@ -123,7 +122,7 @@ int cmd_score(int argc, char **argv) {
   if (!o.quiet) printf("%6s %8s %9s  %s\n", "pos", "token", "loss", "text");
   double sum = 0, t0 = seal_now();
   long count = 0;
-  score_windows(&eng, lp, ids, n, window, o.quiet, &sum, &count);
+  cmd_score_windows(&eng, lp, ids, n, window, o.quiet, &sum, &count);
   double secs = seal_now() - t0;
   printf("tokens %ld  mean loss %.4f  perplexity %.3f  (%.0f tokens/s on %s)\n", count,
          sum / (double)count, exp(sum / (double)count), (double)n / secs, eng.be->name);

@@ -135,6 +135,24 @@ static int knowledge_open(seal_domain *d, const void *settings, const char *devi
   return 0;
 }
 
+void seal_knowledge_open_documents(seal_domain *d, const seal_knowledge_settings *k,
+                                   const char *const *titles, const char *const *texts, int n) {
+  memset(d, 0, sizeof *d);
+  d->ops = &seal_knowledge_domain;
+  d->settings = k;
+  knowledge_state *st = seal_calloc(1, sizeof *st);
+  d->impl = st;
+  seal_squad *docs = &st->split[SEAL_SPLIT_EVAL];
+  docs->form = SEAL_SQUAD_GROUPED;
+  docs->passages = seal_calloc((size_t)(n ? n : 1), sizeof *docs->passages);
+  docs->n_passages = n;
+  for (int i = 0; i < n; i++) {
+    docs->passages[i].title = seal_strdup(titles[i]);
+    docs->passages[i].context = seal_strdup(texts[i]);
+  }
+  st->qa.grader = (seal_grader){.mode = k->grading.mode, .f1_threshold = k->grading.f1_threshold};
+}
+
 static void knowledge_close(seal_domain *d) {
   knowledge_state *st = d->impl;
   if (!st) return;

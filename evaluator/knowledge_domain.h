@@ -45,4 +45,13 @@ typedef struct {
 
 extern const seal_domain_ops seal_knowledge_domain;
 
+/* The knowledge domain over a user's documents (`seal learn`, issue 13): the
+ * eval split's passages are the documents (title and text, no questions), the
+ * train split is empty. d->settings must stay valid while d is open (its
+ * selfedit prompt and inner-loop shapes are used); close with
+ * seal_domain_close. Self-edit prompts, usability and plans are those of
+ * SQuAD passages; there is nothing to grade. */
+void seal_knowledge_open_documents(seal_domain *d, const seal_knowledge_settings *k,
+                                   const char *const *titles, const char *const *texts, int n);
+
 #endif

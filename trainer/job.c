@@ -118,6 +118,7 @@ static const seal_schema_key fault_keys[] = {
 
 static const seal_schema_key testing_keys[] = {
     MAP("fault_evaluate", fault_keys),
+    INT("blank_selfedit", testing.blank_selfedit, -1, BIG),
     END,
 };
 
@@ -171,7 +172,8 @@ static void job_defaults(seal_job *job, const seal_domain_ops *task) {
                   .batch_size = 10},
       .evaluation = {.protocols = 1u << SEAL_PROTOCOL_SINGLE, .selfedits_per_context = 1},
       .checkpoint = {.interval_seconds = 0},
-      .testing = {.fault_evaluate = {.context = -1, .sample = -1, .repeat = -1}},
+      .testing = {.fault_evaluate = {.context = -1, .sample = -1, .repeat = -1},
+                  .blank_selfedit = -1},
   };
   job->task_settings = seal_calloc(1, task->settings_size);
   task->defaults(job->task_settings);

@@ -80,6 +80,9 @@ typedef struct {
   /* This EVALUATE pair fails on every attempt, as a crash inside its inner
    * loop would. */
   seal_job_fault fault_evaluate;
+  /* `seal learn`: this document's self-edit comes out empty (-1: none), as a
+   * model that writes nothing would. */
+  int blank_selfedit;
 } seal_job_testing;
 
 typedef struct {

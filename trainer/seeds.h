@@ -11,13 +11,16 @@
 
 /* The last argument of seal_item_seed. */
 typedef enum {
-  SEAL_STREAM_GENERATE = 1,        /* GENERATE: sample s of a context's k */
-  SEAL_STREAM_UPDATE = 7,          /* the policy update: context 0 the LoRA, 1 the order */
-  SEAL_STREAM_EVALUATE = 100,      /* EVALUATE: + the repeat (100, 101, ...) */
-  SEAL_STREAM_EVAL_SELFEDIT = 500, /* seal eval: a context's self-edit j */
-  SEAL_STREAM_EVAL_INNER = 600,    /* seal eval: an item's inner loop */
-  SEAL_STREAM_EVAL_CPT = 700,      /* seal eval: continued pretraining, as UPDATE */
-  SEAL_STREAM_CONTEXTS = 0xC0,     /* the draw of a round's contexts (see seal_run_contexts) */
+  SEAL_STREAM_GENERATE = 1,         /* GENERATE: sample s of a context's k */
+  SEAL_STREAM_UPDATE = 7,           /* the policy update: context 0 the LoRA, 1 the order */
+  SEAL_STREAM_EVALUATE = 100,       /* EVALUATE: + the repeat (100, 101, ...) */
+  SEAL_STREAM_EVAL_SELFEDIT = 500,  /* seal eval: a context's self-edit j */
+  SEAL_STREAM_EVAL_INNER = 600,     /* seal eval: an item's inner loop */
+  SEAL_STREAM_EVAL_CPT = 700,       /* seal eval: continued pretraining, as UPDATE */
+  SEAL_STREAM_LEARN_SELFEDIT = 800, /* seal learn: document i's self-edit */
+  SEAL_STREAM_LEARN_TRAIN = 801,    /* seal learn: document i's plan (sample 0) and LoRA (1) */
+  SEAL_STREAM_EVAL_CONTINUAL = 900, /* seal eval: the continual protocol */
+  SEAL_STREAM_CONTEXTS = 0xC0,      /* the draw of a round's contexts (see seal_run_contexts) */
 } seal_stream;
 
 /* What one item draws from its seed (seal_item_subseed). */
