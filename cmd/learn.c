@@ -142,16 +142,30 @@ static int parse(int argc, char **argv, learn_opts *o) {
 
 /* ---- the job ---------------------------------------------------------------- */
 
-/* The job file, or the paper's settings. learn reads no data.* file: the
- * default job names the first document there only because the knowledge task
- * requires the keys. */
+/* path as a single-quoted YAML scalar that the job reader gives back
+ * unchanged: ' doubled for YAML, $ doubled against ${ENV} expansion. */
+static char *yaml_path(const char *path) {
+  seal_buf b = {0};
+  seal_buf_puts(&b, "'");
+  for (const char *p = path; *p; p++)
+    seal_buf_puts(&b, *p == '\'' ? "''" : *p == '$' ? "$$" : (char[]){*p, 0});
+  seal_buf_puts(&b, "'");
+  return b.data;
+}
+
+/* The job file, or the paper's settings. learn reads no data.* file and
+ * writes to --output: the default job names them only because a job requires
+ * the keys. */
 static void load_job(const learn_opts *o, seal_job *job) {
   seal_error e;
   if (o->job) {
     if (seal_job_load(o->job, job, &e)) SEAL_DIE_ERR(&e);
   } else {
+    char *model = yaml_path(o->model), *out = yaml_path(o->output), *doc = yaml_path(o->docs[0]);
     char *yaml =
-        seal_asprintf("task: knowledge\ndata: {train: '%s', eval: '%s'}\n", o->docs[0], o->docs[0]);
+        seal_asprintf("task: knowledge\nmodel: %s\noutput: %s\ndata: {train: %s, eval: %s}\n",
+                      model, out, doc, doc);
+    free(model), free(out), free(doc);
     int rc = seal_job_parse(yaml, "seal learn's default job", job, &e);
     free(yaml);
     if (rc) SEAL_DIE_ERR(&e);
@@ -182,7 +196,7 @@ static int document_budget(const seal_engine *eng, const seal_job *job) {
   if (budget < 16)
     SEAL_DIE(
         "%s: a context window of %d tokens leaves no room for a document beside "
-        "selfedit.max_tokens %d",
+        "selfedit.max_tokens %d (give a --job with a smaller selfedit.max_tokens)",
         eng->path, seal_engine_context(eng), job->selfedit.max_tokens);
   return budget;
 }

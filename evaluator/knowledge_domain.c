@@ -323,6 +323,7 @@ static char *knowledge_canonical_answer(const seal_domain *d, seal_split s, int 
 static const char *const protocol_names[SEAL_N_PROTOCOLS] = {
     [SEAL_PROTOCOL_SINGLE] = "single-passage",
     [SEAL_PROTOCOL_CPT] = "continued-pretraining",
+    [SEAL_PROTOCOL_CONTINUAL] = "continual",
 };
 static const char *const metric_names[] = {"em", "f1", "contains"};
 static const char *const metric_labels[] = {"EM", "F1", "contains"};

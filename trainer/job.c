@@ -104,6 +104,12 @@ static const seal_schema_key evaluation_keys[] = {
     END,
 };
 
+static const seal_schema_key continual_keys[] = {
+    INT("sequences", continual.sequences, 1, 100000),
+    INT("length", continual.length, 1, 100000),
+    END,
+};
+
 static const seal_schema_key checkpoint_keys[] = {
     FLOAT("interval_seconds", checkpoint.interval_seconds, 0, INFINITY),
     END,
@@ -136,6 +142,7 @@ static const seal_schema_key job_keys[] = {
     TASK_KEYS,
     MAP("rest_em", rest_em_keys),
     MAP("evaluation", evaluation_keys),
+    MAP("continual", continual_keys),
     MAP("checkpoint", checkpoint_keys),
     MAP("testing", testing_keys),
     END,
@@ -171,6 +178,7 @@ static void job_defaults(seal_job *job, const seal_domain_ops *task) {
                   .epochs = 2,
                   .batch_size = 10},
       .evaluation = {.protocols = 1u << SEAL_PROTOCOL_SINGLE, .selfedits_per_context = 1},
+      .continual = {.sequences = 8, .length = 8},
       .checkpoint = {.interval_seconds = 0},
       .testing = {.fault_evaluate = {.context = -1, .sample = -1, .repeat = -1},
                   .blank_selfedit = -1},

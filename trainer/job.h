@@ -66,6 +66,12 @@ typedef struct {
   int selfedits_per_context; /* self-edits written (each trained and graded) per context */
 } seal_job_evaluation;
 
+/* The continual protocol of `seal eval` (issue 13). */
+typedef struct {
+  int sequences; /* S: sequences of passages */
+  int length;    /* N: passages per sequence (at most the evaluation contexts) */
+} seal_job_continual;
+
 typedef struct {
   double interval_seconds; /* between rewrites while results arrive; 0: after every result */
 } seal_job_checkpoint;
@@ -100,6 +106,7 @@ typedef struct {
   seal_job_inner inner;
   seal_job_rest_em rest_em;
   seal_job_evaluation evaluation;
+  seal_job_continual continual;
   seal_job_checkpoint checkpoint;
   seal_job_testing testing;
 } seal_job;
