@@ -14,7 +14,10 @@ static const char usage[] =
     "the passage alone, and the policy after each ReST-EM round in the run's\n"
     "checkpoint (round 0: self-edits without RL), by the job's protocols:\n"
     "single-passage (n=1: one inner loop per passage) and/or continued-pretraining\n"
-    "(n=N: one LoRA on N passages' self-edits). Prints a table and writes\n"
+    "(n=N: one LoRA on N passages' self-edits) and/or continual (sequences of\n"
+    "passages, each self-edited, trained and merged in turn; the matrix of\n"
+    "accuracy after each update on every passage seen, OUTPUT/continual-*.svg).\n"
+    "Prints a table and writes\n"
     "OUTPUT/eval.json, eval events in\n"
     "OUTPUT/metrics.jsonl and OUTPUT/plot.svg. Without JOB.yaml the embedded demo\n"
     "job is used.\n"
@@ -34,6 +37,26 @@ typedef struct {
   const char *job, *output, *device;
   int max_round, profile;
 } eval_opts;
+
+/* The continual protocol's matrices: printed, and drawn beside the round plot
+ * as OUTPUT/continual-CONDITION.svg. */
+static void print_continual(const char *dir, const seal_eval_row *rows, int n) {
+  for (int i = 0; i < n; i++) {
+    const seal_continual_matrix *m = rows[i].continual;
+    if (!m) continue;
+    printf("\n%s, %d passages per sequence\n", rows[i].condition, m->N);
+    seal_continual_print(stdout, m);
+    char *name = seal_asprintf("continual-%s.svg", rows[i].condition);
+    char *svg = seal_path_join(dir, name);
+    seal_error e;
+    if (seal_continual_write_svg(m, svg, &e))
+      seal_warn("heatmap: %s", e.msg);
+    else
+      printf("wrote %s\n", svg);
+    free(name);
+    free(svg);
+  }
+}
 
 int cmd_eval(int argc, char **argv) {
   static const cmd_option table[] = {CMD_OPT_TEXT(eval_opts, output, "output"),
@@ -59,6 +82,7 @@ int cmd_eval(int argc, char **argv) {
   if (rc < 0) SEAL_DIE_ERR(&e);
   if (env.comm.rank == 0 && rc == 0) {
     seal_eval_print(stdout, run->job->task, rows, n);
+    print_continual(run->dir, rows, n);
     char *json = seal_path_join(run->dir, "eval.json"), *svg = seal_path_join(run->dir, "plot.svg");
     if (seal_eval_write_json(json, run->job->task, rows, n, &e)) seal_warn("%s", e.msg);
     if (seal_metrics_plot(run->metrics_path, svg, &e)) seal_warn("plot: %s", e.msg);

@@ -9,6 +9,7 @@
 
 #include "comm/collective.h"
 #include "comm/workqueue.h"
+#include "model/lora.h"
 #include "trainer/items.h"
 #include "trainer/seeds.h"
 
@@ -405,6 +406,285 @@ static int many_contexts(seal_run *run, int level, const condition *conds, int n
   return 0;
 }
 
+/* ---- continual (issue 13): passages one after another, merged after each ---------- */
+
+typedef struct {
+  seal_run *run;
+  int level, S, N, n_ctx;
+  seal_continual_matrix *m; /* rank 0 */
+  int *unusable;            /* rank 0: [S] self-edits that were unusable (those steps
+                               train on the passage alone) */
+  json_t *per_sequence;     /* rank 0: [S] passages, unusable self-edits, last row's metrics */
+  double metric[SEAL_DOMAIN_MAX_METRICS]; /* rank 0: sums over the last rows' items */
+  int n_items;
+  seal_progress progress;
+  int done;
+} continual_ctx;
+
+/* The passages of sequence s: N distinct evaluation contexts, drawn from the
+ * sequence's seed (a partial Fisher-Yates shuffle). */
+static void continual_passages(const continual_ctx *c, int s, int *out) {
+  int *all = seal_malloc((size_t)c->n_ctx * sizeof(int));
+  for (int i = 0; i < c->n_ctx; i++) all[i] = i;
+  seal_rng rng;
+  seal_rng_seed(&rng,
+                seal_item_seed(c->run->job->seed, c->level, s, 0, SEAL_STREAM_EVAL_CONTINUAL));
+  for (int k = 0; k < c->N; k++) {
+    int pick = k + (int)(seal_rng_u64(&rng) % (uint64_t)(c->n_ctx - k));
+    int t = all[k];
+    all[k] = all[pick], all[pick] = t;
+    out[k] = all[k];
+  }
+  free(all);
+}
+
+/* The weights a merge of the job's LoRA targets changes, copied aside on the
+ * backend so that a sequence can start again from the level's model. */
+typedef struct {
+  void **saved; /* [n_layers * SEAL_LORA_N_TARGETS], NULL where not targeted */
+  unsigned targets;
+} weights_copy;
+
+static size_t weight_bytes(const seal_model *m, int layer, int t, void **W) {
+  int out, in;
+  *W = seal_lora_base_weight(m, layer, (seal_lora_target)t, &out, &in);
+  return (size_t)out * in * seal_act_size(m->be);
+}
+
+static void weights_save(const seal_model *m, unsigned targets, weights_copy *w) {
+  w->targets = targets;
+  w->saved = seal_calloc((size_t)m->cfg.n_layers * SEAL_LORA_N_TARGETS, sizeof(void *));
+  for (int l = 0; l < m->cfg.n_layers; l++)
+    for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
+      if (!(targets & SEAL_LORA_BIT(t))) continue;
+      void *W;
+      size_t bytes = weight_bytes(m, l, t, &W);
+      void *copy = m->be->ops->alloc(m->be, bytes);
+      m->be->ops->copy(m->be, copy, W, bytes);
+      w->saved[l * SEAL_LORA_N_TARGETS + t] = copy;
+    }
+}
+
+/* Puts the saved weights back; frees the copy when done is true. */
+static void weights_restore(const seal_model *m, weights_copy *w, bool done) {
+  for (int l = 0; l < m->cfg.n_layers; l++)
+    for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) {
+      void *copy = w->saved[l * SEAL_LORA_N_TARGETS + t];
+      if (!copy) continue;
+      void *W;
+      size_t bytes = weight_bytes(m, l, t, &W);
+      m->be->ops->copy(m->be, W, copy, bytes);
+      if (done) m->be->ops->free(m->be, copy);
+    }
+  m->be->ops->synchronize(m->be);
+  if (done) free(w->saved), w->saved = NULL;
+}
+
+/* The reward of context p's questions under the model as it is now; adds the
+ * metrics times the items to metric and the items to *n_items when given. */
+static double continual_answer(seal_run *run, int p, double *metric, int *n_items) {
+  const seal_domain *d = &run->domain;
+  seal_query *q;
+  int Q = d->ops->queries(d, &run->eng, SEAL_SPLIT_EVAL, p, &q);
+  char **completions = seal_calloc((size_t)(Q + 1), sizeof(char *));
+  seal_inner_answer(&run->eng, NULL, 1, q, Q, completions);
+  seal_grade g = {0};
+  d->ops->grade(d, SEAL_SPLIT_EVAL, p, q, (const char *const *)completions, Q, &g);
+  double reward = g.reward;
+  for (int m = 0; metric && m < d->ops->n_metrics; m++) metric[m] += g.metric[m] * g.n_items;
+  if (n_items) *n_items += g.n_items;
+  seal_grade_free(&g);
+  for (int j = 0; j < Q; j++) free(completions[j]);
+  free(completions);
+  seal_queries_free(q, Q);
+  return reward;
+}
+
+/* Step k of sequence s: the current model writes a self-edit of passage p, a
+ * fresh LoRA trains on its plan (the passage alone when the self-edit is
+ * unusable, as the reference does), and is merged into the weights. */
+static bool continual_update(continual_ctx *c, int s, int k, int p, unsigned saved_targets) {
+  seal_run *run = c->run;
+  uint64_t seed = seal_item_seed(run->job->seed, c->level, s, 1 + k, SEAL_STREAM_EVAL_CONTINUAL);
+  char *text = NULL, reason[1][SEAL_REASON_SIZE];
+  bool usable;
+  int attempts;
+  seal_sample_selfedits(&run->eng, &run->domain, run->job, SEAL_SPLIT_EVAL, p, 1, &seed, &text,
+                        &usable, reason, &attempts);
+  uint64_t inner = seal_item_subseed(seed, SEAL_SUBSTREAM_PLAN, 1 + k);
+  seal_inner_plan plan;
+  seal_inner_plan_of(run->job, &run->domain, &run->eng, SEAL_SPLIT_EVAL, p, SEAL_COND_SELFEDIT,
+                     usable ? text : "", inner, &plan);
+  if (plan.train && plan.n_ex > 0) {
+    SEAL_CHECK((plan.hp.lora_targets & ~saved_targets) == 0,
+               "continual: a plan adapts targets outside the job's inner_loop.lora.targets");
+    seal_sft_example *ex = seal_calloc((size_t)plan.n_ex, sizeof *ex);
+    for (int j = 0; j < plan.n_ex; j++)
+      ex[j] = (seal_sft_example){plan.ex[j].ids, plan.ex[j].n, plan.ex[j].loss_from};
+    seal_lora lora;
+    seal_lora_create(&lora, &run->eng.model, plan.hp.lora_r, (float)plan.hp.lora_alpha,
+                     plan.hp.lora_targets);
+    seal_rng rng;
+    seal_rng_seed(&rng, seal_item_subseed(inner, SEAL_SUBSTREAM_LORA_INIT, 0));
+    seal_lora_init(&lora, &rng);
+    seal_sft_config cfg =
+        seal_inner_sft_config(&plan.hp, seal_item_subseed(inner, SEAL_SUBSTREAM_ORDER, 0));
+    seal_sft_stats st;
+    seal_sft_train(&run->eng.model, &lora, ex, plan.n_ex, &cfg, &st);
+    seal_lora_merge(&lora, &run->eng.model);
+    seal_lora_free(&lora);
+    free(ex);
+  }
+  seal_inner_plan_free(&plan);
+  free(text);
+  return usable;
+}
+
+static int continual_work(void *user, int s, const void *payload, size_t len, seal_buf *out) {
+  continual_ctx *c = user;
+  (void)payload, (void)len;
+  seal_run *run = c->run;
+  double t0 = seal_now();
+  int N = c->N, *passages = seal_malloc((size_t)N * sizeof(int));
+  continual_passages(c, s, passages);
+  weights_copy w;
+  weights_save(&run->eng.model, run->job->inner.lora.targets, &w);
+  json_t *before = json_array(), *after = json_array();
+  for (int j = 0; j < N; j++)
+    json_array_append_new(before, json_real(continual_answer(run, passages[j], NULL, NULL)));
+  int unusable = 0, n_items = 0;
+  double metric[SEAL_DOMAIN_MAX_METRICS] = {0};
+  for (int k = 0; k < N; k++) {
+    unusable += !continual_update(c, s, k, passages[k], w.targets);
+    json_t *row = json_array();
+    bool last = k == N - 1;
+    for (int j = 0; j <= k; j++)
+      json_array_append_new(row, json_real(continual_answer(run, passages[j], last ? metric : NULL,
+                                                            last ? &n_items : NULL)));
+    json_array_append_new(after, row);
+  }
+  weights_restore(&run->eng.model, &w, true);
+  json_t *ids = json_array(), *metrics = json_array();
+  for (int k = 0; k < N; k++) json_array_append_new(ids, json_integer(passages[k]));
+  for (int m = 0; m < run->domain.ops->n_metrics; m++)
+    json_array_append_new(metrics, json_real(metric[m]));
+  json_t *o = json_pack("{s:o,s:o,s:o,s:i,s:o,s:i,s:f}", "passages", ids, "before", before, "after",
+                        after, "unusable", unusable, "metric_sums", metrics, "n_items", n_items,
+                        "seconds", seal_now() - t0);
+  char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  seal_buf_puts(out, text);
+  free(text);
+  json_decref(o);
+  free(passages);
+  return 0;
+}
+
+/* Fills sequence s of the matrix from a worker's JSON; -1 when it is not one. */
+static int continual_decode(continual_ctx *c, int s, const void *data, size_t len) {
+  json_error_t je;
+  json_t *o = json_loadb(data, len, 0, &je);
+  json_t *before = json_object_get(o, "before"), *after = json_object_get(o, "after");
+  int rc = json_is_array(before) && (int)json_array_size(before) == c->N && json_is_array(after) &&
+                   (int)json_array_size(after) == c->N
+               ? 0
+               : -1;
+  for (int i = 0; !rc && i < c->N; i++) {
+    json_t *row = json_array_get(after, i);
+    if (!json_is_array(row) || (int)json_array_size(row) != i + 1) rc = -1;
+    for (int j = 0; !rc && j <= i; j++)
+      seal_continual_set_after(c->m, s, i, j, json_number_value(json_array_get(row, j)));
+  }
+  for (int j = 0; !rc && j < c->N; j++)
+    seal_continual_set_before(c->m, s, j, json_number_value(json_array_get(before, j)));
+  json_t *sums = json_object_get(o, "metric_sums");
+  if (!rc && !json_is_array(sums)) rc = -1;
+  if (!rc) {
+    c->unusable[s] = (int)json_integer_value(json_object_get(o, "unusable"));
+    for (size_t m = 0; m < json_array_size(sums) && m < SEAL_DOMAIN_MAX_METRICS; m++)
+      c->metric[m] += json_number_value(json_array_get(sums, m));
+    c->n_items += (int)json_integer_value(json_object_get(o, "n_items"));
+    json_array_set_new(
+        c->per_sequence, (size_t)s,
+        json_pack("{s:i,s:O,s:i}", "sequence", s, "passages", json_object_get(o, "passages"),
+                  "unusable_selfedits", c->unusable[s]));
+  }
+  json_decref(o);
+  return rc;
+}
+
+static void continual_result(void *user, int s, int ok, const void *data, size_t len, int worker) {
+  continual_ctx *c = user;
+  if (!ok || continual_decode(c, s, data, len))
+    seal_warn("continual sequence %d failed on rank %d; left out of the means", s, worker);
+  seal_progress_update(&c->progress, ++c->done, "continual");
+}
+
+/* The row: accuracy = the mean over the last update's row (every passage after
+ * all N updates), the matrix beside it. */
+static seal_eval_row continual_row(const continual_ctx *c, const condition *cond, double seconds) {
+  const seal_run *run = c->run;
+  seal_eval_row row = {.n_contexts = c->N, .seconds = seconds};
+  snprintf(row.condition, sizeof row.condition, "%s", cond->name);
+  snprintf(row.protocol, sizeof row.protocol, "%s",
+           run->domain.ops->protocol_names[SEAL_PROTOCOL_CONTINUAL]);
+  double sum = 0;
+  int n = 0;
+  for (int j = 0; j < c->N; j++) {
+    double v = seal_continual_mean_after(c->m, c->N - 1, j);
+    if (!isnan(v)) sum += v, n++;
+  }
+  row.accuracy = n ? sum / n : NAN;
+  row.n_items = c->n_items;
+  for (int m = 0; c->n_items && m < run->domain.ops->n_metrics; m++)
+    row.metric[m] = c->metric[m] / c->n_items;
+  row.continual = c->m;
+  row.per_context = json_dumps(c->per_sequence, JSON_COMPACT);
+  return row;
+}
+
+static int continual_condition(seal_run *run, int level, const condition *cond,
+                               seal_eval_row **rows, int *n_rows) {
+  continual_ctx c = {.run = run, .level = level, .S = run->job->continual.sequences};
+  c.n_ctx = eval_contexts(run);
+  c.N = run->job->continual.length < c.n_ctx ? run->job->continual.length : c.n_ctx;
+  if (run->comm->rank == 0) {
+    if (c.N < run->job->continual.length)
+      seal_warn("continual.length %d: only %d evaluation contexts; sequences of %d",
+                run->job->continual.length, c.n_ctx, c.N);
+    c.m = seal_calloc(1, sizeof *c.m);
+    seal_continual_matrix_create(c.m, c.S, c.N);
+    c.unusable = seal_calloc((size_t)c.S, sizeof(int));
+    c.per_sequence = json_array();
+    for (int q = 0; q < c.S; q++) json_array_append_new(c.per_sequence, json_null());
+    seal_progress_begin(&c.progress, "continual", c.S);
+  }
+  double t0 = seal_now();
+  int rc;
+  run_or_abort(run, c.S, continual_work, continual_result, &c, "continual", &rc);
+  if (run->comm->rank == 0) {
+    seal_progress_end(&c.progress);
+    if (rc == 0) {
+      seal_eval_row row = continual_row(&c, cond, seal_now() - t0);
+      add_row(run, &row, rows, n_rows);
+      c.m = NULL; /* the row owns it */
+    }
+    if (c.m) seal_continual_matrix_free(c.m), free(c.m);
+    free(c.unusable);
+    json_decref(c.per_sequence);
+  }
+  return rc;
+}
+
+/* The conditions with self-edits (the protocol is about the policy's updates). */
+static int continual(seal_run *run, int level, const condition *conds, int n_cond,
+                     seal_eval_row **rows, int *n_rows) {
+  for (int k = 0; k < n_cond; k++)
+    if (conds[k].kind == SEAL_COND_SELFEDIT &&
+        continual_condition(run, level, &conds[k], rows, n_rows))
+      return 1;
+  return 0;
+}
+
 /* ---- the levels ------------------------------------------------------------------ */
 
 typedef int (*protocol_fn)(seal_run *run, int level, const condition *conds, int n_cond,
@@ -412,9 +692,9 @@ typedef int (*protocol_fn)(seal_run *run, int level, const condition *conds, int
 
 /* The protocols, in the order they run at each level. */
 static const protocol_fn protocol_runners[SEAL_N_PROTOCOLS] = {
-    [SEAL_PROTOCOL_SINGLE] = single_context, [SEAL_PROTOCOL_CPT] = many_contexts,
-    /* SEAL_PROTOCOL_CONTINUAL (issue 13): contexts one after another, the
-     * adapter merged after each, every context seen so far graded. */
+    [SEAL_PROTOCOL_SINGLE] = single_context,
+    [SEAL_PROTOCOL_CPT] = many_contexts,
+    [SEAL_PROTOCOL_CONTINUAL] = continual,
 };
 
 static int evaluate_level(seal_run *run, int level, const condition *conds, int n_cond,
@@ -463,7 +743,10 @@ int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_row
 }
 
 void seal_eval_rows_free(seal_eval_row *rows, int n) {
-  for (int i = 0; i < n; i++) free(rows[i].per_context);
+  for (int i = 0; i < n; i++) {
+    free(rows[i].per_context);
+    if (rows[i].continual) seal_continual_matrix_free(rows[i].continual), free(rows[i].continual);
+  }
   free(rows);
 }
 
@@ -493,6 +776,8 @@ int seal_eval_write_json(const char *path, const seal_domain_ops *task, const se
     json_error_t je;
     json_t *per = rows[i].per_context ? json_loads(rows[i].per_context, 0, &je) : NULL;
     json_object_set_new(o, "per_context", per ? per : json_array());
+    if (rows[i].continual)
+      json_object_set_new(o, "continual", seal_continual_to_json(rows[i].continual));
     json_array_append_new(arr, o);
   }
   char *s = json_dumps(arr, JSON_INDENT(2));

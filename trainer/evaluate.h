@@ -13,10 +13,17 @@
  *     them of the reward, the metrics averaged over the graded items;
  *   continued pretraining (n=N): one LoRA trained on the plans of N contexts at
  *     once, every context graded; accuracy over all their items.
- *   continual (issue 13): not built yet. */
+ *   continual (issue 13; the conditions with self-edits): continual.sequences
+ *     sequences of continual.length passages; in each, passage after passage
+ *     the current model writes a self-edit, a fresh LoRA trains on it and is
+ *     merged into the weights, and every passage seen so far is graded. The
+ *     row's accuracy is over every passage after the last update; the matrix
+ *     (trainer/continual_matrix.h) rides with the row. Each sequence starts
+ *     from the level's model again. */
 #ifndef SEAL_TRAINER_EVALUATE_H
 #define SEAL_TRAINER_EVALUATE_H
 
+#include "trainer/continual_matrix.h"
 #include "trainer/run.h"
 
 typedef struct {
@@ -27,7 +34,8 @@ typedef struct {
   double accuracy;                        /* the protocol's accuracy */
   double metric[SEAL_DOMAIN_MAX_METRICS]; /* the task's metrics, means over items */
   double seconds;
-  char *per_context; /* JSON array: one object per (context, self-edit); owned */
+  char *per_context;                /* JSON array: one object per (context, self-edit); owned */
+  seal_continual_matrix *continual; /* the continual protocol's matrix; owned, else NULL */
 } seal_eval_row;
 
 /* Evaluates up to max_round policy rounds (those the run's checkpoint holds;
