@@ -39,14 +39,16 @@ typedef struct {
 } eval_opts;
 
 /* The continual protocol's matrices: printed, and drawn beside the round plot
- * as OUTPUT/continual-CONDITION.svg. */
+ * as OUTPUT/continual-CONDITION.svg (continual-guard-CONDITION.svg guarded). */
 static void print_continual(const char *dir, const seal_eval_row *rows, int n) {
   for (int i = 0; i < n; i++) {
     const seal_continual_matrix *m = rows[i].continual;
     if (!m) continue;
-    printf("\n%s, %d passages per sequence\n", rows[i].condition, m->N);
+    printf("\n%s, %s, %d passages per sequence\n", rows[i].condition, rows[i].protocol, m->N);
     seal_continual_print(stdout, m);
-    char *name = seal_asprintf("continual-%s.svg", rows[i].condition);
+    char *name = seal_asprintf("%s-%s.svg", rows[i].protocol, rows[i].condition);
+    for (char *c = name; *c; c++)
+      if (*c == '+') *c = '-'; /* continual+guard */
     char *svg = seal_path_join(dir, name);
     seal_error e;
     if (seal_continual_write_svg(m, svg, &e))

@@ -411,6 +411,7 @@ static int many_contexts(seal_run *run, int level, const condition *conds, int n
 typedef struct {
   seal_run *run;
   int level, S, N, n_ctx;
+  bool guarded;             /* this pass runs with continual.guard */
   seal_continual_matrix *m; /* rank 0 */
   int *unusable;            /* rank 0: [S] self-edits that were unusable (those steps
                                train on the passage alone) */
@@ -480,14 +481,16 @@ static void weights_restore(const seal_model *m, weights_copy *w, bool done) {
   if (done) free(w->saved), w->saved = NULL;
 }
 
-/* The reward of context p's questions under the model as it is now; adds the
- * metrics times the items to metric and the items to *n_items when given. */
-static double continual_answer(seal_run *run, int p, double *metric, int *n_items) {
+/* The reward of context p's questions under the model as it is now (with lora
+ * when not NULL); adds the metrics times the items to metric and the items to
+ * *n_items when given. */
+static double continual_answer(seal_run *run, int p, const seal_lora *lora, double *metric,
+                               int *n_items) {
   const seal_domain *d = &run->domain;
   seal_query *q;
   int Q = d->ops->queries(d, &run->eng, SEAL_SPLIT_EVAL, p, &q);
   char **completions = seal_calloc((size_t)(Q + 1), sizeof(char *));
-  seal_inner_answer(&run->eng, NULL, 1, q, Q, completions);
+  seal_inner_answer(&run->eng, lora, 1, q, Q, completions);
   seal_grade g = {0};
   d->ops->grade(d, SEAL_SPLIT_EVAL, p, q, (const char *const *)completions, Q, &g);
   double reward = g.reward;
@@ -500,11 +503,61 @@ static double continual_answer(seal_run *run, int p, double *metric, int *n_item
   return reward;
 }
 
-/* Step k of sequence s: the current model writes a self-edit of passage p, a
- * fresh LoRA trains on its plan (the passage alone when the self-edit is
- * unusable, as the reference does), and is merged into the weights. */
-static bool continual_update(continual_ctx *c, int s, int k, int p, unsigned saved_targets) {
+/* A fresh LoRA on plan's examples at lr_scale times its learning rate. The
+ * testing hook harmful_update makes step k's update harmful on purpose (its
+ * scale a hundred times too large), for the test of the guard. */
+static void continual_train(const continual_ctx *c, int k, const seal_inner_plan *plan,
+                            uint64_t inner, double lr_scale, seal_lora *lora) {
   seal_run *run = c->run;
+  seal_sft_example *ex = seal_calloc((size_t)plan->n_ex, sizeof *ex);
+  for (int j = 0; j < plan->n_ex; j++)
+    ex[j] = (seal_sft_example){plan->ex[j].ids, plan->ex[j].n, plan->ex[j].loss_from};
+  seal_plan_hparams hp = plan->hp;
+  hp.lr *= lr_scale;
+  seal_lora_create(lora, &run->eng.model, hp.lora_r, (float)hp.lora_alpha, hp.lora_targets);
+  seal_rng rng;
+  seal_rng_seed(&rng, seal_item_subseed(inner, SEAL_SUBSTREAM_LORA_INIT, 0));
+  seal_lora_init(lora, &rng);
+  seal_sft_config cfg =
+      seal_inner_sft_config(&hp, seal_item_subseed(inner, SEAL_SUBSTREAM_ORDER, 0));
+  seal_sft_stats st;
+  seal_sft_train(&run->eng.model, lora, ex, plan->n_ex, &cfg, &st);
+  if (run->job->testing.harmful_update == k) lora->scale *= 100;
+  free(ex);
+}
+
+/* What the guard did in one sequence. */
+typedef struct {
+  json_t *refused; /* the steps whose update was not merged */
+  int retries;
+} guard_log;
+
+/* Whether the trained lora keeps the probe (the questions of the last
+ * guard.probe passages before step k) within guard.max_drop of the current
+ * model's accuracy on them, prev[j] (measured after the previous update). */
+static bool guard_accepts(seal_run *run, const int *passages, int k, const double *prev,
+                          const seal_lora *lora) {
+  const seal_job_guard *g = &run->job->continual.guard;
+  int from = k > g->probe ? k - g->probe : 0;
+  double before = 0, after = 0;
+  for (int j = from; j < k; j++) {
+    before += prev[j];
+    after += continual_answer(run, passages[j], lora, NULL, NULL);
+  }
+  return (before - after) / (k - from) <= g->max_drop;
+}
+
+/* Step k of sequence s: the current model writes a self-edit of passage
+ * passages[k], a fresh LoRA trains on its plan (the passage alone when the
+ * self-edit is unusable, as the reference does) and is merged into the
+ * weights; when guarded, only if the guard accepts it (retrying at a lower
+ * learning rate first when it says so). Returns whether the self-edit was
+ * usable. */
+static bool continual_update(continual_ctx *c, int s, int k, const int *passages,
+                             unsigned saved_targets, const double *prev, guard_log *log) {
+  seal_run *run = c->run;
+  const seal_job_guard *g = &run->job->continual.guard;
+  int p = passages[k];
   uint64_t seed = seal_item_seed(run->job->seed, c->level, s, 1 + k, SEAL_STREAM_EVAL_CONTINUAL);
   char *text = NULL, reason[1][SEAL_REASON_SIZE];
   bool usable;
@@ -518,22 +571,21 @@ static bool continual_update(continual_ctx *c, int s, int k, int p, unsigned sav
   if (plan.train && plan.n_ex > 0) {
     SEAL_CHECK((plan.hp.lora_targets & ~saved_targets) == 0,
                "continual: a plan adapts targets outside the job's inner_loop.lora.targets");
-    seal_sft_example *ex = seal_calloc((size_t)plan.n_ex, sizeof *ex);
-    for (int j = 0; j < plan.n_ex; j++)
-      ex[j] = (seal_sft_example){plan.ex[j].ids, plan.ex[j].n, plan.ex[j].loss_from};
-    seal_lora lora;
-    seal_lora_create(&lora, &run->eng.model, plan.hp.lora_r, (float)plan.hp.lora_alpha,
-                     plan.hp.lora_targets);
-    seal_rng rng;
-    seal_rng_seed(&rng, seal_item_subseed(inner, SEAL_SUBSTREAM_LORA_INIT, 0));
-    seal_lora_init(&lora, &rng);
-    seal_sft_config cfg =
-        seal_inner_sft_config(&plan.hp, seal_item_subseed(inner, SEAL_SUBSTREAM_ORDER, 0));
-    seal_sft_stats st;
-    seal_sft_train(&run->eng.model, &lora, ex, plan.n_ex, &cfg, &st);
-    seal_lora_merge(&lora, &run->eng.model);
-    seal_lora_free(&lora);
-    free(ex);
+    double lr_scale = 1;
+    for (int attempt = 0;; attempt++) {
+      seal_lora lora;
+      continual_train(c, k, &plan, inner, lr_scale, &lora);
+      bool merge = !c->guarded || k == 0 || guard_accepts(run, passages, k, prev, &lora);
+      if (merge) seal_lora_merge(&lora, &run->eng.model);
+      seal_lora_free(&lora);
+      if (merge) break;
+      if (g->mode != SEAL_GUARD_RETRY || attempt >= g->retries) {
+        json_array_append_new(log->refused, json_integer(k));
+        break;
+      }
+      lr_scale *= g->lr_scale;
+      log->retries++;
+    }
   }
   seal_inner_plan_free(&plan);
   free(text);
@@ -546,21 +598,25 @@ static int continual_work(void *user, int s, const void *payload, size_t len, se
   seal_run *run = c->run;
   double t0 = seal_now();
   int N = c->N, *passages = seal_malloc((size_t)N * sizeof(int));
+  double *prev = seal_calloc((size_t)N, sizeof(double)); /* the last row measured */
   continual_passages(c, s, passages);
   weights_copy w;
   weights_save(&run->eng.model, run->job->inner.lora.targets, &w);
   json_t *before = json_array(), *after = json_array();
   for (int j = 0; j < N; j++)
-    json_array_append_new(before, json_real(continual_answer(run, passages[j], NULL, NULL)));
+    json_array_append_new(before, json_real(continual_answer(run, passages[j], NULL, NULL, NULL)));
   int unusable = 0, n_items = 0;
   double metric[SEAL_DOMAIN_MAX_METRICS] = {0};
+  guard_log log = {.refused = json_array()};
   for (int k = 0; k < N; k++) {
-    unusable += !continual_update(c, s, k, passages[k], w.targets);
+    unusable += !continual_update(c, s, k, passages, w.targets, prev, &log);
     json_t *row = json_array();
     bool last = k == N - 1;
-    for (int j = 0; j <= k; j++)
-      json_array_append_new(row, json_real(continual_answer(run, passages[j], last ? metric : NULL,
-                                                            last ? &n_items : NULL)));
+    for (int j = 0; j <= k; j++) {
+      prev[j] =
+          continual_answer(run, passages[j], NULL, last ? metric : NULL, last ? &n_items : NULL);
+      json_array_append_new(row, json_real(prev[j]));
+    }
     json_array_append_new(after, row);
   }
   weights_restore(&run->eng.model, &w, true);
@@ -568,9 +624,11 @@ static int continual_work(void *user, int s, const void *payload, size_t len, se
   for (int k = 0; k < N; k++) json_array_append_new(ids, json_integer(passages[k]));
   for (int m = 0; m < run->domain.ops->n_metrics; m++)
     json_array_append_new(metrics, json_real(metric[m]));
-  json_t *o = json_pack("{s:o,s:o,s:o,s:i,s:o,s:i,s:f}", "passages", ids, "before", before, "after",
-                        after, "unusable", unusable, "metric_sums", metrics, "n_items", n_items,
-                        "seconds", seal_now() - t0);
+  json_t *o =
+      json_pack("{s:o,s:o,s:o,s:i,s:o,s:i,s:f,s:o,s:i}", "passages", ids, "before", before, "after",
+                after, "unusable", unusable, "metric_sums", metrics, "n_items", n_items, "seconds",
+                seal_now() - t0, "guard_refused", log.refused, "guard_retries", log.retries);
+  free(prev);
   char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
   seal_buf_puts(out, text);
   free(text);
@@ -607,6 +665,11 @@ static int continual_decode(continual_ctx *c, int s, const void *data, size_t le
         c->per_sequence, (size_t)s,
         json_pack("{s:i,s:O,s:i}", "sequence", s, "passages", json_object_get(o, "passages"),
                   "unusable_selfedits", c->unusable[s]));
+    if (c->guarded)
+      json_object_update_new(
+          json_array_get(c->per_sequence, (size_t)s),
+          json_pack("{s:O,s:I}", "guard_refused", json_object_get(o, "guard_refused"),
+                    "guard_retries", json_integer_value(json_object_get(o, "guard_retries"))));
   }
   json_decref(o);
   return rc;
@@ -625,8 +688,8 @@ static seal_eval_row continual_row(const continual_ctx *c, const condition *cond
   const seal_run *run = c->run;
   seal_eval_row row = {.n_contexts = c->N, .seconds = seconds};
   snprintf(row.condition, sizeof row.condition, "%s", cond->name);
-  snprintf(row.protocol, sizeof row.protocol, "%s",
-           run->domain.ops->protocol_names[SEAL_PROTOCOL_CONTINUAL]);
+  snprintf(row.protocol, sizeof row.protocol, "%s%s",
+           run->domain.ops->protocol_names[SEAL_PROTOCOL_CONTINUAL], c->guarded ? "+guard" : "");
   double sum = 0;
   int n = 0;
   for (int j = 0; j < c->N; j++) {
@@ -642,9 +705,10 @@ static seal_eval_row continual_row(const continual_ctx *c, const condition *cond
   return row;
 }
 
-static int continual_condition(seal_run *run, int level, const condition *cond,
+static int continual_condition(seal_run *run, int level, const condition *cond, bool guarded,
                                seal_eval_row **rows, int *n_rows) {
-  continual_ctx c = {.run = run, .level = level, .S = run->job->continual.sequences};
+  continual_ctx c = {
+      .run = run, .level = level, .S = run->job->continual.sequences, .guarded = guarded};
   c.n_ctx = eval_contexts(run);
   c.N = run->job->continual.length < c.n_ctx ? run->job->continual.length : c.n_ctx;
   if (run->comm->rank == 0) {
@@ -656,7 +720,7 @@ static int continual_condition(seal_run *run, int level, const condition *cond,
     c.unusable = seal_calloc((size_t)c.S, sizeof(int));
     c.per_sequence = json_array();
     for (int q = 0; q < c.S; q++) json_array_append_new(c.per_sequence, json_null());
-    seal_progress_begin(&c.progress, "continual", c.S);
+    seal_progress_begin(&c.progress, guarded ? "continual+guard" : "continual", c.S);
   }
   double t0 = seal_now();
   int rc;
@@ -675,13 +739,17 @@ static int continual_condition(seal_run *run, int level, const condition *cond,
   return rc;
 }
 
-/* The conditions with self-edits (the protocol is about the policy's updates). */
+/* The conditions with self-edits (the protocol is about the policy's updates);
+ * with continual.guard, once without the guard and once with it, on the same
+ * passages and seeds. */
 static int continual(seal_run *run, int level, const condition *conds, int n_cond,
                      seal_eval_row **rows, int *n_rows) {
-  for (int k = 0; k < n_cond; k++)
-    if (conds[k].kind == SEAL_COND_SELFEDIT &&
-        continual_condition(run, level, &conds[k], rows, n_rows))
-      return 1;
+  bool guard = run->job->continual.guard.mode != SEAL_GUARD_OFF;
+  for (int k = 0; k < n_cond; k++) {
+    if (conds[k].kind != SEAL_COND_SELFEDIT) continue;
+    if (continual_condition(run, level, &conds[k], false, rows, n_rows)) return 1;
+    if (guard && continual_condition(run, level, &conds[k], true, rows, n_rows)) return 1;
+  }
   return 0;
 }
 

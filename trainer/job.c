@@ -104,9 +104,24 @@ static const seal_schema_key evaluation_keys[] = {
     END,
 };
 
+static const char *const guard_mode_names[] = {"off", "refuse", "retry"};
+static const char *name_guard_mode(int v) {
+  return v >= 0 && v < SEAL_ARRAY_LEN(guard_mode_names) ? guard_mode_names[v] : NULL;
+}
+
+static const seal_schema_key guard_keys[] = {
+    ENUM("mode", continual.guard.mode, name_guard_mode),
+    FLOAT("max_drop", continual.guard.max_drop, 0, 1),
+    INT("probe", continual.guard.probe, 1, 100000),
+    FLOAT("lr_scale", continual.guard.lr_scale, 0, 1),
+    INT("retries", continual.guard.retries, 1, 100),
+    END,
+};
+
 static const seal_schema_key continual_keys[] = {
     INT("sequences", continual.sequences, 1, 100000),
     INT("length", continual.length, 1, 100000),
+    MAP("guard", guard_keys),
     END,
 };
 
@@ -125,6 +140,7 @@ static const seal_schema_key fault_keys[] = {
 static const seal_schema_key testing_keys[] = {
     MAP("fault_evaluate", fault_keys),
     INT("blank_selfedit", testing.blank_selfedit, -1, BIG),
+    INT("harmful_update", testing.harmful_update, -1, BIG),
     END,
 };
 
@@ -178,10 +194,17 @@ static void job_defaults(seal_job *job, const seal_domain_ops *task) {
                   .epochs = 2,
                   .batch_size = 10},
       .evaluation = {.protocols = 1u << SEAL_PROTOCOL_SINGLE, .selfedits_per_context = 1},
-      .continual = {.sequences = 8, .length = 8},
+      .continual = {.sequences = 8,
+                    .length = 8,
+                    .guard = {.mode = SEAL_GUARD_OFF,
+                              .max_drop = 0.1,
+                              .probe = 4,
+                              .lr_scale = 0.1,
+                              .retries = 1}},
       .checkpoint = {.interval_seconds = 0},
       .testing = {.fault_evaluate = {.context = -1, .sample = -1, .repeat = -1},
-                  .blank_selfedit = -1},
+                  .blank_selfedit = -1,
+                  .harmful_update = -1},
   };
   job->task_settings = seal_calloc(1, task->settings_size);
   task->defaults(job->task_settings);

@@ -66,10 +66,23 @@ typedef struct {
   int selfedits_per_context; /* self-edits written (each trained and graded) per context */
 } seal_job_evaluation;
 
+/* What the continual protocol's guard does with an update that costs earlier
+ * passages too much. */
+typedef enum { SEAL_GUARD_OFF, SEAL_GUARD_REFUSE, SEAL_GUARD_RETRY } seal_guard_mode;
+
+typedef struct {
+  seal_guard_mode mode;
+  double max_drop; /* largest accepted fall of the probe's accuracy */
+  int probe;       /* the probe: the questions of the last this-many passages */
+  double lr_scale; /* retry: the learning rate is multiplied by this per retry */
+  int retries;     /* retry: at most this many before the update is refused */
+} seal_job_guard;
+
 /* The continual protocol of `seal eval` (issue 13). */
 typedef struct {
   int sequences; /* S: sequences of passages */
   int length;    /* N: passages per sequence (at most the evaluation contexts) */
+  seal_job_guard guard;
 } seal_job_continual;
 
 typedef struct {
@@ -89,6 +102,9 @@ typedef struct {
   /* `seal learn`: this document's self-edit comes out empty (-1: none), as a
    * model that writes nothing would. */
   int blank_selfedit;
+  /* The continual protocol: update k of every sequence is made harmful (its
+   * scale a hundred times too large); -1: none. */
+  int harmful_update;
 } seal_job_testing;
 
 typedef struct {

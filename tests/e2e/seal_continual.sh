@@ -12,7 +12,13 @@
 #  - the means, the forgetting (after its own update minus at the end) and the
 #    row's accuracy (over the last update's row) agree with the per-sequence
 #    numbers; the table is printed and the heatmap written;
-#  - 2 ranks give the same matrix as 1.
+#  - 2 ranks give the same matrix as 1;
+#  - continual.guard (mode retry, one retry) with update 1 made harmful on
+#    purpose (testing.harmful_update): beside the unguarded row, a
+#    continual+guard row on the same passages and seeds; where the harmful
+#    update costs the first passage accuracy unguarded, the guard retried once
+#    and refused it, and the first passage keeps its accuracy; step 0 is the
+#    same with and without the guard.
 set -euo pipefail
 
 build=${1:?usage: seal_continual.sh BUILD_DIR}
@@ -89,5 +95,27 @@ for j in range(N):
 assert math.isclose(row["accuracy"], mean(m["after"][N - 1])), (row["accuracy"], m["after"])
 two = [r for r in json.load(open(sys.argv[2])) if r["protocol"] == "continual"][0]
 assert two["continual"] == m and two["per_context"] == per, "2 ranks give another matrix"
+EOF
+# the guard, against an update made harmful on purpose
+{ sed -e 's/protocols: \[single-passage, continual\]/protocols: [continual]/' "$tmp/job.yaml"
+  printf '  guard: {mode: retry, retries: 1, max_drop: 0.1, probe: 2}\ntesting:\n  harmful_update: 1\n'; } >"$tmp/guard.yaml"
+"$seal" eval "$tmp/guard.yaml" --output "$tmp/guard" >"$tmp/guard.txt" 2>"$tmp/guard.err" ||
+  { cat "$tmp/guard.err" >&2; fail "eval with the guard"; }
+grep -Eq '^seal-round-0 +continual\+guard +3 ' "$tmp/guard.txt" || { cat "$tmp/guard.txt" >&2; fail "no continual+guard row"; }
+grep -q '<svg' "$tmp/guard/continual-guard-seal-round-0.svg" || fail "no heatmap of the guarded matrix"
+python3 - "$tmp/guard/eval.json" <<'EOF' || fail "the guard did not stop the harmful update (above)"
+import json, sys
+rows = {r["protocol"]: r for r in json.load(open(sys.argv[1]))}
+plain, guarded = rows["continual"], rows["continual+guard"]
+harmed = 0
+for s, (p, g) in enumerate(zip(plain["continual"]["per_sequence"], guarded["continual"]["per_sequence"])):
+    info = guarded["per_context"][s]
+    assert info["passages"] == plain["per_context"][s]["passages"], "other passages with the guard"
+    assert p["before"] == g["before"] and p["after"][0] == g["after"][0], "step 0 differs"
+    if p["after"][1][0] < p["after"][0][0] - 0.1:
+        harmed += 1
+        assert 1 in info["guard_refused"] and info["guard_retries"] >= 1, info
+        assert g["after"][1][0] == g["after"][0][0], (s, g["after"])
+assert harmed, "the harmful update harmed no sequence: the test shows nothing"
 EOF
 echo "seal_continual: ok"

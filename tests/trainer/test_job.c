@@ -118,7 +118,7 @@ START_TEST(unknown_and_duplicate_keys) {
   check_error(BASE "colour: blue\n",
               "t.yaml:5:1: unknown key \"colour\" (known here: task, model, device, seed, output, "
               "rounds, repeats, data, selfedit, inner_loop, answer, grading, rest_em, evaluation, "
-              "checkpoint, testing)");
+              "continual, checkpoint, testing)");
   check_error(BASE "rounds: 1\nrounds: 2\n", "t.yaml:6:1: rounds: duplicate key");
 }
 END_TEST
@@ -162,7 +162,7 @@ START_TEST(out_of_range_values) {
               "t.yaml:6:17: grading.f1_threshold: must be in [0, 1], got 2");
   check_error(BASE "evaluation:\n  protocols: [single-passage, few-shot]\n",
               "t.yaml:6:31: evaluation.protocols: unknown protocol \"few-shot\" (one of: "
-              "single-passage, continued-pretraining)");
+              "single-passage, continued-pretraining, continual)");
 }
 END_TEST
 
