@@ -12,8 +12,11 @@
 #  - stopped (status 3) after a self-edit, after the first training, and (--all)
 #    between the phases, then --resume: the adapter is bit-identical to the
 #    uninterrupted one;
-#  - --resume with other documents, and a second learn into the same DIR
-#    without --resume, are refused.
+#  - --policy RUN_DIR (a 1-round tiny run): other self-edits than the base's,
+#    and the student is still the base (its adapter scores on the base model as
+#    learn reported);
+#  - --resume with other documents or another mode, and a second learn into
+#    the same DIR without --resume, are refused.
 set -euo pipefail
 
 build=${1:?usage: seal_learn.sh BUILD_DIR}
@@ -108,7 +111,24 @@ resume_case each-stop1 1 "$tmp/each"
 resume_case each-stop4 4 "$tmp/each"
 resume_case all-stop3 3 "$tmp/all" --all
 
+# the policy of a run writes the self-edits; the base learns
+sed -e 's/^rounds: 2/rounds: 1/' "$model/job.yaml" >"$tmp/train.yaml"
+"$seal" train "$tmp/train.yaml" --output "$tmp/run" >"$tmp/train.log" 2>&1 || { tail "$tmp/train.log" >&2; fail "train"; }
+learn "$tmp/policy" --policy "$tmp/run" || { cat "$tmp/policy.log" >&2; fail "learn --policy exited with $?"; }
+grep -q "self-edits by the policy of $tmp/run/checkpoint.h5 (1 round(s) merged)" "$tmp/policy.log" ||
+  { cat "$tmp/policy.log" >&2; fail "learn --policy does not say whose self-edits"; }
+python3 - "$tmp/policy/learn-state.json" "$tmp/each/learn-state.json" <<'EOF' || fail "the policy wrote the base's self-edits"
+import json, sys
+a, b = (json.load(open(f))["documents"] for f in sys.argv[1:])
+assert a[0]["selfedit"] != b[0]["selfedit"], a[0]["selfedit"]
+EOF
+got=$(score_loss "$tmp/flats.txt" --model "$model" --adapter "$tmp/policy")
+[ "$got" = "$(learned_loss "$tmp/policy" "$tmp/flats.txt")" ] ||
+  fail "--policy: the adapter does not fit the base model (score $got)"
+
 # refusals
+if learn "$tmp/all" --resume; then fail "--resume with --each of an --all learn was accepted"; fi
+grep -q 'that learn ran with --all, not --each' "$tmp/all.log" || { cat "$tmp/all.log" >&2; fail "no clear refusal of another mode"; }
 if "$seal" learn --model "$model" --device cpu --job "$job" --docs "$tmp/flats.txt" \
   --output "$tmp/each" --resume >"$tmp/other.log" 2>&1; then
   fail "--resume with other documents was accepted"
