@@ -1,5 +1,6 @@
 /* cmd/learn.c — `seal learn`: a user's documents into a model (trainer/learn.h). */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,84 +60,62 @@ typedef struct {
   const char *model, *policy, *output, *job, *device;
   const char **docs;
   int n_docs;
+  int each, all, merge, resume;
+  int stop_after; /* 0: never */
   seal_learn_mode mode;
-  bool merge, resume;
-  int stop_after;
 } learn_opts;
 
-/* --docs takes every argument after it up to the next option. */
-static void take_docs(int argc, char **argv, learn_opts *o) {
-  o->docs = seal_realloc(o->docs, (size_t)(o->n_docs + argc + 1) * sizeof *o->docs);
-  o->docs[o->n_docs++] = optarg;
-  while (optind < argc && argv[optind][0] != '-') o->docs[o->n_docs++] = argv[optind++];
+/* --docs value: one more document (field is o->docs; the count beside it in
+ * the same struct grows with it). */
+static int add_doc(const char *value, void *field) {
+  learn_opts *o = (learn_opts *)((char *)field - offsetof(learn_opts, docs));
+  o->docs = seal_realloc(o->docs, (size_t)(o->n_docs + 1) * sizeof *o->docs);
+  o->docs[o->n_docs++] = value;
+  return 0;
+}
+
+/* "--docs a b c" as "--docs a --docs b --docs c", the form the option table
+ * reads: every argument after --docs up to the next option is a document.
+ * Returns a new argv (the strings are argv's) of *argc entries. */
+static char **spread_docs(int *argc, char **argv) {
+  char **out = seal_calloc((size_t)(*argc) * 2 + 1, sizeof(char *));
+  int n = 0;
+  for (int i = 0; i < *argc; i++) {
+    out[n++] = argv[i];
+    if (strcmp(argv[i], "--docs") || i + 1 >= *argc) continue;
+    out[n++] = argv[++i];
+    while (i + 1 < *argc && argv[i + 1][0] != '-') out[n++] = "--docs", out[n++] = argv[++i];
+  }
+  *argc = n;
+  return out;
 }
 
 static int parse(int argc, char **argv, learn_opts *o) {
-  static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                       {"policy", required_argument, 0, 'p'},
-                                       {"docs", required_argument, 0, 'D'},
-                                       {"output", required_argument, 0, 'o'},
-                                       {"each", no_argument, 0, 'e'},
-                                       {"all", no_argument, 0, 'a'},
-                                       {"merge", no_argument, 0, 'g'},
-                                       {"resume", no_argument, 0, 'r'},
-                                       {"job", required_argument, 0, 'j'},
-                                       {"device", required_argument, 0, 'd'},
-                                       {"stop-after", required_argument, 0, 'S'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-  *o = (learn_opts){.mode = SEAL_LEARN_EACH, .stop_after = -1};
-  int modes = 0;
-  for (int c; (c = cmd_next_option(argc, argv, opts, usage)) != -2;) {
-    switch (c) {
-      case 'm':
-        o->model = optarg;
-        break;
-      case 'p':
-        o->policy = optarg;
-        break;
-      case 'D':
-        take_docs(argc, argv, o);
-        break;
-      case 'o':
-        o->output = optarg;
-        break;
-      case 'e':
-      case 'a':
-        o->mode = c == 'e' ? SEAL_LEARN_EACH : SEAL_LEARN_ALL;
-        modes |= c == 'e' ? 1 : 2;
-        break;
-      case 'g':
-        o->merge = true;
-        break;
-      case 'r':
-        o->resume = true;
-        break;
-      case 'j':
-        o->job = optarg;
-        break;
-      case 'd':
-        o->device = cmd_parse_device(optarg, true);
-        break;
-      case 'S':
-        o->stop_after = (int)cmd_parse_long("stop-after", optarg, 1, 1 << 30);
-        break;
-      case 'h':
-        fputs(usage, stdout);
-        return 1;
-      default:
-        return -1;
-    }
-  }
+  static const cmd_option table[] = {CMD_OPT_TEXT(learn_opts, model, "model"),
+                                     CMD_OPT_TEXT(learn_opts, policy, "policy"),
+                                     CMD_OPT_CUSTOM(learn_opts, docs, "docs", add_doc),
+                                     CMD_OPT_TEXT(learn_opts, output, "output"),
+                                     CMD_OPT_FLAG(learn_opts, each, "each"),
+                                     CMD_OPT_FLAG(learn_opts, all, "all"),
+                                     CMD_OPT_FLAG(learn_opts, merge, "merge"),
+                                     CMD_OPT_FLAG(learn_opts, resume, "resume"),
+                                     CMD_OPT_TEXT(learn_opts, job, "job"),
+                                     CMD_OPT_DEVICE(learn_opts, device, 1),
+                                     CMD_OPT_INT(learn_opts, stop_after, "stop-after", 1, 1 << 30),
+                                     CMD_OPT_END};
+  *o = (learn_opts){0};
+  int rc = cmd_parse_options(argc, argv, table, o, usage, NULL);
+  if (rc) return rc;
   const char *problem = NULL;
   if (!o->model || !o->n_docs || !o->output)
     problem = "--model, --docs and --output are required";
-  else if (modes == 3)
+  else if (o->each && o->all)
     problem = "give one of --each and --all";
   if (problem) {
     fprintf(stderr, "seal learn: %s\n\n%s", problem, usage);
     return -1;
   }
+  o->mode = o->all ? SEAL_LEARN_ALL : SEAL_LEARN_EACH;
   return 0;
 }
 
@@ -362,9 +341,11 @@ static void start_state(const learn_opts *o, const seal_job *job, const doc_list
 
 int cmd_learn(int argc, char **argv) {
   learn_opts o;
-  int rc = parse(argc, argv, &o);
+  char **args = spread_docs(&argc, argv);
+  int rc = parse(argc, args, &o);
   if (rc) {
     free(o.docs);
+    free(args);
     return rc > 0 ? SEAL_EXIT_OK : SEAL_EXIT_USAGE;
   }
   seal_job job;
@@ -385,7 +366,7 @@ int cmd_learn(int argc, char **argv) {
          o.mode == SEAL_LEARN_EACH ? "--each: merged after every document" : "--all: one LoRA");
   progress p = {.list = &list};
   seal_learn_ctl ctl = {.stop = cmd_install_stop_signals(),
-                        .stop_after = o.stop_after,
+                        .stop_after = o.stop_after ? o.stop_after : -1,
                         .on_doc = print_doc,
                         .user = &p};
   seal_error e;
@@ -416,5 +397,6 @@ int cmd_learn(int argc, char **argv) {
   seal_engine_close(&eng);
   seal_job_free(&job);
   free(o.docs);
+  free(args);
   return rc == 0 ? SEAL_EXIT_OK : SEAL_EXIT_PREEMPTED;
 }
