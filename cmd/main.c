@@ -27,8 +27,8 @@ static void print_usage(FILE *f) {
           "  1  error: the message says what and where (\"seal: error: [rank R] ...\");\n"
           "     in an MPI job an error on any rank ends every rank, and mpirun exits 1\n"
           "  2  bad command line (unknown command or option, a bad option value)\n"
-          "  3  preempted: train or eval stopped by SIGTERM or SIGUSR1 after writing its\n"
-          "     checkpoint; `seal train --resume` continues the run\n"
+          "  3  preempted: train, eval or learn stopped by SIGTERM or SIGUSR1 after writing\n"
+          "     its checkpoint; `seal train --resume` (`seal learn --resume`) continues\n"
           "\n"
           "Environment: SEAL_LOG=debug|info|warn|error sets the log level (default info);\n"
           "debug also names the source file and line where a fatal error was raised.\n");
