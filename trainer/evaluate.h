@@ -19,7 +19,10 @@
  *     merged into the weights, and every passage seen so far is graded. The
  *     row's accuracy is over every passage after the last update; the matrix
  *     (trainer/continual_matrix.h) rides with the row. Each sequence starts
- *     from the level's model again. */
+ *     from the level's model again. With continual.guard the protocol runs
+ *     a second time on the same passages and seeds ("continual+guard"): an
+ *     update whose probe of earlier passages falls by more than the guard's
+ *     max_drop is refused (or retried at a lower learning rate first). */
 #ifndef SEAL_TRAINER_EVALUATE_H
 #define SEAL_TRAINER_EVALUATE_H
 
