@@ -296,6 +296,10 @@ static void write_result(const learn_opts *o, seal_engine *eng, seal_lora *all_l
   if (seal_export_hf_model(&eng->model, hf_dir ? o->model : NULL, o->output, SEAL_EXPORT_F32, &e))
     SEAL_DIE_ERR(&e);
   printf("wrote merged checkpoint %s\n", o->output);
+  if (!hf_dir)
+    printf(
+        "note: the base is not a Hugging Face directory, so no tokenizer files were written; "
+        "copy them from the model's Hugging Face repository (docs/export.md)\n");
 }
 
 static void report_skipped(const seal_learn_state *st) {
