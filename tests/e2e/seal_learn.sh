@@ -15,7 +15,7 @@
 #  - --policy RUN_DIR (a 1-round tiny run): other self-edits than the base's,
 #    and the student is still the base (its adapter scores on the base model as
 #    learn reported);
-#  - --resume with other documents or another mode, and a second learn into
+#  - --resume with other documents, another mode or seed, and a second learn into
 #    the same DIR without --resume, are refused.
 set -euo pipefail
 
@@ -134,6 +134,12 @@ if "$seal" learn --model "$model" --device cpu --job "$job" --docs "$tmp/flats.t
   fail "--resume with other documents was accepted"
 fi
 grep -q 'that learn had 3 document(s), this one has 1' "$tmp/other.log" || { cat "$tmp/other.log" >&2; fail "no clear refusal of other documents"; }
+sed -e 's/^seed: 7/seed: 8/' "$job" >"$tmp/seed8.yaml"
+if "$seal" learn --model "$model" --device cpu --job "$tmp/seed8.yaml" --docs "${docs[@]}" \
+  --output "$tmp/each" --resume >"$tmp/seed.log" 2>&1; then
+  fail "--resume under another seed was accepted"
+fi
+grep -q "that learn's seed is 7, the job's is 8" "$tmp/seed.log" || { cat "$tmp/seed.log" >&2; fail "no clear refusal of another seed"; }
 if learn "$tmp/each"; then fail "a second learn into the same DIR was accepted"; fi
 grep -q 'already holds a learn' "$tmp/each.log" || fail "no clear refusal of a second learn"
 
