@@ -6,6 +6,7 @@
 #include "cmd/cmd.h"
 #include "cmd/run_common.h"
 #include "trainer/evaluate.h"
+#include "trainer/labelfree_report.h"
 
 static const char usage[] =
     "usage: seal eval [JOB.yaml] [OPTIONS]\n"
@@ -19,8 +20,12 @@ static const char usage[] =
     "accuracy after each update on every passage seen, OUTPUT/continual-*.svg).\n"
     "Prints a table and writes\n"
     "OUTPUT/eval.json, eval events in\n"
-    "OUTPUT/metrics.jsonl and OUTPUT/plot.svg. Without JOB.yaml the embedded demo\n"
-    "job is used.\n"
+    "OUTPUT/metrics.jsonl and OUTPUT/plot.svg. Then, for each ReST-EM round of\n"
+    "the checkpoint, how well each label-free reward (self-certainty, entropy,\n"
+    "majority where recorded) of its scored self-edits tracks their labelled\n"
+    "reward: Spearman, Kendall and best-of-k choice agreement (docs/labelfree.md;\n"
+    "also under \"labelfree\" in eval.json's seal-round-t rows). Without JOB.yaml\n"
+    "the embedded demo job is used.\n"
     "\n"
     "  --output DIR    override the job's output directory (where the checkpoint is)\n"
     "  --device NAME   cpu, cuda or auto\n"
@@ -83,8 +88,11 @@ int cmd_eval(int argc, char **argv) {
   int rc = seal_evaluate(run, o.max_round, &rows, &n, &e);
   if (rc < 0) SEAL_DIE_ERR(&e);
   if (env.comm.rank == 0 && rc == 0) {
+    int k = run->job->selfedit.k, repeats = run->job->repeats;
+    seal_labelfree_attach(&run->st, k, repeats, rows, n);
     seal_eval_print(stdout, run->job->task, rows, n);
     print_continual(run->dir, rows, n);
+    seal_labelfree_print(stdout, &run->st, k, repeats);
     char *json = seal_path_join(run->dir, "eval.json"), *svg = seal_path_join(run->dir, "plot.svg");
     if (seal_eval_write_json(json, run->job->task, rows, n, &e)) seal_warn("%s", e.msg);
     if (seal_metrics_plot(run->metrics_path, svg, &e)) seal_warn("plot: %s", e.msg);

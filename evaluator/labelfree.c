@@ -2,6 +2,7 @@
 #include "evaluator/labelfree.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +48,17 @@ static void average_ranks(const double *v, int n, double *rank) {
   }
 }
 
+static bool all_equal(const double *v, int n) {
+  for (int i = 1; i < n; i++)
+    if (v[i] != v[0]) return false;
+  return true;
+}
+
 static double pearson(const double *x, const double *y, int n) {
+  /* a constant side has no correlation; tested exactly, since its mean in
+   * floating point need not equal its value (12 ranks of 6.5 sum to 78, and
+   * 78 / 12 * 12 rounds) */
+  if (all_equal(x, n) || all_equal(y, n)) return NAN;
   double mx = 0, my = 0;
   for (int i = 0; i < n; i++) mx += x[i] / n, my += y[i] / n;
   double sxy = 0, sxx = 0, syy = 0;

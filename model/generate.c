@@ -18,6 +18,7 @@ static void sample_next(seal_model *m, seal_kv_cache *kv, int B, const seal_samp
 static int record_token(const seal_model *m, seal_generation *g, int tok, int max_new) {
   if (seal_config_is_eos(&m->cfg, tok)) {
     g->hit_eos = 1;
+    g->eos_id = tok;
     return 1;
   }
   g->ids[g->n++] = tok;

@@ -15,7 +15,8 @@ typedef struct {
 typedef struct {
   int32_t *ids; /* [n] generated tokens, EOS excluded; malloc'd */
   int n;
-  int hit_eos; /* 1 when generation stopped on an EOS token */
+  int hit_eos;    /* 1 when generation stopped on an EOS token */
+  int32_t eos_id; /* that token, when hit_eos (a model may have several) */
 } seal_generation;
 
 /* Generates for B prompts (prompts[b] host ids [lens[b]], each at least one

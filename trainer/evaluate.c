@@ -165,6 +165,7 @@ static seal_eval_row single_row(const single_ctx *c, int k, double seconds) {
   int n_metrics = run->domain.ops->n_metrics, count = 0;
   seal_eval_row row = {.n_contexts = c->n_ctx, .seconds = seconds};
   snprintf(row.condition, sizeof row.condition, "%s", c->conds[k].name);
+  row.policy_round = c->conds[k].kind == SEAL_COND_SELFEDIT ? c->level : -1;
   snprintf(row.protocol, sizeof row.protocol, "%s",
            run->domain.ops->protocol_names[SEAL_PROTOCOL_SINGLE]);
   for (int t = 0; t < c->n_items; t++) count += c->cond_of[t] == k;
@@ -334,6 +335,7 @@ static seal_eval_row cpt_row(const cpt_ctx *c, const condition *cond, int N, dou
   int n_metrics = run->domain.ops->n_metrics, correct = 0;
   seal_eval_row row = {.n_contexts = N, .seconds = seconds};
   snprintf(row.condition, sizeof row.condition, "%s", cond->name);
+  row.policy_round = cond->kind == SEAL_COND_SELFEDIT ? c->level : -1;
   snprintf(row.protocol, sizeof row.protocol, "%s",
            run->domain.ops->protocol_names[SEAL_PROTOCOL_CPT]);
   json_t *per = json_array();
@@ -688,6 +690,7 @@ static seal_eval_row continual_row(const continual_ctx *c, const condition *cond
   const seal_run *run = c->run;
   seal_eval_row row = {.n_contexts = c->N, .seconds = seconds};
   snprintf(row.condition, sizeof row.condition, "%s", cond->name);
+  row.policy_round = cond->kind == SEAL_COND_SELFEDIT ? c->level : -1;
   snprintf(row.protocol, sizeof row.protocol, "%s%s",
            run->domain.ops->protocol_names[SEAL_PROTOCOL_CONTINUAL], c->guarded ? "+guard" : "");
   double sum = 0;
@@ -812,7 +815,7 @@ int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_row
 
 void seal_eval_rows_free(seal_eval_row *rows, int n) {
   for (int i = 0; i < n; i++) {
-    free(rows[i].per_context);
+    free(rows[i].per_context), free(rows[i].labelfree);
     if (rows[i].continual) seal_continual_matrix_free(rows[i].continual), free(rows[i].continual);
   }
   free(rows);
@@ -846,6 +849,8 @@ int seal_eval_write_json(const char *path, const seal_domain_ops *task, const se
     json_object_set_new(o, "per_context", per ? per : json_array());
     if (rows[i].continual)
       json_object_set_new(o, "continual", seal_continual_to_json(rows[i].continual));
+    json_t *lf = rows[i].labelfree ? json_loads(rows[i].labelfree, 0, &je) : NULL;
+    if (lf) json_object_set_new(o, "labelfree", lf);
     json_array_append_new(arr, o);
   }
   char *s = json_dumps(arr, JSON_INDENT(2));

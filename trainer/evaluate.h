@@ -39,6 +39,13 @@ typedef struct {
   double seconds;
   char *per_context;                /* JSON array: one object per (context, self-edit); owned */
   seal_continual_matrix *continual; /* the continual protocol's matrix; owned, else NULL */
+  /* seal-round-t rows: t (the policy wrote training round t's self-edits);
+   * -1 for the conditions without a self-edit. */
+  int policy_round;
+  /* How the label-free rewards of training round t's scored self-edits track
+   * their labelled reward (trainer/labelfree_report.h): a JSON array, or NULL
+   * when the checkpoint holds none; owned. */
+  char *labelfree;
 } seal_eval_row;
 
 /* Evaluates up to max_round policy rounds (those the run's checkpoint holds;

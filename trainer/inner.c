@@ -51,35 +51,56 @@ seal_sft_config seal_inner_sft_config(const seal_plan_hparams *hp, uint64_t seed
 
 /* ---- answering ------------------------------------------------------------ */
 
-/* Completions of refs [n] (query index, adapter), ANSWER_BATCH at a time and
- * never mixing answer lengths in one batch. */
+/* Completions of refs [n] (query index, adapter; adapter NULL: all 0) at
+ * temperature (0: greedy; seeds [n] drive sampling), ANSWER_BATCH at a time
+ * and never mixing answer lengths in one batch. gens (may be NULL) gets each
+ * completion's tokens. */
 static void answer_refs(seal_engine *eng, const seal_lora *lora, const seal_query *queries,
-                        const int *query, const int *adapter, int n, char **completions) {
-  bool multi = lora && lora->n_adapters > 1;
+                        const int *query, const int *adapter, int n, float temperature,
+                        const uint64_t *seeds, char **completions, seal_generation *gens) {
+  bool multi = lora && lora->n_adapters > 1 && adapter;
+  seal_generation *own = gens ? NULL : seal_calloc((size_t)ANSWER_BATCH, sizeof *own);
   for (int start = 0; start < n;) {
     int max_tokens = queries[query[start]].max_tokens, B = 0;
     while (start + B < n && B < ANSWER_BATCH && queries[query[start + B]].max_tokens == max_tokens)
       B++;
     const char **prompts = seal_calloc((size_t)B, sizeof(char *));
     for (int b = 0; b < B; b++) prompts[b] = queries[query[start + b]].prompt;
-    seal_sampling s = {.temperature = 0, .top_p = 1, .max_new_tokens = max_tokens};
-    seal_engine_complete_multi(eng, lora, prompts, B, &s, NULL, multi ? adapter + start : NULL,
-                               completions + start, NULL);
+    seal_sampling s = {.temperature = temperature, .top_p = 1, .max_new_tokens = max_tokens};
+    seal_generation *g = gens ? gens + start : own;
+    seal_engine_complete_gens(eng, lora, prompts, B, &s, seeds ? seeds + start : NULL,
+                              multi ? adapter + start : NULL, completions + start, g);
+    if (!gens) seal_generation_free(own, B);
     free(prompts);
     start += B;
   }
+  free(own);
 }
 
-void seal_inner_answer(seal_engine *eng, const seal_lora *lora, int n_adapters,
-                       const seal_query *queries, int n, char **completions) {
+/* Greedy answers of n_adapters adapters (or the bare model) to queries [n]:
+ * completions and gens (may be NULL) [n_adapters * n]. */
+static void answer_all(seal_engine *eng, const seal_lora *lora, int n_adapters,
+                       const seal_query *queries, int n, char **completions,
+                       seal_generation *gens) {
   int total = n_adapters * n;
   int *query = seal_calloc((size_t)(total ? total : 1), sizeof(int));
   int *adapter = seal_calloc((size_t)(total ? total : 1), sizeof(int));
   for (int a = 0; a < n_adapters; a++)
     for (int j = 0; j < n; j++) query[a * n + j] = j, adapter[a * n + j] = a;
-  answer_refs(eng, lora, queries, query, adapter, total, completions);
+  answer_refs(eng, lora, queries, query, adapter, total, 0, NULL, completions, gens);
   free(query);
   free(adapter);
+}
+
+void seal_inner_answer(seal_engine *eng, const seal_lora *lora, int n_adapters,
+                       const seal_query *queries, int n, char **completions) {
+  answer_all(eng, lora, n_adapters, queries, n, completions, NULL);
+}
+
+void seal_inner_answer_sampled(seal_engine *eng, const seal_lora *lora, const seal_query *queries,
+                               const int *query, int n, float temperature, const uint64_t *seeds,
+                               char **completions) {
+  answer_refs(eng, lora, queries, query, NULL, n, temperature, seeds, completions, NULL);
 }
 
 /* ---- training --------------------------------------------------------------- */
@@ -133,39 +154,94 @@ static void train_plans(seal_engine *eng, const seal_inner_plan *plans, const in
   free(ex), free(n), free(cfg), free(st);
 }
 
-/* Every usable plan's model answers the queries (the trained ones in one
- * batch with their adapters, the untrained ones with the bare model) and the
- * domain grades each. */
-static void answer_and_grade(seal_engine *eng, const seal_domain *d, seal_split s, int context,
-                             const int *slot, int G, const seal_lora *lora, int n_trained,
-                             seal_inner_result *out) {
-  double t0 = seal_now();
+/* The answers of the models of a context's G inner loops: the trained ones'
+ * (adapter slot[i] of lora) and the bare model's (for plans that train nothing). */
+typedef struct {
   seal_query *q;
-  int Q = d->ops->queries(d, eng, s, context, &q), answered = 0;
-  char **adapted = seal_calloc((size_t)(n_trained * Q + 1), sizeof(char *));
-  char **bare = seal_calloc((size_t)(Q + 1), sizeof(char *));
+  int Q;
+  char **adapted, **bare;                  /* [n_trained * Q], [Q] */
+  seal_generation *adapted_gen, *bare_gen; /* their tokens */
+} answers;
+
+static void answer_plans(seal_engine *eng, const seal_domain *d, seal_split s, int context,
+                         const int *slot, int G, const seal_lora *lora, int n_trained,
+                         const seal_inner_result *out, answers *A) {
+  A->Q = d->ops->queries(d, eng, s, context, &A->q);
+  size_t na = (size_t)n_trained * A->Q + 1, nb = (size_t)A->Q + 1;
+  A->adapted = seal_calloc(na, sizeof(char *)), A->bare = seal_calloc(nb, sizeof(char *));
+  A->adapted_gen = seal_calloc(na, sizeof(seal_generation));
+  A->bare_gen = seal_calloc(nb, sizeof(seal_generation));
   bool need_bare = false;
   for (int i = 0; i < G; i++) need_bare |= out[i].ok && slot[i] < 0;
-  if (n_trained) seal_inner_answer(eng, lora, n_trained, q, Q, adapted);
-  if (need_bare) seal_inner_answer(eng, NULL, 1, q, Q, bare);
+  if (n_trained) answer_all(eng, lora, n_trained, A->q, A->Q, A->adapted, A->adapted_gen);
+  if (need_bare) answer_all(eng, NULL, 1, A->q, A->Q, A->bare, A->bare_gen);
+}
+
+static void answers_free(answers *A, int n_trained) {
+  for (int j = 0; j < n_trained * A->Q; j++) free(A->adapted[j]);
+  for (int j = 0; j < A->Q; j++) free(A->bare[j]);
+  seal_generation_free(A->adapted_gen, n_trained * A->Q);
+  seal_generation_free(A->bare_gen, A->Q);
+  free(A->adapted), free(A->bare), free(A->adapted_gen), free(A->bare_gen);
+  seal_queries_free(A->q, A->Q);
+}
+
+/* The label-free signals of plan i's model (adapter g of lora, or the bare
+ * model when g < 0) from its answers c and tokens gen alone. */
+static seal_labelfree_signals signals_of(seal_engine *eng, const seal_domain *d,
+                                         const seal_job *job, seal_split s, int context,
+                                         const seal_lora *lora, int g, const answers *A,
+                                         const seal_generation *gen, uint64_t seed) {
+  seal_labelfree_signals sig = seal_labelfree_none();
+  seal_lora view;
+  if (g >= 0) view = seal_lora_view(lora, g);
+  const seal_lora *one = g >= 0 ? &view : NULL;
+  seal_labelfree_certainty(eng, one, A->q, A->Q, gen, &sig);
+  if (job->reward.source == SEAL_REWARD_MAJORITY)
+    sig.majority = seal_labelfree_majority(eng, one, d, job, s, context, A->q, A->Q, seed);
+  return sig;
+}
+
+/* Every usable plan's model answers the queries (the trained ones in one
+ * batch with their adapters, the untrained ones with the bare model); the
+ * domain grades each (the labelled reward), and on the train split the
+ * label-free signals are measured apart from the grade, from the model and
+ * its answers alone. The reward is the job's source's on the train split and
+ * the labels' on eval (evaluation measures against the truth). */
+static void answer_and_reward(seal_engine *eng, const seal_domain *d, const seal_job *job,
+                              seal_split s, int context, const int *slot, int G,
+                              const seal_lora *lora, int n_trained, const uint64_t *seeds,
+                              seal_inner_result *out) {
+  double t0 = seal_now();
+  answers A;
+  answer_plans(eng, d, s, context, slot, G, lora, n_trained, out, &A);
+  seal_reward_source source = s == SEAL_SPLIT_TRAIN ? job->reward.source : SEAL_REWARD_LABELS;
+  int answered = 0;
   for (int i = 0; i < G; i++) {
-    if (!out[i].ok) { /* unusable: scores zero over the queries without answering */
-      out[i].grade.n_items = Q;
+    out[i].signals = seal_labelfree_none();
+    if (!out[i].ok) { /* unusable: scores the worst over the queries without answering */
+      out[i].grade.n_items = A.Q;
       out[i].label_reward = 0;
+      out[i].reward = source == SEAL_REWARD_LABELS
+                          ? 0
+                          : seal_labelfree_floor(source, eng->model.cfg.vocab_size);
       continue;
     }
-    char **c = slot[i] >= 0 ? adapted + (size_t)slot[i] * Q : bare;
-    d->ops->grade(d, s, context, q, (const char *const *)c, Q, &out[i].grade);
-    out[i].reward = out[i].label_reward = out[i].grade.reward;
+    size_t off = slot[i] >= 0 ? (size_t)slot[i] * A.Q : 0;
+    char **c = slot[i] >= 0 ? A.adapted + off : A.bare;
+    seal_generation *gen = slot[i] >= 0 ? A.adapted_gen + off : A.bare_gen;
+    if (s == SEAL_SPLIT_TRAIN)
+      out[i].signals = signals_of(eng, d, job, s, context, lora, slot[i], &A, gen, seeds[i]);
+    d->ops->grade(d, s, context, A.q, (const char *const *)c, A.Q, &out[i].grade);
+    out[i].label_reward = out[i].grade.reward;
+    out[i].reward = source == SEAL_REWARD_LABELS ? out[i].label_reward
+                                                 : seal_labelfree_reward(source, &out[i].signals);
     answered++;
   }
   double per = (seal_now() - t0) / (answered ? answered : 1);
   for (int i = 0; i < G; i++)
     if (out[i].ok) out[i].answer_seconds = per;
-  for (int j = 0; j < n_trained * Q; j++) free(adapted[j]);
-  for (int j = 0; j < Q; j++) free(bare[j]);
-  free(adapted), free(bare);
-  seal_queries_free(q, Q);
+  answers_free(&A, n_trained);
 }
 
 void seal_inner_evaluate(seal_engine *eng, const seal_domain *d, const seal_job *job, seal_split s,
@@ -186,7 +262,8 @@ void seal_inner_evaluate(seal_engine *eng, const seal_domain *d, const seal_job 
   }
   seal_lora lora;
   if (n_trained) train_plans(eng, plans, slot, G, n_trained, seeds, &lora, out);
-  answer_and_grade(eng, d, s, context, slot, G, n_trained ? &lora : NULL, n_trained, out);
+  answer_and_reward(eng, d, job, s, context, slot, G, n_trained ? &lora : NULL, n_trained, seeds,
+                    out);
   if (n_trained) seal_lora_free(&lora);
   for (int i = 0; i < G; i++) seal_inner_plan_free(&plans[i]);
   free(plans);

@@ -9,12 +9,17 @@
 #include "evaluator/domain.h"
 #include "model/engine.h"
 #include "trainer/job.h"
+#include "trainer/labelfree_reward.h"
 #include "trainer/sft.h"
 
 typedef struct {
-  double reward;       /* the reward used: today the labelled one */
-  double label_reward; /* the reward by the gold labels; NAN when not computed */
-  bool ok;             /* false: the plan was unusable; reward 0, nothing trained */
+  double reward;       /* the reward used: by reward.source (labels, or a label-free
+                          signal) on the train split, always the labels' on eval */
+  double label_reward; /* the reward by the gold labels (the domain's grade) */
+  /* The label-free signals of the adapted model (train split only: NAN on
+   * eval and for an unusable self-edit; majority only when it is the source). */
+  seal_labelfree_signals signals;
+  bool ok; /* false: the plan was unusable; reward 0, nothing trained */
   char reason[SEAL_REASON_SIZE];
   int n_examples;               /* training examples of the plan */
   seal_grade grade;             /* the domain's grade (metrics, items); zero when not ok */
@@ -37,7 +42,9 @@ seal_sft_config seal_inner_sft_config(const seal_plan_hparams *hp, uint64_t seed
 /* The inner loops of G self-edits (or of G = 1 condition without one) of one
  * context: each plan trained with its own adapter, all G together over the
  * shared base (G = 1 is the common case), then every adapted model answers
- * the context's queries and the domain grades each. out[i] is what the inner
+ * the context's queries and the domain grades each. On the train split the
+ * label-free signals are measured too (trainer/labelfree_reward.h), without
+ * the grade, and the reward is the one job->reward.source names. out[i] is what the inner
  * loop of selfedits[i] (may be NULL for BASE and FIXED) with seeds[i] alone
  * gives, up to the summation order of the shared products. seeds drive the
  * LoRA initialisations, the example orders and the plans. */
@@ -51,6 +58,13 @@ void seal_inner_evaluate(seal_engine *eng, const seal_domain *d, const seal_job 
  * shared base, each sequence with its own adapter. */
 void seal_inner_answer(seal_engine *eng, const seal_lora *lora, int n_adapters,
                        const seal_query *queries, int n, char **completions);
+
+/* Sampled completions (at temperature > 0; one generator per completion,
+ * seeded with seeds[i]) of queries[query[i]] for i in [0, n), with lora (one
+ * adapter, or NULL: the bare model); completions[i] malloc'd. */
+void seal_inner_answer_sampled(seal_engine *eng, const seal_lora *lora, const seal_query *queries,
+                               const int *query, int n, float temperature, const uint64_t *seeds,
+                               char **completions);
 
 /* Samples k self-edits of a context with the policy (the job's selfedit
  * settings), one generator per sample seeded with seeds[j], and samples an

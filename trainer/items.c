@@ -170,26 +170,29 @@ static json_t *inner_result_json(const seal_inner_result *r, int n_metrics, bool
   json_t *metrics = json_array();
   for (int m = 0; m < n_metrics; m++)
     json_array_append_new(metrics, seal_json_real(r->grade.metric[m]));
-  return json_pack(
+  json_t *o = json_pack(
       "{s:o,s:o,s:b,s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:f,s:f,s:o}", "reward", seal_json_real(r->reward),
       "label_reward", seal_json_real(r->label_reward), "ok", r->ok, "reason", r->reason,
       "n_examples", r->n_examples, "n_items", r->grade.n_items, "n_correct", r->grade.n_correct,
       "metrics", metrics, "first_loss", seal_json_real(r->first_loss), "last_loss",
       seal_json_real(r->last_loss), "train_seconds", r->train_seconds, "answer_seconds",
       r->answer_seconds, "detail", string_or_null(with_detail ? r->grade.detail_json : NULL));
+  json_object_update_new(o, seal_labelfree_signals_json(&r->signals));
+  return o;
 }
 
 static int inner_result_from(json_t *o, int n_metrics, const char *what, seal_inner_result *r,
                              seal_error *e) {
   memset(r, 0, sizeof *r);
-  json_t *reward, *label, *metrics, *first, *last, *detail;
+  json_t *reward, *label, *metrics, *first, *last, *detail, *sc, *h, *maj;
   int ok;
   const char *reason;
-  if (unpack(o, what, e, "{s:o,s:o,s:b,s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:F,s:F,s:o}", "reward", &reward,
-             "label_reward", &label, "ok", &ok, "reason", &reason, "n_examples", &r->n_examples,
-             "n_items", &r->grade.n_items, "n_correct", &r->grade.n_correct, "metrics", &metrics,
-             "first_loss", &first, "last_loss", &last, "train_seconds", &r->train_seconds,
-             "answer_seconds", &r->answer_seconds, "detail", &detail))
+  if (unpack(o, what, e, "{s:o,s:o,s:b,s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:F,s:F,s:o,s:o,s:o,s:o}",
+             "reward", &reward, "label_reward", &label, "ok", &ok, "reason", &reason, "n_examples",
+             &r->n_examples, "n_items", &r->grade.n_items, "n_correct", &r->grade.n_correct,
+             "metrics", &metrics, "first_loss", &first, "last_loss", &last, "train_seconds",
+             &r->train_seconds, "answer_seconds", &r->answer_seconds, "detail", &detail,
+             "self_certainty", &sc, "entropy", &h, "majority", &maj))
     return -1;
   r->ok = ok;
   snprintf(r->reason, sizeof r->reason, "%s", reason);
@@ -201,7 +204,10 @@ static int inner_result_from(json_t *o, int n_metrics, const char *what, seal_in
   if (real_or_nan(reward, what, "reward", &r->reward, e) ||
       real_or_nan(label, what, "label_reward", &r->label_reward, e) ||
       real_or_nan(first, what, "first_loss", &r->first_loss, e) ||
-      real_or_nan(last, what, "last_loss", &r->last_loss, e))
+      real_or_nan(last, what, "last_loss", &r->last_loss, e) ||
+      real_or_nan(sc, what, "self_certainty", &r->signals.self_certainty, e) ||
+      real_or_nan(h, what, "entropy", &r->signals.entropy, e) ||
+      real_or_nan(maj, what, "majority", &r->signals.majority, e))
     return -1;
   r->grade.reward = r->label_reward;
   return copy_string_or_null(detail, what, "detail", &r->grade.detail_json, e);

@@ -20,15 +20,22 @@
 static const char *const device_names[] = {"auto", "cpu", "cuda"};
 /* indexed by seal_schedule (model/optim.h) */
 static const char *const schedule_names[] = {"constant", "linear", "cosine"};
+/* indexed by seal_reward_source */
+static const char *const reward_source_names[] = {"labels", "self-certainty", "entropy",
+                                                  "majority"};
 
 const char *seal_device_name(seal_device d) { return device_names[d]; }
 const char *seal_schedule_name(seal_schedule s) { return schedule_names[s]; }
+const char *seal_reward_source_name(seal_reward_source s) { return reward_source_names[s]; }
 
 static const char *name_device(int v) {
   return v >= 0 && v < SEAL_ARRAY_LEN(device_names) ? device_names[v] : NULL;
 }
 static const char *name_schedule(int v) {
   return v >= 0 && v < SEAL_ARRAY_LEN(schedule_names) ? schedule_names[v] : NULL;
+}
+static const char *name_reward_source(int v) {
+  return v >= 0 && v < SEAL_ARRAY_LEN(reward_source_names) ? reward_source_names[v] : NULL;
 }
 
 /* ---- the trainer's keys ------------------------------------------------------ */
@@ -97,6 +104,18 @@ static const seal_schema_key rest_em_keys[] = {
     END,
 };
 
+static const seal_schema_key reward_keys[] = {
+    ENUM("source", reward.source, name_reward_source),
+    INT("majority_samples", reward.majority_samples, 1, 1024),
+    {.name = "majority_temperature",
+     .kind = SEAL_SCHEMA_FLOAT,
+     .off = offsetof(J, reward.majority_temperature),
+     .lo = 0,
+     .hi = 100,
+     .lo_open = true},
+    END,
+};
+
 static const seal_schema_key evaluation_keys[] = {
     {.name = "protocols", .kind = SEAL_SCHEMA_PROTOCOLS, .off = offsetof(J, evaluation.protocols)},
     INT("selfedits_per_context", evaluation.selfedits_per_context, 1, 1024),
@@ -157,6 +176,7 @@ static const seal_schema_key job_keys[] = {
     MAP("inner_loop", inner_keys),
     TASK_KEYS,
     MAP("rest_em", rest_em_keys),
+    MAP("reward", reward_keys),
     MAP("evaluation", evaluation_keys),
     MAP("continual", continual_keys),
     MAP("checkpoint", checkpoint_keys),
@@ -193,6 +213,7 @@ static void job_defaults(seal_job *job, const seal_domain_ops *task) {
                   .lr = 3e-4,
                   .epochs = 2,
                   .batch_size = 10},
+      .reward = {.source = SEAL_REWARD_LABELS, .majority_samples = 4, .majority_temperature = 1.0},
       .evaluation = {.protocols = 1u << SEAL_PROTOCOL_SINGLE, .selfedits_per_context = 1},
       .continual = {.sequences = 8,
                     .length = 8,

@@ -85,6 +85,20 @@ typedef struct {
   seal_job_guard guard;
 } seal_job_continual;
 
+/* Where the reward ReST-EM keeps self-edits by comes from (docs/labelfree.md). */
+typedef enum {
+  SEAL_REWARD_LABELS,         /* the domain's grade against the gold answers */
+  SEAL_REWARD_SELF_CERTAINTY, /* mean token KL(uniform || p) of the adapted model's answers */
+  SEAL_REWARD_ENTROPY,        /* minus their mean token entropy */
+  SEAL_REWARD_MAJORITY,       /* agreement of sampled answers with their majority */
+} seal_reward_source;
+
+typedef struct {
+  seal_reward_source source;
+  int majority_samples;        /* m answers sampled per query for the vote */
+  double majority_temperature; /* their sampling temperature (> 0) */
+} seal_job_reward;
+
 typedef struct {
   double interval_seconds; /* between rewrites while results arrive; 0: after every result */
 } seal_job_checkpoint;
@@ -121,6 +135,7 @@ typedef struct {
   seal_job_selfedit selfedit;
   seal_job_inner inner;
   seal_job_rest_em rest_em;
+  seal_job_reward reward;
   seal_job_evaluation evaluation;
   seal_job_continual continual;
   seal_job_checkpoint checkpoint;
@@ -150,5 +165,7 @@ char *seal_expand_path(const char *path, seal_error *e);
 
 const char *seal_device_name(seal_device d);
 const char *seal_schedule_name(seal_schedule s);
+/* "labels", "self-certainty", "entropy", "majority". */
+const char *seal_reward_source_name(seal_reward_source s);
 
 #endif

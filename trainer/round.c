@@ -248,6 +248,8 @@ static void record_pair(eval_ctx *ec, int context, const seal_evaluate_pair *pai
   const seal_selfedit_record *gen = find_record(&run->st, ec->pc.round, context, pair->sample, -1);
   double zeros[SEAL_DOMAIN_MAX_METRICS] = {0};
   json_t *metrics = seal_metrics_by_name(ops, r ? r->grade.metric : zeros);
+  seal_labelfree_signals none = seal_labelfree_none();
+  json_object_update_new(metrics, seal_labelfree_signals_json(r ? &r->signals : &none));
   char *metrics_text = json_dumps(metrics, JSON_COMPACT | JSON_REAL_PRECISION(17));
   seal_selfedit_record rec = {.context_id = context,
                               .sample = pair->sample,

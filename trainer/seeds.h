@@ -29,6 +29,7 @@ typedef enum {
   SEAL_SUBSTREAM_ORDER = 2,     /* an inner loop's example order */
   SEAL_SUBSTREAM_PLAN = 3,      /* the domain's plan (augmentations, caps) */
   SEAL_SUBSTREAM_RESAMPLE = 4,  /* attempt a > 0 of a self-edit found unusable */
+  SEAL_SUBSTREAM_MAJORITY = 5,  /* sampled answer r of query j for the vote: index j * m + r */
 } seal_substream;
 
 /* The seed of one work item (never of the rank that runs it). */

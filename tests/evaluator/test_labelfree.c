@@ -106,6 +106,13 @@ START_TEST(rank_correlations_undefined_cases) {
   const double x[] = {1, 1, 1}, y[] = {1, 2, 3};
   ck_assert(isnan(seal_spearman(x, y, 3))); /* constant side */
   ck_assert(isnan(seal_kendall_tau_b(x, y, 3)));
+  /* a longer constant side, whose rank mean does not come out exact in
+   * floating point (a round where every labelled reward is 0) */
+  double zeros[12] = {0}, ramp[12];
+  for (int i = 0; i < 12; i++) ramp[i] = 0.1 * i;
+  ck_assert(isnan(seal_spearman(ramp, zeros, 12)));
+  ck_assert(isnan(seal_spearman(zeros, ramp, 12)));
+  ck_assert(isnan(seal_kendall_tau_b(ramp, zeros, 12)));
   const double p[] = {1, NAN, 3}, q[] = {2, 5, NAN};
   ck_assert(isnan(seal_spearman(p, q, 3))); /* one pair left */
   const double r[] = {1, NAN, 3, 4}, s[] = {1, 9, 2, 3};

@@ -88,6 +88,9 @@ START_TEST(defaults_are_the_papers) {
   ck_assert_double_eq(j.rest_em.lr, 3e-4);
   ck_assert_int_eq(j.rest_em.epochs, 2);
   ck_assert_int_eq(j.rest_em.batch_size, 10);
+  ck_assert_int_eq(j.reward.source, SEAL_REWARD_LABELS);
+  ck_assert_int_eq(j.reward.majority_samples, 4);
+  ck_assert_double_eq(j.reward.majority_temperature, 1.0);
   ck_assert_uint_eq(j.evaluation.protocols, PROTOCOL(SINGLE));
   ck_assert_int_eq(j.evaluation.selfedits_per_context, 1);
   ck_assert_int_eq(K(j)->cpt.n_passages, 200);
@@ -117,8 +120,8 @@ START_TEST(unknown_and_duplicate_keys) {
               "batch_size, schedule, warmup_steps, weight_decay, grad_clip, group)");
   check_error(BASE "colour: blue\n",
               "t.yaml:5:1: unknown key \"colour\" (known here: task, model, device, seed, output, "
-              "rounds, repeats, data, selfedit, inner_loop, answer, grading, rest_em, evaluation, "
-              "continual, checkpoint, testing)");
+              "rounds, repeats, data, selfedit, inner_loop, answer, grading, rest_em, reward, "
+              "evaluation, continual, checkpoint, testing)");
   check_error(BASE "rounds: 1\nrounds: 2\n", "t.yaml:6:1: rounds: duplicate key");
 }
 END_TEST
@@ -139,12 +142,38 @@ START_TEST(wrong_types) {
   check_error(BASE "device: gpu\n",
               "t.yaml:5:9: device: unknown value \"gpu\" (one of: auto, cpu, cuda)");
   check_error(BASE "seed: -1\n", "t.yaml:5:7: seed: expected a non-negative integer, got \"-1\"");
+  check_error(BASE "reward:\n  source: confidence\n",
+              "t.yaml:6:11: reward.source: unknown value \"confidence\" (one of: labels, "
+              "self-certainty, entropy, majority)");
+}
+END_TEST
+
+/* reward.source names a label-free source; the dump gives it back. */
+START_TEST(reward_source_keys) {
+  seal_job j, back;
+  seal_error e;
+  const char *yaml = BASE "reward:\n  source: majority\n  majority_samples: 8\n";
+  ck_assert_msg(seal_job_parse(yaml, "r.yaml", &j, &e) == 0, "%s", e.msg);
+  ck_assert_int_eq(j.reward.source, SEAL_REWARD_MAJORITY);
+  ck_assert_int_eq(j.reward.majority_samples, 8);
+  ck_assert_str_eq(seal_reward_source_name(j.reward.source), "majority");
+  char *dump = seal_job_to_yaml(&j);
+  ck_assert_msg(seal_job_parse(dump, "dump", &back, &e) == 0, "%s", e.msg);
+  ck_assert_int_eq(back.reward.source, SEAL_REWARD_MAJORITY);
+  ck_assert_int_eq(back.reward.majority_samples, 8);
+  free(dump);
+  seal_job_free(&back);
+  seal_job_free(&j);
 }
 END_TEST
 
 START_TEST(out_of_range_values) {
   check_error(BASE "inner_loop:\n  lr: -1e-3\n",
               "t.yaml:6:7: inner_loop.lr: must be > 0, got -1e-3");
+  check_error(BASE "reward:\n  majority_samples: 0\n",
+              "t.yaml:6:21: reward.majority_samples: must be in [1, 1024], got 0");
+  check_error(BASE "reward:\n  majority_temperature: 0\n",
+              "t.yaml:6:25: reward.majority_temperature: must be in (0, 100], got 0");
   check_error(BASE "selfedit:\n  top_p: 1.5\n",
               "t.yaml:6:10: selfedit.top_p: must be in (0, 1], got 1.5");
   check_error(BASE "inner_loop:\n  lora: {r: 0}\n",
@@ -374,6 +403,7 @@ Suite *job_suite(void) {
   TCase *tc = tcase_create("job");
   tcase_add_test(tc, valid_job_file);
   tcase_add_test(tc, defaults_are_the_papers);
+  tcase_add_test(tc, reward_source_keys);
   tcase_add_test(tc, unknown_and_duplicate_keys);
   tcase_add_test(tc, wrong_types);
   tcase_add_test(tc, out_of_range_values);
