@@ -423,7 +423,8 @@ int seal_checkpoint_print_selfedits(const char *path, int round, FILE *out, seal
       if (isnan(x->reward))
         fprintf(out, "not evaluated");
       else
-        fprintf(out, "reward %.4f, metrics %s, %d examples", x->reward, x->metrics, x->n_examples);
+        fprintf(out, "reward %.4f, labelled %.4f, metrics %s, %d examples", x->reward,
+                x->label_reward, x->metrics, x->n_examples);
       if (x->attempts > 1) fprintf(out, ", %d attempts", x->attempts);
       if (!x->ok) fprintf(out, ", unusable: %s", x->reason);
       fprintf(out, "\n    ");
