@@ -7,6 +7,7 @@
 #   make demo       install missing packages, build, fetch the small model, run the demo job
 #   make demo-arc   the same for few-shot ARC (jobs/arc-demo.yaml), printing the eval table
 #   make demo-learn seal learn on the demo's passages; the demo questions before and after
+#   make demo-labelfree  the demo with reward.source self-certainty (jobs/demo-labelfree.yaml)
 #   make bench      CPU benchmarks (work-queue scaling, seal bench on the cached model)
 #   make fuzz       build the libFuzzer harnesses with clang (build-fuzz/) and fuzz each
 #                   for FUZZ_SECONDS (default 600); FUZZ_TARGETS="gguf job" picks some
@@ -20,7 +21,7 @@ CTEST = ctest --output-on-failure -j $(JOBS) --timeout 1200
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
 
-.PHONY: all build deps test test-fast asan demo demo-arc demo-learn bench fuzz format clean
+.PHONY: all build deps test test-fast asan demo demo-arc demo-learn demo-labelfree bench fuzz format clean
 
 all: build
 
@@ -51,6 +52,9 @@ demo-arc: build
 
 demo-learn: build
 	@bash scripts/demo-learn.sh $(BUILD)
+
+demo-labelfree: build
+	@bash scripts/demo-labelfree.sh $(BUILD)
 
 bench: build
 	@bash bench/run-cpu.sh $(BUILD)

@@ -265,13 +265,14 @@ END_TEST
 
 START_TEST(shipped_jobs_parse) {
   const char *jobs[] = {"jobs/demo.yaml", "jobs/knowledge-qwen2.5-7b.yaml",
-                        "jobs/knowledge-smollm2.yaml"};
+                        "jobs/knowledge-smollm2.yaml", "jobs/demo-labelfree.yaml"};
   if (!getenv("HOME")) setenv("HOME", "/root", 1);
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 4; i++) {
     seal_job j;
     seal_error e;
     ck_assert_msg(seal_job_load(jobs[i], &j, &e) == 0, "%s", e.msg);
     ck_assert_ptr_nonnull(j.model);
+    ck_assert_int_eq(j.reward.source, i == 3 ? SEAL_REWARD_SELF_CERTAINTY : SEAL_REWARD_LABELS);
     seal_job_free(&j);
   }
 }
