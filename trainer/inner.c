@@ -197,7 +197,7 @@ static seal_labelfree_signals signals_of(seal_engine *eng, const seal_domain *d,
   if (g >= 0) view = seal_lora_view(lora, g);
   const seal_lora *one = g >= 0 ? &view : NULL;
   seal_labelfree_certainty(eng, one, A->q, A->Q, gen, &sig);
-  if (job->reward.source == SEAL_REWARD_MAJORITY)
+  if (job->reward.source == SEAL_REWARD_MAJORITY || job->reward.signals == SEAL_SIGNALS_ALL)
     sig.majority = seal_labelfree_majority(eng, one, d, job, s, context, A->q, A->Q, seed);
   return sig;
 }

@@ -17,7 +17,8 @@ typedef struct {
                           signal) on the train split, always the labels' on eval */
   double label_reward; /* the reward by the gold labels (the domain's grade) */
   /* The label-free signals of the adapted model (train split only: NAN on
-   * eval and for an unusable self-edit; majority only when it is the source). */
+   * eval and for an unusable self-edit; majority only when it is the source or
+   * reward.signals is all). */
   seal_labelfree_signals signals;
   bool ok; /* false: the plan was unusable; reward 0, nothing trained */
   char reason[SEAL_REASON_SIZE];

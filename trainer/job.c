@@ -23,6 +23,8 @@ static const char *const schedule_names[] = {"constant", "linear", "cosine"};
 /* indexed by seal_reward_source */
 static const char *const reward_source_names[] = {"labels", "self-certainty", "entropy",
                                                   "majority"};
+/* indexed by seal_signals */
+static const char *const signals_names[] = {"cheap", "all"};
 
 const char *seal_device_name(seal_device d) { return device_names[d]; }
 const char *seal_schedule_name(seal_schedule s) { return schedule_names[s]; }
@@ -33,6 +35,9 @@ static const char *name_device(int v) {
 }
 static const char *name_schedule(int v) {
   return v >= 0 && v < SEAL_ARRAY_LEN(schedule_names) ? schedule_names[v] : NULL;
+}
+static const char *name_signals(int v) {
+  return v >= 0 && v < SEAL_ARRAY_LEN(signals_names) ? signals_names[v] : NULL;
 }
 static const char *name_reward_source(int v) {
   return v >= 0 && v < SEAL_ARRAY_LEN(reward_source_names) ? reward_source_names[v] : NULL;
@@ -106,6 +111,7 @@ static const seal_schema_key rest_em_keys[] = {
 
 static const seal_schema_key reward_keys[] = {
     ENUM("source", reward.source, name_reward_source),
+    ENUM("signals", reward.signals, name_signals),
     INT("majority_samples", reward.majority_samples, 1, 1024),
     {.name = "majority_temperature",
      .kind = SEAL_SCHEMA_FLOAT,
@@ -213,7 +219,10 @@ static void job_defaults(seal_job *job, const seal_domain_ops *task) {
                   .lr = 3e-4,
                   .epochs = 2,
                   .batch_size = 10},
-      .reward = {.source = SEAL_REWARD_LABELS, .majority_samples = 4, .majority_temperature = 1.0},
+      .reward = {.source = SEAL_REWARD_LABELS,
+                 .signals = SEAL_SIGNALS_CHEAP,
+                 .majority_samples = 4,
+                 .majority_temperature = 1.0},
       .evaluation = {.protocols = 1u << SEAL_PROTOCOL_SINGLE, .selfedits_per_context = 1},
       .continual = {.sequences = 8,
                     .length = 8,

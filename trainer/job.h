@@ -93,8 +93,16 @@ typedef enum {
   SEAL_REWARD_MAJORITY,       /* agreement of sampled answers with their majority */
 } seal_reward_source;
 
+/* Which label-free signals every scored self-edit records. */
+typedef enum {
+  SEAL_SIGNALS_CHEAP, /* self-certainty and entropy (one teacher-forced forward per
+                         answer); majority only when it is the source */
+  SEAL_SIGNALS_ALL,   /* majority too, whatever the source (m more decodings per query) */
+} seal_signals;
+
 typedef struct {
   seal_reward_source source;
+  seal_signals signals;
   int majority_samples;        /* m answers sampled per query for the vote */
   double majority_temperature; /* their sampling temperature (> 0) */
 } seal_job_reward;

@@ -14,8 +14,8 @@
 #include "trainer/job.h"
 
 /* The signals of one adapted model over a context's queries; NAN where not
- * computed (majority unless reward.source is majority; all of them for an
- * unusable self-edit, which answered nothing). */
+ * computed (majority unless reward.source is majority or reward.signals all;
+ * all of them for an unusable self-edit, which answered nothing). */
 typedef struct {
   double self_certainty; /* mean over queries of the answer's mean token KL(U || p), >= 0 */
   double entropy;        /* mean over queries of the answer's mean token entropy, >= 0 */

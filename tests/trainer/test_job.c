@@ -89,6 +89,7 @@ START_TEST(defaults_are_the_papers) {
   ck_assert_int_eq(j.rest_em.epochs, 2);
   ck_assert_int_eq(j.rest_em.batch_size, 10);
   ck_assert_int_eq(j.reward.source, SEAL_REWARD_LABELS);
+  ck_assert_int_eq(j.reward.signals, SEAL_SIGNALS_CHEAP);
   ck_assert_int_eq(j.reward.majority_samples, 4);
   ck_assert_double_eq(j.reward.majority_temperature, 1.0);
   ck_assert_uint_eq(j.evaluation.protocols, PROTOCOL(SINGLE));
@@ -152,7 +153,7 @@ END_TEST
 START_TEST(reward_source_keys) {
   seal_job j, back;
   seal_error e;
-  const char *yaml = BASE "reward:\n  source: majority\n  majority_samples: 8\n";
+  const char *yaml = BASE "reward:\n  source: majority\n  signals: all\n  majority_samples: 8\n";
   ck_assert_msg(seal_job_parse(yaml, "r.yaml", &j, &e) == 0, "%s", e.msg);
   ck_assert_int_eq(j.reward.source, SEAL_REWARD_MAJORITY);
   ck_assert_int_eq(j.reward.majority_samples, 8);
@@ -161,6 +162,7 @@ START_TEST(reward_source_keys) {
   ck_assert_msg(seal_job_parse(dump, "dump", &back, &e) == 0, "%s", e.msg);
   ck_assert_int_eq(back.reward.source, SEAL_REWARD_MAJORITY);
   ck_assert_int_eq(back.reward.majority_samples, 8);
+  ck_assert_int_eq(back.reward.signals, SEAL_SIGNALS_ALL);
   free(dump);
   seal_job_free(&back);
   seal_job_free(&j);

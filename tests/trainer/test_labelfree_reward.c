@@ -132,12 +132,19 @@ START_TEST(reward_is_the_sources_on_train_only) {
   ck_assert_double_eq(u.label_reward, 0.0);
   seal_inner_result_free(&r), seal_inner_result_free(&v), seal_inner_result_free(&u);
   lf_close(&f);
-  /* with labels the signals are still measured, the reward is the grade */
+  /* with labels the signals are still measured, the reward is the grade;
+   * reward.signals all adds the vote */
   lf_open(&f, SEAL_REWARD_LABELS, NULL);
   r = lf_inner(&f, SEAL_SPLIT_TRAIN, EDIT);
   ck_assert_double_eq(r.reward, r.label_reward);
   ck_assert(r.signals.self_certainty > 0);
-  seal_inner_result_free(&r);
+  ck_assert(isnan(r.signals.majority));
+  f.job.reward.signals = SEAL_SIGNALS_ALL;
+  seal_inner_result all = lf_inner(&f, SEAL_SPLIT_TRAIN, EDIT);
+  ck_assert(all.signals.majority > 0 && all.signals.majority <= 1);
+  ck_assert_double_eq(all.reward, all.label_reward);
+  ck_assert_double_eq(all.signals.self_certainty, r.signals.self_certainty);
+  seal_inner_result_free(&r), seal_inner_result_free(&all);
   lf_close(&f);
 }
 END_TEST
