@@ -186,14 +186,14 @@ static void answers_free(answers *A, int n_trained) {
   seal_queries_free(A->q, A->Q);
 }
 
-/* The label-free signals of plan i's model (adapter g of lora, or the bare
- * model when g < 0) from its answers c and tokens gen alone. */
+/* The label-free signals of a plan's model (adapter g of lora, or the bare
+ * model when g < 0) from the model and its answers' tokens gen [Q] alone. */
 static seal_labelfree_signals signals_of(seal_engine *eng, const seal_domain *d,
                                          const seal_job *job, seal_split s, int context,
                                          const seal_lora *lora, int g, const answers *A,
                                          const seal_generation *gen, uint64_t seed) {
   seal_labelfree_signals sig = seal_labelfree_none();
-  seal_lora view;
+  seal_lora view = {0};
   if (g >= 0) view = seal_lora_view(lora, g);
   const seal_lora *one = g >= 0 ? &view : NULL;
   seal_labelfree_certainty(eng, one, A->q, A->Q, gen, &sig);

@@ -13,7 +13,8 @@
  *   default 1e-5, relative to max(1, |a|, |b|)), the optimizer step, the round
  *   table (contexts, kept, mean reward), and every self-edit record matched by
  *   (round, context, sample, repeat): identical text, reward, ok, labelled reward,
- *   metrics, plan size, attempts and reason.
+ *   task metrics, plan size, attempts and reason; the label-free signals among the
+ *   metrics (self_certainty, entropy, majority) within SEAL_COMPARE_LOSS_RTOL.
  * - metrics.jsonl "evaluated" events, matched the same way: identical reward, ok
  *   and F1, first and last inner-loop loss within SEAL_COMPARE_LOSS_RTOL (default
  *   1e-6, relative). An item evaluated twice in one file (re-run after a resume)
@@ -173,6 +174,33 @@ static const seal_selfedit_record *find_record(const seal_selfedit_record *recor
   return found;
 }
 
+/* A record's label-free signals (docs/labelfree.md): continuous functions of
+ * the adapted model, like its losses, so compared within the loss tolerance
+ * (the policy of a round after the first may differ in its last bits between
+ * rank counts); every other metric exactly. */
+static bool is_signal(const char *key) {
+  return !strcmp(key, "self_certainty") || !strcmp(key, "entropy") || !strcmp(key, "majority");
+}
+
+static bool same_metric(const char *key, const json_t *a, const json_t *b, const cmp_opts *o) {
+  if (!is_signal(key) || !json_is_number(a) || !json_is_number(b)) return json_equal(a, b);
+  double x = json_number_value(a), y = json_number_value(b);
+  return fabs(x - y) <= o->loss_rtol * fmax(fabs(x), fabs(y));
+}
+
+static bool same_metrics(const char *a, const char *b, const cmp_opts *o) {
+  json_error_t je;
+  json_t *x = json_loads(a, 0, &je), *y = json_loads(b, 0, &je);
+  bool same = x && y && json_object_size(x) == json_object_size(y);
+  const char *key;
+  json_t *v;
+  if (same)
+    json_object_foreach(x, key, v) same = same && same_metric(key, v, json_object_get(y, key), o);
+  if (!x || !y) same = !strcmp(a, b);
+  json_decref(x), json_decref(y);
+  return same;
+}
+
 static void compare_record(const seal_selfedit_record *x, const seal_selfedit_record *y, int round,
                            const cmp_opts *o, cmp_report *r) {
   char where[96];
@@ -190,7 +218,7 @@ static void compare_record(const seal_selfedit_record *x, const seal_selfedit_re
   }
   if (!same_double(x->reward, y->reward) || x->ok != y->ok)
     differ(r, "%s: reward/ok %.17g/%d vs %.17g/%d", where, x->reward, x->ok, y->reward, y->ok);
-  if (!same_double(x->label_reward, y->label_reward) || strcmp(x->metrics, y->metrics) ||
+  if (!same_double(x->label_reward, y->label_reward) || !same_metrics(x->metrics, y->metrics, o) ||
       x->n_examples != y->n_examples || x->attempts != y->attempts || strcmp(x->reason, y->reason))
     differ(r,
            "%s: label reward/metrics/examples/attempts/reason %g/%s/%d/%d/\"%s\" vs "
@@ -550,8 +578,11 @@ static void make_run(seal_run_state *s) {
                                                             .text = text});
         for (int rep = 0; rep < 2; rep++) {
           double reward = (c + smp + rep + round) % 4 == 0 ? 0.5 : 0.0;
-          char metrics[64];
-          snprintf(metrics, sizeof metrics, "{\"em\":0,\"f1\":%g}", reward);
+          char metrics[128];
+          snprintf(metrics, sizeof metrics,
+                   "{\"em\":0,\"f1\":%g,\"self_certainty\":0.%d25,\"entropy\":6.5,"
+                   "\"majority\":null}",
+                   reward, 1 + c + smp + rep);
           seal_run_state_add_selfedit(s, round,
                                       &(seal_selfedit_record){.context_id = c,
                                                               .sample = smp,
@@ -645,8 +676,15 @@ START_TEST(run_compare_equal_runs_pass) {
   seal_run_state a, b;
   make_run(&a);
   make_run(&b);
-  /* Within tolerance: a policy value moved by 1e-7, a loss by 1e-8 relative. */
+  /* Within tolerance: a policy value moved by 1e-7, a loss and a label-free
+   * signal by 1e-8 relative. */
   b.policy[1].items[0].data[3] *= 1.0f + 1e-7f;
+  seal_run_state_set_string(&b.selfedits[1][2].metrics,
+                            "{\"em\":0,\"f1\":0,\"self_certainty\":0.12500000125,"
+                            "\"entropy\":6.5,\"majority\":null}");
+  seal_run_state_set_string(&a.selfedits[1][2].metrics,
+                            "{\"em\":0,\"f1\":0,\"self_certainty\":0.125,"
+                            "\"entropy\":6.5,\"majority\":null}");
   char *ma = metrics_of(&a), *mb = metrics_of(&b);
   char *p = strstr(mb, "\"last_loss\":");
   ck_assert_ptr_nonnull(p);
@@ -697,6 +735,18 @@ static void drop_event(seal_run_state *s, char **m) {
   char *last = strrchr(*m, '{');
   *last = '\0';
 }
+static void change_task_metric(seal_run_state *s, char **m) {
+  (void)m;
+  seal_run_state_set_string(&s->selfedits[1][2].metrics,
+                            "{\"em\":1,\"f1\":0,\"self_certainty\":0.225,"
+                            "\"entropy\":6.5,\"majority\":null}");
+}
+static void change_signal(seal_run_state *s, char **m) {
+  (void)m;
+  seal_run_state_set_string(&s->selfedits[1][2].metrics,
+                            "{\"em\":0,\"f1\":0,\"self_certainty\":0.2251,"
+                            "\"entropy\":6.5,\"majority\":null}");
+}
 static void change_position(seal_run_state *s, char **m) {
   (void)m;
   snprintf(s->phase, sizeof s->phase, "evaluate");
@@ -708,6 +758,8 @@ START_TEST(run_compare_catches_each_difference) {
   expect_caught(change_reward, &default_opts, "reward/ok");
   expect_caught(drop_record, &default_opts, "only in A");
   expect_caught(change_loss, &default_opts, "last loss");
+  expect_caught(change_task_metric, &default_opts, "\"em\":1");
+  expect_caught(change_signal, &default_opts, "\"self_certainty\":0.2251");
   expect_caught(drop_event, &default_opts, "only in A's metrics");
   expect_caught(change_position, &default_opts, "phase done vs round 2 phase evaluate");
 }
