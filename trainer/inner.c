@@ -196,8 +196,11 @@ static seal_labelfree_signals signals_of(seal_engine *eng, const seal_domain *d,
   seal_lora view = {0};
   if (g >= 0) view = seal_lora_view(lora, g);
   const seal_lora *one = g >= 0 ? &view : NULL;
-  seal_labelfree_certainty(eng, one, A->q, A->Q, gen, &sig);
-  if (job->reward.source == SEAL_REWARD_MAJORITY || job->reward.signals == SEAL_SIGNALS_ALL)
+  seal_reward_source src = job->reward.source;
+  if (job->reward.signals != SEAL_SIGNALS_NONE || src == SEAL_REWARD_SELF_CERTAINTY ||
+      src == SEAL_REWARD_ENTROPY)
+    seal_labelfree_certainty(eng, one, A->q, A->Q, gen, &sig);
+  if (src == SEAL_REWARD_MAJORITY || job->reward.signals == SEAL_SIGNALS_ALL)
     sig.majority = seal_labelfree_majority(eng, one, d, job, s, context, A->q, A->Q, seed);
   return sig;
 }

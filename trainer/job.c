@@ -24,7 +24,7 @@ static const char *const schedule_names[] = {"constant", "linear", "cosine"};
 static const char *const reward_source_names[] = {"labels", "self-certainty", "entropy",
                                                   "majority"};
 /* indexed by seal_signals */
-static const char *const signals_names[] = {"cheap", "all"};
+static const char *const signals_names[] = {"cheap", "all", "none"};
 
 const char *seal_device_name(seal_device d) { return device_names[d]; }
 const char *seal_schedule_name(seal_schedule s) { return schedule_names[s]; }

@@ -98,6 +98,7 @@ typedef enum {
   SEAL_SIGNALS_CHEAP, /* self-certainty and entropy (one teacher-forced forward per
                          answer); majority only when it is the source */
   SEAL_SIGNALS_ALL,   /* majority too, whatever the source (m more decodings per query) */
+  SEAL_SIGNALS_NONE,  /* only the source's own signal (nothing with labels) */
 } seal_signals;
 
 typedef struct {

@@ -144,7 +144,11 @@ START_TEST(reward_is_the_sources_on_train_only) {
   ck_assert(all.signals.majority > 0 && all.signals.majority <= 1);
   ck_assert_double_eq(all.reward, all.label_reward);
   ck_assert_double_eq(all.signals.self_certainty, r.signals.self_certainty);
-  seal_inner_result_free(&r), seal_inner_result_free(&all);
+  f.job.reward.signals = SEAL_SIGNALS_NONE; /* nothing measured beyond the grade */
+  seal_inner_result none = lf_inner(&f, SEAL_SPLIT_TRAIN, EDIT);
+  ck_assert(isnan(none.signals.self_certainty) && isnan(none.signals.majority));
+  ck_assert_double_eq(none.reward, r.reward);
+  seal_inner_result_free(&r), seal_inner_result_free(&all), seal_inner_result_free(&none);
   lf_close(&f);
 }
 END_TEST
