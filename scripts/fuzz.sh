@@ -16,7 +16,7 @@ shift 2
 root=$(cd "$(dirname "$0")/.." && pwd)
 rss=${FUZZ_RSS_MB:-2048}
 timeout=${FUZZ_TIMEOUT:-10}
-mapfile -t lines < <(grep -E '^[a-z_]+ ' "$root/tests/fuzz/harnesses.txt")
+mapfile -t lines < <(grep -E '^[a-z0-9_]+ ' "$root/tests/fuzz/harnesses.txt")
 status=0
 for line in "${lines[@]}"; do
   name=${line%% *}
@@ -27,7 +27,7 @@ for line in "${lines[@]}"; do
   crashes="$root/tests/fuzz/crashes/$name"
   mkdir -p "$corpus" "$crashes"
   # Seeds: the fixtures the harness lists, copied once into the working corpus.
-  (cd "$root" && for f in ${line#*: }; do [[ -f "$f" ]] && cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done)
+  (cd "$root" && for f in ${line#*:}; do [[ -f "$f" ]] && cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done)
   extra=()
   [[ -n "${FUZZ_MAX_LEN:-}" ]] && extra+=(-max_len="$FUZZ_MAX_LEN")
   log="$build/fuzz-$name.log"

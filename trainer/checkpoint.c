@@ -278,28 +278,12 @@ static bool is_last_written(const char *path) {
          st.st_mtim.tv_nsec == last_written.mtime.tv_nsec;
 }
 
-/* A file is an intact checkpoint when its checksum matches; one of an older seal
- * (no checksum) when HDF5 opens it and finds the root 'format' attribute. The sum
- * comes first, so that HDF5 never parses a damaged file. */
+/* A file is an intact checkpoint when its checksum matches (HDF5 never parses a
+ * file that fails it, nor one without it). */
 static bool looks_like_checkpoint(const char *path) {
   if (is_last_written(path)) return true;
   seal_error e;
-  bool verified = false;
-  if (seal_ckpt_verify_file(path, &verified, &e) != 0) return false;
-  if (verified) return true;
-  seal_h5 c;
-  seal_h5_begin(&c, path, &e);
-  bool ok = false;
-  hid_t fapl = seal_h5_fapl(&c);
-  hid_t f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
-  char *format = NULL;
-  if (f >= 0 && seal_h5_get_str(&c, f, "/", "format", &format) == 0)
-    ok = !strcmp(format, SEAL_CHECKPOINT_FORMAT);
-  free(format);
-  seal_h5_close(f);
-  seal_h5_close(fapl);
-  seal_h5_end(&c);
-  return ok;
+  return seal_ckpt_verify_file(path, &e) == 0;
 }
 
 /* path.prev becomes the current checkpoint through a hard link, so that path

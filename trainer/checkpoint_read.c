@@ -276,18 +276,14 @@ static int read_layout(seal_h5 *c, hid_t f, seal_run_state *s, bool with_data,
 }
 
 /* Opens the file for HDF5 from memory, after its checksum matched: HDF5 parses
- * exactly the bytes that were verified, whatever happens to the file meanwhile.
- * An unsummed checkpoint of an older seal is opened the same way, unverified. */
+ * exactly the bytes that were verified, whatever happens to the file meanwhile. */
 static hid_t open_verified(seal_h5 *c, const char *path) {
   unsigned char *image;
   size_t size;
-  bool verified;
-  if (seal_ckpt_load(path, &image, &size, &verified, c->e)) {
+  if (seal_ckpt_load(path, &image, &size, c->e)) {
     c->failed = true;
     return -1;
   }
-  if (!verified)
-    seal_warn("%s has no checksum (written by an older seal): read without verifying it", path);
   seal_h5_where(c, "opening the file");
   hid_t fapl = seal_h5_fapl(c), f = -1;
   /* The core driver refuses an image under the name of a file that exists; path

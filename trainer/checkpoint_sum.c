@@ -51,11 +51,15 @@ static int parse_header(const unsigned char *image, uint64_t *sum, size_t *bytes
   return strcmp(canonical, text) == 0 ? 0 : -1;
 }
 
-static int check_header(const char *path, const unsigned char *image, size_t size, bool *verified,
-                        seal_error *e) {
-  *verified = false;
+static int check_header(const char *path, const unsigned char *image, size_t size, seal_error *e) {
+  /* Checkpoints without the sum all have version 1 (the sum came first), which
+   * this seal refuses anyway: refusing them here keeps damaged ones from libhdf5. */
   if (size >= sizeof hdf5_signature && !memcmp(image, hdf5_signature, sizeof hdf5_signature))
-    return 0; /* an older seal's checkpoint: no sum to check */
+    return seal_errorf(e,
+                       "%s: an HDF5 file without seal's checksum header: not a checkpoint this "
+                       "seal reads (a checkpoint of a seal from before the checksum has version "
+                       "1; inspect or finish that run with the seal that wrote it)",
+                       path);
   if (size < SEAL_CKPT_HEADER_SIZE || memcmp(image, MAGIC, strlen(MAGIC)) != 0)
     return seal_errorf(e, "%s: not a seal checkpoint (no seal checksum header, no HDF5 signature)",
                        path);
@@ -76,7 +80,6 @@ static int check_header(const char *path, const unsigned char *image, size_t siz
                        "%s: corrupt checkpoint: checksum mismatch (fnv1a64 %016" PRIx64
                        " written, %016" PRIx64 " read)",
                        path, sum, got);
-  *verified = true;
   return 0;
 }
 
@@ -112,20 +115,19 @@ static int read_whole(const char *path, unsigned char **out, size_t *size, seal_
   return 0;
 }
 
-int seal_ckpt_load(const char *path, unsigned char **image, size_t *size, bool *verified,
-                   seal_error *e) {
+int seal_ckpt_load(const char *path, unsigned char **image, size_t *size, seal_error *e) {
   if (read_whole(path, image, size, e)) return -1;
-  if (check_header(path, *image, *size, verified, e) == 0) return 0;
+  if (check_header(path, *image, *size, e) == 0) return 0;
   free(*image);
   *image = NULL;
   *size = 0;
   return -1;
 }
 
-int seal_ckpt_verify_file(const char *path, bool *verified, seal_error *e) {
+int seal_ckpt_verify_file(const char *path, seal_error *e) {
   unsigned char *image;
   size_t size;
-  if (seal_ckpt_load(path, &image, &size, verified, e)) return -1;
+  if (seal_ckpt_load(path, &image, &size, e)) return -1;
   free(image);
   return 0;
 }

@@ -19,7 +19,6 @@
 #ifndef SEAL_TRAINER_CHECKPOINT_SUM_H
 #define SEAL_TRAINER_CHECKPOINT_SUM_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/util.h"
@@ -34,13 +33,13 @@ void seal_ckpt_sum_fill(unsigned char *image, size_t size);
 /* Reads path whole into *image (*size bytes; free() it) after checking that it
  * is a regular file, and verifies the header: a wrong magic, a size that does
  * not match (a truncated or extended file) or a sum that does not match is
- * refused, naming the file. A file that starts with HDF5's signature instead is
- * a checkpoint of a seal from before the sum: accepted, with *verified false. */
-int seal_ckpt_load(const char *path, unsigned char **image, size_t *size, bool *verified,
-                   seal_error *e);
+ * refused, naming the file. So is a file that starts with HDF5's signature (a
+ * checkpoint of a seal from before the sum, whose version 1 this seal does not
+ * read, or another program's HDF5 file): libhdf5 never parses unverified bytes. */
+int seal_ckpt_load(const char *path, unsigned char **image, size_t *size, seal_error *e);
 
 /* seal_ckpt_load without keeping the bytes. */
-int seal_ckpt_verify_file(const char *path, bool *verified, seal_error *e);
+int seal_ckpt_verify_file(const char *path, seal_error *e);
 
 /* Recomputes the header of a summed checkpoint in place, for a file changed
  * on purpose with HDF5 tools (the tests' crafted checkpoints). */

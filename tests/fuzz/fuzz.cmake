@@ -6,10 +6,10 @@
 # fast and deterministic, with gcc as well, so a fixed crash stays fixed.
 # With -DSEAL_FUZZ=ON (clang; `make fuzz`), the harnesses are libFuzzer
 # programs instead, and scripts/fuzz.sh runs them.
-file(STRINGS ${CMAKE_SOURCE_DIR}/tests/fuzz/harnesses.txt fuzz_lines REGEX "^[a-z_]+ ")
+file(STRINGS ${CMAKE_SOURCE_DIR}/tests/fuzz/harnesses.txt fuzz_lines REGEX "^[a-z0-9_]+ ")
 set(SEAL_FUZZ_TARGETS "")
 foreach(line ${fuzz_lines})
-  string(REGEX MATCH "^([a-z_]+) ([a-z_]+): (.*)$" ok "${line}")
+  string(REGEX MATCH "^([a-z0-9_]+) ([a-z0-9_]+):[ ]*(.*)$" ok "${line}")
   if(NOT ok)
     message(FATAL_ERROR "tests/fuzz/harnesses.txt: cannot read '${line}'")
   endif()

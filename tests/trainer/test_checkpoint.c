@@ -378,9 +378,11 @@ START_TEST(checkpoint_garbage_and_missing_files_are_refused) {
 }
 END_TEST
 
-/* Writes an HDF5 file with a group and the given root string attributes. */
-static void write_foreign_hdf5(const char *p, const char *format, int version) {
-  hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+/* Writes an HDF5 file with a group and the given root string attributes,
+ * without a user block (as another program, or a seal before the checksum,
+ * writes one). */
+static void write_unsummed_hdf5(const char *p, const char *format, int version, hid_t fcpl) {
+  hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
   ck_assert(f >= 0);
   hid_t g = H5Gcreate2(f, "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   H5Gclose(g);
@@ -402,6 +404,20 @@ static void write_foreign_hdf5(const char *p, const char *format, int version) {
   H5Fclose(f);
 }
 
+/* The same with seal's checksum header in a user block, so that HDF5 parses it. */
+static void write_foreign_hdf5(const char *p, const char *format, int version) {
+  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_userblock(fcpl, SEAL_CKPT_HEADER_SIZE);
+  write_unsummed_hdf5(p, format, version, fcpl);
+  H5Pclose(fcpl);
+  const char magic[] = "seal-checkpoint-sum 1\n"; /* seal_ckpt_reseal fills in the rest */
+  int fd = open(p, O_WRONLY);
+  ck_assert(fd >= 0 && write(fd, magic, strlen(magic)) == (ssize_t)strlen(magic));
+  close(fd);
+  seal_error e;
+  ck_assert_msg(seal_ckpt_reseal(p, &e) == 0, "%s", e.msg);
+}
+
 START_TEST(checkpoint_foreign_hdf5_is_refused_naming_what_is_missing) {
   make_dir();
   write_foreign_hdf5(path, NULL, 0);
@@ -421,6 +437,10 @@ START_TEST(checkpoint_foreign_hdf5_is_refused_naming_what_is_missing) {
   write_foreign_hdf5(path, "seal-checkpoint", SEAL_CHECKPOINT_VERSION);
   msg = refusal(path);
   ck_assert_msg(strstr(msg, "seal_version") != NULL, "%s", msg);
+  /* without the checksum header: refused before HDF5 parses it, whatever it holds */
+  write_unsummed_hdf5(path, "seal-checkpoint", SEAL_CHECKPOINT_VERSION, H5P_DEFAULT);
+  msg = refusal(path);
+  ck_assert_msg(strstr(msg, "without seal's checksum header") != NULL, "%s", msg);
   remove_dir();
 }
 END_TEST
