@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model/json_file.h"
 #include "model/loader.h"
 #include "trainer/checkpoint.h"
 
@@ -430,15 +431,16 @@ static json_t *config_from_model(const seal_model_config *c, seal_export_dtype d
   return j;
 }
 
-/* The base's config.json, with its dtype key(s) set to the exported dtype. */
+/* The base's config.json, with its dtype key(s) set to the exported dtype. Read
+ * the one safe way (a regular file under the size cap: never a FIFO or a device). */
 static json_t *config_from_base(const char *base_dir, seal_export_dtype dtype, seal_error *e) {
   char *path = seal_path_join(base_dir, "config.json");
-  json_error_t je;
-  json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-  if (!j)
-    seal_errorf(e, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
-  else if (!json_is_object(j))
-    json_decref(j), j = NULL, seal_errorf(e, "%s: not a JSON object", path);
+  json_t *j = seal_json_read_file(path, JSON_REJECT_DUPLICATES, e);
+  if (j && !json_is_object(j)) {
+    seal_errorf(e, "%s: expected a JSON object (the model's configuration), got %s", path,
+                seal_json_type_name(j));
+    json_decref(j), j = NULL;
+  }
   free(path);
   if (!j) return NULL;
   bool has_dtype = json_object_get(j, "dtype") != NULL;

@@ -1,15 +1,46 @@
 /* trainer/metrics.c — JSON-lines metrics and their SVG plot. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "trainer/metrics.h"
 
+/* Appends to a regular file only: O_NONBLOCK so that a FIFO cannot block the
+ * open (one without a reader fails it with ENXIO), then fstat. */
+static FILE *open_append_regular(const char *path, seal_error *e) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
+  struct stat st;
+  if (fd < 0 && errno == ENXIO) {
+    seal_errorf(e, "%s: not a regular file (a FIFO); expected the run's metrics file", path);
+    return NULL;
+  }
+  if (fd < 0) {
+    seal_errorf(e, "%s: cannot open for appending: %s", path, strerror(errno));
+    return NULL;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    seal_errorf(e, "%s: not a regular file; expected the run's metrics file", path);
+    close(fd);
+    return NULL;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "a");
+  if (!f) {
+    seal_errorf(e, "%s: cannot open for appending: %s", path, strerror(errno));
+    close(fd);
+  }
+  return f;
+}
+
 int seal_metrics_open(seal_metrics *m, const char *path, seal_error *e) {
   m->t0 = seal_now();
-  m->f = fopen(path, "a");
-  if (!m->f) return seal_errorf(e, "%s: cannot open for appending", path);
-  return 0;
+  m->f = open_append_regular(path, e);
+  return m->f ? 0 : -1;
 }
 
 void seal_metrics_rotate(seal_metrics *m, const char *path) {
@@ -66,16 +97,18 @@ static void series_put(series *s, double x, double y) {
   if (s->n < 256 && isfinite(y)) s->x[s->n] = x, s->y[s->n] = y, s->n++;
 }
 
-/* Reads round rewards and eval accuracies out of the metrics file. */
+/* Reads round rewards and eval accuracies out of the metrics file, read whole
+ * the one safe way (a regular file under the size cap: never a FIFO, /dev/zero). */
 static int read_series(const char *path, series *reward, series *accuracy, seal_error *e) {
-  FILE *f = fopen(path, "r");
-  if (!f) return seal_errorf(e, "%s: cannot open", path);
-  char line[1 << 16];
-  int lineno = 0;
-  while (fgets(line, sizeof line, f)) {
-    lineno++;
+  size_t size;
+  char *text = seal_read_file(path, &size, e);
+  if (!text) return -1;
+  for (const char *line = text, *end = text + size; line < end;) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
     json_error_t je;
-    json_t *o = json_loads(line, 0, &je);
+    json_t *o = json_loadb(line, len, 0, &je);
+    line += len + 1;
     if (!o) continue; /* a line cut short by a crash: skip it */
     const char *ev = json_string_value(json_object_get(o, "event"));
     double round = json_number_value(json_object_get(o, "round"));
@@ -88,8 +121,7 @@ static int read_series(const char *path, series *reward, series *accuracy, seal_
     }
     json_decref(o);
   }
-  fclose(f);
-  (void)lineno;
+  free(text);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "model/graph.h"
@@ -469,6 +470,29 @@ START_TEST(test_errors) {
 }
 END_TEST
 
+/* The base's config.json, copied into the export, as a FIFO (it used to block
+ * the export forever) and as JSON that is not an object. */
+START_TEST(test_hostile_base_config) {
+  loaded base;
+  load(&base, TINY_LLAMA);
+  make_tmp();
+  char *base_dir = seal_path_join(tmp, "base"), *dir = seal_path_join(tmp, "out");
+  char *config = seal_path_join(base_dir, "config.json");
+  seal_error e;
+  ck_assert_int_eq(seal_mkdirs(base_dir, &e), 0);
+  ck_assert_int_eq(mkfifo(config, 0600), 0);
+  expect_error(seal_export_hf_model(&base.m, base_dir, dir, SEAL_EXPORT_F32, &e), &e,
+               "config.json: not a regular file (a FIFO)");
+  unlink(config);
+  ck_assert_int_eq(seal_write_file_atomic(config, "[1]", 3, false, &e), 0);
+  expect_error(seal_export_hf_model(&base.m, base_dir, dir, SEAL_EXPORT_F32, &e), &e,
+               "config.json: expected a JSON object (the model's configuration), got an array");
+  free(base_dir), free(dir), free(config);
+  unload(&base);
+  remove_tmp();
+}
+END_TEST
+
 /* The file is test_export.c, so the generated main calls export_suite(); the
  * suite is named export_policy (CK_RUN_SUITE=export_policy). */
 Suite *export_suite(void) {
@@ -484,6 +508,7 @@ Suite *export_suite(void) {
   tcase_add_test(tc, test_merged_bf16);
   tcase_add_test(tc, test_from_checkpoint_file);
   tcase_add_test(tc, test_errors);
+  tcase_add_test(tc, test_hostile_base_config);
   suite_add_tcase(s, tc);
   return s;
 }

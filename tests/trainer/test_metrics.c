@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "trainer/metrics.h"
@@ -59,11 +60,37 @@ START_TEST(plot_draws_reward_and_accuracy_per_round) {
 }
 END_TEST
 
+/* Hostile metrics paths are refused at once; each used to block forever (a
+ * FIFO opened for reading or appending) or read without end (/dev/zero). */
+START_TEST(plot_and_open_refuse_fifos_and_devices) {
+  char dir[] = "/tmp/seal-metrics-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char *fifo = seal_path_join(dir, "metrics.jsonl"), *svg = seal_path_join(dir, "plot.svg");
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  seal_error e;
+  ck_assert_int_eq(seal_metrics_plot(fifo, svg, &e), -1);
+  ck_assert_msg(strstr(e.msg, "metrics.jsonl: not a regular file (a FIFO)"), "%s", e.msg);
+  ck_assert_int_eq(seal_metrics_plot("/dev/zero", svg, &e), -1);
+  ck_assert_msg(strstr(e.msg, "/dev/zero: not a regular file (a character device)"), "%s", e.msg);
+  seal_metrics m;
+  ck_assert_int_eq(seal_metrics_open(&m, fifo, &e), -1);
+  ck_assert_msg(strstr(e.msg, "metrics.jsonl: not a regular file (a FIFO)"), "%s", e.msg);
+  ck_assert_ptr_null(m.f);
+  ck_assert_int_eq(seal_metrics_open(&m, "/dev/zero", &e), -1);
+  ck_assert_msg(strstr(e.msg, "/dev/zero: not a regular file"), "%s", e.msg);
+  ck_assert(!seal_file_exists(svg));
+  unlink(fifo);
+  rmdir(dir);
+  free(fifo), free(svg);
+}
+END_TEST
+
 Suite *metrics_suite(void) {
   Suite *s = suite_create("metrics");
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, events_are_json_lines_and_nan_is_null);
   tcase_add_test(tc, plot_draws_reward_and_accuracy_per_round);
+  tcase_add_test(tc, plot_and_open_refuse_fifos_and_devices);
   suite_add_tcase(s, tc);
   return s;
 }
