@@ -90,11 +90,12 @@ int cmd_eval(int argc, char **argv) {
   if (env.comm.rank == 0 && rc == 0) {
     int k = run->job->selfedit.k, repeats = run->job->repeats;
     seal_labelfree_attach(&run->st, k, repeats, rows, n);
-    seal_eval_print(stdout, run->job->task, rows, n);
+    seal_eval_models models = seal_eval_models_of(run);
+    seal_eval_print(stdout, run->job->task, &models, rows, n);
     print_continual(run->dir, rows, n);
     seal_labelfree_print(stdout, &run->st, k, repeats);
     char *json = seal_path_join(run->dir, "eval.json"), *svg = seal_path_join(run->dir, "plot.svg");
-    if (seal_eval_write_json(json, run->job->task, rows, n, &e)) seal_warn("%s", e.msg);
+    if (seal_eval_write_json(json, run->job->task, &models, rows, n, &e)) seal_warn("%s", e.msg);
     if (seal_metrics_plot(run->metrics_path, svg, &e)) seal_warn("plot: %s", e.msg);
     printf("wrote %s and %s\n", json, svg);
     free(json);

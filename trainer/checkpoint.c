@@ -15,13 +15,17 @@
 
 /* ---- the layout ------------------------------------------------------------ */
 
+int seal_checkpoint_version_of(const seal_run_state *s) {
+  return s->has_teacher ? SEAL_CHECKPOINT_VERSION : SEAL_CHECKPOINT_MIN_VERSION;
+}
+
 static int write_root(seal_h5 *c, hid_t f, const seal_run_state *s) {
   char written[40];
   seal_utc_now(written);
   const char *created = s->created[0] ? s->created : written;
   seal_h5_where(c, "/");
   return seal_h5_put_str(c, f, "format", SEAL_CHECKPOINT_FORMAT) |
-         seal_h5_put_int(c, f, "version", SEAL_CHECKPOINT_VERSION) |
+         seal_h5_put_int(c, f, "version", seal_checkpoint_version_of(s)) |
          seal_h5_put_str(c, f, "seal_version", SEAL_VERSION) |
          seal_h5_put_str(c, f, "created", created) | seal_h5_put_str(c, f, "written", written) |
          seal_h5_put_str(c, f, "job_yaml", s->job_yaml) |
@@ -31,23 +35,39 @@ static int write_root(seal_h5 *c, hid_t f, const seal_run_state *s) {
          seal_h5_put_str(c, f, "train_data_fnv1a64", s->train_fnv1a);
 }
 
-static int write_model(seal_h5 *c, hid_t f, const seal_run_state *s) {
-  seal_h5_where(c, "/model");
-  hid_t g = seal_h5_create_group(c, f, "model");
+/* Group /name (/model, /teacher): the model m, of the given description. */
+static int write_model_group(seal_h5 *c, hid_t f, const char *name, const char *description,
+                             const seal_model_record *m, const char *sha256) {
+  seal_h5_where(c, "/%s", name);
+  hid_t g = seal_h5_create_group(c, f, name);
   if (g < 0) return -1;
-  int rc = seal_h5_put_str(c, g, "description", "the base model the run started from") |
-           seal_h5_put_str(c, g, "architecture", s->architecture) |
-           seal_h5_put_str(c, g, "base_path", s->base_path) |
-           seal_h5_put_str(c, g, "base_sha256", s->base_sha256) |
-           seal_h5_put_int(c, g, "hidden", s->hidden) |
-           seal_h5_put_int(c, g, "n_layers", s->n_layers) |
-           seal_h5_put_int(c, g, "n_heads", s->n_heads) |
-           seal_h5_put_int(c, g, "n_kv_heads", s->n_kv_heads) |
-           seal_h5_put_int(c, g, "vocab_size", s->vocab_size) |
-           seal_h5_put_int(c, g, "intermediate", s->intermediate) |
-           seal_h5_put_str(c, g, "files_fnv1a64", s->model_fnv1a);
+  int rc =
+      seal_h5_put_str(c, g, "description", description) |
+      seal_h5_put_str(c, g, "architecture", m->architecture) |
+      seal_h5_put_str(c, g, "base_path", m->path) | seal_h5_put_str(c, g, "base_sha256", sha256) |
+      seal_h5_put_int(c, g, "hidden", m->hidden) | seal_h5_put_int(c, g, "n_layers", m->n_layers) |
+      seal_h5_put_int(c, g, "n_heads", m->n_heads) |
+      seal_h5_put_int(c, g, "n_kv_heads", m->n_kv_heads) |
+      seal_h5_put_int(c, g, "vocab_size", m->vocab_size) |
+      seal_h5_put_int(c, g, "intermediate", m->intermediate) |
+      seal_h5_put_str(c, g, "files_fnv1a64", m->files_fnv1a);
   H5Gclose(g);
   return rc;
+}
+
+/* /model, and /teacher when the run has one. */
+static int write_models(seal_h5 *c, hid_t f, const seal_run_state *s) {
+  seal_model_record m;
+  seal_run_state_model(s, &m);
+  const char *what = s->has_teacher ? "the student: the model the inner loop adapts and the "
+                                      "reward scores (the job's model)"
+                                    : "the base model the run started from";
+  if (write_model_group(c, f, "model", what, &m, s->base_sha256)) return -1;
+  if (!s->has_teacher) return 0;
+  return write_model_group(c, f, "teacher",
+                           "the teacher: the model that writes the self-edits and whose policy "
+                           "/policy trains",
+                           &s->teacher, "");
 }
 
 /* Group `name` under parent (full: its path, for messages) holding the tensors. */
@@ -134,7 +154,7 @@ static int write_selfedits(seal_h5 *c, hid_t f, const seal_run_state *s) {
 }
 
 static int write_layout(seal_h5 *c, hid_t f, const seal_run_state *s) {
-  if (write_root(c, f, s) || write_model(c, f, s) || write_policy(c, f, s) ||
+  if (write_root(c, f, s) || write_models(c, f, s) || write_policy(c, f, s) ||
       write_optimizer(c, f, s))
     return -1;
   seal_h5_where(c, "/rng");

@@ -12,8 +12,14 @@
 #include "util/util.h"
 
 #define SEAL_CHECKPOINT_FORMAT "seal-checkpoint"
-/* Bumped whenever the layout changes so that an older seal cannot misread it. */
-#define SEAL_CHECKPOINT_VERSION 2
+/* Bumped whenever the layout changes so that an older seal cannot misread it.
+ * 3 adds the /teacher group; a run without a teacher still writes version 2,
+ * which an older seal reads unchanged. */
+#define SEAL_CHECKPOINT_VERSION 3
+/* The oldest version this seal reads. */
+#define SEAL_CHECKPOINT_MIN_VERSION 2
+/* What a run of this state writes: 3 with a teacher, else 2. */
+int seal_checkpoint_version_of(const seal_run_state *s);
 
 /* Builds the file in memory (HDF5's core driver) with the checksum header in
  * its user block (trainer/checkpoint_sum.h), writes it as path.tmp and fsyncs

@@ -44,12 +44,13 @@ static int read_root(seal_h5 *c, hid_t f, seal_run_state *s, seal_checkpoint_inf
                         "use a newer seal",
                         info->version, SEAL_VERSION, SEAL_CHECKPOINT_VERSION);
   if (info->version < 1) return seal_h5_fail(c, "checkpoint version %d is invalid", info->version);
-  if (info->version < SEAL_CHECKPOINT_VERSION)
+  if (info->version < SEAL_CHECKPOINT_MIN_VERSION)
     return seal_h5_fail(c,
-                        "checkpoint version %d is older than this seal (%s) reads (%d): its "
-                        "self-edit table has another layout (docs/checkpoint.md, Versions); "
-                        "inspect or finish that run with the seal that wrote it",
-                        info->version, SEAL_VERSION, SEAL_CHECKPOINT_VERSION);
+                        "checkpoint version %d is older than this seal (%s) reads (%d to %d): "
+                        "its self-edit table has another layout (docs/checkpoint.md, "
+                        "Versions); inspect or finish that run with the seal that wrote it",
+                        info->version, SEAL_VERSION, SEAL_CHECKPOINT_MIN_VERSION,
+                        SEAL_CHECKPOINT_VERSION);
   char *job = NULL;
   rc = seal_h5_get_str_buf(c, f, "/", "seal_version", info->seal_version,
                            sizeof info->seal_version) ||
@@ -66,26 +67,51 @@ static int read_root(seal_h5 *c, hid_t f, seal_run_state *s, seal_checkpoint_inf
   return rc ? -1 : 0;
 }
 
-static int read_model(seal_h5 *c, hid_t f, seal_run_state *s) {
-  seal_h5_where(c, "/model");
-  hid_t g = seal_h5_open_group(c, f, "/", "model");
+/* Group /name (/model, /teacher) into m (its path owned) and sha256[65]. */
+static int read_model_group(seal_h5 *c, hid_t f, const char *name, seal_model_record *m,
+                            char *sha256) {
+  char where[16];
+  snprintf(where, sizeof where, "/%s", name);
+  seal_h5_where(c, "%s", where);
+  hid_t g = seal_h5_open_group(c, f, "/", name);
   if (g < 0) return -1;
   char *base = NULL;
   int rc =
-      seal_h5_get_str_buf(c, g, "/model", "architecture", s->architecture,
-                          sizeof s->architecture) ||
-      seal_h5_get_str(c, g, "/model", "base_path", &base) ||
-      seal_h5_get_str_buf(c, g, "/model", "base_sha256", s->base_sha256, sizeof s->base_sha256) ||
-      seal_h5_get_int(c, g, "/model", "hidden", &s->hidden) ||
-      seal_h5_get_int(c, g, "/model", "n_layers", &s->n_layers) ||
-      seal_h5_get_int(c, g, "/model", "n_heads", &s->n_heads) ||
-      seal_h5_get_int(c, g, "/model", "n_kv_heads", &s->n_kv_heads) ||
-      seal_h5_get_int(c, g, "/model", "vocab_size", &s->vocab_size) ||
-      seal_h5_get_int(c, g, "/model", "intermediate", &s->intermediate) ||
-      get_optional_hash(c, g, "/model", "files_fnv1a64", s->model_fnv1a);
-  s->base_path = base && base[0] ? base : (free(base), NULL);
+      seal_h5_get_str_buf(c, g, where, "architecture", m->architecture, sizeof m->architecture) ||
+      seal_h5_get_str(c, g, where, "base_path", &base) ||
+      seal_h5_get_str_buf(c, g, where, "base_sha256", sha256, 65) ||
+      seal_h5_get_int(c, g, where, "hidden", &m->hidden) ||
+      seal_h5_get_int(c, g, where, "n_layers", &m->n_layers) ||
+      seal_h5_get_int(c, g, where, "n_heads", &m->n_heads) ||
+      seal_h5_get_int(c, g, where, "n_kv_heads", &m->n_kv_heads) ||
+      seal_h5_get_int(c, g, where, "vocab_size", &m->vocab_size) ||
+      seal_h5_get_int(c, g, where, "intermediate", &m->intermediate) ||
+      get_optional_hash(c, g, where, "files_fnv1a64", m->files_fnv1a);
+  m->path = base && base[0] ? base : (free(base), NULL);
   H5Gclose(g);
   return rc ? -1 : 0;
+}
+
+/* /model, and /teacher, which version 3 files have and version 2 files do not. */
+static int read_models(seal_h5 *c, hid_t f, seal_run_state *s, int version) {
+  seal_model_record m = {0};
+  if (read_model_group(c, f, "model", &m, s->base_sha256)) {
+    free(m.path);
+    return -1;
+  }
+  snprintf(s->architecture, sizeof s->architecture, "%s", m.architecture);
+  s->base_path = m.path;
+  s->hidden = m.hidden;
+  s->n_layers = m.n_layers;
+  s->n_heads = m.n_heads;
+  s->n_kv_heads = m.n_kv_heads;
+  s->vocab_size = m.vocab_size;
+  s->intermediate = m.intermediate;
+  snprintf(s->model_fnv1a, sizeof s->model_fnv1a, "%s", m.files_fnv1a);
+  if (version < 3) return 0;
+  char sha[65];
+  s->has_teacher = 1;
+  return read_model_group(c, f, "teacher", &s->teacher, sha);
 }
 
 /* The group's n_rounds attribute, checked against its members: a round lost
@@ -259,8 +285,8 @@ static int validate_state(seal_h5 *c, const seal_run_state *s) {
 
 static int read_layout(seal_h5 *c, hid_t f, seal_run_state *s, bool with_data,
                        seal_checkpoint_info *info) {
-  if (read_root(c, f, s, info) || read_model(c, f, s) || read_policy(c, f, s, with_data) ||
-      read_optimizer(c, f, s, with_data))
+  if (read_root(c, f, s, info) || read_models(c, f, s, info->version) ||
+      read_policy(c, f, s, with_data) || read_optimizer(c, f, s, with_data))
     return -1;
   void *rows;
   int n;
@@ -375,6 +401,16 @@ static void print_selfedits(FILE *out, const seal_run_state *s) {
   }
 }
 
+/* "LABEL arch, hidden ..., layers ...ROLE" of model m. */
+static void print_model(FILE *out, const char *label, const seal_model_record *m,
+                        const char *role) {
+  fprintf(out,
+          "%s %s, hidden %d, %d layers, %d heads (%d kv), vocab %d, "
+          "intermediate %d%s\n",
+          label, m->architecture[0] ? m->architecture : "?", m->hidden, m->n_layers, m->n_heads,
+          m->n_kv_heads, m->vocab_size, m->intermediate, role);
+}
+
 int seal_checkpoint_summary(const char *path, FILE *out, seal_error *e) {
   seal_run_state s;
   seal_checkpoint_info info;
@@ -387,13 +423,19 @@ int seal_checkpoint_summary(const char *path, FILE *out, seal_error *e) {
   fprintf(out, "round:      %d, phase %s\n", s.round, s.phase);
   fprintf(out, "world size: %d\n", s.world_size);
   fprintf(out, "run seed:   %llu\n", (unsigned long long)s.run_seed);
-  fprintf(out,
-          "model:      %s, hidden %d, %d layers, %d heads (%d kv), vocab %d, "
-          "intermediate %d\n",
-          s.architecture[0] ? s.architecture : "?", s.hidden, s.n_layers, s.n_heads, s.n_kv_heads,
-          s.vocab_size, s.intermediate);
+  seal_model_record m;
+  seal_run_state_model(&s, &m);
+  print_model(out, "model:     ", &m,
+              s.has_teacher ? " (the student: the inner loop adapts it)" : "");
   fprintf(out, "base:       %s%s%s\n", s.base_path ? s.base_path : "(unknown)",
           s.base_sha256[0] ? " sha256 " : "", s.base_sha256);
+  if (s.has_teacher) {
+    print_model(out, "teacher:   ", &s.teacher,
+                " (writes the self-edits; the policy rounds adapt it)");
+    fprintf(out, "teacher at: %s\n", s.teacher.path ? s.teacher.path : "(unknown)");
+  } else {
+    fprintf(out, "teacher:    self (the model writes its own self-edits)\n");
+  }
   print_rounds(out, &s);
   print_policy(out, &s);
   fprintf(out, "\noptimizer: AdamW step %d, lr %g, %d + %d moment tensors (%lld parameters)\n",

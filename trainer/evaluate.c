@@ -34,7 +34,7 @@ static int eval_contexts(const seal_run *run) {
 /* How many items context i grades (for a result that was lost). */
 static int context_items(seal_run *run, int i) {
   seal_query *q;
-  int n = run->domain.ops->queries(&run->domain, &run->eng, SEAL_SPLIT_EVAL, i, &q);
+  int n = run->domain.ops->queries(&run->domain, run->student, SEAL_SPLIT_EVAL, i, &q);
   seal_queries_free(q, n);
   return n;
 }
@@ -125,8 +125,8 @@ static int single_work(void *user, int item, const void *payload, size_t len, se
                                  cond->index + SELFEDIT_SLOT_STRIDE * j, SEAL_STREAM_EVAL_INNER);
   seal_eval_result x = {.selfedit = b.k ? b.texts[0] : NULL};
   const char *texts[1] = {x.selfedit};
-  seal_inner_evaluate(&run->eng, &run->domain, run->job, SEAL_SPLIT_EVAL, i, cond->kind, texts, 1,
-                      &seed, &x.r);
+  seal_inner_evaluate(run->student, &run->domain, run->job, SEAL_SPLIT_EVAL, i, cond->kind, texts,
+                      1, &seed, &x.r);
   char *text = seal_eval_result_encode(&x, run->domain.ops->n_metrics);
   seal_buf_puts(out, text);
   free(text);
@@ -265,7 +265,7 @@ static int cpt_examples(seal_run *run, int level, int N, seal_condition_kind kin
   seal_sft_example *ex = NULL;
   for (int p = 0; p < N; p++) {
     uint64_t seed = seal_item_seed(run->job->seed, level, p, 2, SEAL_STREAM_EVAL_CPT);
-    seal_inner_plan_of(run->job, &run->domain, &run->eng, SEAL_SPLIT_EVAL, p, kind,
+    seal_inner_plan_of(run->job, &run->domain, run->student, SEAL_SPLIT_EVAL, p, kind,
                        texts ? texts[p] : NULL, seed, &plans[p]);
     if (!plans[p].train) continue;
     ex = seal_realloc(ex, (size_t)(n + plans[p].n_ex + 1) * sizeof *ex);
@@ -279,7 +279,7 @@ static int cpt_examples(seal_run *run, int level, int N, seal_condition_kind kin
 /* One LoRA on the examples, data-parallel over the ranks. */
 static void cpt_train(seal_run *run, int level, const seal_plan_hparams *hp,
                       const seal_sft_example *ex, int n, seal_lora *lora) {
-  seal_lora_create(lora, &run->eng.model, hp->lora_r, (float)hp->lora_alpha, hp->lora_targets);
+  seal_lora_create(lora, &run->student->model, hp->lora_r, (float)hp->lora_alpha, hp->lora_targets);
   seal_rng rng;
   seal_rng_seed(&rng, seal_item_seed(run->job->seed, level, 0, 0, SEAL_STREAM_EVAL_CPT));
   seal_lora_init(lora, &rng);
@@ -287,10 +287,10 @@ static void cpt_train(seal_run *run, int level, const seal_plan_hparams *hp,
       seal_inner_sft_config(hp, seal_item_seed(run->job->seed, level, 1, 0, SEAL_STREAM_EVAL_CPT));
   cfg.rank = run->comm->rank;
   cfg.world = run->comm->size;
-  cfg.reduce = seal_run_reduce_grads;
+  cfg.reduce = seal_run_reduce_student_grads;
   cfg.reduce_user = run;
   seal_sft_stats st;
-  seal_sft_train(&run->eng.model, lora, ex, n, &cfg, &st);
+  seal_sft_train(&run->student->model, lora, ex, n, &cfg, &st);
 }
 
 static int cpt_answer_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
@@ -299,9 +299,9 @@ static int cpt_answer_work(void *user, int item, const void *payload, size_t len
   seal_run *run = c->run;
   const seal_domain *d = &run->domain;
   seal_query *q;
-  int Q = d->ops->queries(d, &run->eng, SEAL_SPLIT_EVAL, item, &q);
+  int Q = d->ops->queries(d, run->student, SEAL_SPLIT_EVAL, item, &q);
   char **completions = seal_calloc((size_t)(Q + 1), sizeof(char *));
-  seal_inner_answer(&run->eng, c->lora, 1, q, Q, completions);
+  seal_inner_answer(run->student, c->lora, 1, q, Q, completions);
   seal_eval_result x = {.r = {.ok = true, .first_loss = NAN, .last_loss = NAN}};
   d->ops->grade(d, SEAL_SPLIT_EVAL, item, q, (const char *const *)completions, Q, &x.r.grade);
   x.r.reward = x.r.label_reward = x.r.grade.reward;
@@ -490,9 +490,9 @@ static double continual_answer(seal_run *run, int p, const seal_lora *lora, doub
                                int *n_items) {
   const seal_domain *d = &run->domain;
   seal_query *q;
-  int Q = d->ops->queries(d, &run->eng, SEAL_SPLIT_EVAL, p, &q);
+  int Q = d->ops->queries(d, run->student, SEAL_SPLIT_EVAL, p, &q);
   char **completions = seal_calloc((size_t)(Q + 1), sizeof(char *));
-  seal_inner_answer(&run->eng, lora, 1, q, Q, completions);
+  seal_inner_answer(run->student, lora, 1, q, Q, completions);
   seal_grade g = {0};
   d->ops->grade(d, SEAL_SPLIT_EVAL, p, q, (const char *const *)completions, Q, &g);
   double reward = g.reward;
@@ -516,14 +516,14 @@ static void continual_train(const continual_ctx *c, int k, const seal_inner_plan
     ex[j] = (seal_sft_example){plan->ex[j].ids, plan->ex[j].n, plan->ex[j].loss_from};
   seal_plan_hparams hp = plan->hp;
   hp.lr *= lr_scale;
-  seal_lora_create(lora, &run->eng.model, hp.lora_r, (float)hp.lora_alpha, hp.lora_targets);
+  seal_lora_create(lora, &run->student->model, hp.lora_r, (float)hp.lora_alpha, hp.lora_targets);
   seal_rng rng;
   seal_rng_seed(&rng, seal_item_subseed(inner, SEAL_SUBSTREAM_LORA_INIT, 0));
   seal_lora_init(lora, &rng);
   seal_sft_config cfg =
       seal_inner_sft_config(&hp, seal_item_subseed(inner, SEAL_SUBSTREAM_ORDER, 0));
   seal_sft_stats st;
-  seal_sft_train(&run->eng.model, lora, ex, plan->n_ex, &cfg, &st);
+  seal_sft_train(&run->student->model, lora, ex, plan->n_ex, &cfg, &st);
   if (run->job->testing.harmful_update == k) lora->scale *= 100;
   free(ex);
 }
@@ -568,7 +568,7 @@ static bool continual_update(continual_ctx *c, int s, int k, const int *passages
                         &usable, reason, &attempts);
   uint64_t inner = seal_item_subseed(seed, SEAL_SUBSTREAM_PLAN, 1 + k);
   seal_inner_plan plan;
-  seal_inner_plan_of(run->job, &run->domain, &run->eng, SEAL_SPLIT_EVAL, p, SEAL_COND_SELFEDIT,
+  seal_inner_plan_of(run->job, &run->domain, run->student, SEAL_SPLIT_EVAL, p, SEAL_COND_SELFEDIT,
                      usable ? text : "", inner, &plan);
   if (plan.train && plan.n_ex > 0) {
     SEAL_CHECK((plan.hp.lora_targets & ~saved_targets) == 0,
@@ -578,7 +578,7 @@ static bool continual_update(continual_ctx *c, int s, int k, const int *passages
       seal_lora lora;
       continual_train(c, k, &plan, inner, lr_scale, &lora);
       bool merge = !c->guarded || k == 0 || guard_accepts(run, passages, k, prev, &lora);
-      if (merge) seal_lora_merge(&lora, &run->eng.model);
+      if (merge) seal_lora_merge(&lora, &run->student->model);
       seal_lora_free(&lora);
       if (merge) break;
       if (g->mode != SEAL_GUARD_RETRY || attempt >= g->retries) {
@@ -603,7 +603,7 @@ static int continual_work(void *user, int s, const void *payload, size_t len, se
   double *prev = seal_calloc((size_t)N, sizeof(double)); /* the last row measured */
   continual_passages(c, s, passages);
   weights_copy w;
-  weights_save(&run->eng.model, run->job->inner.lora.targets, &w);
+  weights_save(&run->student->model, run->job->inner.lora.targets, &w);
   json_t *before = json_array(), *after = json_array();
   for (int j = 0; j < N; j++)
     json_array_append_new(before, json_real(continual_answer(run, passages[j], NULL, NULL, NULL)));
@@ -621,7 +621,7 @@ static int continual_work(void *user, int s, const void *payload, size_t len, se
     }
     json_array_append_new(after, row);
   }
-  weights_restore(&run->eng.model, &w, true);
+  weights_restore(&run->student->model, &w, true);
   json_t *ids = json_array(), *metrics = json_array();
   for (int k = 0; k < N; k++) json_array_append_new(ids, json_integer(passages[k]));
   for (int m = 0; m < run->domain.ops->n_metrics; m++)
@@ -821,7 +821,19 @@ void seal_eval_rows_free(seal_eval_row *rows, int n) {
   free(rows);
 }
 
-void seal_eval_print(FILE *f, const seal_domain_ops *task, const seal_eval_row *rows, int n) {
+seal_eval_models seal_eval_models_of(const seal_run *run) {
+  bool t = seal_job_has_teacher(run->job);
+  return (seal_eval_models){
+      .writer = t ? run->job->teacher : run->job->model, .learner = run->job->model, .teacher = t};
+}
+
+void seal_eval_print(FILE *f, const seal_domain_ops *task, const seal_eval_models *models,
+                     const seal_eval_row *rows, int n) {
+  if (models->teacher)
+    fprintf(f, "self-edits written by the teacher %s, learned by the student %s\n", models->writer,
+            models->learner);
+  else
+    fprintf(f, "self-edits written and learned by %s (teacher: self)\n", models->learner);
   fprintf(f, "%-16s %-22s %8s %10s", "condition", "protocol", task->contexts_label, "accuracy");
   for (int m = 0; m < task->n_metrics; m++) fprintf(f, " %8s", task->metric_labels[m]);
   fprintf(f, "\n");
@@ -833,8 +845,9 @@ void seal_eval_print(FILE *f, const seal_domain_ops *task, const seal_eval_row *
   }
 }
 
-int seal_eval_write_json(const char *path, const seal_domain_ops *task, const seal_eval_row *rows,
-                         int n, seal_error *e) {
+int seal_eval_write_json(const char *path, const seal_domain_ops *task,
+                         const seal_eval_models *models, const seal_eval_row *rows, int n,
+                         seal_error *e) {
   json_t *arr = json_array();
   for (int i = 0; i < n; i++) {
     json_t *o =
@@ -844,6 +857,9 @@ int seal_eval_write_json(const char *path, const seal_domain_ops *task, const se
     json_object_set_new(o, "accuracy", json_real(rows[i].accuracy));
     json_object_update_new(o, seal_metrics_by_name(task, rows[i].metric));
     json_object_set_new(o, "seconds", json_real(rows[i].seconds));
+    json_object_set_new(o, "writer", json_string(models->writer));
+    json_object_set_new(o, "learner", json_string(models->learner));
+    json_object_set_new(o, "teacher", json_boolean(models->teacher));
     json_error_t je;
     json_t *per = rows[i].per_context ? json_loads(rows[i].per_context, 0, &je) : NULL;
     json_object_set_new(o, "per_context", per ? per : json_array());

@@ -51,14 +51,27 @@ typedef struct {
 /* Evaluates up to max_round policy rounds (those the run's checkpoint holds;
  * -1: all). Rows are filled on rank 0. run must have been opened, and resumed
  * when a checkpoint exists (the policy rounds come from run->st). The model of
- * run->eng must hold the base weights: rounds are merged here, one by one. */
+ * run->eng must hold the base weights: rounds are merged here, one by one (into
+ * the teacher when the run has one; the student is adapted by the inner loop only). */
 int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_rows, seal_error *e);
 void seal_eval_rows_free(seal_eval_row *rows, int n);
 
-/* Prints the table of rows, with the task's column names. */
-void seal_eval_print(FILE *f, const seal_domain_ops *task, const seal_eval_row *rows, int n);
-/* Writes rows as JSON to path, each with its per-context rows. */
-int seal_eval_write_json(const char *path, const seal_domain_ops *task, const seal_eval_row *rows,
-                         int n, seal_error *e);
+/* Which model wrote the self-edits and which learned from them: the teacher
+ * and the student, or the one model teaching itself. Paths borrowed from the job. */
+typedef struct {
+  const char *writer, *learner;
+  bool teacher; /* a separate teacher wrote them (job key `teacher`) */
+} seal_eval_models;
+seal_eval_models seal_eval_models_of(const seal_run *run);
+
+/* Prints the table of rows, with the task's column names, under a header line
+ * that names the writer and the learner. */
+void seal_eval_print(FILE *f, const seal_domain_ops *task, const seal_eval_models *models,
+                     const seal_eval_row *rows, int n);
+/* Writes rows as JSON to path, each with its per-context rows and the names of
+ * the writer and learner. */
+int seal_eval_write_json(const char *path, const seal_domain_ops *task,
+                         const seal_eval_models *models, const seal_eval_row *rows, int n,
+                         seal_error *e);
 
 #endif

@@ -67,7 +67,9 @@ static int target_dims(const seal_run_state *st, int n, int in[], int out[], int
       *dim = v;
       if (layer > max_layer) max_layer = layer;
     }
-  *n_layers = st->n_layers > 0 ? st->n_layers : max_layer + 1;
+  seal_model_record policy; /* the teacher's layers, when the run has one */
+  seal_run_state_policy_model(st, &policy);
+  *n_layers = policy.n_layers > 0 ? policy.n_layers : max_layer + 1;
   if (max_layer >= *n_layers)
     return seal_errorf(e, "the policy adapts layer %d but the model has %d layers", max_layer,
                        *n_layers);
@@ -198,7 +200,9 @@ int seal_export_peft(const seal_run_state *st, int n_rounds, const char *dir, se
     rc = seal_safetensors_write(path, &ts, meta, e);
     free(path);
   }
-  if (!rc) rc = write_adapter_config(dir, rank, targets, st->base_path, e);
+  seal_model_record policy; /* the teacher's, when the run has one */
+  seal_run_state_policy_model(st, &policy);
+  if (!rc) rc = write_adapter_config(dir, rank, targets, policy.path, e);
   seal_tensors_free(&ts);
   return rc;
 }
@@ -508,22 +512,25 @@ int seal_export_hf_model(seal_model *m, const char *base_dir, const char *dir,
   return rc;
 }
 
-/* The base must be the model the run trained: same architecture and sizes. */
+/* The base must be the model the run trained (the teacher, when it had one):
+ * same architecture and sizes. */
 static int check_base_matches(const seal_run_state *st, const seal_model_config *c,
                               const char *base, seal_error *e) {
   const char *arch = c->arch == SEAL_ARCH_QWEN2 ? "qwen2" : "llama";
-  if (st->architecture[0] && strcmp(st->architecture, arch))
+  seal_model_record p;
+  seal_run_state_policy_model(st, &p);
+  if (p.architecture[0] && strcmp(p.architecture, arch))
     return seal_errorf(e, "%s is a %s model; the checkpoint's run trained a %s model", base, arch,
-                       st->architecture);
+                       p.architecture);
   const struct {
     const char *key;
     int run, base;
-  } dims[] = {{"hidden_size", st->hidden, c->hidden},
-              {"num_hidden_layers", st->n_layers, c->n_layers},
-              {"num_attention_heads", st->n_heads, c->n_heads},
-              {"num_key_value_heads", st->n_kv_heads, c->n_kv_heads},
-              {"vocab_size", st->vocab_size, c->vocab_size},
-              {"intermediate_size", st->intermediate, c->intermediate}};
+  } dims[] = {{"hidden_size", p.hidden, c->hidden},
+              {"num_hidden_layers", p.n_layers, c->n_layers},
+              {"num_attention_heads", p.n_heads, c->n_heads},
+              {"num_key_value_heads", p.n_kv_heads, c->n_kv_heads},
+              {"vocab_size", p.vocab_size, c->vocab_size},
+              {"intermediate_size", p.intermediate, c->intermediate}};
   for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
     if (dims[i].run > 0 && dims[i].run != dims[i].base)
       return seal_errorf(e, "%s is not the model the run trained: %s is %d, the checkpoint says %d",
@@ -534,9 +541,12 @@ static int check_base_matches(const seal_run_state *st, const seal_model_config 
 int seal_export_merged(const seal_run_state *st, int n_rounds, const char *base_path,
                        const char *dir, seal_export_dtype dtype, seal_error *e) {
   if (seal_export_round_count(st, n_rounds, e) < 0) return -1;
-  const char *base = base_path ? base_path : st->base_path;
+  seal_model_record policy; /* the teacher, when the run had one */
+  seal_run_state_policy_model(st, &policy);
+  const char *base = base_path ? base_path : policy.path;
   if (!base || !*base)
-    return seal_errorf(e, "the checkpoint does not name its base model; give one with --model");
+    return seal_errorf(e, "the checkpoint does not name its %s; give one with --model",
+                       st->has_teacher ? "teacher" : "base model");
   if (seal_mkdirs(dir, e)) return -1; /* before the (slow) load: fail fast on a bad dir */
   seal_checkpoint ck;
   seal_error inner;

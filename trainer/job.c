@@ -27,6 +27,10 @@ static const char *const reward_source_names[] = {"labels", "self-certainty", "e
 static const char *const signals_names[] = {"cheap", "all", "none"};
 
 const char *seal_device_name(seal_device d) { return device_names[d]; }
+
+bool seal_job_has_teacher(const seal_job *job) {
+  return job->teacher && strcmp(job->teacher, "self") != 0;
+}
 const char *seal_schedule_name(seal_schedule s) { return schedule_names[s]; }
 const char *seal_reward_source_name(seal_reward_source s) { return reward_source_names[s]; }
 
@@ -172,6 +176,7 @@ static const seal_schema_key testing_keys[] = {
 static const seal_schema_key job_keys[] = {
     {.name = "task", .kind = SEAL_SCHEMA_TASK, .off = offsetof(J, task)},
     PATH("model", model, true),
+    PATH("teacher", teacher, false),
     ENUM("device", device, name_device),
     {.name = "seed", .kind = SEAL_SCHEMA_U64, .off = offsetof(J, seed)},
     PATH("output", output, true),
@@ -200,6 +205,7 @@ static void job_defaults(seal_job *job, const seal_domain_ops *task) {
       .device = SEAL_DEVICE_AUTO,
       .seed = 42,
       .output = seal_strdup("runs/seal"),
+      .teacher = seal_strdup("self"),
       .rounds = 2,
       .repeats = 3,
       .data = {.contexts_per_round = 50, .n_eval = 200},
@@ -243,6 +249,7 @@ static void job_defaults(seal_job *job, const seal_domain_ops *task) {
 void seal_job_free(seal_job *job) {
   free(job->source);
   free(job->model);
+  free(job->teacher);
   free(job->output);
   if (job->task && job->task_settings) job->task->free_settings(job->task_settings);
   free(job->task_settings);

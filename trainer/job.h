@@ -135,6 +135,9 @@ typedef struct {
   const seal_domain_ops *task; /* the task domain (`task:`) */
   void *task_settings;         /* its settings struct (task->settings_size bytes) */
   char *model;                 /* HF directory or GGUF file, ~ and ${ENV} expanded */
+  /* who writes the self-edits and is the policy ReST-EM trains: "self" (the
+   * model itself) or another model's path; `model` is then the student */
+  char *teacher;
   seal_device device;
   uint64_t seed;
   char *output; /* run directory: checkpoint, metrics */
@@ -173,6 +176,9 @@ char *seal_job_to_yaml(const seal_job *job);
 char *seal_expand_path(const char *path, seal_error *e);
 
 const char *seal_device_name(seal_device d);
+
+/* Whether the job has a teacher other than its model (`teacher:` not "self"). */
+bool seal_job_has_teacher(const seal_job *job);
 const char *seal_schedule_name(seal_schedule s);
 /* "labels", "self-certainty", "entropy", "majority". */
 const char *seal_reward_source_name(seal_reward_source s);

@@ -141,16 +141,35 @@ static int refuse(const char *ckpt_path, diffs *d, seal_error *e) {
 
 /* ---- the model ---------------------------------------------------------------- */
 
-static void model_diffs(const seal_run_state *now, const seal_run_state *ck, diffs *d) {
+/* One model's record against another's; `what` names it ("model", "teacher"). */
+static void record_diffs_of(const char *what, const seal_model_record *now,
+                            const seal_model_record *ck, diffs *d) {
+  char name[64];
+#define NAME(x) (snprintf(name, sizeof name, "%s %s", what, x), name)
   if (strcmp(ck->architecture, now->architecture))
-    add_diff(d, "model architecture", ck->architecture, now->architecture);
-  add_diff_int(d, "model hidden size", ck->hidden, now->hidden);
-  add_diff_int(d, "model layers", ck->n_layers, now->n_layers);
-  add_diff_int(d, "model heads", ck->n_heads, now->n_heads);
-  add_diff_int(d, "model kv heads", ck->n_kv_heads, now->n_kv_heads);
-  add_diff_int(d, "model vocabulary", ck->vocab_size, now->vocab_size);
-  add_diff_int(d, "model intermediate size", ck->intermediate, now->intermediate);
-  add_diff_hash(d, "the model files' hash (fnv1a64)", ck->model_fnv1a, now->model_fnv1a);
+    add_diff(d, NAME("architecture"), ck->architecture, now->architecture);
+  add_diff_int(d, NAME("hidden size"), ck->hidden, now->hidden);
+  add_diff_int(d, NAME("layers"), ck->n_layers, now->n_layers);
+  add_diff_int(d, NAME("heads"), ck->n_heads, now->n_heads);
+  add_diff_int(d, NAME("kv heads"), ck->n_kv_heads, now->n_kv_heads);
+  add_diff_int(d, NAME("vocabulary"), ck->vocab_size, now->vocab_size);
+  add_diff_int(d, NAME("intermediate size"), ck->intermediate, now->intermediate);
+#undef NAME
+  snprintf(name, sizeof name, "the %s files' hash (fnv1a64)", what);
+  add_diff_hash(d, name, ck->files_fnv1a, now->files_fnv1a);
+}
+
+/* The job's model, and the teacher: both present or both "self", then alike. */
+static void model_diffs(const seal_run_state *now, const seal_run_state *ck, diffs *d) {
+  seal_model_record a, b;
+  seal_run_state_model(now, &a);
+  seal_run_state_model(ck, &b);
+  record_diffs_of("model", &a, &b, d);
+  if (now->has_teacher != ck->has_teacher)
+    add_diff(d, "teacher", ck->has_teacher ? "a model" : "self",
+             now->has_teacher ? "a model" : "self");
+  else if (now->has_teacher)
+    record_diffs_of("teacher", &now->teacher, &ck->teacher, d);
 }
 
 int seal_run_check_model(const seal_run *run, const seal_run_state *ck, seal_error *e) {
@@ -162,11 +181,13 @@ int seal_run_check_model(const seal_run *run, const seal_run_state *ck, seal_err
 /* ---- the job's settings ----------------------------------------------------------- */
 
 /* Keys that may differ on resume: where output goes and on what it runs, how
- * many rounds (a finished run may be extended), where the model and data are
- * (their contents are compared by hash), and what only `seal eval` reads. */
+ * many rounds (a finished run may be extended), where the models and data are
+ * (their contents are compared by hash, the teacher's presence by model_diffs), and what only `seal
+ * eval` reads. */
 static bool may_change(const char *key) {
-  static const char *const free_keys[] = {"output",     "device",    "rounds",      "model",
-                                          "data.train", "data.eval", "data.n_eval", "evaluation"};
+  static const char *const free_keys[] = {"output",    "device",      "rounds",
+                                          "model",     "teacher",     "data.train",
+                                          "data.eval", "data.n_eval", "evaluation"};
   for (size_t i = 0; i < sizeof free_keys / sizeof *free_keys; i++) {
     size_t n = strlen(free_keys[i]);
     if (!strncmp(key, free_keys[i], n) && (key[n] == '\0' || key[n] == '.')) return true;

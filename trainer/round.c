@@ -1,6 +1,8 @@
 /* trainer/round.c — one ReST-EM round as work items (docs/architecture.md):
  *   GENERATE(context)                 -> k self-edits        (any rank)
  *   EVALUATE(context, sample, repeat) -> reward              (any rank)
+ * The policy (run->eng: the teacher, or the model itself) writes the self-edits
+ * and is updated; the student (run->student) is what the inner loop adapts.
  *   filter: best of k per context                            (rank 0)
  *   update: LoRA SFT on (prompt, best self-edit), data-parallel, merged (all ranks)
  * Rank 0 keeps the run state and checkpoints as results arrive. The payloads
@@ -224,7 +226,8 @@ static int evaluate_work(void *user, int item, const void *payload, size_t len, 
   }
   seal_evaluate_result res = {
       .n = G, .results = seal_calloc((size_t)(G ? G : 1), sizeof(seal_inner_result))};
-  seal_inner_evaluate(&run->eng, &run->domain, run->job, SEAL_SPLIT_TRAIN, in.context,
+  /* the student learns from the policy's text, through its own tokenizer */
+  seal_inner_evaluate(run->student, &run->domain, run->job, SEAL_SPLIT_TRAIN, in.context,
                       SEAL_COND_SELFEDIT, texts, G, seeds, res.results);
   char *text = seal_evaluate_result_encode(&res, run->domain.ops->n_metrics);
   seal_buf_puts(out, text);

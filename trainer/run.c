@@ -35,21 +35,38 @@ int seal_run_contexts(const seal_run *run, int round, int *ids) {
 static const char *arch_name(seal_arch a) { return a == SEAL_ARCH_QWEN2 ? "qwen2" : "llama"; }
 
 /* Rank 0 records what the run's results depend on, for seal_run_check_resume:
- * the model's files and the training data, by content. */
+ * the models' files and the training data, by content. */
 static void hash_inputs(seal_run *run) {
   seal_error e;
   const seal_job *job = run->job;
   if (seal_hash_model_files(job->model, run->st.model_fnv1a, &e))
     seal_warn("the model's files are not hashed (a resume cannot compare them): %s", e.msg);
+  if (run->st.has_teacher && seal_hash_model_files(job->teacher, run->st.teacher.files_fnv1a, &e))
+    seal_warn("the teacher's files are not hashed (a resume cannot compare them): %s", e.msg);
   char *yaml = seal_job_to_yaml(job);
   if (seal_hash_train_data(yaml, run->st.train_fnv1a, &e))
     seal_warn("the training data is not hashed (a resume cannot compare it): %s", e.msg);
   free(yaml);
 }
 
+/* The teacher's record: what it is and where it was read from. */
+static void record_teacher(seal_run *run) {
+  seal_model_record *t = &run->st.teacher;
+  const seal_model_config *c = &run->eng.model.cfg;
+  run->st.has_teacher = 1;
+  seal_run_state_set_string(&t->path, run->job->teacher);
+  snprintf(t->architecture, sizeof t->architecture, "%s", arch_name(c->arch));
+  t->hidden = c->hidden;
+  t->n_layers = c->n_layers;
+  t->n_heads = c->n_heads;
+  t->n_kv_heads = c->n_kv_heads;
+  t->vocab_size = c->vocab_size;
+  t->intermediate = c->intermediate;
+}
+
 static void init_state(seal_run *run) {
   seal_run_state *st = &run->st;
-  const seal_model_config *c = &run->eng.model.cfg;
+  const seal_model_config *c = &run->student->model.cfg; /* /model: the job's model */
   seal_run_state_init(st);
   char *yaml = seal_job_to_yaml(run->job);
   seal_run_state_set_string(&st->job_yaml, yaml);
@@ -64,6 +81,7 @@ static void init_state(seal_run *run) {
   st->n_kv_heads = c->n_kv_heads;
   st->vocab_size = c->vocab_size;
   st->intermediate = c->intermediate;
+  if (run->student != &run->eng) record_teacher(run);
   if (run->comm->rank == 0) hash_inputs(run);
   st->lora_r = run->job->rest_em.lora.r;
   st->lora_alpha = (float)run->job->rest_em.lora.alpha;
@@ -98,6 +116,7 @@ static char *rank_device(const seal_job *job, const seal_comm *comm) {
 static void bind_rank_thread(void *user) {
   seal_run *run = user;
   run->eng.be->ops->bind_thread(run->eng.be);
+  if (run->student != &run->eng) run->student->be->ops->bind_thread(run->student->be);
 }
 
 seal_workqueue_opts seal_run_queue_opts(seal_run *run) {
@@ -108,10 +127,9 @@ seal_workqueue_opts seal_run_queue_opts(seal_run *run) {
   return o;
 }
 
-void seal_run_reduce_grads(void *user, float *grads, size_t n, bool on_backend) {
-  seal_run *run = user;
+/* seal_run_reduce_grads over the buffers of backend be (the policy's or the student's). */
+static void reduce_on(seal_run *run, seal_backend *be, float *grads, size_t n, bool on_backend) {
   seal_comm *c = run->comm;
-  seal_backend *be = run->eng.be;
   seal_error e;
   if (c->size == 1) return;
   if (run->nccl && on_backend) {
@@ -132,6 +150,16 @@ void seal_run_reduce_grads(void *user, float *grads, size_t n, bool on_backend) 
   }
   if (seal_allreduce_sum_f32(c, host, n, &e)) SEAL_DIE("gradient all-reduce: %s", e.msg);
   if (host != grads) be->ops->to_device(be, grads, SEAL_F32, host, n);
+}
+
+void seal_run_reduce_grads(void *user, float *grads, size_t n, bool on_backend) {
+  seal_run *run = user;
+  reduce_on(run, run->eng.be, grads, n, on_backend);
+}
+
+void seal_run_reduce_student_grads(void *user, float *grads, size_t n, bool on_backend) {
+  seal_run *run = user;
+  reduce_on(run, run->student->be, grads, n, on_backend);
 }
 
 /* The run directory's lock: an exclusive flock on DIR/seal.lock, held by rank 0
@@ -186,6 +214,29 @@ static int lock_run_dir(seal_run *run, seal_error *e) {
   return 0;
 }
 
+static int model_missing(const char *path, const char *key, const char *source, seal_error *e) {
+  return seal_errorf(e,
+                     "%s: model not found (%s: %s); scripts/fetch-model.sh fetches the "
+                     "demo's SmolLM2-135M-Instruct",
+                     path, source, key);
+}
+
+/* The policy (the teacher, or the job's model teaching itself) and the student
+ * (the job's model), both on this rank's device: two engines with a teacher. */
+static int open_models(seal_run *run, seal_error *e) {
+  const seal_job *job = run->job;
+  bool teacher = seal_job_has_teacher(job);
+  if (!seal_file_exists(job->model)) return model_missing(job->model, "model", job->source, e);
+  if (teacher && !seal_file_exists(job->teacher))
+    return model_missing(job->teacher, "teacher", job->source, e);
+  if (seal_engine_open(&run->eng, teacher ? job->teacher : job->model, run->device, e)) return -1;
+  run->student = &run->eng;
+  if (!teacher) return 0;
+  if (seal_engine_open(&run->student_eng, job->model, run->device, e)) return -1;
+  run->student = &run->student_eng;
+  return 0;
+}
+
 int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile int *stop,
                   seal_error *e) {
   memset(run, 0, sizeof *run);
@@ -197,12 +248,7 @@ int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile 
   if (comm->rank == 0 && (seal_mkdirs(run->dir, e) || lock_run_dir(run, e))) return -1;
   run->device = rank_device(job, comm);
   if (open_task(run, e)) return -1;
-  if (!seal_file_exists(job->model))
-    return seal_errorf(e,
-                       "%s: model not found (%s: model); scripts/fetch-model.sh fetches the "
-                       "demo's SmolLM2-135M-Instruct",
-                       job->model, job->source);
-  if (seal_engine_open(&run->eng, job->model, run->device, e)) return -1;
+  if (open_models(run, e)) return -1;
   if (strcmp(run->eng.be->name, "cpu")) {
     seal_error ne;
     if (seal_nccl_init(comm, &run->nccl, &ne) != 0 && comm->rank == 0 && comm->size > 1)
@@ -222,6 +268,7 @@ void seal_run_close(seal_run *run) {
   free(run->device);
   seal_metrics_close(&run->metrics);
   seal_run_state_free(&run->st);
+  if (run->student == &run->student_eng) seal_engine_close(&run->student_eng);
   seal_engine_close(&run->eng);
   seal_domain_close(&run->domain);
   free(run->dir);
@@ -267,11 +314,12 @@ static int agree_on_check(seal_run *run,
   return bad ? -1 : 0;
 }
 
-/* The accepted checkpoint's state keeps this run's job and model path, which
+/* The accepted checkpoint's state keeps this run's job and model paths, which
  * may differ in what may change on resume (output, rounds, ...). */
 static void adopt_state(seal_run *run, seal_run_state *loaded) {
   seal_run_state_set_string(&loaded->job_yaml, run->st.job_yaml);
   seal_run_state_set_string(&loaded->base_path, run->st.base_path);
+  seal_run_state_set_string(&loaded->teacher.path, run->st.teacher.path);
   seal_run_state_free(&run->st);
   run->st = *loaded;
 }

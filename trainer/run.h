@@ -18,7 +18,15 @@
 typedef struct {
   const seal_job *job;
   seal_comm *comm;
-  seal_engine eng;    /* the policy: base weights with every finished round merged */
+  /* the policy, which writes the self-edits and which ReST-EM trains: the
+   * teacher's base weights (the job's model's without a teacher) with every
+   * finished round merged */
+  seal_engine eng;
+  /* the student, which the inner loop adapts and the reward scores: &eng
+   * without a teacher (the policy adapts itself), else &student_eng, the job's
+   * model, never updated by ReST-EM */
+  seal_engine *student;
+  seal_engine student_eng;
   seal_domain domain; /* the job's task: its data and models, opened on every rank */
   seal_run_state st;  /* authoritative on rank 0 */
   char *dir, *ckpt_path, *metrics_path;
@@ -63,6 +71,8 @@ int seal_run_contexts(const seal_run *run, int round, int *ids);
  * NCCL between GPUs when every rank owns one, else MPI on host memory (staged
  * through the host when the buffer lives on a GPU). A seal_grad_reduce_fn. */
 void seal_run_reduce_grads(void *run, float *grads, size_t n, bool on_backend);
+/* The same for a buffer of the student's backend (run->student). */
+void seal_run_reduce_student_grads(void *run, float *grads, size_t n, bool on_backend);
 
 /* Work-queue options of the run: its stop flag, and rank 0's work thread bound
  * to the rank's GPU. */

@@ -23,6 +23,7 @@ void seal_run_state_init(seal_run_state *s) {
 void seal_run_state_free(seal_run_state *s) {
   free(s->job_yaml);
   free(s->base_path);
+  free(s->teacher.path);
   for (int r = 0; r < s->n_policy_rounds; r++) seal_tensors_free(&s->policy[r]);
   free(s->policy);
   seal_tensors_free(&s->opt_m);
@@ -135,4 +136,23 @@ const seal_rng_record *seal_run_state_find_rng(const seal_run_state *s, const ch
   for (int i = 0; i < s->n_rng; i++)
     if (!strcmp(s->rng[i].name, name)) return &s->rng[i];
   return NULL;
+}
+
+void seal_run_state_model(const seal_run_state *s, seal_model_record *out) {
+  *out = (seal_model_record){.path = s->base_path,
+                             .hidden = s->hidden,
+                             .n_layers = s->n_layers,
+                             .n_heads = s->n_heads,
+                             .n_kv_heads = s->n_kv_heads,
+                             .vocab_size = s->vocab_size,
+                             .intermediate = s->intermediate};
+  snprintf(out->architecture, sizeof out->architecture, "%s", s->architecture);
+  snprintf(out->files_fnv1a, sizeof out->files_fnv1a, "%s", s->model_fnv1a);
+}
+
+void seal_run_state_policy_model(const seal_run_state *s, seal_model_record *out) {
+  if (s->has_teacher)
+    *out = s->teacher;
+  else
+    seal_run_state_model(s, out);
 }

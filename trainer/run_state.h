@@ -45,6 +45,15 @@ typedef struct {
   uint64_t s[4];
 } seal_rng_record;
 
+/* A model of the run as the checkpoint records it (its /model or /teacher
+ * group): what it is, where it was read from, its files' hash. */
+typedef struct {
+  char architecture[32]; /* "llama", "qwen2" */
+  char *path;            /* owned, may be NULL */
+  int hidden, n_layers, n_heads, n_kv_heads, vocab_size, intermediate;
+  char files_fnv1a[17]; /* FNV-1a-64 of its files (16 hex digits), "" when unknown */
+} seal_model_record;
+
 typedef struct {
   char *job_yaml; /* the job file's text, as given; owned, may be NULL */
   uint64_t run_seed;
@@ -62,7 +71,15 @@ typedef struct {
    * compared on resume; "" when unknown (a checkpoint of an older seal) */
   char model_fnv1a[17], train_fnv1a[17];
 
-  /* policy: policy[r] is round r's LoRA update (PEFT tensor names, A [r,in], B [out,r]) */
+  /* teacher (job key `teacher`): the model that writes the self-edits and is the
+   * policy ReST-EM trains, when it is not the model above (the student, which
+   * the inner loop adapts and the reward scores). has_teacher 0: `teacher: self`,
+   * the model teaches itself and `teacher` is unused. */
+  int has_teacher;
+  seal_model_record teacher;
+
+  /* policy: policy[r] is round r's LoRA update of the teacher's weights (the
+   * model's own without a teacher) (PEFT tensor names, A [r,in], B [out,r]) */
   int n_policy_rounds;
   seal_tensor_set *policy; /* [n_policy_rounds] */
   float lora_alpha;        /* of the policy adapters */
@@ -115,6 +132,12 @@ void seal_run_state_set_policy(seal_run_state *s, int round, seal_tensor_set *te
 seal_rng_record *seal_run_state_put_rng(seal_run_state *s, const char *name, const uint64_t st[4]);
 /* NULL when there is no stream of that name. */
 const seal_rng_record *seal_run_state_find_rng(const seal_run_state *s, const char *name);
+
+/* The job's model (the student when there is a teacher), into *out (path borrowed). */
+void seal_run_state_model(const seal_run_state *s, seal_model_record *out);
+/* The model the policy rounds adapt, into *out (path borrowed): the teacher
+ * when the run has one, else the run's model. */
+void seal_run_state_policy_model(const seal_run_state *s, seal_model_record *out);
 
 /* The current time as ISO 8601 UTC, "YYYY-MM-DDTHH:MM:SSZ", into out[40]. */
 void seal_utc_now(char out[40]);
