@@ -297,6 +297,73 @@ START_TEST(checkpoint_empty_state_round_trips) {
 }
 END_TEST
 
+static void assert_refused_without(const char *link, const char *expect);
+
+/* The root's version attribute of the file at p. */
+static int file_version(const char *p) {
+  hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+  ck_assert(f >= 0);
+  int v = -1;
+  hid_t a = H5Aopen(f, "version", H5P_DEFAULT);
+  H5Aread(a, H5T_NATIVE_INT, &v);
+  H5Aclose(a);
+  H5Fclose(f);
+  return v;
+}
+
+/* A run with a teacher: /teacher holds it beside /model (the student), the file
+ * is version 3 and reads back both; without one the file stays version 2 with
+ * no /teacher, and the policy's model is the run's own. */
+START_TEST(checkpoint_teacher_round_trips_beside_the_model) {
+  make_dir();
+  seal_run_state a, b;
+  populate(&a);
+  seal_error e = {{0}};
+  ck_assert_msg(seal_checkpoint_write(path, &a, &e) == 0, "%s", e.msg);
+  ck_assert_int_eq(file_version(path), 2);
+  ck_assert_msg(seal_checkpoint_read(path, &b, &e) == 0, "%s", e.msg);
+  ck_assert_int_eq(b.has_teacher, 0);
+  seal_model_record p;
+  seal_run_state_policy_model(&b, &p);
+  ck_assert_int_eq(p.hidden, a.hidden);
+  ck_assert_str_eq(p.path, a.base_path);
+  seal_run_state_free(&b);
+
+  a.has_teacher = 1;
+  a.teacher = (seal_model_record){.architecture = "qwen2",
+                                  .hidden = 32,
+                                  .n_layers = 3,
+                                  .n_heads = 2,
+                                  .n_kv_heads = 1,
+                                  .vocab_size = 512,
+                                  .intermediate = 80,
+                                  .files_fnv1a = "0123456789abcdef"};
+  seal_run_state_set_string(&a.teacher.path, "models/teacher");
+  ck_assert_msg(seal_checkpoint_write(path, &a, &e) == 0, "%s", e.msg);
+  ck_assert_int_eq(file_version(path), 3);
+  ck_assert_msg(seal_checkpoint_read(path, &b, &e) == 0, "%s", e.msg);
+  assert_same_state(&a, &b);
+  ck_assert_int_eq(b.has_teacher, 1);
+  ck_assert_str_eq(b.teacher.architecture, "qwen2");
+  ck_assert_str_eq(b.teacher.path, "models/teacher");
+  ck_assert_str_eq(b.teacher.files_fnv1a, "0123456789abcdef");
+  ck_assert_int_eq(b.teacher.hidden, 32);
+  ck_assert_int_eq(b.teacher.n_layers, 3);
+  ck_assert_int_eq(b.teacher.n_heads, 2);
+  ck_assert_int_eq(b.teacher.n_kv_heads, 1);
+  ck_assert_int_eq(b.teacher.vocab_size, 512);
+  ck_assert_int_eq(b.teacher.intermediate, 80);
+  seal_run_state_policy_model(&b, &p);
+  ck_assert_str_eq(p.path, "models/teacher");
+  ck_assert_int_eq(p.hidden, 32);
+  seal_run_state_free(&b);
+  seal_run_state_free(&a);
+  /* a version-3 file without its /teacher is refused */
+  assert_refused_without("/teacher", "/teacher is missing");
+  remove_dir();
+}
+END_TEST
+
 START_TEST(checkpoint_second_write_keeps_first_as_prev) {
   make_dir();
   seal_run_state a, b;
@@ -431,7 +498,7 @@ START_TEST(checkpoint_foreign_hdf5_is_refused_naming_what_is_missing) {
   msg = refusal(path);
   ck_assert_msg(strstr(msg, "newer") != NULL, "%s", msg);
   /* an older layout: refused, pointing at the seal that wrote it */
-  write_foreign_hdf5(path, "seal-checkpoint", SEAL_CHECKPOINT_VERSION - 1);
+  write_foreign_hdf5(path, "seal-checkpoint", SEAL_CHECKPOINT_MIN_VERSION - 1);
   msg = refusal(path);
   ck_assert_msg(strstr(msg, "older") != NULL, "%s", msg);
   write_foreign_hdf5(path, "seal-checkpoint", SEAL_CHECKPOINT_VERSION);
@@ -449,6 +516,10 @@ END_TEST
 static void assert_refused_without(const char *link, const char *expect) {
   seal_run_state a;
   populate(&a);
+  if (!strcmp(link, "/teacher")) { /* only a run with a teacher has one */
+    a.has_teacher = 1;
+    seal_run_state_set_string(&a.teacher.path, "models/teacher");
+  }
   seal_error e = {{0}};
   ck_assert_msg(seal_checkpoint_write(path, &a, &e) == 0, "%s", e.msg);
   seal_run_state_free(&a);
@@ -737,6 +808,7 @@ Suite *checkpoint_suite(void) {
   tcase_add_test(tc, checkpoint_run_state_appends);
   tcase_add_test(tc, checkpoint_round_trip_is_exact);
   tcase_add_test(tc, checkpoint_empty_state_round_trips);
+  tcase_add_test(tc, checkpoint_teacher_round_trips_beside_the_model);
   tcase_add_test(tc, checkpoint_second_write_keeps_first_as_prev);
   tcase_add_test(tc, checkpoint_truncated_file_is_refused_quietly);
   tcase_add_test(tc, checkpoint_garbage_and_missing_files_are_refused);

@@ -119,10 +119,11 @@ START_TEST(unknown_and_duplicate_keys) {
   check_error(BASE "inner_loop:\n  lr: 0.001\n  lrr: 3\n",
               "t.yaml:7:3: unknown key \"inner_loop.lrr\" (known here: lora, epochs, lr, "
               "batch_size, schedule, warmup_steps, weight_decay, grad_clip, group)");
-  check_error(BASE "colour: blue\n",
-              "t.yaml:5:1: unknown key \"colour\" (known here: task, model, device, seed, output, "
-              "rounds, repeats, data, selfedit, inner_loop, answer, grading, rest_em, reward, "
-              "evaluation, continual, checkpoint, testing)");
+  check_error(
+      BASE "colour: blue\n",
+      "t.yaml:5:1: unknown key \"colour\" (known here: task, model, teacher, device, seed, output, "
+      "rounds, repeats, data, selfedit, inner_loop, answer, grading, rest_em, reward, "
+      "evaluation, continual, checkpoint, testing)");
   check_error(BASE "rounds: 1\nrounds: 2\n", "t.yaml:6:1: rounds: duplicate key");
 }
 END_TEST
