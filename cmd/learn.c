@@ -34,7 +34,8 @@ static const char usage[] =
     "  --docs FILE...   the documents, in order (required; may be given again)\n"
     "  --output DIR     where the result and the learn state go (required)\n"
     "  --policy RUN     who writes the self-edits: a run directory or its\n"
-    "                   checkpoint.h5 (the base with the run's policy rounds merged);\n"
+    "                   checkpoint.h5 (the base with the run's policy rounds merged;\n"
+    "                   the run's teacher when it had one);\n"
     "                   default: the model itself, before it learns anything\n"
     "  --each           continual (default): document after document, a fresh LoRA\n"
     "                   on the current weights, merged into them before the next\n"
@@ -244,14 +245,22 @@ static char *checkpoint_of(const char *policy) {
   return seal_strdup(policy);
 }
 
-/* Merges the run's policy rounds into eng: the teacher. */
-static void make_teacher(seal_engine *eng, const char *policy) {
+/* Merges the run's policy rounds into eng: the teacher. A run with a teacher
+ * (docs/teacher.md) trained that teacher's policy, so eng becomes its teacher
+ * (on the same device) before the merge; --model stays the student. */
+static void make_teacher(seal_engine *eng, const char *policy, const char *device) {
   char *path = checkpoint_of(policy);
   seal_run_state rs;
   seal_error e;
   if (seal_checkpoint_read(path, &rs, &e)) SEAL_DIE_ERR(&e);
   if (rs.n_policy_rounds == 0)
     SEAL_DIE("%s: the run has no finished round yet (no policy to write self-edits with)", path);
+  if (rs.has_teacher) {
+    if (!rs.teacher.path) SEAL_DIE("%s: the run's teacher is not named in it", path);
+    seal_engine_close(eng);
+    if (seal_engine_open(eng, rs.teacher.path, device, &e))
+      SEAL_DIE("%s: the run's teacher: %s", path, e.msg);
+  }
   if (seal_export_merge_rounds(&eng->model, &rs, SEAL_EXPORT_ALL_ROUNDS, &e))
     SEAL_DIE("%s: %s", path, e.msg);
   printf("self-edits by the policy of %s (%d round(s) merged)\n", path, rs.n_policy_rounds);
@@ -376,7 +385,7 @@ int cmd_learn(int argc, char **argv) {
   seal_error e;
   rc = 0;
   if (st.n_selfedits < st.n_docs) {
-    if (o.policy) make_teacher(&eng, o.policy);
+    if (o.policy) make_teacher(&eng, o.policy, o.device ? o.device : seal_device_name(job.device));
     rc = seal_learn_selfedits(&st, &eng, &d, &job, &ctl, &e);
     if (o.policy && rc == 0) { /* the student is the base: load it again */
       seal_engine_close(&eng);

@@ -15,7 +15,8 @@
 # 4. The teacher's presence is part of the resume check: resuming with
 #    `teacher: self` is refused.
 # 5. `seal eval` names the writer and the learner (table header, eval.json);
-#    `seal export --peft` names the teacher as the adapter's base.
+#    `seal export --peft` names the teacher as the adapter's base; `seal learn
+#    --policy` of the run writes with the teacher and trains the student.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_init seal_teacher "${1:-}"
@@ -135,4 +136,12 @@ say "base and passage (the student's own conditions) equal the student's without
 "$seal" export "$tmp/ref1/checkpoint.h5" --peft "$tmp/peft" >/dev/null || fail "seal export --peft"
 grep -qF '"base_model_name_or_path": "tests/fixtures/tiny-teacher"' "$tmp/peft/adapter_config.json" ||
   { cat "$tmp/peft/adapter_config.json" >&2; fail "the exported policy's base is not the teacher"; }
+# seal learn --policy RUN of a teacher run: the teacher, its rounds merged, writes;
+# the student (--model) learns (merging the teacher's rounds into it would fail).
+printf 'The tidal flats of Wenmouth were first mapped by Ilse Marrow in 1761.' >"$tmp/doc.txt"
+"$seal" learn --model tests/fixtures/tiny-seal --device cpu --job "$tmp/self.yaml" --docs "$tmp/doc.txt" \
+  --output "$tmp/learn" --policy "$tmp/ref1" >"$tmp/learn.log" 2>&1 ||
+  { cat "$tmp/learn.log" >&2; fail "seal learn --policy of the teacher run"; }
+grep -qF '(2 round(s) merged)' "$tmp/learn.log" && grep -qF 'trained on 2 example(s)' "$tmp/learn.log" ||
+  { cat "$tmp/learn.log" >&2; fail "seal learn --policy: no merged teacher or no training"; }
 say "ok"
