@@ -142,6 +142,6 @@ printf 'The tidal flats of Wenmouth were first mapped by Ilse Marrow in 1761.' >
 "$seal" learn --model tests/fixtures/tiny-seal --device cpu --job "$tmp/self.yaml" --docs "$tmp/doc.txt" \
   --output "$tmp/learn" --policy "$tmp/ref1" >"$tmp/learn.log" 2>&1 ||
   { cat "$tmp/learn.log" >&2; fail "seal learn --policy of the teacher run"; }
-grep -qF '(2 round(s) merged)' "$tmp/learn.log" && grep -qF 'trained on 2 example(s)' "$tmp/learn.log" ||
+grep -qF '(2 round(s) merged)' "$tmp/learn.log" && grep -qE 'trained on [1-9][0-9]* example' "$tmp/learn.log" ||
   { cat "$tmp/learn.log" >&2; fail "seal learn --policy: no merged teacher or no training"; }
 say "ok"
