@@ -16,7 +16,8 @@ static const char usage[] =
     "usage: seal show JOB.yaml --context ID [--split train|eval] [--selfedit FILE]\n"
     "\n"
     "Prints, as JSON lines, what the job's task makes of one context: the\n"
-    "self-edit prompt the policy completes (rendered text and the task's detail),\n"
+    "self-edit prompt the policy completes (rendered text and the task's detail;\n"
+    "for the job's teacher when it has one),\n"
     "the inner-loop plan (usable or why not, its hyperparameters), every training\n"
     "example (rendered text, its token count, how many tokens carry loss, the\n"
     "task's detail) and every query the adapted model answers (prompt, detail).\n"
@@ -112,9 +113,11 @@ static void show_queries(const seal_domain *d, const seal_engine *eng, seal_spli
   seal_queries_free(q, n);
 }
 
-/* Everything about context o->context; returns the exit status. */
-static int show(const seal_job *job, const seal_domain *d, const seal_engine *eng,
-                const show_opts *o, const char *selfedit) {
+/* Everything about context o->context; returns the exit status. The prompt is
+ * the writer's (the job's teacher, or its model), the plan and queries the
+ * learner's (the model). */
+static int show(const seal_job *job, const seal_domain *d, const seal_engine *writer,
+                const seal_engine *eng, const show_opts *o, const char *selfedit) {
   int n = d->ops->n_contexts(d, o->split), i = (int)o->context;
   if (i >= n) {
     fprintf(stderr, "seal show: --context %d: the %s split of task %s has %d contexts (0 to %d)\n",
@@ -125,7 +128,7 @@ static int show(const seal_job *job, const seal_domain *d, const seal_engine *en
                      seal_split_name(o->split), "context", i, "name",
                      d->ops->context_name(d, o->split, i)));
   char *prompt_detail = NULL;
-  char *prompt = d->ops->selfedit_prompt(d, eng, o->split, i, &prompt_detail);
+  char *prompt = d->ops->selfedit_prompt(d, writer, o->split, i, &prompt_detail);
   put_line(json_pack("{s:s,s:s,s:o}", "what", "selfedit_prompt", "text", prompt, "detail",
                      detail(prompt_detail)));
   free(prompt), free(prompt_detail);
@@ -149,12 +152,15 @@ int cmd_show(int argc, char **argv) {
   seal_error e;
   char *selfedit = o.selfedit_path ? seal_read_file(o.selfedit_path, NULL, &e) : NULL;
   if (o.selfedit_path && !selfedit) SEAL_DIE_ERR(&e);
-  seal_engine eng;
+  seal_engine eng, teacher;
   seal_domain d;
+  bool has_teacher = seal_job_has_teacher(&job);
   if (seal_engine_open(&eng, job.model, o.device, &e)) SEAL_DIE_ERR(&e);
+  if (has_teacher && seal_engine_open(&teacher, job.teacher, o.device, &e)) SEAL_DIE_ERR(&e);
   if (seal_domain_open(&d, job.task, job.task_settings, o.device, &e)) SEAL_DIE_ERR(&e);
-  rc = show(&job, &d, &eng, &o, selfedit);
+  rc = show(&job, &d, has_teacher ? &teacher : &eng, &eng, &o, selfedit);
   seal_domain_close(&d);
+  if (has_teacher) seal_engine_close(&teacher);
   seal_engine_close(&eng);
   free(selfedit);
   seal_job_free(&job);
