@@ -140,12 +140,21 @@ def cmd_torch(a):
         torch_sft(model, text_ids, T, a.lora_r, a.repeats)
 
 
+def cache_name(model):
+    """The KV cache's keyword and output field: `cache` since transformers 5.x renamed
+    `past_key_values` (which still works there, with a warning, until 5.40)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def torch_prefill(model, ids):
     import torch
 
     with torch.no_grad():
         out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-    return out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)  # [B, 1]
+    return out[cache_name(model)], out.logits[:, -1].argmax(-1, keepdim=True)  # [B, 1]
 
 
 def torch_infer(model, ids, B, P, N, repeats):
@@ -153,7 +162,7 @@ def torch_infer(model, ids, B, P, N, repeats):
 
     emit(record("pytorch", "prefill", f"B{B}xT{P}", B, B * P,
                 timed(lambda: torch_prefill(model, ids), repeats)))
-    state = {}
+    state, kv = {}, cache_name(model)
 
     def prefill_then_mark():
         state["cache"], state["next"] = torch_prefill(model, ids)
@@ -162,9 +171,8 @@ def torch_infer(model, ids, B, P, N, repeats):
         cache, nxt = state["cache"], state["next"]
         with torch.no_grad():
             for _ in range(N):
-                out = model(input_ids=nxt, past_key_values=cache, use_cache=True,
-                            logits_to_keep=1)
-                cache = out.past_key_values
+                out = model(input_ids=nxt, use_cache=True, logits_to_keep=1, **{kv: cache})
+                cache = out[kv]
                 nxt = out.logits[:, -1].argmax(-1, keepdim=True)  # [B, 1]
 
     # Every run decodes from a fresh prefill (untimed), as seal bench does.
@@ -198,7 +206,7 @@ def torch_sft(model, text_ids, T, r, repeats):
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        losses.append(float(out.loss))
+        losses.append(float(out.loss.detach()))
 
     rec = record("pytorch", "sft_step", f"B1xT{T}", 1, T, timed(step, repeats))
     rec.update(lora_r=r, lora_params=sum(p.numel() for p in params), loss_first=losses[0],
