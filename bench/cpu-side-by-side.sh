@@ -27,6 +27,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+command="bash bench/cpu-side-by-side.sh $*"
 smoke=0
 rounds=""
 repeats=1
@@ -66,7 +67,7 @@ setup_venv() {
     "$venv/bin/pip" install --quiet "${python_pkgs[@]}"
   fi
   if [[ -z "${SEAL_BENCH_NO_LLAMA:-}" ]] && ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
-    log "building llama-cpp-python from source (llama.cpp; 10-30 minutes on 2 cores)"
+    log "building llama-cpp-python from source (llama.cpp: tens of minutes on 2 cores)"
     if ! CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$venv/bin/pip" install --quiet llama-cpp-python \
       >"$out_dir/llama-cpp-python-build.log" 2>&1; then
       log "llama-cpp-python did not build (see $out_dir/llama-cpp-python-build.log);" \
@@ -100,7 +101,8 @@ fi
 
 # ---- the run --------------------------------------------------------------------------
 args=(run --seal "$seal" --gguf "$gguf" --hf "$hf" --rounds "$rounds" --repeats "$repeats"
-  --threads "$threads" --raw "$out_dir/side-by-side.jsonl")
+  --threads "$threads" --raw "$out_dir/side-by-side.jsonl"
+  --command "THREADS=$threads${SEAL_BENCH_NO_LLAMA:+ SEAL_BENCH_NO_LLAMA=1} $command")
 ((smoke)) && args+=(--smoke)
 [[ -n "${SEAL_BENCH_NO_LLAMA:-}" ]] && args+=(--skip-llama)
 "$py" "$here/cpu_side_by_side.py" "${args[@]}" | tee "$out_dir/side-by-side.md"

@@ -416,6 +416,8 @@ def print_table(a, s, impls, times, peak, versions, load_start, wall):
           f"PEFT {tv.get('peft', '?')} (f32 checkpoint dequantised from the GGUF); "
           f"llama-cpp-python {lv.get('llama_cpp_python', 'not run' if a.skip_llama else '?')}"
           f" (the Q4_1 GGUF); Python {platform.python_version()}")
+    if a.command:
+        print(f"- command: `{a.command}`")
     print(f"- model: {os.path.basename(a.gguf)}; {a.rounds} interleaved round(s), "
           f"{a.repeats} timed repeat(s) per measurement per round after a warm-up")
     print(f"- load average at start {' '.join(load_start)}, at end "
@@ -481,6 +483,7 @@ def main(argv=None):
     r.add_argument("--smoke", action="store_true", help="tiny shapes")
     r.add_argument("--skip-llama", action="store_true")
     r.add_argument("--raw", help="also write every worker record (JSON lines) here")
+    r.add_argument("--command", help="the command line to print in the table's header")
     a = ap.parse_args(argv)
     for field in ("rounds", "repeats", "threads", "prompt", "new", "lora_r"):
         if getattr(a, field, 1) < 1:
