@@ -68,7 +68,10 @@ setup_venv() {
   fi
   if [[ -z "${SEAL_BENCH_NO_LLAMA:-}" ]] && ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
     log "building llama-cpp-python from source (llama.cpp: tens of minutes on 2 cores)"
-    if ! CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$venv/bin/pip" install --quiet llama-cpp-python \
+    # LLAVA_BUILD=OFF: no multimodal library (54 more C++ files to build; Llama imports it
+    # only for image chat formats). CMAKE_ARGS from the environment replaces it.
+    if ! CMAKE_ARGS=${CMAKE_ARGS:--DLLAVA_BUILD=OFF} CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+      "$venv/bin/pip" install --quiet llama-cpp-python \
       >"$out_dir/llama-cpp-python-build.log" 2>&1; then
       log "llama-cpp-python did not build (see $out_dir/llama-cpp-python-build.log);" \
         "its column will read '–'"
