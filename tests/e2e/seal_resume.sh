@@ -3,7 +3,7 @@
 # `seal train --resume` reaches the same result as an uninterrupted run, and a
 # damaged checkpoint is refused without harm to the previous one (docs/checkpoint.md).
 #
-# The job is tests/fixtures/tiny-seal/job.yaml with 40 inner-loop epochs instead
+# The job is tests/fixtures/tiny-seal/job.yaml with 40 inner-loop epochs (12 under the sanitizers) instead
 # of 2 (written to a temporary file), so that a round lasts about a second and the
 # signal reliably lands in the middle of the evaluations.
 #
@@ -32,9 +32,13 @@ set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_init seal_resume "${1:-}"
 
+# 40 epochs make a round last about a second; under the sanitizers (SEAL_SANITIZE=1,
+# tests/tests.cmake) every step is several times slower, and 12 do.
+epochs=40
+[ "${SEAL_SANITIZE:-0}" = 1 ] && epochs=12
 job="$tmp/job.yaml"
-sed 's/^  epochs: 2$/  epochs: 40/' tests/fixtures/tiny-seal/job.yaml >"$job"
-grep -q '^  epochs: 40$' "$job" || fail "could not set inner_loop.epochs in the fixture's job"
+sed "s/^  epochs: 2\$/  epochs: $epochs/" tests/fixtures/tiny-seal/job.yaml >"$job"
+grep -q "^  epochs: $epochs\$" "$job" || fail "could not set inner_loop.epochs in the fixture's job"
 
 # interrupt N DIR EVENTS HOW ROUND [--resume]: starts the run in the background,
 # signals it (HOW: rank-term or mpiexec-usr1) once metrics.jsonl holds EVENTS
