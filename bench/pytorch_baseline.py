@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """bench/pytorch_baseline.py — the PyTorch + transformers + PEFT side of the GPU
-comparison (DESIGN.md section 9): the same shapes `seal bench` measures, run the
+comparison (docs/perf.md, "GPU comparison"): the same shapes `seal bench` measures, run the
 way a researcher would run them in Python, printing one JSON object per
 measurement on stdout.
 
