@@ -3,7 +3,7 @@
 # tiny model with a ChatML template (tests/fixtures/tiny-arc: three 2 x 2 tasks,
 # one with two test inputs; 1 round of 3 tasks x 2 self-edits).
 #
-# 1. seal train on 1 and 2 ranks: identical self-edit texts and rewards per item,
+# 1. seal train on 1, 2 and 3 ranks: identical self-edit texts and rewards per item,
 #    losses and policy within the run_compare tolerances (the `e2e` case of
 #    tests/trainer/test_run_compare.c).
 # 2. Kill and resume: the 1-rank run stopped by SIGTERM once a first "generated"
@@ -35,9 +35,11 @@ grep -q '^  selfedits_per_context: 1$' "$job" || fail "could not set evaluation.
 train_to_end 1 "$job" "$tmp/np1" 1
 grep -q '"reason":"no JSON object in the text"' "$tmp/np1/metrics.jsonl" ||
   fail "the unusable self-edits' reason is not in metrics.jsonl"
-train_to_end 2 "$job" "$tmp/np2" 1
-say "checking that 2 ranks give the 1-rank result"
-compare "$tmp/np1" "$tmp/np2"
+for n in 2 3; do
+  train_to_end "$n" "$job" "$tmp/np$n" 1
+  say "checking that $n ranks give the 1-rank result"
+  compare "$tmp/np1" "$tmp/np$n"
+done
 
 # 2. kill and resume
 say "seal train on 1 rank, stopped by SIGTERM at the first generated event"
