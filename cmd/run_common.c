@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cmd/run_common.h"
+#include "kernels/profile.h"
 
 static volatile int stop_flag;
 
@@ -63,6 +64,16 @@ void cmd_share_cores(const seal_comm *comm) {
   }
 }
 
+/* Profiles the run's engines, each with its own report: the one model, or the
+ * teacher and the student apart (their ops run on their own backends). */
+static void profile_engines(seal_run *run) {
+  seal_engine_profile(&run->eng, stderr);
+  if (run->student == &run->eng) return;
+  seal_backend_profile_label(run->eng.be, "teacher");
+  seal_engine_profile(run->student, stderr);
+  seal_backend_profile_label(run->student->be, "student");
+}
+
 void cmd_run_env_open(cmd_run_env *env, int *argc, char ***argv, const char *job_path,
                       const char *output, const char *device, bool profile) {
   cmd_comm_init(argc, argv, &env->comm);
@@ -71,7 +82,7 @@ void cmd_run_env_open(cmd_run_env *env, int *argc, char ***argv, const char *job
   cmd_load_job(job_path, output, device, &env->job);
   seal_error e;
   if (seal_run_open(&env->run, &env->job, &env->comm, stop, &e)) SEAL_DIE_ERR(&e);
-  if (profile) seal_engine_profile(&env->run.eng, stderr);
+  if (profile) profile_engines(&env->run);
 }
 
 void cmd_run_env_close(cmd_run_env *env) {

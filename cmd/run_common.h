@@ -32,10 +32,11 @@ void cmd_comm_init(int *argc, char ***argv, seal_comm *comm);
 void cmd_share_cores(const seal_comm *comm);
 
 /* What `seal train` and `seal eval` both stand on: MPI, cores shared among the
- * node's ranks, stop signals, the job and the opened run (its policy model on
- * a profiling backend with --profile: each rank prints its table to stderr
- * when the run closes; a domain's own models, such as a judge, are not
- * profiled). Dies (aborting every rank) on failure. */
+ * node's ranks, stop signals, the job and the opened run (with --profile its
+ * engines on profiling backends: each rank prints a table per engine to stderr
+ * when the run closes, the teacher's and the student's apart when the job has a
+ * teacher; a domain's own models, such as a judge, are not profiled). Dies (aborting every rank) on
+ * failure. */
 typedef struct {
   seal_comm comm;
   seal_job job;

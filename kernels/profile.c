@@ -6,6 +6,7 @@
  * prints the report and frees the profiler. */
 #include "kernels/profile.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,8 @@ typedef struct {
   seal_backend *inner;
   int lm_head_width;
   FILE *report;
-  double start; /* when profiling began (for the wall time beside the ops' time) */
+  char label[64]; /* whose ops these are ("teacher"), "" when unnamed */
+  double start;   /* when profiling began (for the wall time beside the ops' time) */
   seal_op_profile total;
   seal_op_profile *sink; /* a caller's part of the profile, or NULL */
 } profiler;
@@ -121,9 +123,9 @@ static void print_report(profiler *p, const char *backend) {
   char who[32] = "";
   if (rank >= 0) snprintf(who, sizeof who, " [rank %d]", rank);
   fprintf(p->report,
-          "seal profile%s: %s backend, %ld op calls, each synchronised before and after\n"
+          "seal profile%s%s%s: %s backend, %ld op calls, each synchronised before and after\n"
           "  ops %.2f ms of %.2f ms wall since profiling began\n",
-          who, backend, calls, 1e3 * ops, 1e3 * wall);
+          who, p->label[0] ? " of the " : "", p->label, backend, calls, 1e3 * ops, 1e3 * wall);
   seal_op_profile_print(p->report, &p->total, 1, "  ");
 }
 
@@ -166,6 +168,11 @@ seal_backend *seal_backend_profiled(seal_backend *inner, int lm_head_width, FILE
 seal_backend *seal_backend_base(seal_backend *be) {
   while (be->ops == &profiled_ops) be = ((profiler *)be->ctx)->inner;
   return be;
+}
+
+void seal_backend_profile_label(seal_backend *be, const char *label) {
+  if (be->ops == &profiled_ops)
+    snprintf(((profiler *)be->ctx)->label, sizeof((profiler *)be->ctx)->label, "%s", label);
 }
 
 const seal_op_profile *seal_backend_profile(const seal_backend *be) {

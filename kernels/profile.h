@@ -34,6 +34,11 @@ typedef struct {
  * every call it timed there. */
 seal_backend *seal_backend_profiled(seal_backend *inner, int lm_head_width, FILE *report);
 
+/* Names whose ops a profiled backend times ("teacher"): its report's header
+ * says "seal profile of the LABEL", so that two engines' reports tell apart.
+ * Does nothing when be is not profiled. */
+void seal_backend_profile_label(seal_backend *be, const char *label);
+
 /* The calls timed so far, or NULL when be is not a profiled backend. */
 const seal_op_profile *seal_backend_profile(const seal_backend *be);
 

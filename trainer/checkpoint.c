@@ -50,7 +50,8 @@ static int write_model_group(seal_h5 *c, hid_t f, const char *name, const char *
       seal_h5_put_int(c, g, "n_kv_heads", m->n_kv_heads) |
       seal_h5_put_int(c, g, "vocab_size", m->vocab_size) |
       seal_h5_put_int(c, g, "intermediate", m->intermediate) |
-      seal_h5_put_str(c, g, "files_fnv1a64", m->files_fnv1a);
+      seal_h5_put_str(c, g, "files_fnv1a64", m->files_fnv1a) |
+      seal_h5_put_str(c, g, "device", m->device);
   H5Gclose(g);
   return rc;
 }

@@ -24,6 +24,15 @@ static int get_optional_hash(seal_h5 *c, hid_t g, const char *g_name, const char
   return 0;
 }
 
+/* A string attribute that checkpoints of an older seal lack ("" then). */
+static int get_optional_str(seal_h5 *c, hid_t g, const char *g_name, const char *name, char *out,
+                            size_t size) {
+  out[0] = '\0';
+  htri_t exists = SEAL_H5(c, H5Aexists, (g, name));
+  if (exists <= 0) return exists < 0 ? -1 : 0;
+  return seal_h5_get_str_buf(c, g, g_name, name, out, size);
+}
+
 static int read_root(seal_h5 *c, hid_t f, seal_run_state *s, seal_checkpoint_info *info) {
   seal_h5_where(c, "/");
   char *format = NULL;
@@ -86,7 +95,8 @@ static int read_model_group(seal_h5 *c, hid_t f, const char *name, seal_model_re
       seal_h5_get_int(c, g, where, "n_kv_heads", &m->n_kv_heads) ||
       seal_h5_get_int(c, g, where, "vocab_size", &m->vocab_size) ||
       seal_h5_get_int(c, g, where, "intermediate", &m->intermediate) ||
-      get_optional_hash(c, g, where, "files_fnv1a64", m->files_fnv1a);
+      get_optional_hash(c, g, where, "files_fnv1a64", m->files_fnv1a) ||
+      get_optional_str(c, g, where, "device", m->device, sizeof m->device);
   m->path = base && base[0] ? base : (free(base), NULL);
   H5Gclose(g);
   return rc ? -1 : 0;
@@ -95,20 +105,10 @@ static int read_model_group(seal_h5 *c, hid_t f, const char *name, seal_model_re
 /* /model, and /teacher, which version 3 files have and version 2 files do not. */
 static int read_models(seal_h5 *c, hid_t f, seal_run_state *s, int version) {
   seal_model_record m = {0};
-  if (read_model_group(c, f, "model", &m, s->base_sha256)) {
-    free(m.path);
-    return -1;
-  }
-  snprintf(s->architecture, sizeof s->architecture, "%s", m.architecture);
-  s->base_path = m.path;
-  s->hidden = m.hidden;
-  s->n_layers = m.n_layers;
-  s->n_heads = m.n_heads;
-  s->n_kv_heads = m.n_kv_heads;
-  s->vocab_size = m.vocab_size;
-  s->intermediate = m.intermediate;
-  snprintf(s->model_fnv1a, sizeof s->model_fnv1a, "%s", m.files_fnv1a);
-  if (version < 3) return 0;
+  int rc = read_model_group(c, f, "model", &m, s->base_sha256);
+  if (!rc) seal_run_state_set_model(s, &m);
+  free(m.path);
+  if (rc || version < 3) return rc;
   char sha[65];
   s->has_teacher = 1;
   return read_model_group(c, f, "teacher", &s->teacher, sha);
@@ -411,6 +411,12 @@ static void print_model(FILE *out, const char *label, const seal_model_record *m
           m->n_kv_heads, m->vocab_size, m->intermediate, role);
 }
 
+/* " (on DEVICE)" and the line's end; a checkpoint of an older seal names no device. */
+static void print_device(FILE *out, const seal_model_record *m) {
+  if (m->device[0]) fprintf(out, " (on %s)", m->device);
+  fprintf(out, "\n");
+}
+
 int seal_checkpoint_summary(const char *path, FILE *out, seal_error *e) {
   seal_run_state s;
   seal_checkpoint_info info;
@@ -427,12 +433,14 @@ int seal_checkpoint_summary(const char *path, FILE *out, seal_error *e) {
   seal_run_state_model(&s, &m);
   print_model(out, "model:     ", &m,
               s.has_teacher ? " (the student: the inner loop adapts it)" : "");
-  fprintf(out, "base:       %s%s%s\n", s.base_path ? s.base_path : "(unknown)",
+  fprintf(out, "base:       %s%s%s", s.base_path ? s.base_path : "(unknown)",
           s.base_sha256[0] ? " sha256 " : "", s.base_sha256);
+  print_device(out, &m);
   if (s.has_teacher) {
     print_model(out, "teacher:   ", &s.teacher,
                 " (writes the self-edits; the policy rounds adapt it)");
-    fprintf(out, "teacher at: %s\n", s.teacher.path ? s.teacher.path : "(unknown)");
+    fprintf(out, "teacher at: %s", s.teacher.path ? s.teacher.path : "(unknown)");
+    print_device(out, &s.teacher);
   } else {
     fprintf(out, "teacher:    self (the model writes its own self-edits)\n");
   }

@@ -823,17 +823,21 @@ void seal_eval_rows_free(seal_eval_row *rows, int n) {
 
 seal_eval_models seal_eval_models_of(const seal_run *run) {
   bool t = seal_job_has_teacher(run->job);
-  return (seal_eval_models){
-      .writer = t ? run->job->teacher : run->job->model, .learner = run->job->model, .teacher = t};
+  return (seal_eval_models){.writer = t ? run->job->teacher : run->job->model,
+                            .learner = run->job->model,
+                            .writer_device = run->device,
+                            .learner_device = run->student_device,
+                            .teacher = t};
 }
 
 void seal_eval_print(FILE *f, const seal_domain_ops *task, const seal_eval_models *models,
                      const seal_eval_row *rows, int n) {
   if (models->teacher)
-    fprintf(f, "self-edits written by the teacher %s, learned by the student %s\n", models->writer,
-            models->learner);
+    fprintf(f, "self-edits written by the teacher %s (on %s), learned by the student %s (on %s)\n",
+            models->writer, models->writer_device, models->learner, models->learner_device);
   else
-    fprintf(f, "self-edits written and learned by %s (teacher: self)\n", models->learner);
+    fprintf(f, "self-edits written and learned by %s (teacher: self, on %s)\n", models->learner,
+            models->learner_device);
   fprintf(f, "%-16s %-22s %8s %10s", "condition", "protocol", task->contexts_label, "accuracy");
   for (int m = 0; m < task->n_metrics; m++) fprintf(f, " %8s", task->metric_labels[m]);
   fprintf(f, "\n");
@@ -859,6 +863,8 @@ int seal_eval_write_json(const char *path, const seal_domain_ops *task,
     json_object_set_new(o, "seconds", json_real(rows[i].seconds));
     json_object_set_new(o, "writer", json_string(models->writer));
     json_object_set_new(o, "learner", json_string(models->learner));
+    json_object_set_new(o, "writer_device", json_string(models->writer_device));
+    json_object_set_new(o, "learner_device", json_string(models->learner_device));
     json_object_set_new(o, "teacher", json_boolean(models->teacher));
     json_error_t je;
     json_t *per = rows[i].per_context ? json_loads(rows[i].per_context, 0, &je) : NULL;

@@ -57,9 +57,11 @@ int seal_evaluate(seal_run *run, int max_round, seal_eval_row **rows, int *n_row
 void seal_eval_rows_free(seal_eval_row *rows, int n);
 
 /* Which model wrote the self-edits and which learned from them: the teacher
- * and the student, or the one model teaching itself. Paths borrowed from the job. */
+ * and the student, or the one model teaching itself, and where each runs. Paths
+ * borrowed from the job, devices from the run. */
 typedef struct {
   const char *writer, *learner;
+  const char *writer_device, *learner_device; /* their backends on rank 0 ("cpu", "cuda:0") */
   bool teacher; /* a separate teacher wrote them (job key `teacher`) */
 } seal_eval_models;
 seal_eval_models seal_eval_models_of(const seal_run *run);

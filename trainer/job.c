@@ -18,6 +18,8 @@
 /* ---- enum names ------------------------------------------------------------ */
 
 static const char *const device_names[] = {"auto", "cpu", "cuda"};
+/* indexed by seal_teacher_device */
+static const char *const teacher_device_names[] = {"same", "auto", "cpu", "cuda"};
 /* indexed by seal_schedule (model/optim.h) */
 static const char *const schedule_names[] = {"constant", "linear", "cosine"};
 /* indexed by seal_reward_source */
@@ -31,11 +33,19 @@ const char *seal_device_name(seal_device d) { return device_names[d]; }
 bool seal_job_has_teacher(const seal_job *job) {
   return job->teacher && strcmp(job->teacher, "self") != 0;
 }
+
+seal_device seal_job_teacher_device(const seal_job *job) {
+  if (job->teacher_device == SEAL_TEACHER_DEVICE_SAME) return job->device;
+  return (seal_device)(job->teacher_device - 1);
+}
 const char *seal_schedule_name(seal_schedule s) { return schedule_names[s]; }
 const char *seal_reward_source_name(seal_reward_source s) { return reward_source_names[s]; }
 
 static const char *name_device(int v) {
   return v >= 0 && v < SEAL_ARRAY_LEN(device_names) ? device_names[v] : NULL;
+}
+static const char *name_teacher_device(int v) {
+  return v >= 0 && v < SEAL_ARRAY_LEN(teacher_device_names) ? teacher_device_names[v] : NULL;
 }
 static const char *name_schedule(int v) {
   return v >= 0 && v < SEAL_ARRAY_LEN(schedule_names) ? schedule_names[v] : NULL;
@@ -178,6 +188,7 @@ static const seal_schema_key job_keys[] = {
     PATH("model", model, true),
     PATH("teacher", teacher, false),
     ENUM("device", device, name_device),
+    ENUM("teacher_device", teacher_device, name_teacher_device),
     {.name = "seed", .kind = SEAL_SCHEMA_U64, .off = offsetof(J, seed)},
     PATH("output", output, true),
     INT("rounds", rounds, 0, 100000),
@@ -203,6 +214,7 @@ static void job_defaults(seal_job *job, const seal_domain_ops *task) {
   *job = (seal_job){
       .task = task,
       .device = SEAL_DEVICE_AUTO,
+      .teacher_device = SEAL_TEACHER_DEVICE_SAME,
       .seed = 42,
       .output = seal_strdup("runs/seal"),
       .teacher = seal_strdup("self"),
@@ -808,6 +820,23 @@ static int check_needs(parse_ctx *c, const node *map, const yaml_node_t *doc_roo
   return 0;
 }
 
+/* A teacher_device other than `same` places a teacher: without one (teacher:
+ * self) there is nothing to place, and the key would be silently ignored. */
+static int check_teacher_device(parse_ctx *c, const yaml_node_t *root) {
+  if (c->job->teacher_device == SEAL_TEACHER_DEVICE_SAME || seal_job_has_teacher(c->job)) return 0;
+  yaml_mark_t m = root->start_mark;
+  for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+       p++) {
+    yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+    if (kn->type == YAML_SCALAR_NODE && !strcmp(scalar_text(kn), "teacher_device"))
+      m = yaml_document_get_node(c->doc, p->value)->start_mark;
+  }
+  return fail_at(c, m, "teacher_device",
+                 "\"%s\" places a teacher, but the job has none (teacher: self): set teacher "
+                 "to a model, or leave teacher_device out (the model runs on `device`)",
+                 teacher_device_names[c->job->teacher_device]);
+}
+
 static int yaml_syntax_error(const yaml_parser_t *p, const char *file, seal_error *e) {
   if (p->context)
     return seal_errorf(e, "%s:%zu:%zu: invalid YAML: %s %s (line %zu, column %zu)", file,
@@ -896,6 +925,7 @@ int seal_job_parse_tasks(const char *yaml, const char *name, const seal_domain_o
     rc = parse_map(&c, &table, root, "");
     if (!rc) rc = check_required_maps(&c, &table, root);
     if (!rc) rc = check_needs(&c, &table, root, "");
+    if (!rc) rc = check_teacher_device(&c, root);
   }
   free_kids(&table);
   yaml_document_delete(&doc);

@@ -21,6 +21,14 @@
 #include "util/util.h"
 
 typedef enum { SEAL_DEVICE_AUTO, SEAL_DEVICE_CPU, SEAL_DEVICE_CUDA } seal_device;
+/* The teacher's backend (job key `teacher_device`): the student's (`same`), or
+ * one of seal_device's, each one more than its seal_device value. */
+typedef enum {
+  SEAL_TEACHER_DEVICE_SAME,
+  SEAL_TEACHER_DEVICE_AUTO,
+  SEAL_TEACHER_DEVICE_CPU,
+  SEAL_TEACHER_DEVICE_CUDA
+} seal_teacher_device;
 
 typedef struct {
   int r;            /* rank, >= 1 */
@@ -138,7 +146,8 @@ typedef struct {
   /* who writes the self-edits and is the policy ReST-EM trains: "self" (the
    * model itself) or another model's path; `model` is then the student */
   char *teacher;
-  seal_device device;
+  seal_device device;                 /* the model's backend (the student's with a teacher) */
+  seal_teacher_device teacher_device; /* the teacher's backend; SAME: device's */
   uint64_t seed;
   char *output; /* run directory: checkpoint, metrics */
   int rounds;   /* ReST-EM rounds; 0 = evaluate only */
@@ -179,6 +188,8 @@ const char *seal_device_name(seal_device d);
 
 /* Whether the job has a teacher other than its model (`teacher:` not "self"). */
 bool seal_job_has_teacher(const seal_job *job);
+/* The backend the teacher is opened on: teacher_device, or device when it is `same`. */
+seal_device seal_job_teacher_device(const seal_job *job);
 const char *seal_schedule_name(seal_schedule s);
 /* "labels", "self-certainty", "entropy", "majority". */
 const char *seal_reward_source_name(seal_reward_source s);

@@ -180,14 +180,15 @@ int seal_run_check_model(const seal_run *run, const seal_run_state *ck, seal_err
 
 /* ---- the job's settings ----------------------------------------------------------- */
 
-/* Keys that may differ on resume: where output goes and on what it runs, how
+/* Keys that may differ on resume: where output goes and on what it runs (the
+ * model's device and the teacher's), how
  * many rounds (a finished run may be extended), where the models and data are
  * (their contents are compared by hash, the teacher's presence by model_diffs), and what only `seal
  * eval` reads. */
 static bool may_change(const char *key) {
-  static const char *const free_keys[] = {"output",    "device",      "rounds",
-                                          "model",     "teacher",     "data.train",
-                                          "data.eval", "data.n_eval", "evaluation"};
+  static const char *const free_keys[] = {"output",      "device",    "teacher_device", "rounds",
+                                          "model",       "teacher",   "data.train",     "data.eval",
+                                          "data.n_eval", "evaluation"};
   for (size_t i = 0; i < sizeof free_keys / sizeof *free_keys; i++) {
     size_t n = strlen(free_keys[i]);
     if (!strncmp(key, free_keys[i], n) && (key[n] == '\0' || key[n] == '.')) return true;

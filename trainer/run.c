@@ -49,59 +49,58 @@ static void hash_inputs(seal_run *run) {
   free(yaml);
 }
 
-/* The teacher's record: what it is and where it was read from. */
-static void record_teacher(seal_run *run) {
-  seal_model_record *t = &run->st.teacher;
-  const seal_model_config *c = &run->eng.model.cfg;
-  run->st.has_teacher = 1;
-  seal_run_state_set_string(&t->path, run->job->teacher);
-  snprintf(t->architecture, sizeof t->architecture, "%s", arch_name(c->arch));
-  t->hidden = c->hidden;
-  t->n_layers = c->n_layers;
-  t->n_heads = c->n_heads;
-  t->n_kv_heads = c->n_kv_heads;
-  t->vocab_size = c->vocab_size;
-  t->intermediate = c->intermediate;
+/* What the checkpoint records of the model eng, read from path, on device. */
+static void record_model(seal_model_record *m, const seal_engine *eng, const char *path,
+                         const char *device) {
+  const seal_model_config *c = &eng->model.cfg;
+  seal_run_state_set_string(&m->path, path);
+  snprintf(m->architecture, sizeof m->architecture, "%s", arch_name(c->arch));
+  snprintf(m->device, sizeof m->device, "%s", device);
+  m->hidden = c->hidden;
+  m->n_layers = c->n_layers;
+  m->n_heads = c->n_heads;
+  m->n_kv_heads = c->n_kv_heads;
+  m->vocab_size = c->vocab_size;
+  m->intermediate = c->intermediate;
 }
 
 static void init_state(seal_run *run) {
   seal_run_state *st = &run->st;
-  const seal_model_config *c = &run->student->model.cfg; /* /model: the job's model */
   seal_run_state_init(st);
   char *yaml = seal_job_to_yaml(run->job);
   seal_run_state_set_string(&st->job_yaml, yaml);
   free(yaml);
-  seal_run_state_set_string(&st->base_path, run->job->model);
   st->run_seed = run->job->seed;
   st->world_size = run->comm->size;
-  snprintf(st->architecture, sizeof st->architecture, "%s", arch_name(c->arch));
-  st->hidden = c->hidden;
-  st->n_layers = c->n_layers;
-  st->n_heads = c->n_heads;
-  st->n_kv_heads = c->n_kv_heads;
-  st->vocab_size = c->vocab_size;
-  st->intermediate = c->intermediate;
-  if (run->student != &run->eng) record_teacher(run);
+  seal_model_record m = {0}; /* /model: the job's model */
+  record_model(&m, run->student, run->job->model, run->student_device);
+  seal_run_state_set_model(st, &m);
+  free(m.path);
+  if (run->student != &run->eng) {
+    st->has_teacher = 1;
+    record_model(&st->teacher, &run->eng, run->job->teacher, run->device);
+  }
   if (run->comm->rank == 0) hash_inputs(run);
   st->lora_r = run->job->rest_em.lora.r;
   st->lora_alpha = (float)run->job->rest_em.lora.alpha;
   snprintf(st->phase, sizeof st->phase, "init");
 }
 
-/* The task's data (and its own models) on this rank's device. */
+/* The task's data (and its own models) on this rank's device (the job's `device`). */
 static int open_task(seal_run *run, seal_error *e) {
   const seal_job *job = run->job;
-  if (seal_domain_open(&run->domain, job->task, job->task_settings, run->device, e)) return -1;
+  if (seal_domain_open(&run->domain, job->task, job->task_settings, run->student_device, e))
+    return -1;
   if (job->rounds > 0 && run->domain.ops->n_contexts(&run->domain, SEAL_SPLIT_TRAIN) == 0)
     return seal_errorf(e, "%s: task %s has no training contexts to train on", job->source,
                        job->task->name);
   return 0;
 }
 
-/* "cpu", or the GPU of this rank on its node ("cuda:N") when the job runs on
- * GPUs: ranks of a node take its GPUs in turn by local rank. */
-static char *rank_device(const seal_job *job, const seal_comm *comm) {
-  const char *want = seal_device_name(job->device);
+/* "cpu", or the GPU of this rank on its node ("cuda:N") when `want` is a GPU:
+ * ranks of a node take its GPUs in turn by local rank. */
+static char *rank_device(seal_device want_device, const seal_comm *comm) {
+  const char *want = seal_device_name(want_device);
   if (!strcmp(want, "cpu")) return seal_strdup("cpu");
 #ifdef SEAL_HAVE_CUDA
   int count = seal_cuda_device_count();
@@ -132,7 +131,7 @@ static void reduce_on(seal_run *run, seal_backend *be, float *grads, size_t n, b
   seal_comm *c = run->comm;
   seal_error e;
   if (c->size == 1) return;
-  if (run->nccl && on_backend) {
+  if (run->nccl && on_backend && strcmp(be->name, "cpu")) {
     be->ops->synchronize(be); /* the gradients are complete before NCCL reads them */
     if (seal_allreduce_sum_f32_device(run->nccl, grads, n, NULL, &e))
       SEAL_DIE("gradient all-reduce (NCCL): %s", e.msg);
@@ -221,20 +220,25 @@ static int model_missing(const char *path, const char *key, const char *source, 
                      path, source, key);
 }
 
-/* The policy (the teacher, or the job's model teaching itself) and the student
- * (the job's model), both on this rank's device: two engines with a teacher. */
+/* The model the job names at `key` (path: its value) on device. */
+static int open_engine(seal_engine *eng, const seal_job *job, const char *key, const char *path,
+                       const char *device, seal_error *e) {
+  if (!seal_file_exists(path)) return model_missing(path, key, job->source, e);
+  return seal_engine_open(eng, path, device, e);
+}
+
+/* The policy (the teacher, or the job's model teaching itself) on run->device
+ * and, with a teacher, the student (the job's model) on run->student_device:
+ * two engines, on one backend or two. The model is opened first, so that a
+ * missing model is reported before a missing teacher. */
 static int open_models(seal_run *run, seal_error *e) {
   const seal_job *job = run->job;
-  bool teacher = seal_job_has_teacher(job);
-  if (!seal_file_exists(job->model)) return model_missing(job->model, "model", job->source, e);
-  if (teacher && !seal_file_exists(job->teacher))
-    return model_missing(job->teacher, "teacher", job->source, e);
-  if (seal_engine_open(&run->eng, teacher ? job->teacher : job->model, run->device, e)) return -1;
   run->student = &run->eng;
-  if (!teacher) return 0;
-  if (seal_engine_open(&run->student_eng, job->model, run->device, e)) return -1;
+  if (!seal_job_has_teacher(job))
+    return open_engine(&run->eng, job, "model", job->model, run->device, e);
+  if (open_engine(&run->student_eng, job, "model", job->model, run->student_device, e)) return -1;
   run->student = &run->student_eng;
-  return 0;
+  return open_engine(&run->eng, job, "teacher", job->teacher, run->device, e);
 }
 
 int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile int *stop,
@@ -246,10 +250,15 @@ int seal_run_open(seal_run *run, const seal_job *job, seal_comm *comm, volatile 
   /* The directory is locked first, so that a second run fails at once. */
   run->dir = seal_strdup(job->output);
   if (comm->rank == 0 && (seal_mkdirs(run->dir, e) || lock_run_dir(run, e))) return -1;
-  run->device = rank_device(job, comm);
+  /* the policy's backend: the teacher's, or the model's teaching itself */
+  run->student_device = rank_device(job->device, comm);
+  run->device = seal_job_has_teacher(job) ? rank_device(seal_job_teacher_device(job), comm)
+                                          : seal_strdup(run->student_device);
   if (open_task(run, e)) return -1;
   if (open_models(run, e)) return -1;
-  if (strcmp(run->eng.be->name, "cpu")) {
+  /* NCCL sums the buffers of whichever engine is on the GPU (the two engines of
+   * a rank are on its one GPU, or one of them is on the cpu) */
+  if (strcmp(run->eng.be->name, "cpu") || strcmp(run->student->be->name, "cpu")) {
     seal_error ne;
     if (seal_nccl_init(comm, &run->nccl, &ne) != 0 && comm->rank == 0 && comm->size > 1)
       seal_info("gradients are summed with MPI on host memory: %s", ne.msg);
@@ -266,10 +275,11 @@ void seal_run_close(seal_run *run) {
   seal_nccl_free(run->nccl);
   free(run->grad_host);
   free(run->device);
+  free(run->student_device);
   seal_metrics_close(&run->metrics);
   seal_run_state_free(&run->st);
-  if (run->student == &run->student_eng) seal_engine_close(&run->student_eng);
   seal_engine_close(&run->eng);
+  if (run->student == &run->student_eng) seal_engine_close(&run->student_eng);
   seal_domain_close(&run->domain);
   free(run->dir);
   free(run->ckpt_path);
@@ -320,6 +330,9 @@ static void adopt_state(seal_run *run, seal_run_state *loaded) {
   seal_run_state_set_string(&loaded->job_yaml, run->st.job_yaml);
   seal_run_state_set_string(&loaded->base_path, run->st.base_path);
   seal_run_state_set_string(&loaded->teacher.path, run->st.teacher.path);
+  /* where the models run now, not where the run that wrote the file ran them */
+  snprintf(loaded->model_device, sizeof loaded->model_device, "%s", run->st.model_device);
+  snprintf(loaded->teacher.device, sizeof loaded->teacher.device, "%s", run->st.teacher.device);
   seal_run_state_free(&run->st);
   run->st = *loaded;
 }

@@ -31,11 +31,13 @@ typedef struct {
   seal_run_state st;  /* authoritative on rank 0 */
   char *dir, *ckpt_path, *metrics_path;
   seal_metrics metrics;
-  volatile int *stop; /* set by the signal handler */
-  double last_ckpt;   /* when rank 0 last wrote the checkpoint */
-  char *device;       /* this rank's backend: "cpu" or "cuda:N" (its node-local GPU) */
-  seal_nccl *nccl;    /* gradient all-reduce between GPUs, or NULL (MPI on host memory) */
-  float *grad_host;   /* host staging for the MPI all-reduce of device gradients */
+  volatile int *stop;   /* set by the signal handler */
+  double last_ckpt;     /* when rank 0 last wrote the checkpoint */
+  char *device;         /* the policy's backend on this rank: "cpu" or "cuda:N" (its node-local
+                           GPU): the teacher's (job key teacher_device), else the model's */
+  char *student_device; /* the student's (job key device); equal to device without a teacher */
+  seal_nccl *nccl;      /* gradient all-reduce between GPUs, or NULL (MPI on host memory) */
+  float *grad_host;     /* host staging for the MPI all-reduce of device gradients */
   size_t grad_host_cap;
   int lock_fd; /* rank 0: the open DIR/seal.lock holding the directory's flock; 0: none */
 } seal_run;

@@ -148,6 +148,20 @@ void seal_run_state_model(const seal_run_state *s, seal_model_record *out) {
                              .intermediate = s->intermediate};
   snprintf(out->architecture, sizeof out->architecture, "%s", s->architecture);
   snprintf(out->files_fnv1a, sizeof out->files_fnv1a, "%s", s->model_fnv1a);
+  snprintf(out->device, sizeof out->device, "%s", s->model_device);
+}
+
+void seal_run_state_set_model(seal_run_state *s, const seal_model_record *m) {
+  seal_run_state_set_string(&s->base_path, m->path);
+  snprintf(s->architecture, sizeof s->architecture, "%s", m->architecture);
+  s->hidden = m->hidden;
+  s->n_layers = m->n_layers;
+  s->n_heads = m->n_heads;
+  s->n_kv_heads = m->n_kv_heads;
+  s->vocab_size = m->vocab_size;
+  s->intermediate = m->intermediate;
+  snprintf(s->model_fnv1a, sizeof s->model_fnv1a, "%s", m->files_fnv1a);
+  snprintf(s->model_device, sizeof s->model_device, "%s", m->device);
 }
 
 void seal_run_state_policy_model(const seal_run_state *s, seal_model_record *out) {

@@ -52,6 +52,9 @@ typedef struct {
   char *path;            /* owned, may be NULL */
   int hidden, n_layers, n_heads, n_kv_heads, vocab_size, intermediate;
   char files_fnv1a[17]; /* FNV-1a-64 of its files (16 hex digits), "" when unknown */
+  /* the backend rank 0 ran it on when the file was written ("cpu", "cuda:0"),
+   * "" when unknown (a checkpoint of an older seal) */
+  char device[32];
 } seal_model_record;
 
 typedef struct {
@@ -70,6 +73,7 @@ typedef struct {
   /* FNV-1a-64 (16 hex digits) of the model's files and of data.train's bytes,
    * compared on resume; "" when unknown (a checkpoint of an older seal) */
   char model_fnv1a[17], train_fnv1a[17];
+  char model_device[32]; /* the model's backend on rank 0 (seal_model_record.device) */
 
   /* teacher (job key `teacher`): the model that writes the self-edits and is the
    * policy ReST-EM trains, when it is not the model above (the student, which
@@ -135,6 +139,9 @@ const seal_rng_record *seal_run_state_find_rng(const seal_run_state *s, const ch
 
 /* The job's model (the student when there is a teacher), into *out (path borrowed). */
 void seal_run_state_model(const seal_run_state *s, seal_model_record *out);
+/* Makes m (its path copied) the job's model of the state: the inverse of
+ * seal_run_state_model. */
+void seal_run_state_set_model(seal_run_state *s, const seal_model_record *m);
 /* The model the policy rounds adapt, into *out (path borrowed): the teacher
  * when the run has one, else the run's model. */
 void seal_run_state_policy_model(const seal_run_state *s, seal_model_record *out);

@@ -112,7 +112,7 @@ grep -qF 'teacher: a model in the checkpoint, self in the job' "$tmp/refused.out
 say "seal eval and seal export --peft"
 run_seal 1 eval "$job" --output "$tmp/ref1" >"$tmp/eval.out" 2>"$tmp/eval.err" ||
   { cat "$tmp/eval.err" >&2; fail "seal eval exited with $?"; }
-grep -qF 'self-edits written by the teacher tests/fixtures/tiny-teacher, learned by the student tests/fixtures/tiny-seal' \
+grep -qF 'self-edits written by the teacher tests/fixtures/tiny-teacher (on cpu), learned by the student tests/fixtures/tiny-seal (on cpu)' \
   "$tmp/eval.out" || { cat "$tmp/eval.out" >&2; fail "seal eval's table does not name the teacher and student"; }
 grep -qF '"writer": "tests/fixtures/tiny-teacher"' "$tmp/ref1/eval.json" &&
   grep -qF '"learner": "tests/fixtures/tiny-seal"' "$tmp/ref1/eval.json" ||

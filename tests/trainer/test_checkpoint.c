@@ -337,8 +337,10 @@ START_TEST(checkpoint_teacher_round_trips_beside_the_model) {
                                   .n_kv_heads = 1,
                                   .vocab_size = 512,
                                   .intermediate = 80,
-                                  .files_fnv1a = "0123456789abcdef"};
+                                  .files_fnv1a = "0123456789abcdef",
+                                  .device = "cpu"};
   seal_run_state_set_string(&a.teacher.path, "models/teacher");
+  snprintf(a.model_device, sizeof a.model_device, "cuda:0"); /* the two on other backends */
   ck_assert_msg(seal_checkpoint_write(path, &a, &e) == 0, "%s", e.msg);
   ck_assert_int_eq(file_version(path), 3);
   ck_assert_msg(seal_checkpoint_read(path, &b, &e) == 0, "%s", e.msg);
@@ -347,6 +349,8 @@ START_TEST(checkpoint_teacher_round_trips_beside_the_model) {
   ck_assert_str_eq(b.teacher.architecture, "qwen2");
   ck_assert_str_eq(b.teacher.path, "models/teacher");
   ck_assert_str_eq(b.teacher.files_fnv1a, "0123456789abcdef");
+  ck_assert_str_eq(b.teacher.device, "cpu");
+  ck_assert_str_eq(b.model_device, "cuda:0");
   ck_assert_int_eq(b.teacher.hidden, 32);
   ck_assert_int_eq(b.teacher.n_layers, 3);
   ck_assert_int_eq(b.teacher.n_heads, 2);
@@ -356,6 +360,9 @@ START_TEST(checkpoint_teacher_round_trips_beside_the_model) {
   seal_run_state_policy_model(&b, &p);
   ck_assert_str_eq(p.path, "models/teacher");
   ck_assert_int_eq(p.hidden, 32);
+  ck_assert_str_eq(p.device, "cpu");
+  seal_run_state_model(&b, &p);
+  ck_assert_str_eq(p.device, "cuda:0");
   seal_run_state_free(&b);
   seal_run_state_free(&a);
   /* a version-3 file without its /teacher is refused */

@@ -119,11 +119,12 @@ START_TEST(unknown_and_duplicate_keys) {
   check_error(BASE "inner_loop:\n  lr: 0.001\n  lrr: 3\n",
               "t.yaml:7:3: unknown key \"inner_loop.lrr\" (known here: lora, epochs, lr, "
               "batch_size, schedule, warmup_steps, weight_decay, grad_clip, group)");
-  check_error(
-      BASE "colour: blue\n",
-      "t.yaml:5:1: unknown key \"colour\" (known here: task, model, teacher, device, seed, output, "
-      "rounds, repeats, data, selfedit, inner_loop, answer, grading, rest_em, reward, "
-      "evaluation, continual, checkpoint, testing)");
+  check_error(BASE "colour: blue\n",
+              "t.yaml:5:1: unknown key \"colour\" (known here: task, model, teacher, device, "
+              "teacher_device, "
+              "seed, output, rounds, repeats, data, selfedit, inner_loop, answer, grading, "
+              "rest_em, reward, "
+              "evaluation, continual, checkpoint, testing)");
   check_error(BASE "rounds: 1\nrounds: 2\n", "t.yaml:6:1: rounds: duplicate key");
 }
 END_TEST
@@ -143,10 +144,45 @@ START_TEST(wrong_types) {
               "t.yaml:6:7: inner_loop.lr: expected a number, got \".inf\"");
   check_error(BASE "device: gpu\n",
               "t.yaml:5:9: device: unknown value \"gpu\" (one of: auto, cpu, cuda)");
+  check_error(BASE "teacher: t.gguf\nteacher_device: gpu\n",
+              "t.yaml:6:17: teacher_device: unknown value \"gpu\" (one of: same, auto, cpu, cuda)");
+  check_error(BASE "teacher_device: cpu\n",
+              "t.yaml:5:17: teacher_device: \"cpu\" places a teacher, but the job has none "
+              "(teacher: self): set teacher to a model, or leave teacher_device out (the model "
+              "runs on `device`)");
   check_error(BASE "seed: -1\n", "t.yaml:5:7: seed: expected a non-negative integer, got \"-1\"");
   check_error(BASE "reward:\n  source: confidence\n",
               "t.yaml:6:11: reward.source: unknown value \"confidence\" (one of: labels, "
               "self-certainty, entropy, majority)");
+}
+END_TEST
+
+/* teacher_device: `same` (the default) follows device, another value places the
+ * teacher on its own backend; the dump gives it back. */
+START_TEST(teacher_device_key) {
+  seal_job j, back;
+  seal_error e;
+  ck_assert_msg(seal_job_parse(BASE "device: cuda\nteacher: t.gguf\n", "t.yaml", &j, &e) == 0, "%s",
+                e.msg);
+  ck_assert_int_eq(j.teacher_device, SEAL_TEACHER_DEVICE_SAME);
+  ck_assert_int_eq(seal_job_teacher_device(&j), SEAL_DEVICE_CUDA);
+  seal_job_free(&j);
+  const char *yaml = BASE "device: cuda\nteacher: t.gguf\nteacher_device: cpu\n";
+  ck_assert_msg(seal_job_parse(yaml, "t.yaml", &j, &e) == 0, "%s", e.msg);
+  ck_assert_int_eq(j.device, SEAL_DEVICE_CUDA);
+  ck_assert_int_eq(seal_job_teacher_device(&j), SEAL_DEVICE_CPU);
+  char *dump = seal_job_to_yaml(&j);
+  ck_assert_ptr_nonnull(strstr(dump, "\nteacher_device: cpu\n"));
+  ck_assert_msg(seal_job_parse(dump, "dump", &back, &e) == 0, "%s", e.msg);
+  ck_assert_int_eq(seal_job_teacher_device(&back), SEAL_DEVICE_CPU);
+  free(dump);
+  seal_job_free(&back);
+  seal_job_free(&j);
+  ck_assert_msg(
+      seal_job_parse(BASE "device: cpu\nteacher: t\nteacher_device: auto\n", "t.yaml", &j, &e) == 0,
+      "%s", e.msg);
+  ck_assert_int_eq(seal_job_teacher_device(&j), SEAL_DEVICE_AUTO);
+  seal_job_free(&j);
 }
 END_TEST
 
@@ -408,6 +444,7 @@ Suite *job_suite(void) {
   tcase_add_test(tc, valid_job_file);
   tcase_add_test(tc, defaults_are_the_papers);
   tcase_add_test(tc, reward_source_keys);
+  tcase_add_test(tc, teacher_device_key);
   tcase_add_test(tc, unknown_and_duplicate_keys);
   tcase_add_test(tc, wrong_types);
   tcase_add_test(tc, out_of_range_values);

@@ -101,12 +101,12 @@ START_TEST(the_same_job_and_model_resume) {
 }
 END_TEST
 
-/* More rounds, another output and device, moved model and data, other
- * evaluation settings: all allowed. */
+/* More rounds, another output and device (the model's and the teacher's),
+ * moved model and data, other evaluation settings: all allowed. */
 START_TEST(settings_that_may_change_do_not_matter) {
   open_run();
   seal_job made = job;
-  made.rounds = 1, made.device = SEAL_DEVICE_CUDA;
+  made.rounds = 1, made.device = SEAL_DEVICE_CUDA, made.teacher_device = SEAL_TEACHER_DEVICE_CPU;
   made.output = (char *)"runs/elsewhere", made.model = (char *)"/old/place/model";
   made.data.n_eval = 9;
   seal_knowledge_settings moved = *knowledge(&job);
@@ -116,6 +116,7 @@ START_TEST(settings_that_may_change_do_not_matter) {
   made.evaluation.protocols |= 1u << SEAL_PROTOCOL_CPT;
   seal_run_state ck;
   checkpoint_of(&made, &ck);
+  snprintf(ck.model_device, sizeof ck.model_device, "cuda:0"); /* where it ran then */
   seal_error e = {{0}};
   ck_assert_msg(seal_run_check_resume(&run, &ck, &e) == 0, "%s", e.msg);
   seal_run_state_free(&ck);
