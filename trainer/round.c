@@ -113,6 +113,18 @@ static void result_arrived(phase_ctx *pc, int count) {
 
 /* ---- GENERATE --------------------------------------------------------------- */
 
+void seal_run_write_selfedits(seal_run *run, int round, int context, seal_selfedit_batch *b) {
+  int k = run->job->selfedit.k;
+  uint64_t *seeds = seal_calloc((size_t)k, sizeof(uint64_t));
+  for (int s = 0; s < k; s++)
+    seeds[s] = seal_item_seed(run->job->seed, round, context, s, SEAL_STREAM_GENERATE);
+  seal_selfedit_batch_alloc(b, context, k);
+  /* the policy writes: its prompt, sampling and decoding are its own (the teacher's) */
+  seal_sample_selfedits(&run->eng, &run->domain, run->job, SEAL_SPLIT_TRAIN, context, k, seeds,
+                        b->texts, b->usable, b->reasons, b->attempts);
+  free(seeds);
+}
+
 static int generate_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
   phase_ctx *pc = user;
   seal_run *run = pc->run;
@@ -120,20 +132,13 @@ static int generate_work(void *user, int item, const void *payload, size_t len, 
   seal_generate_item in;
   seal_error e;
   if (seal_generate_item_decode(payload, len, &in, &e)) return bad_payload(out, &e);
-  int k = run->job->selfedit.k;
-  uint64_t *seeds = seal_calloc((size_t)k, sizeof(uint64_t));
-  for (int s = 0; s < k; s++)
-    seeds[s] = seal_item_seed(run->job->seed, pc->round, in.context, s, SEAL_STREAM_GENERATE);
   seal_selfedit_batch b;
-  seal_selfedit_batch_alloc(&b, in.context, k);
-  seal_sample_selfedits(&run->eng, &run->domain, run->job, SEAL_SPLIT_TRAIN, in.context, k, seeds,
-                        b.texts, b.usable, b.reasons, b.attempts);
+  seal_run_write_selfedits(run, pc->round, in.context, &b);
   char *text = seal_selfedit_batch_encode(&b, &e);
   SEAL_CHECK(text, "%s", e.msg);
   seal_buf_puts(out, text);
   free(text);
   seal_selfedit_batch_free(&b);
-  free(seeds);
   return 0;
 }
 
@@ -196,6 +201,21 @@ static bool injected_fault(const seal_job *job, int context, const seal_evaluate
   return f->context == context && f->sample == p->sample && f->repeat == p->repeat;
 }
 
+void seal_run_learn_selfedits(seal_run *run, int round, int context,
+                              const seal_evaluate_pair *pairs, int G, seal_inner_result *out) {
+  const char **texts = seal_calloc((size_t)(G ? G : 1), sizeof(char *));
+  uint64_t *seeds = seal_calloc((size_t)(G ? G : 1), sizeof(uint64_t));
+  for (int i = 0; i < G; i++) {
+    texts[i] = pairs[i].text;
+    seeds[i] = seal_item_seed(run->job->seed, round, context, pairs[i].sample,
+                              SEAL_STREAM_EVALUATE + pairs[i].repeat);
+  }
+  /* the student learns from the policy's text, through its own tokenizer */
+  seal_inner_evaluate(run->student, &run->domain, run->job, SEAL_SPLIT_TRAIN, context,
+                      SEAL_COND_SELFEDIT, texts, G, seeds, out);
+  free(texts), free(seeds);
+}
+
 /* EVALUATE(context, [(sample, repeat, text)...]): one inner loop, or (with
  * inner_loop.group > 1) several trained together as one batched multi-LoRA
  * run; the result has one inner loop's result per pair. */
@@ -217,23 +237,13 @@ static int evaluate_work(void *user, int item, const void *payload, size_t len, 
       seal_evaluate_item_free(&in);
       return -1;
     }
-  const char **texts = seal_calloc((size_t)(G ? G : 1), sizeof(char *));
-  uint64_t *seeds = seal_calloc((size_t)(G ? G : 1), sizeof(uint64_t));
-  for (int i = 0; i < G; i++) {
-    texts[i] = in.pairs[i].text;
-    seeds[i] = seal_item_seed(run->job->seed, pc->round, in.context, in.pairs[i].sample,
-                              SEAL_STREAM_EVALUATE + in.pairs[i].repeat);
-  }
   seal_evaluate_result res = {
       .n = G, .results = seal_calloc((size_t)(G ? G : 1), sizeof(seal_inner_result))};
-  /* the student learns from the policy's text, through its own tokenizer */
-  seal_inner_evaluate(run->student, &run->domain, run->job, SEAL_SPLIT_TRAIN, in.context,
-                      SEAL_COND_SELFEDIT, texts, G, seeds, res.results);
+  seal_run_learn_selfedits(run, pc->round, in.context, in.pairs, G, res.results);
   char *text = seal_evaluate_result_encode(&res, run->domain.ops->n_metrics);
   seal_buf_puts(out, text);
   free(text);
   seal_evaluate_result_free(&res);
-  free(texts), free(seeds);
   seal_evaluate_item_free(&in);
   return 0;
 }
@@ -390,9 +400,9 @@ static seal_kept_list filter_best(seal_run *run, int round, const int *ctx, int 
 
 /* ---- UPDATE (all ranks) --------------------------------------------------- */
 
-/* (prompt, self-edit) pairs with loss on the self-edit and its end token. */
-static void update_examples(seal_run *run, const seal_kept_list *kept, seal_sft_example *ex) {
-  seal_engine *eng = &run->eng;
+void seal_run_update_examples(const seal_run *run, const seal_kept_list *kept,
+                              seal_sft_example *ex) {
+  const seal_engine *eng = &run->eng; /* the policy's prompt, tokenizer and end token */
   int eos = eng->model.cfg.n_eos > 0 ? eng->model.cfg.eos_ids[0] : -1;
   for (int i = 0; i < kept->n; i++) {
     char *prompt = run->domain.ops->selfedit_prompt(&run->domain, eng, SEAL_SPLIT_TRAIN,
@@ -456,7 +466,7 @@ static void phase_update(seal_run *run, int round, const seal_kept_list *kept) {
   const seal_job_rest_em *re = &run->job->rest_em;
   int n = kept->n;
   seal_sft_example *ex = seal_calloc((size_t)(n ? n : 1), sizeof *ex);
-  update_examples(run, kept, ex);
+  seal_run_update_examples(run, kept, ex);
   seal_lora lora;
   seal_lora_create(&lora, &run->eng.model, re->lora.r, (float)re->lora.alpha, re->lora.targets);
   seal_rng rng;

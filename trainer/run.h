@@ -10,6 +10,7 @@
 #include "evaluator/domain.h"
 #include "model/engine.h"
 #include "trainer/inner.h"
+#include "trainer/items.h"
 #include "trainer/job.h"
 #include "trainer/metrics.h"
 #include "trainer/run_state.h"
@@ -62,6 +63,25 @@ int seal_run_resume_state_only(seal_run *run, seal_error *e);
  * checkpointing; a failure on any rank ends the
  * job (SEAL_DIE: every rank exits 1). */
 int seal_run_train(seal_run *run);
+
+/* The work of a round's phases on one rank (trainer/round.c), each on the
+ * engine that does it: the policy writes, the student learns, the policy is
+ * updated. With a teacher the two differ in tokenizer too, and only text passes
+ * between them (docs/teacher.md).
+ *
+ * GENERATE: the k self-edits of a context, sampled by the policy (run->eng:
+ * its chat template, tokenizer and sampling) and decoded to text; *b
+ * allocated (seal_selfedit_batch_free). */
+void seal_run_write_selfedits(seal_run *run, int round, int context, seal_selfedit_batch *b);
+/* EVALUATE: the inner loops of G self-edit texts of a context on the student
+ * (run->student), which splits and tokenizes them with its own tokenizer. */
+void seal_run_learn_selfedits(seal_run *run, int round, int context,
+                              const seal_evaluate_pair *pairs, int G, seal_inner_result *out);
+/* UPDATE: the policy's examples of the kept self-edits: (the self-edit prompt,
+ * the self-edit, the policy's end token) tokenized by the policy, loss from
+ * the self-edit on. ex[kept->n]; each ids malloc'd. */
+void seal_run_update_examples(const seal_run *run, const seal_kept_list *kept,
+                              seal_sft_example *ex);
 
 /* Writes the checkpoint now (rank 0; other ranks return at once). */
 void seal_run_checkpoint(seal_run *run);
