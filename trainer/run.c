@@ -220,11 +220,17 @@ static int model_missing(const char *path, const char *key, const char *source, 
                      path, source, key);
 }
 
-/* The model the job names at `key` (path: its value) on device. */
+/* The model the job names at `key` (path: its value) on device. With a
+ * teacher, a failure says which of the two models and which backend. */
 static int open_engine(seal_engine *eng, const seal_job *job, const char *key, const char *path,
                        const char *device, seal_error *e) {
   if (!seal_file_exists(path)) return model_missing(path, key, job->source, e);
-  return seal_engine_open(eng, path, device, e);
+  if (!seal_job_has_teacher(job)) return seal_engine_open(eng, path, device, e);
+  seal_error why;
+  if (!seal_engine_open(eng, path, device, &why)) return 0;
+  return seal_errorf(e, "%s: %s (%s) on %s: %s", job->source, key,
+                     strcmp(key, "teacher") ? "the student" : "the self-edits' writer", device,
+                     why.msg);
 }
 
 /* The policy (the teacher, or the job's model teaching itself) on run->device
