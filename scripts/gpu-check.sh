@@ -6,13 +6,18 @@
 #      forward and backward, LoRA gradients, five AdamW steps, PEFT adapters
 #      and merge, greedy and batched generation, KV-cached inference), with the
 #      new kernels and again with the first (reference) kernels;
-#   3. the kernel lab at full shapes (every op against the CPU backend, timed);
-#   4. compute-sanitizer memcheck (+ leak check), racecheck and initcheck on the
+#   3. teacher and student on different backends (job key teacher_device,
+#      docs/teacher.md): tests/fixtures/tiny-seal's job with tests/fixtures/
+#      tiny-teacher, 1 round with the teacher on cpu and the student on cuda,
+#      then the other way round; each must finish and its checkpoint name both
+#      backends (seal inspect);
+#   4. the kernel lab at full shapes (every op against the CPU backend, timed);
+#   5. compute-sanitizer memcheck (+ leak check), racecheck and initcheck on the
 #      lab's small shapes;
-#   5. seal bench beside bench/pytorch_baseline.py at the Llama-3.2-1B shape
+#   6. seal bench beside bench/pytorch_baseline.py at the Llama-3.2-1B shape
 #      (random bf16 weights, the same run), and with --with-7b the Qwen2.5-7B
 #      LoRA-on-q,v steps too;
-#   6. the table: every check's result, then seal vs PyTorch with the targets.
+#   7. the table: every check's result, then seal vs PyTorch with the targets.
 #
 #   scripts/gpu-check.sh [--with-7b] [--budget SECONDS] [build-dir]
 #
@@ -33,7 +38,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --with-7b) with_7b=1 ;;
     --budget) budget=$2; shift ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     *) build=$1 ;;
   esac
   shift
@@ -114,6 +119,26 @@ run "golden tests, cuda, reference kernels" 90 "$logs/golden-cuda-reference.txt"
   env SEAL_TEST_DEVICE=cuda CK_RUN_SUITE=golden CK_DEFAULT_TIMEOUT=120 \
   SEAL_CUDA_ATTENTION=reference SEAL_CUDA_LORA=tiled "$build/test_model"
 tail -3 "$logs/golden-cuda-reference.txt"
+
+step "teacher and student on different backends (tiny teacher job, 1 round each)"
+# teacher_run STUDENT_DEVICE TEACHER_DEVICE: the run, then seal inspect naming both
+teacher_run() {
+  local dev=$1 tdev=$2 name="teacher-$2-student-$1"
+  local job="$logs/$name.yaml" dir=${TMPDIR:-/tmp}/seal-$name
+  sed -e 's#^model: tests/fixtures/tiny-seal$#model: tests/fixtures/tiny-seal\nteacher: tests/fixtures/tiny-teacher#' \
+    -e "s/^device: cpu$/device: $dev/" -e 's/^rounds: 2$/rounds: 1/' \
+    tests/fixtures/tiny-seal/job.yaml >"$job"
+  printf 'teacher_device: %s\n' "$tdev" >>"$job"
+  rm -rf "$dir"
+  run "teacher on $tdev, student on $dev (tiny teacher job)" 60 "$logs/$name.txt" \
+    bash -c "'$build/seal' train '$job' --output '$dir' &&
+      '$build/seal' inspect '$dir/checkpoint.h5' | tee '$logs/$name.inspect' |
+        grep -F 'base:       tests/fixtures/tiny-seal (on $dev' &&
+      grep -F 'teacher at: tests/fixtures/tiny-teacher (on $tdev' '$logs/$name.inspect'"
+  tail -2 "$logs/$name.txt"
+}
+teacher_run cuda cpu
+teacher_run cpu cuda
 
 step "kernel lab (full shapes)"
 run "kernel lab, full shapes" 150 "$logs/lab.txt" "$build/cuda_kernel_lab" --reps 5
