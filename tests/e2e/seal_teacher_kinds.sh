@@ -12,7 +12,8 @@
 # 2. A GGUF teacher (tests/fixtures/tiny-teacher.gguf: tiny-teacher's weights and
 #    tokenizer as GGUF): 2 rounds equal the HF teacher's bit for bit, and so does a
 #    1-round run extended to 2 with --resume (round 0 merged into the GGUF teacher);
-#    the checkpoint records the GGUF file as /teacher.
+#    the checkpoint records the GGUF file as /teacher. The reverse, the HF teacher
+#    beside a GGUF student (tests/fixtures/tiny-seal.gguf), equals the HF student.
 # 3. A teacher with a tokenizer of its own (tests/fixtures/tiny-teacher-tok, 300
 #    ids): a round trains to the end (the ids each side sees: test_teacher_tokens.c).
 set -euo pipefail
@@ -86,6 +87,13 @@ train_to_end 1 "$(job gguf1 tests/fixtures/tiny-teacher.gguf 1)" "$tmp/gguf_resu
 train_to_end 1 "$tmp/gguf2.yaml" "$tmp/gguf_resumed" 2 --resume
 compare "$tmp/hf2" "$tmp/gguf_resumed" exact
 say "a GGUF teacher equals the HF teacher, straight and resumed"
+# the reverse: the HF teacher beside a GGUF student (tiny-seal's weights, q/k permuted)
+sed 's#^model: tests/fixtures/tiny-seal$#model: tests/fixtures/tiny-seal.gguf#' "$tmp/hf2.yaml" >"$tmp/gguf_student.yaml"
+train_to_end 1 "$tmp/gguf_student.yaml" "$tmp/gguf_student" 2
+compare "$tmp/hf2" "$tmp/gguf_student" exact
+grep -qF 'base:       tests/fixtures/tiny-seal.gguf (on cpu)' "$tmp/gguf_student.inspect" ||
+  { cat "$tmp/gguf_student.inspect" >&2; fail "seal inspect does not record the GGUF student"; }
+say "a GGUF student beside the HF teacher equals the HF student"
 
 # ---- 3. a teacher with its own tokenizer -----------------------------------------------------
 train_to_end 1 "$(job tok tests/fixtures/tiny-teacher-tok 1)" "$tmp/tok" 1

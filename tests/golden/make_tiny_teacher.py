@@ -12,13 +12,16 @@ tokenizer (copied: tokenizer.json, tokenizer_config.json), because a random mode
 with another tokenizer's pieces would only write bytes the student's tokenizer never saw;
 the self-edit still travels as text (decoded by the teacher, encoded by the student).
 
-It also writes two variants, for tests/e2e/seal_teacher_kinds.sh and
+It also writes three variants, for tests/e2e/seal_teacher_kinds.sh and
 tests/trainer/test_teacher_tokens.c:
 
   tests/fixtures/tiny-teacher.gguf   the same model as a GGUF file (version 3, F32, the
       llama.cpp tensor names of qwen2, no q/k permutation), its tokenizer (tiny-seal's
       BPE: tokens in id order, merges, token types, eos) as GGUF metadata, so that a
       GGUF teacher beside the HF student computes what the HF teacher does.
+  tests/fixtures/tiny-seal.gguf      tiny-seal (the student) as a llama GGUF, its q and k
+      rows permuted as llama.cpp's converter does, for a GGUF student beside an HF
+      teacher.
   tests/fixtures/tiny-teacher-tok/   another random Qwen2 of the same sizes with a
       tokenizer of its own: tiny-seal's base symbols and only its first 200 merges,
       every id shuffled (random.Random(12)) and the three special tokens moved to the
@@ -37,6 +40,7 @@ import struct
 
 OUT = "tests/fixtures/tiny-teacher"
 GGUF_OUT = "tests/fixtures/tiny-teacher.gguf"
+STUDENT_GGUF_OUT = "tests/fixtures/tiny-seal.gguf"
 TOK_OUT = "tests/fixtures/tiny-teacher-tok"
 SRC = "tests/fixtures/tiny-seal"
 HIDDEN, LAYERS, HEADS, KV_HEADS, HEAD_DIM, INTER, VOCAB = 32, 3, 2, 1, 16, 80, 512
@@ -165,27 +169,60 @@ def gguf_name(hf):
     return f"blk.{layer}.attn_{proj[0]}.{kind}"
 
 
-def write_gguf(path, t, tok):
-    """A qwen2 GGUF of tensors t (no q/k permutation: llama.cpp permutes llama's only)
-    with the tokenizer.json tok as tokenizer.ggml.* metadata."""
+def permute_rows(tensor, n_head):
+    """convert_hf_to_gguf.py's LlamaModel.permute: within each head of D rows, GGUF row
+    2i + j is Hugging Face row j * D/2 + i (interleaved RoPE pairs)."""
+    shape, values = tensor
+    rows, cols = shape
+    d = rows // n_head
+    out = []
+    for h in range(n_head):
+        for r in range(d):
+            i, j = r // 2, r % 2
+            src = h * d + j * (d // 2) + i
+            out.extend(values[src * cols:(src + 1) * cols])
+    return shape, out
+
+
+def read_safetensors(path):
+    """The F32 tensors of a safetensors file: name -> (shape, values)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    t = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        assert info["dtype"] == "F32", (name, info["dtype"])
+        a, b = info["data_offsets"]
+        t[name] = (tuple(info["shape"]), list(struct.unpack(f"<{(b - a) // 4}f", data[a:b])))
+    return t
+
+
+def write_gguf(path, arch, sizes, t, tok):
+    """A GGUF of tensors t (architecture arch, sizes: hidden, layers, heads, kv_heads,
+    head_dim, inter, eps, theta) with the tokenizer.json tok as tokenizer.ggml.*
+    metadata. A llama's q and k rows are permuted as llama.cpp's converter does."""
     vocab = tok["model"]["vocab"]
     tokens = [None] * len(vocab)
     for piece, i in vocab.items():
         tokens[i] = piece
     special = {a["id"] for a in tok["added_tokens"] if a["special"]}
     eos = vocab["<|endoftext|>"]
+    z = sizes
     kv = [
-        gguf_kv("general.architecture", GGUF_STRING, "qwen2"),
+        gguf_kv("general.architecture", GGUF_STRING, arch),
         gguf_kv("general.alignment", GGUF_U32, GGUF_ALIGN),
-        gguf_kv("qwen2.block_count", GGUF_U32, LAYERS),
-        gguf_kv("qwen2.context_length", GGUF_U32, 1024),
-        gguf_kv("qwen2.embedding_length", GGUF_U32, HIDDEN),
-        gguf_kv("qwen2.feed_forward_length", GGUF_U32, INTER),
-        gguf_kv("qwen2.attention.head_count", GGUF_U32, HEADS),
-        gguf_kv("qwen2.attention.head_count_kv", GGUF_U32, KV_HEADS),
-        gguf_kv("qwen2.attention.key_length", GGUF_U32, HEAD_DIM),
-        gguf_kv("qwen2.attention.layer_norm_rms_epsilon", GGUF_F32, 1e-6),
-        gguf_kv("qwen2.rope.freq_base", GGUF_F32, 1000000.0),
+        gguf_kv(f"{arch}.block_count", GGUF_U32, z["layers"]),
+        gguf_kv(f"{arch}.context_length", GGUF_U32, 1024),
+        gguf_kv(f"{arch}.embedding_length", GGUF_U32, z["hidden"]),
+        gguf_kv(f"{arch}.feed_forward_length", GGUF_U32, z["inter"]),
+        gguf_kv(f"{arch}.attention.head_count", GGUF_U32, z["heads"]),
+        gguf_kv(f"{arch}.attention.head_count_kv", GGUF_U32, z["kv_heads"]),
+        gguf_kv(f"{arch}.attention.key_length", GGUF_U32, z["head_dim"]),
+        gguf_kv(f"{arch}.attention.layer_norm_rms_epsilon", GGUF_F32, z["eps"]),
+        gguf_kv(f"{arch}.rope.freq_base", GGUF_F32, z["theta"]),
         gguf_kv("tokenizer.ggml.model", GGUF_STRING, "gpt2"),
         gguf_kv("tokenizer.ggml.pre", GGUF_STRING, "gpt2"),
         gguf_kv("tokenizer.ggml.tokens", GGUF_ARRAY, (GGUF_STRING, tokens)),
@@ -195,6 +232,13 @@ def write_gguf(path, t, tok):
                 (GGUF_STRING, [" ".join(m) for m in tok["model"]["merges"]])),
         gguf_kv("tokenizer.ggml.eos_token_id", GGUF_U32, eos),
     ]
+    if arch == "llama":
+        t = dict(t)
+        for name in t:
+            if name.endswith("q_proj.weight"):
+                t[name] = permute_rows(t[name], z["heads"])
+            elif name.endswith("k_proj.weight"):
+                t[name] = permute_rows(t[name], z["kv_heads"])
     infos, blobs, off = b"", [], 0
     for name in sorted(t):
         shape, values = t[name]
@@ -255,7 +299,17 @@ def main():
         src_tok = json.load(f)
     t = tensors()
     write_model_dir(OUT, VOCAB, 0, t, None)
-    write_gguf(GGUF_OUT, t, src_tok)
+    write_gguf(GGUF_OUT, "qwen2", dict(hidden=HIDDEN, layers=LAYERS, heads=HEADS, kv_heads=KV_HEADS,
+                                       head_dim=HEAD_DIM, inter=INTER, eps=1e-6, theta=1000000.0),
+               t, src_tok)
+    with open(os.path.join(SRC, "config.json")) as f:
+        c = json.load(f)
+    student = dict(hidden=c["hidden_size"], layers=c["num_hidden_layers"],
+                   heads=c["num_attention_heads"], kv_heads=c["num_key_value_heads"],
+                   head_dim=c["head_dim"], inter=c["intermediate_size"], eps=c["rms_norm_eps"],
+                   theta=c["rope_parameters"]["rope_theta"])
+    write_gguf(STUDENT_GGUF_OUT, "llama", student,
+               read_safetensors(os.path.join(SRC, "model.safetensors")), src_tok)
     tok = own_tokenizer(src_tok)
     n = len(tok["model"]["vocab"])
     write_model_dir(TOK_OUT, n, tok["model"]["vocab"]["<|endoftext|>"], tensors(2026, n), tok)
