@@ -10,9 +10,9 @@
 #    job file's line and column. --profile reports the teacher's and the student's
 #    ops apart.
 # 2. A GGUF teacher (tests/fixtures/tiny-teacher.gguf: tiny-teacher's weights and
-#    tokenizer as GGUF): 2 rounds equal the HF teacher's bit for bit, and so does a
-#    1-round run extended to 2 with --resume (round 0 merged into the GGUF teacher);
-#    the checkpoint records the GGUF file as /teacher. The reverse, the HF teacher
+#    tokenizer as GGUF): a 1-round run extended to 2 with --resume (round 0 merged
+#    into the GGUF teacher) equals the HF teacher's 2 rounds bit for bit; the
+#    checkpoint records the GGUF file as /teacher. The reverse, the HF teacher
 #    beside a GGUF student (tests/fixtures/tiny-seal.gguf), equals the HF student.
 # 3. A teacher with a tokenizer of its own (tests/fixtures/tiny-teacher-tok, 300
 #    ids): a round trains to the end (the ids each side sees: test_teacher_tokens.c).
@@ -77,16 +77,15 @@ fi
 say "bad teacher_device values are refused at their line"
 
 # ---- 2. a GGUF teacher ---------------------------------------------------------------------------
+# 1 round, then --resume to 2 (round 0 merged into the GGUF teacher): the HF teacher's 2 rounds
 train_to_end 1 "$(job hf2 tests/fixtures/tiny-teacher 2)" "$tmp/hf2" 2
-train_to_end 1 "$(job gguf2 tests/fixtures/tiny-teacher.gguf 2)" "$tmp/gguf2" 2
-compare "$tmp/hf2" "$tmp/gguf2" exact
-grep -qF 'teacher at: tests/fixtures/tiny-teacher.gguf (on cpu)' "$tmp/gguf2.inspect" &&
-  grep -qF 'teacher:    qwen2, hidden 32, 3 layers, 2 heads (1 kv), vocab 512' "$tmp/gguf2.inspect" ||
-  { cat "$tmp/gguf2.inspect" >&2; fail "seal inspect does not record the GGUF teacher"; }
-train_to_end 1 "$(job gguf1 tests/fixtures/tiny-teacher.gguf 1)" "$tmp/gguf_resumed" 1
-train_to_end 1 "$tmp/gguf2.yaml" "$tmp/gguf_resumed" 2 --resume
-compare "$tmp/hf2" "$tmp/gguf_resumed" exact
-say "a GGUF teacher equals the HF teacher, straight and resumed"
+train_to_end 1 "$(job gguf1 tests/fixtures/tiny-teacher.gguf 1)" "$tmp/gguf" 1
+train_to_end 1 "$(job gguf2 tests/fixtures/tiny-teacher.gguf 2)" "$tmp/gguf" 2 --resume
+compare "$tmp/hf2" "$tmp/gguf" exact
+grep -qF 'teacher at: tests/fixtures/tiny-teacher.gguf (on cpu)' "$tmp/gguf.inspect" &&
+  grep -qF 'teacher:    qwen2, hidden 32, 3 layers, 2 heads (1 kv), vocab 512' "$tmp/gguf.inspect" ||
+  { cat "$tmp/gguf.inspect" >&2; fail "seal inspect does not record the GGUF teacher"; }
+say "a GGUF teacher, resumed after round 0, equals the HF teacher"
 # the reverse: the HF teacher beside a GGUF student (tiny-seal's weights, q/k permuted)
 sed 's#^model: tests/fixtures/tiny-seal$#model: tests/fixtures/tiny-seal.gguf#' "$tmp/hf2.yaml" >"$tmp/gguf_student.yaml"
 train_to_end 1 "$tmp/gguf_student.yaml" "$tmp/gguf_student" 2
