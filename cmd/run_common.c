@@ -33,10 +33,11 @@ void cmd_load_job(const char *path, const char *output, const char *device, seal
     free(job->output);
     job->output = seal_strdup(output);
   }
-  if (device)
-    job->device = !strcmp(device, "cpu")    ? SEAL_DEVICE_CPU
-                  : !strcmp(device, "cuda") ? SEAL_DEVICE_CUDA
-                                            : SEAL_DEVICE_AUTO;
+  if (device && seal_device_parse(device, &job->device))
+    SEAL_DIE(
+        "--device %s: expected auto, cpu, cpu:bf16 or cuda (a job's ranks take their "
+        "node's GPUs in turn, so cuda:N is for single-process commands)",
+        device);
 }
 
 void cmd_comm_init(int *argc, char ***argv, seal_comm *comm) {

@@ -26,7 +26,8 @@ seal_op seal_ops_missing(const seal_ops *ops) {
 
 seal_backend *seal_backend_create(const char *name, seal_error *e) {
   if (!name || !strcmp(name, "auto")) name = seal_backend_default_name();
-  if (!strcmp(name, "cpu")) return seal_cpu_backend_create(e);
+  if (!strcmp(name, "cpu")) return seal_cpu_backend_create(SEAL_F32, e);
+  if (!strcmp(name, "cpu:bf16")) return seal_cpu_backend_create(SEAL_BF16, e);
   if (!strcmp(name, "cuda") || !strncmp(name, "cuda:", 5)) {
 #ifdef SEAL_HAVE_CUDA
     int device = 0;
@@ -44,7 +45,7 @@ seal_backend *seal_backend_create(const char *name, seal_error *e) {
     return NULL;
 #endif
   }
-  seal_errorf(e, "unknown backend '%s' (expected cpu, cuda, cuda:N or auto)", name);
+  seal_errorf(e, "unknown backend '%s' (expected cpu, cpu:bf16, cuda, cuda:N or auto)", name);
   return NULL;
 }
 

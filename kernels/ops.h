@@ -7,8 +7,11 @@
  *
  * Conventions
  * - Pointers are backend memory (host memory for cpu, device memory for cuda),
- *   allocated with ops->alloc. "act" means the backend's activation/weight dtype
- *   (be->act: F32 on cpu, BF16 on cuda); "f32" means float32 on every backend
+ *   allocated with ops->alloc. "act" means the backend's activation dtype
+ *   (be->act: F32 on cpu, BF16 on cuda; norm weights and biases too); "wt" is
+ *   the dtype of the frozen base's matrices (embedding, linear layers, LM head),
+ *   be->weight: act, except on "cpu:bf16" (BF16 matrices, F32 activations:
+ *   half the bytes a decoded token reads); "f32" means float32 on every backend
  *   (LoRA parameters, their gradients, optimizer state, losses, statistics);
  *   "i32" means int32_t.
  * - N is the number of token rows (B*T). Matrices are row-major. A linear layer's
@@ -41,7 +44,9 @@ typedef struct seal_ops seal_ops;
 
 struct seal_backend {
   const char *name;    /* "cpu" or "cuda" */
-  seal_dtype act;      /* dtype of weights and activations */
+  seal_dtype act;      /* dtype of activations, norm weights and biases */
+  seal_dtype weight;   /* dtype of the frozen base's matrices ("wt" below): act, but bf16
+                        * on "cpu:bf16", which keeps f32 activations */
   const seal_ops *ops; /* the backend's operations */
   void *ctx;           /* backend-private state (cuBLASLt handle, stream, workspace) */
 };
@@ -83,7 +88,7 @@ struct seal_backend {
   X(void, bind_thread, (seal_backend *be), (be))                                                   \
                                                                                                    \
   /* ---- transformer forward -------------------------------------------- */                      \
-  /* out[N,C] act = table[ids[n], :], ids i32 [N], table act [V,C] */                              \
+  /* out[N,C] act = table[ids[n], :], ids i32 [N], table wt [V,C] */                              \
   X(void, embedding, (seal_backend *be, void *out, const int32_t *ids, const void *table, int N,   \
                       int C), (be, out, ids, table, N, C))                                         \
   /* out[N,C] act = inp * rsqrt(mean(inp^2) + eps) * weight[C];                                    \
@@ -98,7 +103,7 @@ struct seal_backend {
   /* out[n] act = a + b (out may alias a or b) */                                                  \
   X(void, add, (seal_backend *be, void *out, const void *a, const void *b, size_t n),              \
     (be, out, a, b, n))                                                                            \
-  /* out[N,O] act = inp[N,I] act @ weight[O,I]^T act (+ bias[O] act when not NULL);                \
+  /* out[N,O] act = inp[N,I] act @ weight[O,I]^T wt (+ bias[O] act when not NULL);                \
    * with I = 0 the empty product is 0, so every row is the bias (or 0) */                         \
   X(void, matmul, (seal_backend *be, void *out, const void *inp, const void *weight,               \
                    const void *bias, int N, int I, int O), (be, out, inp, weight, bias, N, I, O))  \
@@ -141,7 +146,7 @@ struct seal_backend {
                                          scale))                                                   \
                                                                                                    \
   /* ---- transformer backward (base weights frozen) ---------------------- */                     \
-  /* dinp[N,I] act (+= when accumulate, else =) dout[N,O] act @ weight[O,I] act */                 \
+  /* dinp[N,I] act (+= when accumulate, else =) dout[N,O] act @ weight[O,I] wt */                 \
   X(void, matmul_backward_input, (seal_backend *be, void *dinp, const void *dout,                  \
                                   const void *weight, int N, int I, int O, int accumulate),        \
     (be, dinp, dout, weight, N, I, O, accumulate))                                                 \
@@ -175,7 +180,7 @@ struct seal_backend {
                           const void *dout, const void *x, const float *A, const float *B,         \
                           const float *h, int N, int I, int O, int r, float scale),                \
     (be, dx, dA, dB, dh, dout, x, A, B, h, N, I, O, r, scale))                                     \
-  /* W[O,I] act += scale * B[O,r] @ A[r,I] */                                                      \
+  /* W[O,I] wt += scale * B[O,r] @ A[r,I] */                                                      \
   X(void, lora_merge, (seal_backend *be, void *W, const float *A, const float *B, int O, int I,    \
                        int r, float scale), (be, W, A, B, O, I, r, scale))                         \
                                                                                                    \
@@ -227,16 +232,17 @@ int seal_op_find(const char *name);
  * table is complete. */
 seal_op seal_ops_missing(const seal_ops *ops);
 
-/* Creates a backend by name ("cpu", "cuda" = "cuda:0", "cuda:N" for GPU N,
- * "auto"); NULL with a message in e when the name is unknown or the backend is
- * unavailable (not built, no GPU). */
+/* Creates a backend by name ("cpu", "cpu:bf16" (the CPU with bf16 base
+ * matrices), "cuda" = "cuda:0", "cuda:N" for GPU N, "auto"); NULL with a message in e when the name
+ * is unknown or the backend is unavailable (not built, no GPU). */
 seal_backend *seal_backend_create(const char *name, seal_error *e);
 void seal_backend_destroy(seal_backend *be);
 /* "cuda" when built with CUDA and a GPU is visible, else "cpu". */
 const char *seal_backend_default_name(void);
 
 /* Each backend's constructor (kernels/cpu/, kernels/cuda/). */
-seal_backend *seal_cpu_backend_create(seal_error *e);
+/* weight: SEAL_F32 (the reference) or SEAL_BF16 for the base matrices. */
+seal_backend *seal_cpu_backend_create(seal_dtype weight, seal_error *e);
 #ifdef SEAL_HAVE_CUDA
 seal_backend *seal_cuda_backend_create(int device, seal_error *e);
 int seal_cuda_device_count(void);
@@ -249,5 +255,9 @@ seal_backend *seal_backend_base(seal_backend *be);
 
 /* Element size of the backend's activations. */
 static inline size_t seal_act_size(const seal_backend *be) { return seal_dtype_size(be->act); }
+/* Element size of the backend's base matrices (be->weight). */
+static inline size_t seal_weight_size(const seal_backend *be) {
+  return seal_dtype_size(be->weight);
+}
 
 #endif

@@ -160,6 +160,7 @@ seal_backend *seal_backend_profiled(seal_backend *inner, int lm_head_width, FILE
   seal_backend *be = seal_calloc(1, sizeof *be);
   be->name = inner->name;
   be->act = inner->act;
+  be->weight = inner->weight;
   be->ops = &profiled_ops;
   be->ctx = p;
   return be;

@@ -26,8 +26,9 @@ static void *upload(seal_backend *be, const seal_tensor_set *ts, const char *nam
     return NULL;
   }
   size_t n = (size_t)(cols ? rows * cols : rows);
-  void *d = be->ops->alloc(be, n * seal_act_size(be));
-  be->ops->to_device(be, d, be->act, t->data, n);
+  seal_dtype type = cols ? be->weight : be->act; /* matrices "wt", vectors "act" */
+  void *d = be->ops->alloc(be, n * seal_dtype_size(type));
+  be->ops->to_device(be, d, type, t->data, n);
   return d;
 }
 

@@ -14,7 +14,8 @@
 #include "model/config.h"
 #include "model/tensors.h"
 
-/* One decoder layer's frozen weights on the backend, all in be->act, in the
+/* One decoder layer's frozen weights on the backend (matrices in be->weight,
+ * vectors in be->act), in the
  * order Hugging Face writes them. One line a weight:
  *   X(field, name after "model.layers.{l}.", rows, cols, present)
  * with rows and cols written in C (hidden), QD = Hq*D, KD = Hkv*D and I (MLP
@@ -63,7 +64,8 @@ typedef struct {
   float *inv_freq;    /* f32 [D/2] on the backend, llama3 scaling folded in */
 } seal_model;
 
-/* Uploads the named HF tensors to the backend (converting to be->act). Every
+/* Uploads the named HF tensors to the backend (converting matrices to
+ * be->weight, vectors to be->act). Every
  * tensor the config implies must be present with its shape. */
 int seal_model_create(seal_model *m, seal_backend *be, const seal_model_config *cfg,
                       const seal_tensor_set *weights, seal_error *e);

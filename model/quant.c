@@ -21,12 +21,6 @@ static float bits_to_f32(uint32_t u) {
   return f;
 }
 
-static uint32_t f32_to_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
 float seal_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1Fu;
@@ -37,15 +31,6 @@ float seal_f16_to_f32(uint16_t h) {
   /* Subnormal half: mant * 2^-24, exact in float. */
   float v = (float)mant * (1.0f / 16777216.0f);
   return sign ? -v : v;
-}
-
-float seal_bf16_to_f32(uint16_t b) { return bits_to_f32((uint32_t)b << 16); }
-
-uint16_t seal_f32_to_bf16(float f) {
-  uint32_t u = f32_to_bits(f);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
 }
 
 static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/bf16.h"
+
 /* ggml_type values as stored in GGUF tensor infos. */
 typedef enum {
   SEAL_GGML_F32 = 0,
@@ -20,9 +22,7 @@ typedef enum {
 } seal_ggml_type;
 
 float seal_f16_to_f32(uint16_t h);
-float seal_bf16_to_f32(uint16_t b);
-/* Round to nearest even, as torch and ggml do (NaN stays NaN). */
-uint16_t seal_f32_to_bf16(float f);
+/* seal_bf16_to_f32 and seal_f32_to_bf16: util/bf16.h */
 
 /* True for the types seal_dequantize handles. */
 bool seal_ggml_type_supported(uint32_t type);

@@ -48,6 +48,12 @@ endfunction()
 seal_unit_tests(util seal_util)
 seal_unit_tests(kernels seal_kernels)
 seal_unit_tests(model seal_model)
+# The golden model checks again on the CPU with bf16 base matrices (cpu:bf16),
+# judged by the bf16 tolerances the CUDA backend is held to.
+add_test(NAME unit_model_golden_cpu_bf16 COMMAND test_model WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(unit_model_golden_cpu_bf16 PROPERTIES
+  ENVIRONMENT "${SEAL_TEST_ENV};CK_DEFAULT_TIMEOUT=600;CK_RUN_SUITE=golden;SEAL_TEST_DEVICE=cpu:bf16"
+  LABELS unit)
 seal_unit_tests(evaluator seal_evaluator)
 seal_unit_tests(comm seal_comm)
 seal_unit_tests(trainer seal_trainer)

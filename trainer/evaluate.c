@@ -451,7 +451,7 @@ typedef struct {
 static size_t weight_bytes(const seal_model *m, int layer, int t, void **W) {
   int out, in;
   *W = seal_lora_base_weight(m, layer, (seal_lora_target)t, &out, &in);
-  return (size_t)out * in * seal_act_size(m->be);
+  return (size_t)out * in * seal_weight_size(m->be);
 }
 
 static void weights_save(const seal_model *m, unsigned targets, weights_copy *w) {

@@ -14,6 +14,7 @@
 #include "model/json_file.h"
 #include "model/loader.h"
 #include "trainer/checkpoint.h"
+#include "util/bf16.h"
 
 /* ---- rounds and their shapes -------------------------------------------- */
 
@@ -240,6 +241,7 @@ int seal_export_merge_rounds(seal_model *m, const seal_run_state *st, int n_roun
 typedef struct {
   char *name;
   const void *src;
+  seal_dtype type; /* on the backend: be->weight for matrices, be->act for vectors */
   int ndim;
   int64_t shape[2];
 } out_tensor;
@@ -252,6 +254,7 @@ static void add_weight(seal_model *m, const char *name, out_tensor *w, int *n) {
   t->name = seal_strdup(name);
   t->src = p;
   t->ndim = cols == 1 ? 1 : 2;
+  t->type = t->ndim == 2 ? m->be->weight : m->be->act;
   t->shape[0] = rows;
   t->shape[1] = cols;
 }
@@ -305,15 +308,6 @@ static char *safetensors_header(const out_tensor *w, int n, seal_export_dtype dt
   return text;
 }
 
-/* float32 -> bfloat16, rounding to nearest even; NaN stays NaN. */
-static uint16_t f32_to_bf16(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
-}
-
 static int write_all(int fd, const void *data, size_t n) {
   const char *p = data;
   while (n > 0) {
@@ -331,16 +325,16 @@ static int write_all(int fd, const void *data, size_t n) {
 static int write_tensor_data(int fd, seal_backend *be, const out_tensor *w, int n,
                              seal_export_dtype dtype) {
   enum { CHUNK = 1 << 20 };
-  const size_t act_size = be->act == SEAL_BF16 ? 2 : 4;
   float *buf = seal_malloc(CHUNK * sizeof(float));        /* [CHUNK] */
   uint16_t *half = seal_malloc(CHUNK * sizeof(uint16_t)); /* [CHUNK] */
   int rc = 0;
   for (int i = 0; i < n && !rc; i++)
     for (int64_t at = 0, total = numel(&w[i]); at < total && !rc; at += CHUNK) {
       size_t k = (size_t)(total - at < CHUNK ? total - at : CHUNK);
-      be->ops->to_host(be, buf, (const char *)w[i].src + (size_t)at * act_size, be->act, k);
+      const char *src = (const char *)w[i].src + (size_t)at * seal_dtype_size(w[i].type);
+      be->ops->to_host(be, buf, src, w[i].type, k);
       if (dtype == SEAL_EXPORT_BF16) {
-        for (size_t j = 0; j < k; j++) half[j] = f32_to_bf16(buf[j]);
+        for (size_t j = 0; j < k; j++) half[j] = seal_f32_to_bf16(buf[j]);
         rc = write_all(fd, half, k * sizeof(uint16_t));
       } else {
         rc = write_all(fd, buf, k * sizeof(float));
@@ -558,7 +552,7 @@ int seal_export_merged(const seal_run_state *st, int n_rounds, const char *base_
   seal_backend *be = NULL;
   seal_model m;
   memset(&m, 0, sizeof m);
-  if (!rc) be = seal_cpu_backend_create(e), rc = be ? 0 : -1;
+  if (!rc) be = seal_cpu_backend_create(SEAL_F32, e), rc = be ? 0 : -1;
   if (!rc) rc = seal_model_create(&m, be, &ck.config, &ck.weights, e);
   seal_tensors_free(&ck.weights); /* the model holds its own copy */
   if (!rc) rc = seal_export_merge_rounds(&m, st, n_rounds, e);

@@ -17,9 +17,9 @@
 
 /* ---- enum names ------------------------------------------------------------ */
 
-static const char *const device_names[] = {"auto", "cpu", "cuda"};
+static const char *const device_names[] = {"auto", "cpu", "cuda", "cpu:bf16"};
 /* indexed by seal_teacher_device */
-static const char *const teacher_device_names[] = {"same", "auto", "cpu", "cuda"};
+static const char *const teacher_device_names[] = {"same", "auto", "cpu", "cuda", "cpu:bf16"};
 /* indexed by seal_schedule (model/optim.h) */
 static const char *const schedule_names[] = {"constant", "linear", "cosine"};
 /* indexed by seal_reward_source */
@@ -29,6 +29,12 @@ static const char *const reward_source_names[] = {"labels", "self-certainty", "e
 static const char *const signals_names[] = {"cheap", "all", "none"};
 
 const char *seal_device_name(seal_device d) { return device_names[d]; }
+
+int seal_device_parse(const char *name, seal_device *d) {
+  for (int i = 0; i < SEAL_ARRAY_LEN(device_names); i++)
+    if (!strcmp(name, device_names[i])) return *d = (seal_device)i, 0;
+  return -1;
+}
 
 bool seal_job_has_teacher(const seal_job *job) {
   return job->teacher && strcmp(job->teacher, "self") != 0;

@@ -20,14 +20,21 @@
 #include "model/optim.h" /* seal_schedule */
 #include "util/util.h"
 
-typedef enum { SEAL_DEVICE_AUTO, SEAL_DEVICE_CPU, SEAL_DEVICE_CUDA } seal_device;
+/* cpu_bf16: the CPU with the base model's matrices in bfloat16 ("cpu:bf16"). */
+typedef enum {
+  SEAL_DEVICE_AUTO,
+  SEAL_DEVICE_CPU,
+  SEAL_DEVICE_CUDA,
+  SEAL_DEVICE_CPU_BF16
+} seal_device;
 /* The teacher's backend (job key `teacher_device`): the student's (`same`), or
  * one of seal_device's, each one more than its seal_device value. */
 typedef enum {
   SEAL_TEACHER_DEVICE_SAME,
   SEAL_TEACHER_DEVICE_AUTO,
   SEAL_TEACHER_DEVICE_CPU,
-  SEAL_TEACHER_DEVICE_CUDA
+  SEAL_TEACHER_DEVICE_CUDA,
+  SEAL_TEACHER_DEVICE_CPU_BF16
 } seal_teacher_device;
 
 typedef struct {
@@ -185,6 +192,8 @@ char *seal_job_to_yaml(const seal_job *job);
 char *seal_expand_path(const char *path, seal_error *e);
 
 const char *seal_device_name(seal_device d);
+/* The device named (auto, cpu, cpu:bf16, cuda) into *d; -1 when unknown. */
+int seal_device_parse(const char *name, seal_device *d);
 
 /* Whether the job has a teacher other than its model (`teacher:` not "self"). */
 bool seal_job_has_teacher(const seal_job *job);

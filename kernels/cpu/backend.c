@@ -1,10 +1,12 @@
-/* kernels/cpu/backend.c — the CPU backend: host memory, float32 everywhere;
- * its memory ops and its table of every op. */
+/* kernels/cpu/backend.c — the CPU backend: host memory, float32 activations,
+ * float32 or bfloat16 base matrices ("cpu:bf16"); its memory ops and its table
+ * of every op. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/blas_info.h"
 #include "kernels/cpu/cpu.h"
+#include "util/bf16.h"
 
 void *seal_cpu_alloc(seal_backend *be, size_t bytes) {
   (void)be;
@@ -20,16 +22,32 @@ void seal_cpu_free(seal_backend *be, void *p) {
   free(p);
 }
 
+/* The dtypes this backend stores: float32, and bfloat16 for base matrices. */
+static void check_float_type(seal_dtype t) {
+  SEAL_CHECK(t == SEAL_F32 || t == SEAL_BF16,
+             "cpu backend stores float32 and bfloat16 only (asked for dtype %d)", (int)t);
+}
+
 void seal_cpu_to_device(seal_backend *be, void *dst, seal_dtype t, const float *src, size_t n) {
   (void)be;
-  SEAL_CHECK(t == SEAL_F32, "cpu backend stores float32 only (asked for dtype %d)", (int)t);
-  memcpy(dst, src, n * sizeof(float));
+  check_float_type(t);
+  if (t == SEAL_F32) {
+    memcpy(dst, src, n * sizeof(float));
+    return;
+  }
+  uint16_t *d = dst; /* [n] */
+#pragma omp parallel for schedule(static) if (n >= SEAL_CPU_PARALLEL_MIN)
+  for (size_t i = 0; i < n; i++) d[i] = seal_f32_to_bf16(src[i]);
 }
 
 void seal_cpu_to_host(seal_backend *be, float *dst, const void *src, seal_dtype t, size_t n) {
   (void)be;
-  SEAL_CHECK(t == SEAL_F32, "cpu backend stores float32 only (asked for dtype %d)", (int)t);
-  memcpy(dst, src, n * sizeof(float));
+  check_float_type(t);
+  if (t == SEAL_F32) {
+    memcpy(dst, src, n * sizeof(float));
+    return;
+  }
+  seal_cpu_bf16_to_f32(dst, src, n);
 }
 
 void seal_cpu_to_device_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
@@ -54,7 +72,12 @@ void seal_cpu_fill(seal_backend *be, void *dst, seal_dtype t, float value, size_
     for (size_t i = 0; i < n; i++) d[i] = (int32_t)value;
     return;
   }
-  SEAL_CHECK(t == SEAL_F32, "cpu backend stores float32 only (asked for dtype %d)", (int)t);
+  check_float_type(t);
+  if (t == SEAL_BF16) {
+    uint16_t *d = dst, b = seal_f32_to_bf16(value);
+    for (size_t i = 0; i < n; i++) d[i] = b;
+    return;
+  }
   float *d = dst;
   for (size_t i = 0; i < n; i++) d[i] = value;
 }
@@ -72,13 +95,18 @@ const seal_ops seal_cpu_ops = {
 #undef CPU_OP_ENTRY
 };
 
-seal_backend *seal_cpu_backend_create(seal_error *e) {
-  (void)e;
+seal_backend *seal_cpu_backend_create(seal_dtype weight, seal_error *e) {
+  if (weight != SEAL_F32 && weight != SEAL_BF16) {
+    seal_errorf(e, "cpu backend: base matrices are float32 or bfloat16 (asked for dtype %d)",
+                (int)weight);
+    return NULL;
+  }
   char advice[320];
   if (seal_cpu_blas_runs_generic(advice, sizeof advice)) seal_warn("cpu backend: %s", advice);
   seal_backend *be = seal_calloc(1, sizeof *be);
   be->name = "cpu";
   be->act = SEAL_F32;
+  be->weight = weight;
   be->ops = &seal_cpu_ops;
   return be;
 }

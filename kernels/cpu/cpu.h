@@ -5,14 +5,15 @@
  * op's signature and semantics (kernels/ops.h is the contract; read its
  * comments for shapes and '=' versus '+='). The declarations and the table
  * (backend.c) are generated from that list, so an op without a CPU function
- * fails to link. On this backend "act" is float32 and every pointer is
- * ordinary host memory.
+ * fails to link. On this backend "act" is float32, "wt" float32 or (on
+ * "cpu:bf16") bfloat16, and every pointer is ordinary host memory.
  *
  * Files, by concern:
  *   backend.c      memory ops and the ops table
  *   elementwise.c  embedding, add, swiglu (+backward), rope, kv_write
  *   norm.c         rmsnorm, residual_rmsnorm, rmsnorm_backward
  *   matmul.c       matmul, matmul_backward_input, LoRA forward/backward/merge (cblas_sgemm)
+ *   matmul_bf16.c  the same for bf16 base matrices ("cpu:bf16"), and embedding
  *   attention.c    causal GQA attention forward and backward
  *   loss.c         fused softmax + cross-entropy
  *   optim.c        sum_squares, adamw
@@ -31,6 +32,26 @@
 /* Elements below which an OpenMP parallel region costs more than it saves (and,
  * on a busy machine, waits for a second thread to be scheduled). */
 #define SEAL_CPU_PARALLEL_MIN ((size_t)1 << 15)
+
+/* Rows at most this many take the few-rows matmul (decoding), not sgemm. */
+#define SEAL_CPU_FEW_ROWS 8
+
+/* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, K the inner size,
+ * op = transpose when trans_* is non-zero (cblas_sgemm; K = 0 scales C). */
+void seal_cpu_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The "cpu:bf16" forms of the ops that read base matrices (matmul_bf16.c):
+ * the same contracts with the matrix (weight, W, table) in bfloat16. */
+void seal_cpu_matmul_bf16(float *out, const float *inp, const void *weight, const float *bias,
+                          int N, int I, int O);
+void seal_cpu_matmul_backward_input_bf16(float *dinp, const float *dout, const void *weight, int N,
+                                         int I, int O, int accumulate);
+void seal_cpu_lora_merge_bf16(void *W, const float *A, const float *B, int O, int I, int r,
+                              float scale);
+void seal_cpu_embedding_bf16(float *out, const int32_t *ids, const void *table, int N, int C);
+/* dst[n] f32 = src[n] bf16 (exact). */
+void seal_cpu_bf16_to_f32(float *dst, const void *src, size_t n);
 
 /* The table of CPU operations, filled in kernels/cpu/backend.c. */
 extern const seal_ops seal_cpu_ops;

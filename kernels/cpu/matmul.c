@@ -1,6 +1,7 @@
 /* kernels/cpu/matmul.c — every GEMM of the CPU backend, through OpenBLAS
  * cblas_sgemm: the base linear layers (forward, input gradient) and LoRA
- * (forward, backward, merge). All matrices are row-major; a weight W[O, I] is
+ * (forward, backward, merge); with bf16 base matrices the base ones go to
+ * matmul_bf16.c. All matrices are row-major; a weight W[O, I] is
  * PyTorch's layout, so y = x W^T is a "no-trans, trans" product. */
 #include <string.h>
 
@@ -11,11 +12,10 @@
 #include <cblas.h>
 #undef I
 
-/* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, K the inner size. A
- * product with K == 0 is a plain scaling of C, done here: OpenBLAS rejects the
- * zero leading dimension such a call would pass. */
-static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+/* A product with K == 0 is a plain scaling of C, done here: OpenBLAS rejects
+ * the zero leading dimension such a call would pass. */
+void seal_cpu_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     for (int i = 0; i < M; i++)
@@ -27,10 +27,7 @@ static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, con
               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* Rows at most this many go through few_rows_matmul instead of sgemm. */
-#define FEW_ROWS 8
-
-/* out[N, O] = inp[N, I] weight[O, I]^T (+ bias) for N <= FEW_ROWS: decoding
+/* out[N, O] = inp[N, I] weight[O, I]^T (+ bias) for N <= SEAL_CPU_FEW_ROWS: decoding
  * steps and short batches. Each weight row is streamed once and dotted with
  * the few input rows, which stay in L1; OpenBLAS 0.3.21's sgemm reaches only
  * half the memory bandwidth at these shapes (docs/perf.md). Compiled for
@@ -52,12 +49,15 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void few_row
 
 void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void *weight_,
                      const void *bias_, int N, int I, int O) {
-  (void)be;
   float *out = out_;             /* [N, O] */
   const float *inp = inp_;       /* [N, I] */
   const float *weight = weight_; /* [O, I] */
   const float *bias = bias_;     /* [O] or NULL */
-  if (N <= FEW_ROWS) {
+  if (be->weight == SEAL_BF16) {
+    seal_cpu_matmul_bf16(out, inp, weight_, bias, N, I, O);
+    return;
+  }
+  if (N <= SEAL_CPU_FEW_ROWS) {
     few_rows_matmul(out, inp, weight, bias, N, I, O);
     return;
   }
@@ -66,23 +66,26 @@ void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void 
 #pragma omp parallel for schedule(static) if ((size_t)N * O >= SEAL_CPU_PARALLEL_MIN)
     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * O, bias, (size_t)O * sizeof(float));
   }
-  gemm(0, 1, N, O, I, 1.0f, inp, I, weight, I, bias ? 1.0f : 0.0f, out, O);
+  seal_cpu_sgemm(0, 1, N, O, I, 1.0f, inp, I, weight, I, bias ? 1.0f : 0.0f, out, O);
 }
 
 void seal_cpu_matmul_backward_input(seal_backend *be, void *dinp, const void *dout,
                                     const void *weight, int N, int I, int O, int accumulate) {
-  (void)be;
+  if (be->weight == SEAL_BF16) {
+    seal_cpu_matmul_backward_input_bf16(dinp, dout, weight, N, I, O, accumulate);
+    return;
+  }
   /* dinp[N, I] (+)= dout[N, O] @ weight[O, I] */
-  gemm(0, 0, N, I, O, 1.0f, dout, O, weight, I, accumulate ? 1.0f : 0.0f, dinp, I);
+  seal_cpu_sgemm(0, 0, N, I, O, 1.0f, dout, O, weight, I, accumulate ? 1.0f : 0.0f, dinp, I);
 }
 
 void seal_cpu_lora_forward(seal_backend *be, void *out, float *h, const void *x, const float *A,
                            const float *B, int N, int I, int O, int r, float scale) {
   (void)be;
   /* h[N, r] = x[N, I] @ A[r, I]^T */
-  gemm(0, 1, N, r, I, 1.0f, x, I, A, I, 0.0f, h, r);
+  seal_cpu_sgemm(0, 1, N, r, I, 1.0f, x, I, A, I, 0.0f, h, r);
   /* out[N, O] += scale * h[N, r] @ B[O, r]^T */
-  gemm(0, 1, N, O, r, scale, h, r, B, r, 1.0f, out, O);
+  seal_cpu_sgemm(0, 1, N, O, r, scale, h, r, B, r, 1.0f, out, O);
 }
 
 void seal_cpu_lora_backward(seal_backend *be, void *dx, float *dA, float *dB, float *dh,
@@ -90,18 +93,21 @@ void seal_cpu_lora_backward(seal_backend *be, void *dx, float *dA, float *dB, fl
                             const float *h, int N, int I, int O, int r, float scale) {
   (void)be;
   /* dB[O, r] += scale * dout[N, O]^T @ h[N, r] */
-  gemm(1, 0, O, r, N, scale, dout, O, h, r, 1.0f, dB, r);
+  seal_cpu_sgemm(1, 0, O, r, N, scale, dout, O, h, r, 1.0f, dB, r);
   /* dh[N, r] = scale * dout[N, O] @ B[O, r] */
-  gemm(0, 0, N, r, O, scale, dout, O, B, r, 0.0f, dh, r);
+  seal_cpu_sgemm(0, 0, N, r, O, scale, dout, O, B, r, 0.0f, dh, r);
   /* dA[r, I] += dh[N, r]^T @ x[N, I] */
-  gemm(1, 0, r, I, N, 1.0f, dh, r, x, I, 1.0f, dA, I);
+  seal_cpu_sgemm(1, 0, r, I, N, 1.0f, dh, r, x, I, 1.0f, dA, I);
   /* dx[N, I] += dh[N, r] @ A[r, I] */
-  if (dx) gemm(0, 0, N, I, r, 1.0f, dh, r, A, I, 1.0f, dx, I);
+  if (dx) seal_cpu_sgemm(0, 0, N, I, r, 1.0f, dh, r, A, I, 1.0f, dx, I);
 }
 
 void seal_cpu_lora_merge(seal_backend *be, void *W, const float *A, const float *B, int O, int I,
                          int r, float scale) {
-  (void)be;
+  if (be->weight == SEAL_BF16) {
+    seal_cpu_lora_merge_bf16(W, A, B, O, I, r, scale);
+    return;
+  }
   /* W[O, I] += scale * B[O, r] @ A[r, I] */
-  gemm(0, 0, O, I, r, scale, B, r, A, I, 1.0f, W, I);
+  seal_cpu_sgemm(0, 0, O, I, r, scale, B, r, A, I, 1.0f, W, I);
 }

@@ -263,6 +263,7 @@ extern "C" seal_backend *seal_cuda_backend_create(int device, seal_error *e) {
   seal_backend *be = (seal_backend *)seal_calloc(1, sizeof *be);
   be->name = "cuda";
   be->act = SEAL_BF16;
+  be->weight = SEAL_BF16;
   be->ops = &cuda_ops;
   be->ctx = ctx;
   seal_cuda_attention_init(be);

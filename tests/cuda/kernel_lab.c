@@ -994,7 +994,7 @@ int main(int argc, char **argv) {
   if (L.reps < 1) L.reps = 1;
   seal_rng_seed(&L.rng, seed);
   seal_error e;
-  L.cpu = seal_cpu_backend_create(&e);
+  L.cpu = seal_cpu_backend_create(SEAL_F32, &e);
   if (!L.cpu) SEAL_DIE_ERR(&e);
   L.gpu = seal_cuda_backend_create(0, &e);
   if (!L.gpu) SEAL_DIE_ERR(&e);

@@ -5,7 +5,9 @@
  *
  * SEAL_TEST_DEVICE=cuda runs the same checks on the CUDA backend (on a GPU
  * machine, scripts/gpu-check.sh): bf16 weights and activations, so closeness
- * is judged by relative L2 error instead of float32's absolute bounds. */
+ * is judged by relative L2 error instead of float32's absolute bounds. So does
+ * SEAL_TEST_DEVICE=cpu:bf16 (bf16 base matrices, float32 activations), which
+ * ctest runs as unit_model_golden_cpu_bf16. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -24,10 +26,12 @@ typedef struct {
   seal_model model;
   int32_t ids[22], targets[22];
   float weights[22];
+  double bf16_rel; /* relative L2 error allowed on bf16 backends (3e-2 unless a check says) */
 } fixture;
 
 static void open_fixture(fixture *f, const char *dir) {
   memset(f, 0, sizeof *f);
+  f->bf16_rel = 3e-2;
   seal_error e;
   char *gpath = seal_asprintf("%s/golden.safetensors", dir);
   if (seal_checkpoint_open(dir, &f->ck, &e)) ck_abort_msg("open %s: %s", dir, e.msg);
@@ -85,16 +89,19 @@ static double rel_l2(const float *a, const float *b, size_t n) {
   return sqrt(num / (den > 0 ? den : 1));
 }
 
-static bool is_bf16(const fixture *f) { return f->be->act == SEAL_BF16; }
+static bool is_bf16(const fixture *f) {
+  return f->be->act == SEAL_BF16 || f->be->weight == SEAL_BF16;
+}
 
-/* float32 backends: max abs diff <= tol; bf16: relative L2 error <= 3e-2
+/* float32 backends: max abs diff <= tol; bf16: relative L2 error <= f->bf16_rel, 3e-2
  * (METHOD.md: bf16 operands land between 1e-3 and 1e-2 per op; a whole model
  * compounds a few of them). */
 static void check_close(const fixture *f, const float *got, const float *want, size_t n, double tol,
                         const char *what) {
   if (is_bf16(f)) {
     double r = rel_l2(got, want, n);
-    ck_assert_msg(r <= 3e-2 && !isnan(r), "%s: relative L2 error %g > 3e-2", what, r);
+    ck_assert_msg(r <= f->bf16_rel && !isnan(r), "%s: relative L2 error %g > %g", what, r,
+                  f->bf16_rel);
   } else {
     double d = max_abs_diff(got, want, n);
     ck_assert_msg(d <= tol, "%s: max abs diff %g > %g", what, d, tol);
@@ -194,6 +201,11 @@ static void check_adamw(const char *dir) {
   check_scalar(&f, final, golden(&f, "adamw.final_loss", 1)[0], 1e-5, "final loss");
   seal_tensor_set after = {0};
   seal_lora_to_tensors(&l, &after);
+  /* Adam moves each element by about lr whatever its gradient's size, so an
+   * element whose gradient is near zero takes the bf16 rounding as its
+   * direction: after five steps from B = 0 the parameters differ by about 5%
+   * (relative L2, measured on cpu:bf16) while the losses above agree to 3%. */
+  f.bf16_rel = 8e-2;
   check_tensors(&f, &after, ".final", 1e-4);
   seal_tensors_free(&after);
   seal_adamw_free(&opt);

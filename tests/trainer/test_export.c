@@ -51,7 +51,7 @@ typedef struct {
 static void load(loaded *x, const char *path) {
   seal_error e;
   if (seal_checkpoint_open(path, &x->ck, &e)) ck_abort_msg("open %s: %s", path, e.msg);
-  x->be = seal_cpu_backend_create(&e);
+  x->be = seal_cpu_backend_create(SEAL_F32, &e);
   if (seal_model_create(&x->m, x->be, &x->ck.config, &x->ck.weights, &e))
     ck_abort_msg("model %s: %s", path, e.msg);
 }

@@ -38,7 +38,7 @@ static void open_tiny(tiny *t) {
   seal_error e;
   if (seal_checkpoint_open("tests/fixtures/models/tiny-llama", &t->ck, &e))
     ck_abort_msg("%s", e.msg);
-  t->be = seal_cpu_backend_create(&e);
+  t->be = seal_cpu_backend_create(SEAL_F32, &e);
   if (seal_model_create(&t->m, t->be, &t->ck.config, &t->ck.weights, &e)) ck_abort_msg("%s", e.msg);
 }
 
