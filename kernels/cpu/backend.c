@@ -102,7 +102,10 @@ seal_backend *seal_cpu_backend_create(seal_dtype weight, seal_error *e) {
     return NULL;
   }
   char advice[320];
-  if (seal_cpu_blas_runs_generic(advice, sizeof advice)) seal_warn("cpu backend: %s", advice);
+  if (seal_cpu_blas_use_best_core(advice, sizeof advice))
+    seal_info("cpu backend: %s", advice);
+  else if (seal_cpu_blas_runs_generic(advice, sizeof advice))
+    seal_warn("cpu backend: %s", advice);
   seal_backend *be = seal_calloc(1, sizeof *be);
   be->name = "cpu";
   be->act = SEAL_F32;

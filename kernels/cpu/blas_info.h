@@ -23,4 +23,14 @@ bool seal_cpu_blas_core_is_generic(const char *core, bool has_avx2, bool has_avx
 /* The same for this process's BLAS and processor. */
 bool seal_cpu_blas_runs_generic(char *advice, size_t advice_size);
 
+/* Makes OpenBLAS run the kernels this processor should run when it picked
+ * older ones by itself (OPENBLAS_CORETYPE unset: a value the user set is kept,
+ * whatever it is), so that seal's speed does not depend on OpenBLAS knowing the
+ * CPU. Done once per process, before the first GEMM (seal_cpu_backend_create
+ * calls it). Returns true, with a line for the log in note, to the one call
+ * that switched; false to every other. Needs an OpenBLAS built with DYNAMIC_ARCH (Debian's); a
+ * single-target one is left as it is, and seal_cpu_blas_runs_generic still
+ * warns. */
+bool seal_cpu_blas_use_best_core(char *note, size_t note_size);
+
 #endif
