@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "kernels/cpu/threads.h"
 #include "util/util.h"
 
 static void print_usage(FILE *f) {
@@ -49,7 +50,14 @@ int main(int argc, char **argv) {
     return 0;
   }
   for (int i = 0; i < seal_n_commands; i++)
-    if (!strcmp(name, seal_commands[i].name)) return seal_commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(name, seal_commands[i].name)) {
+      /* Before any OpenMP region or GEMM; train and eval share the cores again once MPI
+       * has counted the ranks on the node (cmd_share_cores). */
+      char threads[320];
+      seal_cpu_threads_setup(0, threads, sizeof threads);
+      seal_debug("%s", threads);
+      return seal_commands[i].run(argc - 1, argv + 1);
+    }
   fprintf(stderr, "seal: unknown command '%s'\n\n", name);
   print_usage(stderr);
   return SEAL_EXIT_USAGE;

@@ -1,10 +1,9 @@
 /* cmd/run_common.c — job loading, signals and MPI set-up for train and eval. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cmd/run_common.h"
+#include "kernels/cpu/threads.h"
 #include "kernels/profile.h"
 
 static volatile int stop_flag;
@@ -46,22 +45,21 @@ void cmd_comm_init(int *argc, char ***argv, seal_comm *comm) {
 }
 
 void cmd_share_cores(const seal_comm *comm) {
-  if (!getenv("OMP_NUM_THREADS") && comm->local_size > 1) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int per = (int)(cores / comm->local_size);
-    omp_set_num_threads(per > 0 ? per : 1);
-  }
+  char line[320];
+  int threads = seal_cpu_threads_setup(comm->local_size, line, sizeof line);
+  seal_info("rank %d of %d, local %d of %d: %s", comm->rank, comm->size, comm->local_rank,
+            comm->local_size, line);
   /* OpenBLAS's GEMMs give other bits with another thread count: a work item
    * must compute the same wherever it runs (docs/architecture.md, "Determinism"), so every rank
    * takes the smallest count of any rank (nodes of other sizes, other OMP_NUM_THREADS). */
-  int threads = omp_get_max_threads(), fewest = threads;
+  int fewest = threads;
   MPI_CHECK(MPI_Allreduce(&threads, &fewest, 1, MPI_INT, MPI_MIN, comm->world));
   if (fewest != threads) {
     seal_info(
         "%d OpenMP thread(s) on this rank, like the rank with the fewest (not %d), so that "
         "results do not depend on where a work item runs",
         fewest, threads);
-    omp_set_num_threads(fewest);
+    seal_cpu_threads_set(fewest);
   }
 }
 

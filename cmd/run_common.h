@@ -25,10 +25,11 @@ volatile int *cmd_install_stop_signals(void);
 /* MPI for the run; dies with a message when it cannot start. */
 void cmd_comm_init(int *argc, char ***argv, seal_comm *comm);
 
-/* The number of OpenMP threads per rank when several ranks share a node and the
- * user did not choose: the node's cores divided among its ranks. Then every
- * rank takes the smallest count of all ranks, so that a work item's bits do not
- * depend on the rank it runs on (collective: every rank calls it). */
+/* The OpenMP and OpenBLAS threads of each rank (kernels/cpu/threads.h: the
+ * node's cores divided among its ranks unless the user chose), logged on every
+ * rank. Then every rank takes the smallest count of all ranks, so that a work
+ * item's bits do not depend on the rank it runs on (collective: every rank
+ * calls it). */
 void cmd_share_cores(const seal_comm *comm);
 
 /* What `seal train` and `seal eval` both stand on: MPI, cores shared among the
