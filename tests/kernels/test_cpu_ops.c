@@ -136,6 +136,35 @@ START_TEST(matmul_matches_reference) {
 }
 END_TEST
 
+/* The few-rows path (N <= 8: decoding) at every row count, with the edges of
+ * its blocks (I % 8, O % 4, several chunks of weight rows) and enough work to
+ * run in parallel: right, and the same bits whatever the thread count. */
+START_TEST(few_rows_matmul_matches_reference_at_every_row_count) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 23);
+  enum { MAX_N = 8, I = 603, O = 70 };
+  float *x = test_randn(&r, MAX_N * I, 1), *W = test_randn(&r, O * I, 0.3);
+  float *bias = test_randn(&r, O, 1);
+  float out[MAX_N * O], again[MAX_N * O];
+  double ref[MAX_N * O];
+  int before = omp_get_max_threads();
+  for (int N = 1; N <= MAX_N; N++) {
+    omp_set_num_threads(1);
+    be->ops->matmul(be, out, x, W, N % 2 ? bias : NULL, N, I, O);
+    ref_matmul(ref, x, W, N % 2 ? bias : NULL, N, I, O);
+    TEST_ASSERT_CLOSE("few-rows matmul", out, ref, N * O, FWD_TOL);
+    omp_set_num_threads(3);
+    be->ops->matmul(be, again, x, W, N % 2 ? bias : NULL, N, I, O);
+    ck_assert_msg(memcmp(out, again, (size_t)N * O * sizeof *out) == 0,
+                  "few-rows matmul at N=%d: other bits with 3 threads", N);
+  }
+  omp_set_num_threads(before);
+  free(x), free(W), free(bias);
+  seal_backend_destroy(be);
+}
+END_TEST
+
 START_TEST(matmul_backward_input_matches_reference) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
@@ -692,6 +721,7 @@ Suite *cpu_ops_suite(void) {
   TEST_OP(tc, residual_rmsnorm, residual_rmsnorm_matches_reference_in_place);
   TEST_OP(tc, add, add_in_place);
   TEST_OP(tc, matmul, matmul_matches_reference);
+  TEST_OP(tc, matmul, few_rows_matmul_matches_reference_at_every_row_count);
   TEST_OP(tc, matmul_backward_input, matmul_backward_input_matches_reference);
   TEST_OP(tc, rope, rope_matches_reference_and_inverts);
   TEST_OP(tc, kv_write, kv_write_places_rows);
