@@ -12,12 +12,15 @@
  *   backend.c      memory ops and the ops table
  *   elementwise.c  embedding, add, swiglu (+backward), rope, kv_write
  *   norm.c         rmsnorm, residual_rmsnorm, rmsnorm_backward
- *   matmul.c       matmul, matmul_backward_input, LoRA forward/backward/merge (cblas_sgemm)
+ *   matmul.c       matmul, matmul_backward_input, LoRA forward/backward/merge (cblas_sgemm;
+ *                  an AVX2 kernel for decoding's few rows)
  *   matmul_bf16.c  the same for bf16 base matrices ("cpu:bf16"), and embedding
  *   attention.c    causal GQA attention forward and backward
  *   loss.c         fused softmax + cross-entropy
  *   optim.c        sum_squares, adamw
  *   sample.c       argmax / temperature / top-p sampling
+ *   blas_info.c    OpenBLAS's kernel family, and the switch to the CPU's own (blas_info.h)
+ *   threads.c      how many OpenMP and OpenBLAS threads (threads.h)
  *
  * Sampling's order, used by the inverse CDF (the CUDA backend must agree):
  * descending probability, equal probabilities by ascending token id. The kept

@@ -1,8 +1,11 @@
 /* kernels/cpu/matmul.c — every GEMM of the CPU backend, through OpenBLAS
  * cblas_sgemm: the base linear layers (forward, input gradient) and LoRA
- * (forward, backward, merge); with bf16 base matrices the base ones go to
- * matmul_bf16.c. All matrices are row-major; a weight W[O, I] is
- * PyTorch's layout, so y = x W^T is a "no-trans, trans" product. */
+ * (forward, backward, merge), except the forward products of at most 8 rows
+ * (decoding), which have a kernel of their own here; with bf16 base matrices
+ * the base ones go to matmul_bf16.c. The choice was measured against BLIS and
+ * oneDNN at these shapes (bench/gemm_libs.c, docs/perf.md). All matrices are
+ * row-major; a weight W[O, I] is PyTorch's layout, so y = x W^T is a
+ * "no-trans, trans" product. */
 #include <immintrin.h>
 #include <stdbool.h>
 #include <string.h>
