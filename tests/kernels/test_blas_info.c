@@ -2,11 +2,13 @@
  * processor's own (the Intel machine of issue 15 ran "Prescott" with AVX-512),
  * and replacing them without the user's help. */
 #include <check.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/blas_info.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/threads.h"
 
 START_TEST(fallback_kernels_on_a_newer_cpu_are_flagged) {
   char advice[256];
@@ -56,12 +58,32 @@ static bool forked(void) {
   return !f || strcmp(f, "no") != 0;
 }
 
+/* out[64, 80] = x[64, 96] w[80, 96]^T through sgemm (more than the few-rows
+ * path's 8 rows), on two threads, against the exact sums of small integers. */
+static void check_a_product(void) {
+  enum { N = 64, I = 96, O = 80 };
+  static float x[N * I], w[O * I], out[N * O];
+  for (int i = 0; i < N * I; i++) x[i] = (float)(i % 7) - 3;
+  for (int i = 0; i < O * I; i++) w[i] = (float)(i % 5) - 2;
+  int before = omp_get_max_threads();
+  seal_cpu_threads_set(2); /* OpenMP's and OpenBLAS's */
+  seal_cpu_matmul(NULL, out, x, w, NULL, N, I, O);
+  seal_cpu_threads_set(before);
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++) {
+      float want = 0;
+      for (int i = 0; i < I; i++) want += x[n * I + i] * w[o * I + i];
+      ck_assert_float_eq(out[n * O + o], want);
+    }
+}
+
 START_TEST(generic_kernels_are_replaced_when_the_backend_starts) {
   __builtin_cpu_init();
   if (!forked() || !__builtin_cpu_supports("avx2")) return; /* nothing better to switch to */
   const char *best = __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell";
   run_core("Prescott", false);
   ck_assert(seal_cpu_blas_runs_generic(NULL, 0));
+  check_a_product(); /* OpenBLAS's buffers exist before the switch */
 
   seal_error e = {{0}};
   seal_backend *be = seal_cpu_backend_create(&e);
@@ -69,19 +91,7 @@ START_TEST(generic_kernels_are_replaced_when_the_backend_starts) {
   ck_assert_str_eq(seal_cpu_blas_core(), best);
   ck_assert(!seal_cpu_blas_runs_generic(NULL, 0));
   ck_assert_ptr_null(getenv("OPENBLAS_CORETYPE"));
-
-  /* The new kernels compute: out[16, 24] = x[16, 40] w[24, 40]^T through sgemm. */
-  enum { N = 16, I = 40, O = 24 };
-  float x[N * I], w[O * I], out[N * O];
-  for (int i = 0; i < N * I; i++) x[i] = (float)(i % 7) - 3;
-  for (int i = 0; i < O * I; i++) w[i] = (float)(i % 5) - 2;
-  seal_cpu_matmul(be, out, x, w, NULL, N, I, O);
-  for (int n = 0; n < N; n++)
-    for (int o = 0; o < O; o++) {
-      float want = 0;
-      for (int i = 0; i < I; i++) want += x[n * I + i] * w[o * I + i];
-      ck_assert_float_eq(out[n * O + o], want); /* small integers: exact */
-    }
+  check_a_product(); /* and the new kernels compute with them */
   seal_backend_destroy(be);
 }
 END_TEST
