@@ -260,7 +260,8 @@ static void call(const gemm_lib *lib, const gemm_shape *s, operands *o) {
 }
 
 typedef struct {
-  double wall_gflops[64], cpu_gflops[64];
+  double wall_gflops[64], cpu_gflops[64]; /* per round */
+  double wall_median, cpu_median;
   int calls; /* per sample */
   double err;
 } lib_result;
@@ -380,13 +381,13 @@ int main(int argc, char **argv) {
       for (int l = 0; l < n_libs; l++) {
         if (!applies(&libs[l], &shapes[s])) continue;
         const gemm_shape *g = &shapes[s];
-        double w = median(res[l].wall_gflops, rounds), c = median(res[l].cpu_gflops, rounds);
+        double w = res[l].wall_median = median(res[l].wall_gflops, rounds);
+        double c = res[l].cpu_median = median(res[l].cpu_gflops, rounds);
         printf(
             "gemm op=\"%s\" ta=%d tb=%d M=%d N=%d K=%d threads=%d lib=%s calls=%d "
             "wall_gflops=%.2f cpu_gflops=%.2f max_rel_err=%.2e\n",
             g->op, g->ta, g->tb, g->M, g->N, g->K, threads[t], libs[l].name, res[l].calls, w, c,
             res[l].err);
-        res[l].wall_gflops[0] = w, res[l].cpu_gflops[0] = c;
         if (res[l].err > 1e-4) wrong = true;
       }
       fflush(stdout);
@@ -406,7 +407,7 @@ int main(int argc, char **argv) {
       for (int l = 0; l < n_libs; l++) {
         const lib_result *r = &results[t][s][l];
         if (applies(&libs[l], g))
-          printf(" %.1f / %.1f |", r->wall_gflops[0], r->cpu_gflops[0]);
+          printf(" %.1f / %.1f |", r->wall_median, r->cpu_median);
         else
           printf(" |");
       }
