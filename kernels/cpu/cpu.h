@@ -15,7 +15,7 @@
  *   matmul.c       matmul, matmul_backward_input, LoRA forward/backward/merge (cblas_sgemm;
  *                  an AVX2 kernel for decoding's few rows)
  *   matmul_bf16.c  the same for bf16 base matrices ("cpu:bf16"), and embedding
- *   attention.c    causal GQA attention forward and backward
+ *   attention.c    causal GQA attention forward and backward (blocked sgemm)
  *   loss.c         fused softmax + cross-entropy
  *   optim.c        sum_squares, adamw
  *   sample.c       argmax / temperature / top-p sampling
