@@ -1,8 +1,10 @@
 /* tests/kernels/test_cpu_ops.c — every forward op of the CPU backend against a
  * naive double-precision reference written here, on random inputs with awkward
  * shapes (odd sizes, 6 query heads over 2 kv heads, batches at different
- * positions, decode with Tq < Tk); AdamW against its formula; sampling's ties,
- * nucleus and frequencies; LoRA merge against the unmerged forward. */
+ * positions, decode with Tq < Tk; attention across the CPU kernel's blocks,
+ * and its backward against a double reference); AdamW against its formula;
+ * sampling's ties, nucleus and frequencies; LoRA merge against the unmerged
+ * forward. */
 #include <omp.h>
 #include <string.h>
 
@@ -332,6 +334,138 @@ START_TEST(attention_decode_one_token) {
 }
 END_TEST
 
+/* The blocked kernel's edges (kernels/cpu/attention.c: tiles of 32 query
+ * positions, blocks of 128 keys): lengths that are no multiple of either and
+ * span several of both, every grouping SmolLM2 and Llama use (1, 3, 7 query
+ * heads per kv head), the head sizes of those models. */
+START_TEST(attention_training_across_blocks) {
+  int32_t q_pos[2] = {0, 0};
+  check_attention(2, 133, 133, 3, 3, 48, q_pos, 11); /* 1 query head per kv head */
+  check_attention(1, 161, 161, 9, 3, 64, q_pos, 12); /* SmolLM2-135M: 3 */
+  check_attention(1, 45, 45, 14, 2, 128, q_pos, 13); /* 7 */
+}
+END_TEST
+
+/* Prefill after a cached prefix: several query tiles at once, each batch at
+ * its own position, the causal prefix crossing key blocks. */
+START_TEST(attention_prefill_after_a_cached_prefix) {
+  int32_t q_pos[3] = {100, 0, 37};
+  check_attention(3, 40, 150, 6, 2, 64, q_pos, 14);
+  int32_t one[1] = {129};
+  check_attention(1, 33, 200, 7, 1, 48, one, 15);
+}
+END_TEST
+
+/* The backward of causal GQA attention in double, from the forward's
+ * definition: P = softmax(scale q k^T) under the mask, o = P v,
+ *   dv = P^T do,  dP = do v^T,  dS = P * (dP - rowsum(do * o)),
+ *   dq = scale dS k,  dk = scale dS^T q,
+ * dk, dv summed over each kv head's query group. q, dout [B, T, Hq, D];
+ * k, v [B, T, Hkv, D]; dq, dk, dv likewise, zeroed by the caller. */
+static void ref_attention_backward(double *dq, double *dk, double *dv, const float *dout,
+                                   const float *q, const float *k, const float *v, int B, int T,
+                                   int Hq, int Hkv, int D) {
+  double scale = 1.0 / sqrt((double)D);
+  double *p = seal_malloc((size_t)T * sizeof(double)), *o = seal_malloc((size_t)D * sizeof(double));
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < Hq; h++)
+      for (int i = 0; i < T; i++) {
+        int hk = h / (Hq / Hkv);
+        size_t qi = (((size_t)b * T + i) * Hq + h) * D;
+        double m = -INFINITY, z = 0, delta = 0;
+        for (int j = 0; j <= i; j++) {
+          const float *kr = k + (((size_t)b * T + j) * Hkv + hk) * D;
+          double d = 0;
+          for (int c = 0; c < D; c++) d += (double)q[qi + c] * kr[c];
+          p[j] = d * scale;
+          if (p[j] > m) m = p[j];
+        }
+        for (int j = 0; j <= i; j++) z += p[j] = exp(p[j] - m);
+        for (int c = 0; c < D; c++) o[c] = 0;
+        for (int j = 0; j <= i; j++) {
+          p[j] /= z;
+          for (int c = 0; c < D; c++) o[c] += p[j] * v[(((size_t)b * T + j) * Hkv + hk) * D + c];
+        }
+        for (int c = 0; c < D; c++) delta += dout[qi + c] * o[c];
+        for (int j = 0; j <= i; j++) {
+          size_t kj = (((size_t)b * T + j) * Hkv + hk) * D;
+          double dp = 0;
+          for (int c = 0; c < D; c++) dp += (double)dout[qi + c] * v[kj + c];
+          double ds = p[j] * (dp - delta);
+          for (int c = 0; c < D; c++) {
+            dv[kj + c] += p[j] * dout[qi + c];
+            dq[qi + c] += scale * ds * k[kj + c];
+            dk[kj + c] += scale * ds * q[qi + c];
+          }
+        }
+      }
+  free(p), free(o);
+}
+
+#define BWD_TOL 1e-5
+
+static void check_attention_backward(int B, int T, int Hq, int Hkv, int D, uint64_t seed) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, seed);
+  size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D;
+  float *q = test_randn(&r, nq, 1.5), *k = test_randn(&r, nk, 1.5), *v = test_randn(&r, nk, 1);
+  float *dout = test_randn(&r, nq, 1), *out = seal_malloc(nq * sizeof(float));
+  float *lse = seal_malloc((size_t)B * Hq * T * sizeof(float));
+  int32_t *q_pos = seal_calloc((size_t)B, sizeof(int32_t));
+  be->ops->attention(be, out, lse, q, k, v, q_pos, B, T, T, Hq, Hkv, D);
+  /* outputs are '=': poison them first */
+  float *dq = test_randn(&r, nq, 1e3), *dk = test_randn(&r, nk, 1e3), *dv = test_randn(&r, nk, 1e3);
+  be->ops->attention_backward(be, dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D);
+  double *rq = test_zeros_d(nq), *rk = test_zeros_d(nk), *rv = test_zeros_d(nk);
+  ref_attention_backward(rq, rk, rv, dout, q, k, v, B, T, Hq, Hkv, D);
+  TEST_ASSERT_CLOSE("attention_backward dq", dq, rq, nq, BWD_TOL);
+  TEST_ASSERT_CLOSE("attention_backward dk", dk, rk, nk, BWD_TOL);
+  TEST_ASSERT_CLOSE("attention_backward dv", dv, rv, nk, BWD_TOL);
+  free(q), free(k), free(v), free(dout), free(out), free(lse), free(q_pos);
+  free(dq), free(dk), free(dv), free(rq), free(rk), free(rv);
+  seal_backend_destroy(be);
+}
+
+/* The same edges as the forward's: several query tiles per slot, several key
+ * blocks, groupings 1, 3 and 7, head sizes 48, 64 and 128. */
+START_TEST(attention_backward_matches_reference) {
+  check_attention_backward(2, 133, 3, 3, 48, 21);
+  check_attention_backward(1, 161, 9, 3, 64, 22);
+  check_attention_backward(1, 45, 14, 2, 128, 23);
+}
+END_TEST
+
+/* dk and dv are sums over query tiles: added in a fixed order, they give the
+ * same bits whatever the number of threads (as sum_squares below). */
+START_TEST(attention_backward_does_not_depend_on_the_thread_count) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 24);
+  enum { B = 1, T = 150, Hq = 6, Hkv = 2, D = 32 };
+  size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D, nl = (size_t)B * Hq * T;
+  float *q = test_randn(&r, nq, 1), *k = test_randn(&r, nk, 1), *v = test_randn(&r, nk, 1);
+  float *dout = test_randn(&r, nq, 1), *out = seal_malloc(nq * sizeof(float));
+  float *lse = seal_malloc(nl * sizeof(float)), *grads[3];
+  int32_t q_pos[B] = {0};
+  int before = omp_get_max_threads();
+  for (int t = 0; t < 3; t++) {
+    omp_set_num_threads(t + 1);
+    float *g = grads[t] = seal_malloc((nq + 2 * nk) * sizeof(float)); /* dq, dk, dv */
+    be->ops->attention(be, out, lse, q, k, v, q_pos, B, T, T, Hq, Hkv, D);
+    be->ops->attention_backward(be, g, g + nq, g + nq + nk, dout, out, lse, q, k, v, B, T, Hq, Hkv,
+                                D);
+  }
+  omp_set_num_threads(before);
+  for (int t = 1; t < 3; t++)
+    ck_assert_msg(memcmp(grads[t], grads[0], (nq + 2 * nk) * sizeof(float)) == 0,
+                  "attention gradients with %d threads differ from those with 1", t + 1);
+  free(q), free(k), free(v), free(dout), free(out), free(lse);
+  for (int t = 0; t < 3; t++) free(grads[t]);
+  seal_backend_destroy(be);
+}
+END_TEST
+
 /* The empty product (I = 0) is 0: every row is the bias, or 0 without one,
  * on the few-rows path and on the GEMM path alike (ops.h). */
 START_TEST(matmul_with_no_inputs_gives_the_bias) {
@@ -357,6 +491,38 @@ START_TEST(attention_refuses_queries_past_the_keys) {
   float q[2 * D] = {0}, k[Tk * D] = {0}, v[Tk * D] = {0}, out[2 * D];
   int32_t q_pos[1] = {4}; /* two queries at 4 and 5: position 5 has no key */
   be->ops->attention(be, out, NULL, q, k, v, q_pos, 1, 2, Tk, 1, 1, D);
+  seal_backend_destroy(be); /* not reached */
+}
+END_TEST
+
+/* A query before position 0 is refused as well. */
+START_TEST(attention_refuses_a_negative_position) {
+  seal_backend *be = test_cpu_backend();
+  enum { D = 4, Tk = 5 };
+  float q[2 * D] = {0}, k[Tk * D] = {0}, v[Tk * D] = {0}, out[2 * D];
+  int32_t q_pos[2] = {0, -1}; /* batch 1 starts before the first key */
+  be->ops->attention(be, out, NULL, q, k, v, q_pos, 2, 1, Tk, 1, 1, D);
+  seal_backend_destroy(be); /* not reached */
+}
+END_TEST
+
+/* Query heads that do not divide among the kv heads are refused, forward and
+ * backward. */
+START_TEST(attention_refuses_heads_that_do_not_group) {
+  seal_backend *be = test_cpu_backend();
+  enum { D = 4, T = 3 };
+  float q[T * 5 * D] = {0}, k[T * 2 * D] = {0}, v[T * 2 * D] = {0}, out[T * 5 * D];
+  int32_t q_pos[1] = {0};
+  be->ops->attention(be, out, NULL, q, k, v, q_pos, 1, T, T, 5, 2, D); /* 5 over 2 */
+  seal_backend_destroy(be);                                            /* not reached */
+}
+END_TEST
+
+START_TEST(attention_backward_refuses_heads_that_do_not_group) {
+  seal_backend *be = test_cpu_backend();
+  enum { D = 4, T = 3 };
+  float q[T * 5 * D] = {0}, k[T * 2 * D] = {0}, g[T * 5 * D], lse[5 * T] = {0};
+  be->ops->attention_backward(be, g, g, g, q, q, lse, q, k, k, 1, T, 5, 2, D);
   seal_backend_destroy(be); /* not reached */
 }
 END_TEST
@@ -728,9 +894,16 @@ Suite *cpu_ops_suite(void) {
   TEST_OP(tc, attention, attention_training_gqa);
   TEST_OP(tc, attention, attention_prefill_at_different_positions);
   TEST_OP(tc, attention, attention_decode_one_token);
+  TEST_OP(tc, attention, attention_training_across_blocks);
+  TEST_OP(tc, attention, attention_prefill_after_a_cached_prefix);
+  TEST_OP(tc, attention_backward, attention_backward_matches_reference);
+  TEST_OP(tc, attention_backward, attention_backward_does_not_depend_on_the_thread_count);
   TEST_OP(tc, matmul, matmul_with_no_inputs_gives_the_bias);
   /* a test that must end the process cannot have its calls counted: not an op test */
   tcase_add_exit_test(tc, attention_refuses_queries_past_the_keys, 1);
+  tcase_add_exit_test(tc, attention_refuses_a_negative_position, 1);
+  tcase_add_exit_test(tc, attention_refuses_heads_that_do_not_group, 1);
+  tcase_add_exit_test(tc, attention_backward_refuses_heads_that_do_not_group, 1);
   TEST_OP(tc, swiglu, swiglu_matches_reference);
   TEST_OP(tc, cross_entropy, cross_entropy_matches_reference);
   TEST_OP(tc, lora_forward, lora_forward_matches_reference);
