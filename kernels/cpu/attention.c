@@ -15,11 +15,13 @@
  *
  * Threads: OpenMP over the tiles; the sgemm inside each runs on its calling
  * thread (the OpenMP build of OpenBLAS that CMakeLists.txt links does so
- * inside a parallel region), so nothing is oversubscribed. */
+ * inside a parallel region), so nothing is oversubscribed. With another BLAS
+ * the tiles run one after another and the BLAS threads each product. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/blas_info.h"
 #include "kernels/cpu/cpu.h"
 
 /* Query positions per tile and keys per block (docs/perf.md: measured). */
@@ -226,7 +228,7 @@ void seal_cpu_attention(seal_backend *be, void *out_, float *lse, const void *q_
   const float *k = k_, *v = v_; /* [B, Tk, Hkv, D] */
   int group = Hq / Hkv, qblocks = (Tq + QBLK - 1) / QBLK;
   long tiles = (long)B * Hkv * qblocks;
-#pragma omp parallel if (tiles > 1)
+#pragma omp parallel if (tiles > 1 && seal_cpu_blas_uses_openmp())
   {
     fwd_scratch w = fwd_scratch_alloc(QBLK * group, D);
     /* Later query blocks see more keys: hand them out first, dynamically. */
@@ -355,7 +357,7 @@ void seal_cpu_attention_backward(seal_backend *be, void *dq_, void *dk_, void *d
   /* [B, Hkv, SLOTS] partial dk then dv, each [T, D] */
   float *parts = seal_calloc((size_t)B * Hkv * SLOTS * 2 * part, sizeof(float));
   long tasks = (long)B * Hkv * SLOTS;
-#pragma omp parallel if (tasks > 1)
+#pragma omp parallel if (tasks > 1 && seal_cpu_blas_uses_openmp())
   {
     bwd_scratch w = bwd_scratch_alloc(QBLK * group, D);
     /* Higher slots hold later (longer) query blocks: hand them out first. */

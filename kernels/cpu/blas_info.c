@@ -10,9 +10,11 @@
 /* OpenBLAS's own introspection (cblas.h declares them only in newer versions). */
 char *openblas_get_corename(void);
 char *openblas_get_config(void);
+int openblas_get_parallel(void); /* 0 sequential, 1 pthreads, 2 OpenMP */
 
 const char *seal_cpu_blas_core(void) { return openblas_get_corename(); }
 const char *seal_cpu_blas_config(void) { return openblas_get_config(); }
+bool seal_cpu_blas_uses_openmp(void) { return openblas_get_parallel() == 2; }
 
 /* OpenBLAS x86-64 kernel families without AVX2 FMA GEMM kernels. */
 static const char *const pre_avx2_cores[] = {

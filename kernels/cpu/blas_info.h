@@ -13,6 +13,13 @@
 const char *seal_cpu_blas_core(void);
 const char *seal_cpu_blas_config(void);
 
+/* Whether the BLAS threads through OpenMP (the OpenBLAS that CMakeLists.txt
+ * prefers). Then a GEMM called inside an OpenMP parallel region runs on the
+ * calling thread alone; a pthreads build would start its own threads from
+ * every one of ours (kernels/cpu/attention.c measured 10x to 50x slower that
+ * way on a loaded machine). */
+bool seal_cpu_blas_uses_openmp(void);
+
 /* Whether `core` is a kernel family older than what the processor supports
  * (has_avx2, has_avx512f as cpuid reports them); when it is, advice gets the
  * OPENBLAS_CORETYPE setting that selects the right ones. Pure: testable with
