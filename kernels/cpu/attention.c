@@ -183,6 +183,18 @@ static void softmax_block(fwd_scratch *w, tile tl, int p0, int j0, int n, int D)
   }
 }
 
+/* The tile's rows of out [B, Tq, Hq, D] = acc / sum, and of lse [B, Hq, Tq]
+ * (when not NULL) = max + log(sum). */
+static void write_outputs(const fwd_scratch *w, tile tl, float *out, float *lse, int Tq, int Hq,
+                          int D) {
+  for (int r = 0; r < tl.M; r++) {
+    int t = tl.t0 + r / tl.group, h = tl.hk * tl.group + r % tl.group;
+    float *o = out + head_offset(tl.b, t, h, Tq, Hq, D), inv = 1.0f / w->sum[r];
+    for (int d = 0; d < D; d++) o[d] = w->acc[(size_t)r * D + d] * inv;
+    if (lse) lse[((size_t)tl.b * Hq + h) * Tq + t] = w->max[r] + logf(w->sum[r]);
+  }
+}
+
 /* One tile of the forward: out and lse of its rows.
  *   q, out [B, Tq, Hq, D], k, v [B, Tk, Hkv, D], lse [B, Hq, Tq] or NULL */
 static void forward_tile(fwd_scratch *w, tile tl, float *out, float *lse, const float *q,
@@ -203,14 +215,7 @@ static void forward_tile(fwd_scratch *w, tile tl, float *out, float *lse, const 
     /* acc[M, D] += p[M, n] @ vb[n, D] */
     seal_cpu_sgemm(0, 0, tl.M, D, n, 1, w->s, n, vb, (int)kv_stride, 1, w->acc, D);
   }
-  for (int r = 0; r < tl.M; r++) {
-    float *o =
-        out + head_offset(tl.b, tl.t0 + r / tl.group, tl.hk * tl.group + r % tl.group, Tq, Hq, D);
-    for (int d = 0; d < D; d++) o[d] = w->acc[(size_t)r * D + d] / w->sum[r];
-    if (lse) /* [B, Hq, Tq] */
-      lse[((size_t)tl.b * Hq + tl.hk * tl.group + r % tl.group) * Tq + tl.t0 + r / tl.group] =
-          w->max[r] + logf(w->sum[r]);
-  }
+  write_outputs(w, tl, out, lse, Tq, Hq, D);
 }
 
 void seal_cpu_attention(seal_backend *be, void *out_, float *lse, const void *q_, const void *k_,
