@@ -205,3 +205,25 @@ void seal_engine_answer_certainty(seal_engine *eng, const seal_lora *lora, seal_
   }
   free(ids);
 }
+
+/* Rows [0, n) of the logits of the last forward, to the host: out [n, V]. */
+static void logits_to_host(seal_engine *eng, const seal_train_acts *a, int n, float *out) {
+  eng->be->ops->to_host(eng->be, out, a->logits, eng->be->act,
+                        (size_t)n * eng->model.cfg.vocab_size);
+}
+
+void seal_engine_kl_add(seal_engine *eng, const seal_lora *lora, seal_train_acts *a,
+                        const int32_t *ids, int n, double *sum, long *rows) {
+  SEAL_CHECK(n > 0 && n <= a->cap_T, "a KL text of %d tokens does not fit %d", n, a->cap_T);
+  int V = eng->model.cfg.vocab_size;
+  float *p = seal_malloc((size_t)n * V * sizeof(float)); /* [n, V] the bare model's logits */
+  float *q = seal_malloc((size_t)n * V * sizeof(float)); /* [n, V] with lora */
+  seal_forward_train(&eng->model, NULL, a, ids, NULL, NULL, 1, n);
+  logits_to_host(eng, a, n, p);
+  seal_forward_train(&eng->model, lora, a, ids, NULL, NULL, 1, n);
+  logits_to_host(eng, a, n, q);
+  for (int t = 0; t < n; t++) *sum += seal_logit_kl_row(p + (size_t)t * V, q + (size_t)t * V, V);
+  *rows += n;
+  free(p);
+  free(q);
+}

@@ -91,4 +91,12 @@ void seal_engine_answer_certainty(seal_engine *eng, const seal_lora *lora, seal_
                                   const char *prompt, const seal_generation *gen,
                                   seal_answer_certainty *out);
 
+/* How far lora moves the model on a text, teacher-forced: ids[0..n) are read
+ * once by the bare model (p) and once with lora (q), and KL(p || q) of every
+ * position's next-token distribution (seal_logit_kl_row) is added to *sum and
+ * n to *rows. a: B = 1 training activations of T >= n, r_max >= lora's rank;
+ * reused across calls. */
+void seal_engine_kl_add(seal_engine *eng, const seal_lora *lora, seal_train_acts *a,
+                        const int32_t *ids, int n, double *sum, long *rows);
+
 #endif

@@ -28,6 +28,31 @@ seal_logit_stats seal_logit_stats_row(const float *z, int V) {
   return s;
 }
 
+/* log sum_i exp(z_i - zmax) for the row's max zmax (written to *zmax); NaN
+ * when the row is not finite. */
+static double shifted_lse(const float *z, int V, double *zmax) {
+  *zmax = -INFINITY;
+  for (int i = 0; i < V; i++) {
+    if (!isfinite(z[i])) return NAN;
+    if (z[i] > *zmax) *zmax = z[i];
+  }
+  double sum_exp = 0;
+  for (int i = 0; i < V; i++) sum_exp += exp((double)z[i] - *zmax);
+  return log(sum_exp);
+}
+
+double seal_logit_kl_row(const float *zp, const float *zq, int V) {
+  double pmax, qmax;
+  double lse_p = shifted_lse(zp, V, &pmax), lse_q = shifted_lse(zq, V, &qmax);
+  if (isnan(lse_p) || isnan(lse_q)) return NAN;
+  double kl = 0;
+  for (int i = 0; i < V; i++) {
+    double log_p = (double)zp[i] - pmax - lse_p, log_q = (double)zq[i] - qmax - lse_q;
+    kl += exp(log_p) * (log_p - log_q);
+  }
+  return kl < 0 ? 0 : kl; /* rounding can leave -1e-17 where p == q */
+}
+
 void seal_answer_certainty_add(seal_answer_certainty *a, seal_logit_stats s) {
   a->sum_self_certainty += s.self_certainty;
   a->sum_entropy += s.entropy;

@@ -22,6 +22,13 @@ typedef struct {
 /* The statistics of one row of V >= 1 logits. */
 seal_logit_stats seal_logit_stats_row(const float *z, int V);
 
+/* KL(p || q) = sum_i p_i (log p_i - log q_i) of p = softmax(zp) and q =
+ * softmax(zq), two rows of V >= 1 logits, in double precision with each
+ * row's max subtracted; >= 0; NaN when either row holds NaN or +-Inf. The
+ * continual guard's measure of how far an update moved the model
+ * (continual.guard.max_kl): p the model before it, q after. */
+double seal_logit_kl_row(const float *zp, const float *zq, int V);
+
 /* Running means over the generated tokens of one answer. */
 typedef struct {
   double sum_self_certainty, sum_entropy;
