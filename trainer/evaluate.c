@@ -410,6 +410,10 @@ static int many_contexts(seal_run *run, int level, const condition *conds, int n
 
 /* ---- continual (issue 13): passages one after another, merged after each ---------- */
 
+/* The guard's KL is measured over windows of at most this many tokens (a
+ * window's logits, before and after, are on the host at once). */
+#define KL_WINDOW 256
+
 typedef struct {
   seal_run *run;
   int level, S, N, n_ctx;
@@ -422,6 +426,8 @@ typedef struct {
   int n_items;
   seal_progress progress;
   int done;
+  int32_t *kl_ids; /* [kl_n] guarded with continual.guard.kl_text: its tokens */
+  int kl_n;
 } continual_ctx;
 
 /* The passages of sequence s: N distinct evaluation contexts, drawn from the
@@ -532,14 +538,17 @@ static void continual_train(const continual_ctx *c, int k, const seal_inner_plan
 typedef struct {
   json_t *refused; /* the steps whose update was not merged */
   int retries;
+  json_t *kl; /* [N] per step, the KL of every update tried (empty: not measured) */
 } guard_log;
 
 /* Whether the trained lora keeps the probe (the questions of the last
  * guard.probe passages before step k) within guard.max_drop of the current
- * model's accuracy on them, prev[j] (measured after the previous update). */
-static bool guard_accepts(seal_run *run, const int *passages, int k, const double *prev,
-                          const seal_lora *lora) {
+ * model's accuracy on them, prev[j] (measured after the previous update).
+ * From the second passage on; the first has no earlier passages. */
+static bool guard_drop_accepts(seal_run *run, const int *passages, int k, const double *prev,
+                               const seal_lora *lora) {
   const seal_job_guard *g = &run->job->continual.guard;
+  if (k == 0) return true;
   int from = k > g->probe ? k - g->probe : 0;
   double before = 0, after = 0;
   for (int j = from; j < k; j++) {
@@ -547,6 +556,59 @@ static bool guard_accepts(seal_run *run, const int *passages, int k, const doubl
     after += continual_answer(run, passages[j], lora, NULL, NULL);
   }
   return (before - after) / (k - from) <= g->max_drop;
+}
+
+/* Adds KL(current || current + lora) over ids[0..n) to *sum, *rows, in
+ * windows of KL_WINDOW tokens. */
+static void kl_over(seal_run *run, const seal_lora *lora, seal_train_acts *a, const int32_t *ids,
+                    int n, double *sum, long *rows) {
+  for (int t = 0; t < n; t += KL_WINDOW)
+    seal_engine_kl_add(run->student, lora, a, ids + t, n - t < KL_WINDOW ? n - t : KL_WINDOW, sum,
+                       rows);
+}
+
+/* The mean token KL(current model || with lora) over the guard's KL text:
+ * continual.guard.kl_text, else the texts of the probe's passages (the
+ * passage alone, the domain's fixed condition). NAN when there is no text
+ * (step 0 without kl_text). */
+static double guard_kl(const continual_ctx *c, const int *passages, int k, const seal_lora *lora) {
+  seal_run *run = c->run;
+  const seal_job_guard *g = &run->job->continual.guard;
+  seal_train_acts a;
+  seal_train_acts_create(&a, &run->student->model, 1, KL_WINDOW, lora->r);
+  double sum = 0;
+  long rows = 0;
+  if (g->kl_text) {
+    kl_over(run, lora, &a, c->kl_ids, c->kl_n, &sum, &rows);
+  } else {
+    for (int j = k > g->probe ? k - g->probe : 0; j < k; j++) {
+      seal_inner_plan plan;
+      seal_inner_plan_of(run->job, &run->domain, run->student, SEAL_SPLIT_EVAL, passages[j],
+                         SEAL_COND_FIXED, "", 0, &plan);
+      for (int x = 0; x < plan.n_ex; x++)
+        kl_over(run, lora, &a, plan.ex[x].ids, plan.ex[x].n, &sum, &rows);
+      seal_inner_plan_free(&plan);
+    }
+  }
+  seal_train_acts_free(&a, &run->student->model);
+  return rows ? sum / (double)rows : NAN;
+}
+
+/* The guard's verdict on the trained lora at step k: the drop check, then,
+ * with continual.guard.max_kl, the KL check (its value logged for the step). */
+static bool guard_accepts(const continual_ctx *c, const int *passages, int k, const double *prev,
+                          const seal_lora *lora, guard_log *log) {
+  seal_run *run = c->run;
+  const seal_job_guard *g = &run->job->continual.guard;
+  bool ok = guard_drop_accepts(run, passages, k, prev, lora);
+  if (g->max_kl > 0) {
+    double kl = guard_kl(c, passages, k, lora);
+    if (!isnan(kl)) {
+      json_array_append_new(json_array_get(log->kl, (size_t)k), json_real(kl));
+      if (kl > g->max_kl) ok = false;
+    }
+  }
+  return ok;
 }
 
 /* Step k of sequence s: the current model writes a self-edit of passage
@@ -577,7 +639,7 @@ static bool continual_update(continual_ctx *c, int s, int k, const int *passages
     for (int attempt = 0;; attempt++) {
       seal_lora lora;
       continual_train(c, k, &plan, inner, lr_scale, &lora);
-      bool merge = !c->guarded || k == 0 || guard_accepts(run, passages, k, prev, &lora);
+      bool merge = !c->guarded || guard_accepts(c, passages, k, prev, &lora, log);
       if (merge) seal_lora_merge(&lora, &run->student->model);
       seal_lora_free(&lora);
       if (merge) break;
@@ -609,7 +671,8 @@ static int continual_work(void *user, int s, const void *payload, size_t len, se
     json_array_append_new(before, json_real(continual_answer(run, passages[j], NULL, NULL, NULL)));
   int unusable = 0, n_items = 0;
   double metric[SEAL_DOMAIN_MAX_METRICS] = {0};
-  guard_log log = {.refused = json_array()};
+  guard_log log = {.refused = json_array(), .kl = json_array()};
+  for (int k = 0; k < N; k++) json_array_append_new(log.kl, json_array());
   for (int k = 0; k < N; k++) {
     unusable += !continual_update(c, s, k, passages, w.targets, prev, &log);
     json_t *row = json_array();
@@ -626,10 +689,10 @@ static int continual_work(void *user, int s, const void *payload, size_t len, se
   for (int k = 0; k < N; k++) json_array_append_new(ids, json_integer(passages[k]));
   for (int m = 0; m < run->domain.ops->n_metrics; m++)
     json_array_append_new(metrics, json_real(metric[m]));
-  json_t *o =
-      json_pack("{s:o,s:o,s:o,s:i,s:o,s:i,s:f,s:o,s:i}", "passages", ids, "before", before, "after",
-                after, "unusable", unusable, "metric_sums", metrics, "n_items", n_items, "seconds",
-                seal_now() - t0, "guard_refused", log.refused, "guard_retries", log.retries);
+  json_t *o = json_pack("{s:o,s:o,s:o,s:i,s:o,s:i,s:f,s:o,s:i,s:o}", "passages", ids, "before",
+                        before, "after", after, "unusable", unusable, "metric_sums", metrics,
+                        "n_items", n_items, "seconds", seal_now() - t0, "guard_refused",
+                        log.refused, "guard_retries", log.retries, "guard_kl", log.kl);
   free(prev);
   char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
   seal_buf_puts(out, text);
@@ -670,8 +733,9 @@ static int continual_decode(continual_ctx *c, int s, const void *data, size_t le
     if (c->guarded)
       json_object_update_new(
           json_array_get(c->per_sequence, (size_t)s),
-          json_pack("{s:O,s:I}", "guard_refused", json_object_get(o, "guard_refused"),
-                    "guard_retries", json_integer_value(json_object_get(o, "guard_retries"))));
+          json_pack("{s:O,s:I,s:O}", "guard_refused", json_object_get(o, "guard_refused"),
+                    "guard_retries", json_integer_value(json_object_get(o, "guard_retries")),
+                    "guard_kl", json_object_get(o, "guard_kl")));
   }
   json_decref(o);
   return rc;
@@ -708,10 +772,25 @@ static seal_eval_row continual_row(const continual_ctx *c, const condition *cond
   return row;
 }
 
+/* The guard's fixed KL text (continual.guard.kl_text) as tokens, *ids
+ * malloc'd; fatal when it cannot be read or is empty. */
+static int kl_text_ids(seal_run *run, int32_t **ids) {
+  const char *path = run->job->continual.guard.kl_text;
+  seal_error e;
+  char *text = seal_read_file(path, NULL, &e);
+  if (!text) SEAL_DIE("continual.guard.kl_text: %s", e.msg);
+  int n = seal_engine_encode_prompt(run->student, text, ids);
+  free(text);
+  if (n <= 1) SEAL_DIE("continual.guard.kl_text: %s holds no text to measure the KL on", path);
+  return n;
+}
+
 static int continual_condition(seal_run *run, int level, const condition *cond, bool guarded,
                                seal_eval_row **rows, int *n_rows) {
   continual_ctx c = {
       .run = run, .level = level, .S = run->job->continual.sequences, .guarded = guarded};
+  if (guarded && run->job->continual.guard.max_kl > 0 && run->job->continual.guard.kl_text)
+    c.kl_n = kl_text_ids(run, &c.kl_ids);
   c.n_ctx = eval_contexts(run);
   c.N = run->job->continual.length < c.n_ctx ? run->job->continual.length : c.n_ctx;
   if (run->comm->rank == 0) {
@@ -739,6 +818,7 @@ static int continual_condition(seal_run *run, int level, const condition *cond, 
     free(c.unusable);
     json_decref(c.per_sequence);
   }
+  free(c.kl_ids);
   return rc;
 }
 

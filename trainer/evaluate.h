@@ -22,7 +22,9 @@
  *     from the level's model again. With continual.guard the protocol runs
  *     a second time on the same passages and seeds ("continual+guard"): an
  *     update whose probe of earlier passages falls by more than the guard's
- *     max_drop is refused (or retried at a lower learning rate first). */
+ *     max_drop, or (with max_kl) whose mean token KL from the model before
+ *     it on the guard's KL text passes max_kl, is refused (or retried at a
+ *     lower learning rate first). */
 #ifndef SEAL_TRAINER_EVALUATE_H
 #define SEAL_TRAINER_EVALUATE_H
 

@@ -160,6 +160,8 @@ static const seal_schema_key guard_keys[] = {
     INT("probe", continual.guard.probe, 1, 100000),
     FLOAT("lr_scale", continual.guard.lr_scale, 0, 1),
     INT("retries", continual.guard.retries, 1, 100),
+    FLOAT("max_kl", continual.guard.max_kl, 0, INFINITY),
+    PATH("kl_text", continual.guard.kl_text, false),
     END,
 };
 
@@ -269,6 +271,7 @@ void seal_job_free(seal_job *job) {
   free(job->model);
   free(job->teacher);
   free(job->output);
+  free(job->continual.guard.kl_text);
   if (job->task && job->task_settings) job->task->free_settings(job->task_settings);
   free(job->task_settings);
   memset(job, 0, sizeof *job);

@@ -91,6 +91,9 @@ typedef struct {
   int probe;       /* the probe: the questions of the last this-many passages */
   double lr_scale; /* retry: the learning rate is multiplied by this per retry */
   int retries;     /* retry: at most this many before the update is refused */
+  double max_kl;   /* largest accepted mean token KL(before || after) on the KL text; 0: no
+                      KL check */
+  char *kl_text;   /* the KL text: a file, or NULL for the probe passages' own texts */
 } seal_job_guard;
 
 /* The continual protocol of `seal eval` (issue 13). */

@@ -18,7 +18,13 @@
 #    continual+guard row on the same passages and seeds; where the harmful
 #    update costs the first passage accuracy unguarded, the guard retried once
 #    and refused it, and the first passage keeps its accuracy; step 0 is the
-#    same with and without the guard.
+#    same with and without the guard;
+#  - the guard's KL check alone (continual.guard.max_kl 0.05, max_drop 1 so the
+#    drop check can refuse nothing, mode refuse): the harmful update 1 is
+#    refused, the harmless ones merged, every measured KL on the side of the
+#    threshold its verdict says; over the probe passages' own texts (nothing
+#    to measure at step 0) and over a fixed continual.guard.kl_text (measured
+#    at step 0 too).
 set -euo pipefail
 
 build=${1:?usage: seal_continual.sh BUILD_DIR}
@@ -118,4 +124,28 @@ for s, (p, g) in enumerate(zip(plain["continual"]["per_sequence"], guarded["cont
         assert g["after"][1][0] == g["after"][0][0], (s, g["after"])
 assert harmed, "the harmful update harmed no sequence: the test shows nothing"
 EOF
+# the KL check alone, over the probe's passages and over a fixed text
+printf 'The ferry to Marl leaves at noon. Its deck is painted green, and its captain keeps a goat.\n' >"$tmp/fixed.txt"
+for text in probe fixed; do
+  guard='{mode: refuse, max_drop: 1, probe: 2, max_kl: 0.05}'
+  [ "$text" = probe ] || guard="{mode: refuse, max_drop: 1, probe: 2, max_kl: 0.05, kl_text: $tmp/fixed.txt}"
+  { sed -e 's/protocols: \[single-passage, continual\]/protocols: [continual]/' "$tmp/job.yaml"
+    printf '  guard: %s\ntesting:\n  harmful_update: 1\n' "$guard"; } >"$tmp/kl-$text.yaml"
+  "$seal" eval "$tmp/kl-$text.yaml" --output "$tmp/kl-$text" >"$tmp/kl-$text.txt" 2>"$tmp/kl-$text.err" ||
+    { cat "$tmp/kl-$text.err" >&2; fail "eval with the KL guard ($text)"; }
+  python3 - "$tmp/kl-$text/eval.json" "$text" <<'EOF' || fail "the KL check ($text) did not refuse the harmful update alone (above)"
+import json, sys
+text = sys.argv[2]
+guarded = {r["protocol"]: r for r in json.load(open(sys.argv[1]))}["continual+guard"]
+for info in guarded["per_context"]:
+    kl = info["guard_kl"]
+    assert len(kl) == 3 and info["guard_refused"] == [1], info
+    assert (kl[0] == []) == (text == "probe"), info  # step 0 has no probe passages
+    for k, tried in enumerate(kl):
+        assert len(tried) <= 1, info  # refuse: one try per step
+        for v in tried:
+            assert (v > 0.05) == (k == 1) and v > 0, (k, info)
+    assert kl[1], info  # the harmful update was measured
+EOF
+done
 echo "seal_continual: ok"
