@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # make demo-learn: `seal learn` on the demo's evaluation passages (data/demo/eval.json)
-# with the demo's inner loop (jobs/demo.yaml), written by the demo's trained policy
-# when runs/demo holds one (make demo), else by the base model; then every demo
+# with the demo's inner loop at 2 epochs instead of 5 (jobs/demo-learn.yaml), the
+# self-edits written by the demo's trained policy when runs/demo holds one (make
+# demo), else by the base model; then every demo
 # question asked with `seal generate` before (the base) and after (--adapter), the
 # two answers side by side with their grades ("contains", as the demo job grades).
+# All questions go to one `seal generate --prompts` process before and one after.
 #
 #   SEAL_DEMO_LEARN_OUTPUT  where the adapter goes (default runs/demo-learn)
 #   SEAL_DEMO_POLICY        a run directory for --policy ("" for the base;
@@ -12,7 +14,7 @@ set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
 model=$(bash scripts/fetch-model.sh)
-job=jobs/demo.yaml
+job=jobs/demo-learn.yaml
 docs=data/demo/eval.json
 out=${SEAL_DEMO_LEARN_OUTPUT:-runs/demo-learn}
 policy=${SEAL_DEMO_POLICY-}
@@ -43,32 +45,38 @@ def contains(answer, gold):
 def first_line(text):
     return next((l.strip() for l in text.splitlines() if l.strip()), "")
 
-def ask(prompt, max_tokens, extra):
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
-        f.write(prompt)
+def ask_all(queries, extra):  # every question in one `seal generate --prompts`
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl") as f:
+        for q in queries:
+            f.write(json.dumps({"prompt": q["prompt"], "max_tokens": q["max_tokens"]}) + "\n")
         f.flush()
-        r = subprocess.run([seal, "generate", "--model", model, "--prompt-file", f.name,
-                            "--max-tokens", str(max_tokens), *extra],
+        r = subprocess.run([seal, "generate", "--model", model, "--prompts", f.name, *extra],
                            capture_output=True, text=True, check=True)
-    return first_line(r.stdout)
+    return [first_line(json.loads(l)["text"]) for l in r.stdout.splitlines()]
 
-right = [0, 0]
-total = 0
+questions = []  # (passage index, passage, its query, its question)
 for i, p in enumerate(passages):
     show = subprocess.run([seal, "show", job, "--split", "eval", "--context", str(i)],
                           capture_output=True, text=True, check=True).stdout
     queries = [json.loads(l) for l in show.splitlines() if '"what":"query"' in l]
-    print(f"\n== {p['title']}")
-    for q, qa in zip(queries, p["questions"]):
-        before = ask(q["prompt"], q["max_tokens"], [])
-        after = ask(q["prompt"], q["max_tokens"], ["--adapter", adapter])
-        ok = [contains(before, qa["answer"]), contains(after, qa["answer"])]
-        right = [right[0] + ok[0], right[1] + ok[1]]
-        total += 1
-        mark = lambda b: "yes" if b else "no "
-        print(f"Q: {qa['question']}  (gold: {qa['answer']})")
-        print(f"   before [{mark(ok[0])}] {before[:70]}")
-        print(f"   after  [{mark(ok[1])}] {after[:70]}")
+    questions += [(i, p, q, qa) for q, qa in zip(queries, p["questions"])]
+befores = ask_all([q for _, _, q, _ in questions], [])
+afters = ask_all([q for _, _, q, _ in questions], ["--adapter", adapter])
+
+right = [0, 0]
+total = 0
+shown = None
+for (i, p, q, qa), before, after in zip(questions, befores, afters):
+    if i != shown:
+        shown = i
+        print(f"\n== {p['title']}")
+    ok = [contains(before, qa["answer"]), contains(after, qa["answer"])]
+    right = [right[0] + ok[0], right[1] + ok[1]]
+    total += 1
+    mark = lambda b: "yes" if b else "no "
+    print(f"Q: {qa['question']}  (gold: {qa['answer']})")
+    print(f"   before [{mark(ok[0])}] {before[:70]}")
+    print(f"   after  [{mark(ok[1])}] {after[:70]}")
 print(f"\ncorrect before: {right[0]}/{total}, after: {right[1]}/{total}")
 EOF
 echo "demo-learn: finished in $(($(date +%s) - start))s; adapter $out" >&2
