@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # make demo-learn: `seal learn` on the demo's evaluation passages (data/demo/eval.json)
-# with the demo's inner loop at 2 epochs instead of 5 (jobs/demo-learn.yaml), the
-# self-edits written by the demo's trained policy when runs/demo holds one (make
-# demo), else by the base model; then every demo
-# question asked with `seal generate` before (the base) and after (--adapter), the
-# two answers side by side with their grades ("contains", as the demo job grades).
+# with the demo's inner loop (jobs/demo.yaml), the self-edits written by the demo's
+# trained policy when runs/demo holds one (make demo), else by the base model; then
+# every demo question asked with `seal generate` before (the base) and after
+# (--adapter), the two answers side by side with their grades ("contains", as the
+# demo job grades).
 # All questions go to one `seal generate --prompts` process before and one after.
 #
 #   SEAL_DEMO_LEARN_OUTPUT  where the adapter goes (default runs/demo-learn)
+#   SEAL_DEMO_LEARN_JOB     the job (default jobs/demo.yaml): its selfedit,
+#                           inner_loop and answer settings
 #   SEAL_DEMO_POLICY        a run directory for --policy ("" for the base;
 #                           default runs/demo when its checkpoint exists)
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
 model=$(bash scripts/fetch-model.sh)
-job=jobs/demo-learn.yaml
+job=${SEAL_DEMO_LEARN_JOB:-jobs/demo.yaml}
 docs=data/demo/eval.json
 out=${SEAL_DEMO_LEARN_OUTPUT:-runs/demo-learn}
 policy=${SEAL_DEMO_POLICY-}
