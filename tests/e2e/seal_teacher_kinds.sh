@@ -3,8 +3,9 @@
 # HF student (tests/fixtures/tiny-seal; docs/teacher.md), in short runs of 1 rank
 # (seal_teacher.sh covers 2 ranks and kill-and-resume of an HF teacher):
 #
-# 1. teacher_device: the key is honoured (cpu/cpu given explicitly: the checkpoint,
-#    seal inspect and seal eval name both backends; on a build without a usable GPU
+# 1. teacher_device: the key is honoured (the teacher on cpu:bf16, bf16 matrices and
+#    their own kernels, beside the student on cpu: the checkpoint, seal inspect and
+#    seal eval name both backends; on a build without a usable GPU
 #    `teacher_device: cuda` fails on the teacher alone, naming it, while the same job
 #    with the student on cuda fails on the student); a bad value is refused with the
 #    job file's line and column. --profile reports the teacher's and the student's
@@ -39,16 +40,16 @@ expect_refused() { # expect_refused JOB OUT PATTERN: seal train JOB fails saying
 }
 
 # ---- 1. teacher_device ----------------------------------------------------------------------
-cpu=$(job cpu tests/fixtures/tiny-teacher 1 'teacher_device: cpu')
+cpu=$(job cpu tests/fixtures/tiny-teacher 1 'teacher_device: cpu:bf16')
 train_to_end 1 "$cpu" "$tmp/cpu" 1 --profile
 for pattern in 'base:       tests/fixtures/tiny-seal (on cpu)' \
-  'teacher at: tests/fixtures/tiny-teacher (on cpu)'; do
+  'teacher at: tests/fixtures/tiny-teacher (on cpu:bf16)'; do
   grep -qF -- "$pattern" "$tmp/cpu.inspect" || { cat "$tmp/cpu.inspect" >&2; fail "seal inspect: '$pattern' missing"; }
 done
 if command -v h5dump >/dev/null 2>&1; then
-  h5dump -a /job_yaml "$tmp/cpu/checkpoint.h5" | grep -qF 'teacher_device: cpu' ||
-    fail "the checkpoint's job_yaml has no teacher_device: cpu"
-  h5dump -a /teacher/device "$tmp/cpu/checkpoint.h5" | grep -qF '"cpu"' || fail "/teacher has no device \"cpu\""
+  h5dump -a /job_yaml "$tmp/cpu/checkpoint.h5" | grep -qF 'teacher_device: cpu:bf16' ||
+    fail "the checkpoint's job_yaml has no teacher_device: cpu:bf16"
+  h5dump -a /teacher/device "$tmp/cpu/checkpoint.h5" | grep -qF '"cpu:bf16"' || fail "/teacher has no device \"cpu:bf16\""
   h5dump -a /model/device "$tmp/cpu/checkpoint.h5" | grep -qF '"cpu"' || fail "/model has no device \"cpu\""
 fi
 for who in teacher student; do
@@ -58,15 +59,15 @@ done
 say "the checkpoint and seal inspect name both backends; --profile reports the teacher and the student apart"
 run_seal 1 eval "$cpu" --output "$tmp/cpu" --rounds 0 >"$tmp/eval.out" 2>"$tmp/eval.err" ||
   { cat "$tmp/eval.err" >&2; fail "seal eval of the teacher_device run"; }
-grep -qF 'self-edits written by the teacher tests/fixtures/tiny-teacher (on cpu), learned by the student tests/fixtures/tiny-seal (on cpu)' \
+grep -qF 'self-edits written by the teacher tests/fixtures/tiny-teacher (on cpu:bf16), learned by the student tests/fixtures/tiny-seal (on cpu)' \
   "$tmp/eval.out" || { cat "$tmp/eval.out" >&2; fail "seal eval does not name both backends"; }
-grep -qF '"writer_device": "cpu"' "$tmp/cpu/eval.json" && grep -qF '"learner_device": "cpu"' "$tmp/cpu/eval.json" ||
+grep -qF '"writer_device": "cpu:bf16"' "$tmp/cpu/eval.json" && grep -qF '"learner_device": "cpu"' "$tmp/cpu/eval.json" ||
   fail "eval.json does not name both backends"
 
 expect_refused "$(job bad tests/fixtures/tiny-teacher 1 'teacher_device: gpu')" "$tmp/bad.out" \
   'bad.yaml:47:17: teacher_device: unknown value "gpu" (one of: same, auto, cpu, cuda, cpu:bf16)'
 grep -v '^teacher:' "$cpu" >"$tmp/self.yaml"
-expect_refused "$tmp/self.yaml" "$tmp/self.out" 'teacher_device: "cpu" places a teacher, but the job has none'
+expect_refused "$tmp/self.yaml" "$tmp/self.out" 'teacher_device: "cpu:bf16" places a teacher, but the job has none'
 if ! "$seal" backends 2>/dev/null | grep -qE '^cuda +available'; then
   expect_refused "$(job cuda_teacher tests/fixtures/tiny-teacher 1 'teacher_device: cuda')" "$tmp/cu_t.out" \
     "teacher (the self-edits' writer) on cuda:"
