@@ -38,6 +38,8 @@
 
 /* Rows at most this many take the few-rows matmul (decoding), not sgemm. */
 #define SEAL_CPU_FEW_ROWS 8
+/* Weight rows per work item of the few-rows matmul's parallel loop. */
+#define SEAL_CPU_FEW_ROWS_CHUNK 32
 
 /* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, K the inner size,
  * op = transpose when trans_* is non-zero (cblas_sgemm; K = 0 scales C). */

@@ -32,95 +32,15 @@ void seal_cpu_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, 
               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* The baseline few-rows product of weight rows [o0, o0 + nw): one dot product
- * at a time, for processors without AVX2 and FMA and for the edges of the AVX2
- * kernel's blocks. */
-static void few_rows_plain(float *out, const float *inp, const float *weight, int N, int I, int O,
-                           int o0, int nw) {
-  for (int o = o0; o < o0 + nw; o++) {
-    const float *w = weight + (size_t)o * I;
-    for (int n = 0; n < N; n++) {
-      const float *x = inp + (size_t)n * I;
-      float s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int i = 0; i < I; i++) s += w[i] * x[i];
-      out[(size_t)n * O + o] = s;
-    }
-  }
-}
-
-__attribute__((target("avx2,fma"))) static float sum8(__m256 v) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
-
-/* out[n, o0 + j] = x[n, :] . w[o0 + j, :] for 4 weight rows (j < 4) and the
- * input rows n0 and n0 + 1 (only n0 when `two` is false): 8 independent FMA
- * chains on 6 loads per step, where a loop with one accumulator per dot
- * product waits on its FMA latency. Each output is one sum in a fixed order,
- * whatever the thread count. */
-__attribute__((target("avx2,fma"))) static void few_rows_4x2(float *out, const float *inp,
-                                                             const float *weight, int n0, bool two,
-                                                             int I, int O, int o0) {
-  const float *x0 = inp + (size_t)n0 * I, *x1 = two ? x0 + I : x0;
-  const float *w0 = weight + (size_t)o0 * I, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
-  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
-  __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-  int i = 0;
-  for (; i + 8 <= I; i += 8) {
-    __m256 u = _mm256_loadu_ps(x0 + i), v = _mm256_loadu_ps(x1 + i), w;
-    w = _mm256_loadu_ps(w0 + i), a00 = _mm256_fmadd_ps(u, w, a00), a10 = _mm256_fmadd_ps(v, w, a10);
-    w = _mm256_loadu_ps(w1 + i), a01 = _mm256_fmadd_ps(u, w, a01), a11 = _mm256_fmadd_ps(v, w, a11);
-    w = _mm256_loadu_ps(w2 + i), a02 = _mm256_fmadd_ps(u, w, a02), a12 = _mm256_fmadd_ps(v, w, a12);
-    w = _mm256_loadu_ps(w3 + i), a03 = _mm256_fmadd_ps(u, w, a03), a13 = _mm256_fmadd_ps(v, w, a13);
-  }
-  float s[2][4] = {{sum8(a00), sum8(a01), sum8(a02), sum8(a03)},
-                   {sum8(a10), sum8(a11), sum8(a12), sum8(a13)}};
-  const float *w[4] = {w0, w1, w2, w3}, *x[2] = {x0, x1};
-  for (int n = 0; n < (two ? 2 : 1); n++)
-    for (int j = 0; j < 4; j++) {
-      for (int k = i; k < I; k++) s[n][j] += x[n][k] * w[j][k];
-      out[(size_t)(n0 + n) * O + o0 + j] = s[n][j];
-    }
-}
-
-/* Weight rows [o0, o0 + nw) of the few-rows product with the AVX2 kernel:
- * every input row, two at a time, against each block of 4 weight rows while
- * the block is in L1, so the weights are streamed from memory once. */
-__attribute__((target("avx2,fma"))) static void few_rows_avx2(float *out, const float *inp,
-                                                              const float *weight, int N, int I,
-                                                              int O, int o0, int nw) {
-  int o = o0;
-  for (; o + 4 <= o0 + nw; o += 4)
-    for (int n = 0; n < N; n += 2) few_rows_4x2(out, inp, weight, n, n + 1 < N, I, O, o);
-  if (o < o0 + nw) few_rows_plain(out, inp, weight, N, I, O, o, o0 + nw - o);
-}
-
-/* Weight rows per work item of few_rows_matmul's parallel loop. */
-#define FEW_ROWS_CHUNK 32
-
-/* out[N, O] = inp[N, I] weight[O, I]^T (+ bias) for N <= SEAL_CPU_FEW_ROWS: decoding
- * steps and short batches, where OpenBLAS 0.3.21's sgemm reaches only half the
- * memory bandwidth (docs/perf.md) and a quarter of BLIS's speed
- * (bench/gemm_libs.c). The AVX2+FMA kernel when the processor has it. */
-static void few_rows_matmul(float *out, const float *inp, const float *weight, const float *bias,
-                            int N, int I, int O) {
-  __builtin_cpu_init();
-  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  int chunks = (O + FEW_ROWS_CHUNK - 1) / FEW_ROWS_CHUNK;
-#pragma omp parallel for schedule(static) if ((size_t)O * I >= SEAL_CPU_PARALLEL_MIN)
-  for (int c = 0; c < chunks; c++) {
-    int o0 = c * FEW_ROWS_CHUNK, nw = O - o0 < FEW_ROWS_CHUNK ? O - o0 : FEW_ROWS_CHUNK;
-    if (avx2)
-      few_rows_avx2(out, inp, weight, N, I, O, o0, nw);
-    else
-      few_rows_plain(out, inp, weight, N, I, O, o0, nw);
-    if (bias)
-      for (int n = 0; n < N; n++)
-        for (int o = o0; o < o0 + nw; o++) out[(size_t)n * O + o] += bias[o];
-  }
-}
+/* out[N, O] = inp[N, I] weight[O, I]^T (+ bias) for N <= SEAL_CPU_FEW_ROWS:
+ * decoding steps and short batches, where OpenBLAS 0.3.21's sgemm reaches only
+ * half the memory bandwidth (docs/perf.md) and a quarter of BLIS's speed
+ * (bench/gemm_libs.c): few_rows_f32, from few_rows.inc. */
+#define FEW_ROWS_W float
+#define FEW_ROWS_WIDEN(w) (w)
+#define FEW_ROWS_LOAD8(p) _mm256_loadu_ps(p)
+#define FEW_ROWS_NAME(x) x##_f32
+#include "kernels/cpu/few_rows.inc"
 
 void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void *weight_,
                      const void *bias_, int N, int I, int O) {
@@ -133,7 +53,7 @@ void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void 
     return;
   }
   if (N <= SEAL_CPU_FEW_ROWS) {
-    few_rows_matmul(out, inp, weight, bias, N, I, O);
+    few_rows_f32(out, inp, weight, bias, N, I, O);
     return;
   }
   if (bias) {

@@ -54,96 +54,21 @@ static int tile_rows(int nc) {
   return r < 16 ? 16 : (int)(r > 4096 ? 4096 : r);
 }
 
-/* The baseline few-rows product of weight rows [o0, o0 + nw), one dot product
- * at a time (processors without AVX2 and FMA, and the AVX2 blocks' edges). */
-static void few_rows_bf16_plain(float *out, const float *inp, const uint16_t *weight, int N, int I,
-                                int O, int o0, int nw) {
-  for (int o = o0; o < o0 + nw; o++) {
-    const uint16_t *w = weight + (size_t)o * I;
-    for (int n = 0; n < N; n++) {
-      const float *x = inp + (size_t)n * I;
-      float s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int i = 0; i < I; i++) s += seal_bf16_to_f32(w[i]) * x[i];
-      out[(size_t)n * O + o] = s;
-    }
-  }
-}
-
-__attribute__((target("avx2,fma"))) static float sum8(__m256 v) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
-
 /* 8 bf16 weights widened to float32: zero-extend to 32 bits, shift into the
  * top half. */
-__attribute__((target("avx2,fma"))) static __m256 load8_bf16(const uint16_t *w) {
+__attribute__((target("avx2,fma"))) static inline __m256 load8_bf16(const uint16_t *w) {
   __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)w));
   return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
 }
 
-/* out[n, o0 + j] = x[n, :] . w[o0 + j, :] for 4 weight rows and the input rows
- * n0 and n0 + 1 (only n0 when `two` is false): 8 independent FMA chains, as
- * matmul.c's float32 kernel, with the weights widened as they are loaded. */
-__attribute__((target("avx2,fma"))) static void few_rows_bf16_4x2(float *out, const float *inp,
-                                                                  const uint16_t *weight, int n0,
-                                                                  bool two, int I, int O, int o0) {
-  const float *x0 = inp + (size_t)n0 * I, *x1 = two ? x0 + I : x0;
-  const uint16_t *w0 = weight + (size_t)o0 * I, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
-  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
-  __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-  int i = 0;
-  for (; i + 8 <= I; i += 8) {
-    __m256 u = _mm256_loadu_ps(x0 + i), v = _mm256_loadu_ps(x1 + i), w;
-    w = load8_bf16(w0 + i), a00 = _mm256_fmadd_ps(u, w, a00), a10 = _mm256_fmadd_ps(v, w, a10);
-    w = load8_bf16(w1 + i), a01 = _mm256_fmadd_ps(u, w, a01), a11 = _mm256_fmadd_ps(v, w, a11);
-    w = load8_bf16(w2 + i), a02 = _mm256_fmadd_ps(u, w, a02), a12 = _mm256_fmadd_ps(v, w, a12);
-    w = load8_bf16(w3 + i), a03 = _mm256_fmadd_ps(u, w, a03), a13 = _mm256_fmadd_ps(v, w, a13);
-  }
-  float s[2][4] = {{sum8(a00), sum8(a01), sum8(a02), sum8(a03)},
-                   {sum8(a10), sum8(a11), sum8(a12), sum8(a13)}};
-  const uint16_t *w[4] = {w0, w1, w2, w3};
-  const float *x[2] = {x0, x1};
-  for (int n = 0; n < (two ? 2 : 1); n++)
-    for (int j = 0; j < 4; j++) {
-      for (int k = i; k < I; k++) s[n][j] += x[n][k] * seal_bf16_to_f32(w[j][k]);
-      out[(size_t)(n0 + n) * O + o0 + j] = s[n][j];
-    }
-}
-
-__attribute__((target("avx2,fma"))) static void few_rows_bf16_avx2(float *out, const float *inp,
-                                                                   const uint16_t *weight, int N,
-                                                                   int I, int O, int o0, int nw) {
-  int o = o0;
-  for (; o + 4 <= o0 + nw; o += 4)
-    for (int n = 0; n < N; n += 2) few_rows_bf16_4x2(out, inp, weight, n, n + 1 < N, I, O, o);
-  if (o < o0 + nw) few_rows_bf16_plain(out, inp, weight, N, I, O, o, o0 + nw - o);
-}
-
-/* Weight rows per work item of the few-rows parallel loop. */
-#define FEW_ROWS_CHUNK 32
-
-/* out[N, O] = inp[N, I] weight[O, I]^T (+ bias) for few rows: each block of
- * weight rows is read from memory once and dotted with every input row (in
- * L1): the bandwidth-bound case, where bf16 halves the bytes. */
-static void few_rows_bf16(float *out, const float *inp, const uint16_t *weight, const float *bias,
-                          int N, int I, int O) {
-  __builtin_cpu_init();
-  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  int chunks = (O + FEW_ROWS_CHUNK - 1) / FEW_ROWS_CHUNK;
-#pragma omp parallel for schedule(static) if ((size_t)O * I >= SEAL_CPU_PARALLEL_MIN)
-  for (int c = 0; c < chunks; c++) {
-    int o0 = c * FEW_ROWS_CHUNK, nw = O - o0 < FEW_ROWS_CHUNK ? O - o0 : FEW_ROWS_CHUNK;
-    if (avx2)
-      few_rows_bf16_avx2(out, inp, weight, N, I, O, o0, nw);
-    else
-      few_rows_bf16_plain(out, inp, weight, N, I, O, o0, nw);
-    if (bias)
-      for (int n = 0; n < N; n++)
-        for (int o = o0; o < o0 + nw; o++) out[(size_t)n * O + o] += bias[o];
-  }
-}
+/* few_rows_bf16: matmul.c's few-rows kernel (few_rows.inc) with the weights
+ * widened as they are loaded: one pass over the bf16 bytes, the
+ * bandwidth-bound case where bf16 halves the time. */
+#define FEW_ROWS_W uint16_t
+#define FEW_ROWS_WIDEN(w) seal_bf16_to_f32(w)
+#define FEW_ROWS_LOAD8(p) load8_bf16(p)
+#define FEW_ROWS_NAME(x) x##_bf16
+#include "kernels/cpu/few_rows.inc"
 
 /* out[N, O] = inp @ weight^T (+ bias), by tiles of weight rows. */
 static void many_rows_bf16(float *out, const float *inp, const uint16_t *weight, const float *bias,
