@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "cmd/cmd.h"
+#include "cmd/run_common.h"
 #include "model/chat.h"
 #include "model/engine.h"
 
@@ -355,13 +356,7 @@ int cmd_generate(int argc, char **argv) {
                              : NULL;
   if (!o.prompts_file && !text) SEAL_DIE_ERR(&e);
   seal_engine eng;
-  if (seal_engine_open(&eng, o.model, o.device, &e)) SEAL_DIE_ERR(&e);
-  if (o.profile) seal_engine_profile(&eng, stderr);
-  seal_lora lora, *lp = NULL;
-  if (o.adapter) {
-    if (seal_lora_load_peft(&lora, &eng.model, o.adapter, &e)) SEAL_DIE_ERR(&e);
-    lp = &lora;
-  }
+  seal_lora lora, *lp = cmd_open_model(o.model, o.device, o.profile, o.adapter, &eng, &lora);
   if (o.prompts_file)
     generate_many(&eng, lp, &o, lines, n_lines);
   else

@@ -89,3 +89,13 @@ void cmd_run_env_close(cmd_run_env *env) {
   seal_job_free(&env->job);
   seal_comm_finalize(&env->comm);
 }
+
+seal_lora *cmd_open_model(const char *model, const char *device, bool profile, const char *adapter,
+                          seal_engine *eng, seal_lora *lora) {
+  seal_error e;
+  if (seal_engine_open(eng, model, device, &e)) SEAL_DIE_ERR(&e);
+  if (profile) seal_engine_profile(eng, stderr);
+  if (!adapter) return NULL;
+  if (seal_lora_load_peft(lora, &eng->model, adapter, &e)) SEAL_DIE_ERR(&e);
+  return lora;
+}

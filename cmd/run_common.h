@@ -18,6 +18,13 @@ extern const char seal_demo_job_yaml[];
  * bad job. */
 void cmd_load_job(const char *path, const char *output, const char *device, seal_job *job);
 
+/* Opens the model on the device (its ops timed when profile is set) and, when
+ * adapter is not NULL, loads that PEFT adapter into *lora. Returns the adapter
+ * to run with (lora, or NULL for the bare model); dies with the message on
+ * failure. For the one-model commands (generate, score). */
+seal_lora *cmd_open_model(const char *model, const char *device, bool profile, const char *adapter,
+                          seal_engine *eng, seal_lora *lora);
+
 /* SIGTERM and SIGUSR1 (Slurm's warning before the time limit) set the returned
  * flag; the run checkpoints at the next safe point and exits for requeue. */
 volatile int *cmd_install_stop_signals(void);

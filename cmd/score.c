@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/run_common.h"
 #include "model/engine.h"
 
 static const char usage[] =
@@ -107,13 +108,7 @@ int cmd_score(int argc, char **argv) {
   char *text = read_text(o.text, &e);
   if (!text) SEAL_DIE_ERR(&e);
   seal_engine eng;
-  if (seal_engine_open(&eng, o.model, o.device, &e)) SEAL_DIE_ERR(&e);
-  if (o.profile) seal_engine_profile(&eng, stderr);
-  seal_lora lora, *lp = NULL;
-  if (o.adapter) {
-    if (seal_lora_load_peft(&lora, &eng.model, o.adapter, &e)) SEAL_DIE_ERR(&e);
-    lp = &lora;
-  }
+  seal_lora lora, *lp = cmd_open_model(o.model, o.device, o.profile, o.adapter, &eng, &lora);
   int32_t *ids;
   int n = seal_engine_encode_prompt(&eng, text, &ids);
   if (n < 2) SEAL_DIE("%s: the text has %d token(s); at least 2 are needed to score", o.text, n);

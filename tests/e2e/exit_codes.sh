@@ -47,7 +47,7 @@ expect 1 missing_model "$seal" generate --model "$tmp/no-model.gguf" --prompt hi
 grep -q "^seal: error: $tmp/no-model.gguf: " "$tmp/missing_model.err" || fail "missing_model: $(cat "$tmp/missing_model.err")"
 no_source_paths missing_model
 SEAL_LOG=debug expect 1 missing_model_debug "$seal" generate --model "$tmp/no-model.gguf" --prompt hi
-grep -Eq "^seal debug: fatal error raised at cmd/generate\.c:[0-9]+$" "$tmp/missing_model_debug.err" ||
+grep -Eq "^seal debug: fatal error raised at cmd/run_common\.c:[0-9]+$" "$tmp/missing_model_debug.err" ||
   fail "missing_model_debug: no source line in the debug log: $(cat "$tmp/missing_model_debug.err")"
 
 # Rank 0 runs the job; rank 1 (MPMD) is given one whose model does not exist.
