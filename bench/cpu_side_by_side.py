@@ -49,8 +49,10 @@ BENCH_TEXT = (
 ALL_PROJ = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 # Shapes: prompt P, new tokens N, decode/prefill batches, SFT lengths (batch 1), LoRA r.
-FULL = dict(prompt=64, new=128, batches=[1, 8], sft_tokens=[256, 40], lora_r=32)
-SMOKE = dict(prompt=8, new=4, batches=[1, 2], sft_tokens=[16, 8], lora_r=4)
+# uow_epochs: the unit of work's inner-loop epochs (None: the fixture's, the demo's 5).
+FULL = dict(prompt=64, new=128, batches=[1, 8], sft_tokens=[256, 40], lora_r=32, uow_epochs=None)
+SMOKE = dict(prompt=8, new=4, batches=[1, 2], sft_tokens=[16, 8], lora_r=4, uow_epochs=1)
+UNIT_OF_WORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unit-of-work.json")
 
 
 def emit(rec):
@@ -215,6 +217,160 @@ def torch_sft(model, text_ids, T, r, repeats):
     pm.unload()  # the base model back, without this adapter, for the next shape
 
 
+# ---- PyTorch + PEFT: SEAL's unit of work -------------------------------------------
+# One knowledge self-edit evaluation from the fixture (bench/unit-of-work.json), the
+# loop of trainer/inner.c written with PyTorch + PEFT: a fresh LoRA trained on the
+# fixture's examples (every token but the first carries loss, as seal's knowledge
+# plans do: loss_from 0), then greedy answers with the adapter, graded as seal does.
+
+SHORT_TO_PROJ = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
+                 "gate": "gate_proj", "up": "up_proj", "down": "down_proj"}
+
+
+def squad_normalize(text):
+    """evaluator/grade.c's seal_squad_normalize: SQuAD's normalize_answer."""
+    import string
+
+    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def answer_from_completion(completion):
+    """evaluator/knowledge.c's seal_answer_from_completion: the first non-empty line."""
+    lines = completion.split("\n")
+    for i, line in enumerate(lines):
+        if line.strip() or i == len(lines) - 1:
+            return line.strip()
+    return ""
+
+
+def grade_answer(mode, answer, gold):
+    p, g = squad_normalize(answer), squad_normalize(gold)
+    if mode == "em":
+        return p == g
+    if mode == "contains":
+        return p == "" if g == "" else f" {g} " in f" {p} "
+    raise ValueError(f"grading '{mode}' is not implemented in the PyTorch loop")
+
+
+def cmd_torch_uow(a):
+    import torch
+    import peft
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    fx = json.load(open(a.fixture))
+    inner = fx["inner_loop"]
+    if "examples" not in fx or "prompts" not in fx:
+        sys.exit(f"{a.fixture}: the PyTorch loop needs its examples and prompts")
+    epochs = a.epochs or inner["epochs"]
+    targets = ALL_PROJ if inner["targets"] == "all" else [
+        SHORT_TO_PROJ.get(t.strip(), t.strip()) for t in inner["targets"].split(",")]
+    tok = AutoTokenizer.from_pretrained(a.hf)
+    model = AutoModelForCausalLM.from_pretrained(a.hf, dtype=torch.float32)
+    model.config._attn_implementation = "sdpa"
+    # The ids seal_engine_encode_prompt makes (checked against seal's by the driver).
+    ex_ids = [tok(t, add_special_tokens=True)["input_ids"] for t in fx["examples"]]
+    pr_ids = [tok(t, add_special_tokens=True)["input_ids"] for t in fx["prompts"]]
+    recs = []
+    for _ in range(a.repeats):  # each with a fresh adapter, as seal's repeats
+        recs.append(torch_uow_once(a, fx, epochs, targets, tok, model, ex_ids, pr_ids))
+    rec = recs[-1]
+    rec["repeats"] = a.repeats
+    for key in ("train_s", "answer_s", "ms"):
+        rec[key] = statistics.median(r[key] for r in recs)
+    emit(rec)
+
+
+def torch_uow_once(a, fx, epochs, targets, tok, model, ex_ids, pr_ids):
+    import torch
+    import peft
+
+    inner = fx["inner_loop"]
+    cfg = peft.LoraConfig(r=inner["r"], lora_alpha=inner["alpha"], lora_dropout=0.0,
+                          target_modules=targets, bias="none", task_type="CAUSAL_LM")
+    pm = peft.get_peft_model(model, cfg)
+    params = [p for p in pm.parameters() if p.requires_grad]
+    rows = [torch.tensor(x).view(1, -1) for x in ex_ids]  # each [1, n]
+
+    def loss_of(ids):  # mean next-token loss over all but the first token
+        return pm(input_ids=ids, labels=ids, use_cache=False).loss
+
+    with torch.no_grad():  # LoRA B = 0: the base model's loss on the same tokens
+        pm.eval()
+        base = sum(float(loss_of(x)) * (x.shape[1] - 1) for x in rows)
+        loss_tokens = sum(x.shape[1] - 1 for x in rows)
+    bs = inner["batch_size"]
+    per_epoch = (len(rows) + bs - 1) // bs
+    total = epochs * per_epoch
+    pm.train()
+    t0 = time.perf_counter()
+    opt = torch.optim.AdamW(params, lr=inner["lr"], betas=(0.9, 0.999), eps=1e-8,
+                            weight_decay=inner["weight_decay"])
+    sched = {"constant": lambda s: 1.0, "linear": lambda s: max(0.0, 1.0 - s / total)}[
+        inner["schedule"]] if inner["warmup_steps"] == 0 else None
+    if sched is None:
+        sys.exit(f"{a.fixture}: inner_loop.warmup_steps > 0 is not implemented here")
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, sched)
+    order = list(range(len(rows)))
+    rng = __import__("random").Random(fx.get("seed", 0))
+    losses, tokens = [], 0
+    for _ in range(epochs):
+        rng.shuffle(order)  # seal reshuffles every epoch too (its own generator)
+        for s in range(per_epoch):
+            batch = [rows[i] for i in order[s * bs:(s + 1) * bs]]
+            opt.zero_grad(set_to_none=True)
+            n_loss = sum(x.shape[1] - 1 for x in batch)
+            # the mean over every loss-bearing token of the batch, as seal's
+            loss = sum(loss_of(x) * (x.shape[1] - 1) for x in batch) / n_loss
+            loss.backward()
+            if inner["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(params, inner["grad_clip"])
+            opt.step()
+            lr_sched.step()
+            losses.append(float(loss.detach()))
+            tokens += sum(x.shape[1] for x in batch)
+    train_s = time.perf_counter() - t0
+
+    pm.eval()
+    t1 = time.perf_counter()
+    stop = [i for i in {tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>"),
+                        tok.convert_tokens_to_ids("<|endoftext|>")} if i is not None and i >= 0]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else stop[0]
+    P = max(len(x) for x in pr_ids)
+    ids = torch.tensor([[pad] * (P - len(x)) + x for x in pr_ids])  # [Q, P], left-padded
+    mask = torch.tensor([[0] * (P - len(x)) + [1] * len(x) for x in pr_ids])  # [Q, P]
+    with torch.no_grad():
+        out = pm.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                          max_new_tokens=fx["answer_max_tokens"], eos_token_id=stop,
+                          pad_token_id=pad, num_beams=1)
+    completions = []
+    for row in out[:, P:].tolist():
+        cut = next((i for i, t in enumerate(row) if t in stop), len(row))
+        completions.append(tok.decode(row[:cut], skip_special_tokens=True))
+    golds = [q["answer"] if isinstance(q.get("answer"), str) else q["answers"]
+             for q in fx["passage"]["questions"]]
+    correct = []
+    for c, g in zip(completions, golds):
+        ans = answer_from_completion(c)
+        gl = [g] if isinstance(g, str) else g
+        correct.append(any(grade_answer(fx["grading"], ans, x) for x in gl))
+    answer_s = time.perf_counter() - t1
+    pm.unload()  # the base model back, without this adapter
+    return (dict(impl="pytorch", name="unit_of_work", train_s=round(train_s, 4),
+              answer_s=round(answer_s, 4), ms=round(1e3 * (train_s + answer_s), 3),
+              steps=len(losses), examples=len(rows), tokens=tokens,
+              loss_tokens=epochs * loss_tokens, base_loss=base / loss_tokens,
+              first_loss=losses[0], last_loss=losses[-1], questions=len(pr_ids),
+              correct=sum(correct),
+              answers=[dict(answer=answer_from_completion(c), correct=k)
+                       for c, k in zip(completions, correct)],
+              example_ids=ex_ids, prompt_ids=pr_ids))
+
+
 # ---- llama.cpp worker ----------------------------------------------------------------
 
 
@@ -287,6 +443,10 @@ def seal_commands(a, s):
                      "--batch", ",".join(map(str, s["batches"])),
                      "--train-tokens", str(s["sft_tokens"][0])]
     cmds = [main]
+    if a.unit_of_work:
+        uow = [a.seal, "bench", "--model", a.gguf, "--device", "cpu", "--json", "--repeats",
+               str(a.repeats), "--unit-of-work", a.unit_of_work]
+        cmds.append(uow + (["--epochs", str(s["uow_epochs"])] if s["uow_epochs"] else []))
     for T in s["sft_tokens"][1:]:  # the other SFT lengths; its prefill/decode are dropped
         cmds.append(common + ["--prompt-tokens", "4", "--new-tokens", "1", "--batch", "1",
                               "--train-tokens", str(T)])
@@ -300,9 +460,14 @@ def worker_commands(a, s, impl):
              "--threads", str(a.threads)]
     me = [sys.executable, os.path.abspath(__file__)]
     if impl == "pytorch":
-        return [me + ["torch", "--hf", a.hf, "--batches", ",".join(map(str, s["batches"])),
+        cmds = [me + ["torch", "--hf", a.hf, "--batches", ",".join(map(str, s["batches"])),
                       "--sft-tokens", ",".join(map(str, s["sft_tokens"])),
                       "--lora-r", str(s["lora_r"])] + shape]
+        if a.unit_of_work:  # its own process, as seal's: its own peak memory and warm-up
+            cmds.append(me + ["torch-uow", "--hf", a.hf, "--fixture", a.unit_of_work,
+                              "--threads", str(a.threads), "--repeats", str(a.repeats)] +
+                        (["--epochs", str(s["uow_epochs"])] if s["uow_epochs"] else []))
+        return cmds
     return [me + ["llama", "--gguf", a.gguf] + shape]
 
 
@@ -313,6 +478,7 @@ def cmd_run(a):
     raw = open(a.raw, "w") if a.raw else None
     # (impl, name, shape) -> per-round medians; impl -> peak RSS; impl -> versions
     times, peak, versions, failed = {}, {}, {}, []
+    uow = {}  # impl -> its unit-of-work records, one per round
     load_start = open("/proc/loadavg").read().split()[:3]
     t_start = time.time()
     for rnd in range(a.rounds):
@@ -331,6 +497,9 @@ def cmd_run(a):
                     if r.get("name") == "versions":
                         versions[impl] = r
                         continue
+                    if r.get("name") == "unit_of_work":
+                        uow.setdefault(impl, []).append(r)
+                        continue
                     if r.get("name") == "load" or "ms" not in r:
                         continue
                     if impl == "seal" and i > 0 and r["name"] != "sft_step":
@@ -338,7 +507,7 @@ def cmd_run(a):
                     times.setdefault((impl, r["name"], r["shape"]), []).append(r["ms"])
     if raw:
         raw.close()
-    print_table(a, s, impls, times, peak, versions, load_start, time.time() - t_start)
+    print_table(a, s, impls, times, peak, versions, load_start, time.time() - t_start, uow)
     for f in failed:
         print(f"FAILED: {f}", file=sys.stderr)
     return 1 if failed else 0
@@ -387,7 +556,57 @@ def fmt_ratio(x, y):
     return "–" if x is None or y is None or y == 0 else f"{x / y:.2f}"
 
 
-def print_table(a, s, impls, times, peak, versions, load_start, wall):
+def uow_rows(a, uow):
+    """The unit-of-work rows: (label, seal value, PyTorch value, ratio) in the table's
+    formatting, from the per-round records (medians over rounds)."""
+    def med(impl, key):
+        v = [r[key] for r in uow.get(impl, [])]
+        return statistics.median(v) if v else None
+
+    sr = (uow.get("seal") or uow.get("pytorch") or [{}])[0]
+    what = (f"{sr.get('steps', '?')} steps, {sr.get('tokens', '?'):,} tokens"
+            if sr else "not run")
+    train = {i: med(i, "train_s") for i in ("seal", "pytorch")}
+    answer = {i: med(i, "answer_s") for i in ("seal", "pytorch")}
+    # A CPU-hour: one hour of one of the --threads cores every implementation is given.
+    rate = {i: None if train[i] is None or answer[i] is None
+            else 3600.0 / ((train[i] + answer[i]) * a.threads) for i in train}
+
+    def sec(x):
+        return "–" if x is None else f"{x:,.2f}" if x < 100 else f"{x:,.0f}"
+
+    def per_h(x):
+        return "–" if x is None else f"{x:,.1f}"
+
+    return [
+        (f"SEAL's unit of work: one self-edit evaluation ({what}), training, s",
+         sec(train["seal"]), sec(train["pytorch"]), fmt_ratio(train["seal"], train["pytorch"])),
+        (f"the same evaluation's answering ({sr.get('questions', '?')} questions), s",
+         sec(answer["seal"]), sec(answer["pytorch"]),
+         fmt_ratio(answer["seal"], answer["pytorch"])),
+        ("self-edit evaluations per CPU-hour (ratio: PyTorch's time over seal's)",
+         per_h(rate["seal"]), per_h(rate["pytorch"]), fmt_ratio(rate["seal"], rate["pytorch"])),
+    ]
+
+
+def uow_same_tokens(uow):
+    """One line: whether seal and PyTorch trained and answered on the same tokens."""
+    s, t = (uow.get("seal") or [None])[0], (uow.get("pytorch") or [None])[0]
+    if not s or not t:
+        return "unit of work: not compared (one side did not run)"
+    same_ex = s["example_ids"] == t["example_ids"]
+    same_pr = s["prompt_ids"] == t["prompt_ids"]
+    return (f"unit of work, same input: example token ids {'identical' if same_ex else 'DIFFER'},"
+            f" prompt token ids {'identical' if same_pr else 'DIFFER'}; loss tokens "
+            f"{s['loss_tokens']:,} (seal) and {t['loss_tokens']:,} (PyTorch); the base model's "
+            f"mean token loss on the examples (LoRA B = 0) {s['base_loss']:.5f} and "
+            f"{t['base_loss']:.5f} (|diff| {abs(s['base_loss'] - t['base_loss']):.1e}); "
+            f"questions answered correctly {s['correct']} and {t['correct']} of "
+            f"{s['questions']} (greedy decoding after different training orders and "
+            f"LoRA A initialisations: they may differ)")
+
+
+def print_table(a, s, impls, times, peak, versions, load_start, wall, uow):
     P, N = s["prompt"], s["new"]
     rows = []
     for B in s["batches"]:
@@ -430,6 +649,9 @@ def print_table(a, s, impls, times, peak, versions, load_start, wall):
         print(f"| {label} | {fmt_ms(v['seal'])} | {fmt_ms(v['pytorch'])} | "
               f"{fmt_ms(v['llama.cpp'])} | {fmt_ratio(v['seal'], v['pytorch'])} | "
               f"{fmt_ratio(v['seal'], v['llama.cpp'])} |")
+    if a.unit_of_work:
+        for label, sv, tv, ratio in uow_rows(a, uow):
+            print(f"| {label} | {sv} | {tv} | – | {ratio} | – |")
     gb = {i: peak[i] / 1e9 if i in peak else None for i in ("seal", "pytorch", "llama.cpp")}
 
     def fmt_gb(x):
@@ -440,6 +662,10 @@ def print_table(a, s, impls, times, peak, versions, load_start, wall):
           f"{fmt_ratio(gb['seal'], gb['pytorch'])} | {fmt_ratio(gb['seal'], gb['llama.cpp'])} |")
     print("\nRatios are seal's time (or memory) over the other's: below 1 means seal is "
           "faster (smaller). '–': not measured (llama.cpp runs batch 1 inference only).")
+    if a.unit_of_work:
+        short = f", {s['uow_epochs']} epoch(s) instead of its 5" if s["uow_epochs"] else ""
+        print(f"\nThe unit of work is {os.path.basename(a.unit_of_work)} (jobs/demo.yaml's "
+              f"inner loop{short}), timed without a warm-up; {uow_same_tokens(uow)}.")
 
 
 # ---- command line --------------------------------------------------------------------
@@ -473,6 +699,12 @@ def main(argv=None):
             w.add_argument("--batches", type=int_list, required=True)
             w.add_argument("--sft-tokens", type=int_list, required=True)
             w.add_argument("--lora-r", type=int, required=True)
+    u = sub.add_parser("torch-uow")
+    u.add_argument("--hf", required=True)
+    u.add_argument("--fixture", required=True, help="bench/unit-of-work.json")
+    u.add_argument("--epochs", type=int, default=0, help="instead of the fixture's (0: keep)")
+    u.add_argument("--repeats", type=int, default=1)
+    u.add_argument("--threads", type=int, default=os.cpu_count())
     r = sub.add_parser("run")
     r.add_argument("--seal", required=True, help="the seal binary")
     r.add_argument("--gguf", required=True, help="the GGUF model (seal and llama.cpp)")
@@ -484,12 +716,14 @@ def main(argv=None):
     r.add_argument("--skip-llama", action="store_true")
     r.add_argument("--raw", help="also write every worker record (JSON lines) here")
     r.add_argument("--command", help="the command line to print in the table's header")
+    r.add_argument("--unit-of-work", default=UNIT_OF_WORK,
+                   help="the unit-of-work fixture ('' leaves those rows out)")
     a = ap.parse_args(argv)
     for field in ("rounds", "repeats", "threads", "prompt", "new", "lora_r"):
         if getattr(a, field, 1) < 1:
             ap.error(f"--{field.replace('_', '-')} must be at least 1")
     return {"convert": cmd_convert, "torch": cmd_torch, "llama": cmd_llama,
-            "run": cmd_run}[a.mode](a) or 0
+            "torch-uow": cmd_torch_uow, "run": cmd_run}[a.mode](a) or 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,14 @@ static const char usage[] =
     "  --top-p P             nucleus mass when sampling (default 1)\n"
     "  --repeats N           timed repeats of each measurement, after one warm-up (default 3)\n"
     "  --json                print one JSON object per measurement instead of the table\n"
+    "  --unit-of-work FILE   instead of the above: SEAL's unit of work, one knowledge\n"
+    "                        self-edit evaluation (inner-loop LoRA training on the\n"
+    "                        fixture's self-edit and passage, greedy answers to its\n"
+    "                        questions, grading) from FILE (bench/unit-of-work.json);\n"
+    "                        prints its training and answering seconds, steps and\n"
+    "                        tokens (median of --repeats, no warm-up)\n"
+    "  --epochs E            with --unit-of-work: E inner-loop epochs instead of the\n"
+    "                        fixture's (a shorter run)\n"
     "  --profile             also time every backend op (each synchronised before and\n"
     "                        after) and print where each measurement's time goes\n"
     "  --help                this text\n";
@@ -48,6 +56,8 @@ typedef struct {
 typedef struct {
   const char *model, *device;
   int prompt_tokens, new_tokens, train_tokens, train_batch, lora_r, repeats, json, profile;
+  const char *unit_of_work; /* --unit-of-work: the fixture, or NULL */
+  int epochs;               /* --epochs: overrides the fixture's; 0 = keep it */
   unsigned lora_targets;    /* bit t set when target t is adapted */
   float temperature, top_p; /* decode sampling; temperature 0 is greedy */
   bench_batches batches;    /* --batch: the prefill/decode batch sizes, in order */
@@ -99,6 +109,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
       CMD_OPT_CUSTOM(bench_opts, lora_targets, "lora-targets", parse_targets),
       CMD_OPT_FLOAT(bench_opts, temperature, "temperature", 0, 100),
       CMD_OPT_FLOAT(bench_opts, top_p, "top-p", 1e-6, 1),
+      CMD_OPT_TEXT(bench_opts, unit_of_work, "unit-of-work"),
+      CMD_OPT_INT(bench_opts, epochs, "epochs", 1, 1000),
       CMD_OPT_END};
   *o = (bench_opts){.device = "auto",
                     .prompt_tokens = 64,
@@ -114,6 +126,10 @@ static int parse(int argc, char **argv, bench_opts *o) {
   if (rc) return rc;
   if (!o->model) {
     fprintf(stderr, "seal bench: --model is required\n\n%s", usage);
+    return -1;
+  }
+  if (o->epochs && !o->unit_of_work) {
+    fprintf(stderr, "seal bench: --epochs goes with --unit-of-work\n\n%s", usage);
     return -1;
   }
   return 0;
@@ -363,6 +379,11 @@ int cmd_bench(int argc, char **argv) {
   double t0 = seal_now();
   if (seal_engine_open(&eng, o.model, o.device, &e)) SEAL_DIE_ERR(&e);
   double load = now_synced(eng.be) - t0;
+  if (o.unit_of_work) {
+    cmd_bench_unit_of_work(&eng, o.unit_of_work, o.epochs, o.repeats, o.json);
+    seal_engine_close(&eng);
+    return 0;
+  }
   int max_pos = eng.model.cfg.max_position;
   if (max_pos > 0 && (o.prompt_tokens + o.new_tokens > max_pos || o.train_tokens > max_pos))
     SEAL_DIE(

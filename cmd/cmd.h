@@ -88,4 +88,11 @@ const char *cmd_parse_device(const char *value, bool gpu_index);
 void cmd_score_windows(seal_engine *eng, const seal_lora *lora, const int32_t *ids, int n,
                        int window, int quiet, double *sum, long *count);
 
+/* `seal bench --unit-of-work FILE` (cmd/bench_unit.c): one knowledge self-edit
+ * evaluation from the fixture FILE on eng, timed, run `repeats` times (no
+ * warm-up); epochs > 0 replaces the fixture's inner-loop epochs. Prints one
+ * JSON record (json) or a few lines; dies naming FILE and the field on a bad
+ * fixture. Returns 0. */
+int cmd_bench_unit_of_work(seal_engine *eng, const char *path, int epochs, int repeats, int json);
+
 #endif

@@ -153,6 +153,18 @@ void seal_knowledge_open_documents(seal_domain *d, const seal_knowledge_settings
   st->qa.grader = (seal_grader){.mode = k->grading.mode, .f1_threshold = k->grading.f1_threshold};
 }
 
+void seal_knowledge_open_passages(seal_domain *d, const seal_knowledge_settings *k,
+                                  seal_squad *eval) {
+  memset(d, 0, sizeof *d);
+  d->ops = &seal_knowledge_domain;
+  d->settings = k;
+  knowledge_state *st = seal_calloc(1, sizeof *st);
+  d->impl = st;
+  st->split[SEAL_SPLIT_EVAL] = *eval;
+  memset(eval, 0, sizeof *eval);
+  st->qa.grader = (seal_grader){.mode = k->grading.mode, .f1_threshold = k->grading.f1_threshold};
+}
+
 static void knowledge_close(seal_domain *d) {
   knowledge_state *st = d->impl;
   if (!st) return;

@@ -10,6 +10,7 @@
 #include "evaluator/domain.h"
 #include "evaluator/grade.h"
 #include "evaluator/prompts.h"
+#include "evaluator/squad.h"
 
 typedef struct {
   int r;            /* rank, >= 1 */
@@ -53,5 +54,13 @@ extern const seal_domain_ops seal_knowledge_domain;
  * SQuAD passages; there is nothing to grade. */
 void seal_knowledge_open_documents(seal_domain *d, const seal_knowledge_settings *k,
                                    const char *const *titles, const char *const *texts, int n);
+
+/* The knowledge domain over passages already loaded (`seal bench
+ * --unit-of-work`: one passage of a fixture): eval takes them (emptied here;
+ * freed with the domain), the train split is empty. Judge grading is not
+ * available here (k->grading.mode must not be judge). d->settings must stay
+ * valid while d is open; close with seal_domain_close. */
+void seal_knowledge_open_passages(seal_domain *d, const seal_knowledge_settings *k,
+                                  seal_squad *eval);
 
 #endif
