@@ -2,7 +2,9 @@
 # bench/cpu-side-by-side.sh — seal, PyTorch + PEFT and llama.cpp on this CPU, on the
 # same model (SmolLM2-135M-Instruct, the Q4_1 GGUF of scripts/fetch-model.sh) and the
 # same shapes, interleaved over R rounds; prints one Markdown table with ratios
-# (issue 15, item 4). What each row times: bench/cpu_side_by_side.py's docstring and
+# (issue 15, item 4), and SEAL's unit of work (one knowledge self-edit evaluation from
+# bench/unit-of-work.json: the demo's inner loop and answering) in seal and in the
+# same loop written with PyTorch + PEFT. What each row times: bench/cpu_side_by_side.py's docstring and
 # docs/perf.md ("CPU side by side").
 #
 #   bash bench/cpu-side-by-side.sh [--smoke] [--rounds R] [--repeats N] [--build DIR]

@@ -7,6 +7,10 @@ Modes:
   convert GGUF OUT_DIR       dequantise the GGUF (transformers + gguf) to an HF f32
                              checkpoint with its tokenizer, once; PyTorch loads that
   torch   --hf DIR ...       the PyTorch + PEFT worker: one JSON line per measurement
+  torch-uow --hf DIR --fixture FILE ...
+                             SEAL's unit of work with PyTorch + PEFT: one knowledge
+                             self-edit evaluation (inner loop and answering) from
+                             the fixture seal's `bench --unit-of-work` runs; one line
   llama   --gguf FILE ...    the llama.cpp worker (llama-cpp-python), same JSON keys
   run     --seal BIN ...     the driver: R interleaved rounds of the three workers
                              (one process each per round), then one Markdown table
@@ -22,8 +26,16 @@ What every implementation times, so that the rows compare like with like:
   sft_step BbxTT   zero grads, forward with next-token loss, backward, grad-norm clip
                    1.0, AdamW (lr 1e-4, no weight decay), LoRA rank r alpha 2r on all
                    seven projections (PEFT's LoRA layers on the f32 model)
+  unit_of_work     one knowledge self-edit evaluation from bench/unit-of-work.json (the
+                   demo job's inner loop: LoRA r16 alpha 32 on the seven projections,
+                   5 epochs at batch 1, AdamW lr 3e-3 linear, clip 1.0; then greedy
+                   answers of at most 24 tokens with the adapter, graded `contains`):
+                   training s and answering s, no warm-up (seal: `seal bench
+                   --unit-of-work`, the trainer's own seal_inner_evaluate; PyTorch:
+                   cmd_torch_uow below); --smoke runs it at 1 epoch
 Token ids are the model's own tokenization of the text cmd/bench.c uses, repeated to
-the lengths asked for. Each worker does one untimed warm-up of every measurement,
+the lengths asked for (the unit of work: of the fixture's texts; the driver checks
+that seal's and PyTorch's ids are the same). Each worker does one untimed warm-up of every measurement,
 then --repeats timed runs; the driver keeps each round's median, and the table shows
 the median over rounds. Peak memory is each worker process's maximum resident set
 (getrusage of the child, from os.wait4), the largest over rounds.
