@@ -40,7 +40,7 @@ while (($#)); do
     --rounds) rounds=${2:?--rounds needs a number}; shift ;;
     --repeats) repeats=${2:?--repeats needs a number}; shift ;;
     --build) build=${2:?--build needs a directory}; shift ;;
-    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "cpu-side-by-side.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
