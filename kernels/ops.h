@@ -180,6 +180,28 @@ struct seal_backend {
                           const void *dout, const void *x, const float *A, const float *B,         \
                           const float *h, int N, int I, int O, int r, float scale),                \
     (be, dx, dA, dB, dh, dout, x, A, B, h, N, I, O, r, scale))                                     \
+  /* Several adapters in one batch (each sequence its own, as when the inner                      \
+   * loops of several self-edits share the base GEMMs). n_seq sequences of T                       \
+   * rows each (N = n_seq*T); sequence s uses adapter g = seq_group[s] (host                       \
+   * int [n_seq], any order, g < 0: no adapter, its rows of out and h are left                     \
+   * alone), whose A[r,I], B[O,r] f32 are at A + g*group_stride, B + g*group_stride                \
+   * (floats: the layout of a multi-adapter's parameter buffer). Per row n of                      \
+   * sequence s: h[n,:] f32 = x[n,:] act @ A_g^T; out[n,:] act += scale * h[n,:] @ B_g^T.          \
+   * The rows of one adapter run as one product. */                                                \
+  X(void, lora_forward_grouped, (seal_backend *be, void *out, float *h, const void *x,             \
+                                 const float *A, const float *B, size_t group_stride,              \
+                                 const int *seq_group, int n_seq, int T, int I, int O, int r,      \
+                                 float scale),                                                     \
+    (be, out, h, x, A, B, group_stride, seq_group, n_seq, T, I, O, r, scale))                      \
+  /* lora_backward per adapter over the rows of lora_forward_grouped's layout:                     \
+   * adapter g's gradients dA_g, dB_g (+=) at dA + g*group_stride, dB + g*group_stride             \
+   * from its sequences' rows only; dh[N,r] f32 scratch; dx[N,I] act += (NULL:                     \
+   * skipped); rows of sequences with g < 0 are left alone. */                                     \
+  X(void, lora_backward_grouped, (seal_backend *be, void *dx, float *dA, float *dB, float *dh,     \
+                                  const void *dout, const void *x, const float *A, const float *B, \
+                                  const float *h, size_t group_stride, const int *seq_group,       \
+                                  int n_seq, int T, int I, int O, int r, float scale),             \
+    (be, dx, dA, dB, dh, dout, x, A, B, h, group_stride, seq_group, n_seq, T, I, O, r, scale))     \
   /* W[O,I] wt += scale * B[O,r] @ A[r,I] */                                                      \
   X(void, lora_merge, (seal_backend *be, void *W, const float *A, const float *B, int O, int I,    \
                        int r, float scale), (be, W, A, B, O, I, r, scale))                         \

@@ -99,14 +99,9 @@ typedef struct {
   int cache_write; /* 1: copy k, v into kcache/vcache at q_pos (inference) */
 } layer_io;
 
-/* Rows [b*T, (b+1)*T) of a [N, width] tensor. */
-static const void *rows_of(const seal_model *m, const void *p, int b, int T, int width) {
-  return (const char *)p + (size_t)b * T * width * seal_act_size(m->be);
-}
-
 /* y [N, out] = x [N, in] W^T (+ bias) (+ LoRA). With several adapters each of
  * the B sequences (T rows each) adds its own adapter's update: the base GEMM is
- * shared, the LoRA products are per sequence. */
+ * shared, the LoRA products are one per adapter (lora_forward_grouped). */
 static void project(seal_model *m, const seal_lora *lora, int l, seal_lora_target t, void *y,
                     const void *x, const void *bias, float *lora_h, int N, int B,
                     const int *seq_adapter) {
@@ -114,19 +109,14 @@ static void project(seal_model *m, const seal_lora *lora, int l, seal_lora_targe
   void *W = seal_lora_base_weight(m, l, t, &out, &in);
   OPS(m)->matmul(m->be, y, x, W, bias, N, in, out);
   if (!seal_lora_has(lora, l, t)) return;
-  if (lora->n_adapters == 1 && !seq_adapter) {
+  if (!seq_adapter) { /* adapter 0 for every row */
     OPS(m)->lora_forward(m->be, y, lora_h, x, seal_lora_A(lora, l, t), seal_lora_B(lora, l, t), N,
                          in, out, lora->r, lora->scale);
     return;
   }
-  int T = N / B;
-  for (int b = 0; b < B; b++) {
-    int g = seq_adapter ? seq_adapter[b] : 0;
-    if (g < 0) continue;
-    OPS(m)->lora_forward(m->be, (void *)rows_of(m, y, b, T, out), lora_h + (size_t)b * T * lora->r,
-                         rows_of(m, x, b, T, in), seal_lora_A_of(lora, g, l, t),
-                         seal_lora_B_of(lora, g, l, t), T, in, out, lora->r, lora->scale);
-  }
+  OPS(m)->lora_forward_grouped(m->be, y, lora_h, x, seal_lora_A(lora, l, t),
+                               seal_lora_B(lora, l, t), lora->n_per, seq_adapter, B, N / B, in, out,
+                               lora->r, lora->scale);
 }
 
 /* project() for target t of layer l with io's LoRA scratch and adapters. */
@@ -290,23 +280,16 @@ static void project_backward(seal_model *m, seal_lora *lora, seal_train_acts *a,
   void *W = seal_lora_base_weight(m, l, t, &out, &in);
   OPS(m)->matmul_backward_input(m->be, dx, dy, W, N, in, out, accumulate);
   if (!seal_lora_has(lora, l, t)) return;
-  if (lora->n_adapters == 1 && !a->seq_adapter) {
+  if (!a->seq_adapter) { /* adapter 0 for every row */
     OPS(m)->lora_backward(m->be, dx, seal_lora_dA(lora, l, t), seal_lora_dB(lora, l, t), dh, dy, x,
                           seal_lora_A(lora, l, t), seal_lora_B(lora, l, t), lora_h, N, in, out,
                           lora->r, lora->scale);
     return;
   }
-  int T = a->T;
-  size_t hr = (size_t)T * lora->r;
-  for (int b = 0; b < a->B; b++) {
-    int g = a->seq_adapter ? a->seq_adapter[b] : 0;
-    if (g < 0) continue;
-    OPS(m)->lora_backward(m->be, (void *)rows_of(m, dx, b, T, in), seal_lora_dA_of(lora, g, l, t),
-                          seal_lora_dB_of(lora, g, l, t), dh + b * hr, rows_of(m, dy, b, T, out),
-                          rows_of(m, x, b, T, in), seal_lora_A_of(lora, g, l, t),
-                          seal_lora_B_of(lora, g, l, t), lora_h + b * hr, T, in, out, lora->r,
-                          lora->scale);
-  }
+  OPS(m)->lora_backward_grouped(m->be, dx, seal_lora_dA(lora, l, t), seal_lora_dB(lora, l, t), dh,
+                                dy, x, seal_lora_A(lora, l, t), seal_lora_B(lora, l, t), lora_h,
+                                lora->n_per, a->seq_adapter, a->B, a->T, in, out, lora->r,
+                                lora->scale);
 }
 
 /* a->dres holds d loss / d x_out; leaves d loss / d x (the layer's input). */

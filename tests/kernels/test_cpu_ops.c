@@ -616,6 +616,99 @@ START_TEST(lora_forward_matches_reference) {
 }
 END_TEST
 
+/* The grouped LoRA tests' batch: 7 sequences of T rows over 3 adapters, in
+ * an order that spreads adapters 0 and 2, keeps adapter 1's two sequences
+ * together and leaves one sequence without an adapter. */
+enum { GS = 7, GT = 2, GI = 13, GO = 9, GR = 3, GG = 3, GSTRIDE = GR * GI + GO * GR + 5 };
+static const int group_of_seq[GS] = {2, 0, -1, 2, 1, 1, 0};
+
+/* h_ref [N, R] = x A_g^T and d_ref [N, O] = out + scale h B_g^T per row, in double. */
+static void grouped_forward_ref(const float *x, const float *P, const float *out, float scale,
+                                double *h_ref, double *out_ref) {
+  for (int n = 0; n < GS * GT; n++) {
+    int g = group_of_seq[n / GT];
+    const float *A = P + g * GSTRIDE, *B = A + GR * GI;
+    for (int k = 0; k < GR; k++) {
+      double s = 0;
+      for (int i = 0; i < GI && g >= 0; i++) s += (double)x[n * GI + i] * A[k * GI + i];
+      h_ref[n * GR + k] = s;
+    }
+    for (int o = 0; o < GO; o++) {
+      double s = 0;
+      for (int k = 0; k < GR && g >= 0; k++) s += h_ref[n * GR + k] * B[o * GR + k];
+      out_ref[n * GO + o] = out[n * GO + o] + scale * s;
+    }
+  }
+}
+
+START_TEST(lora_forward_grouped_matches_reference) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 31);
+  enum { N = GS * GT };
+  float scale = 1.5f;
+  float *x = test_randn(&r, N * GI, 1), *P = test_randn(&r, GG * GSTRIDE, 0.5);
+  float *out = test_randn(&r, N * GO, 1);
+  double h_ref[N * GR], out_ref[N * GO];
+  grouped_forward_ref(x, P, out, scale, h_ref, out_ref);
+  float h[N * GR];
+  for (int i = 0; i < N * GR; i++) h[i] = 7.0f; /* the adapter-less rows must keep it */
+  for (int n = 2 * GT; n < 3 * GT; n++)
+    for (int k = 0; k < GR; k++) h_ref[n * GR + k] = 7.0;
+  be->ops->lora_forward_grouped(be, out, h, x, P, P + GR * GI, GSTRIDE, group_of_seq, GS, GT, GI,
+                                GO, GR, scale);
+  TEST_ASSERT_CLOSE("grouped lora h", h, h_ref, N * GR, FWD_TOL);
+  TEST_ASSERT_CLOSE("grouped lora out", out, out_ref, N * GO, FWD_TOL);
+  free(x), free(P), free(out);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+/* Adapter g's rows' dA, dB (+= onto dP) and dx (+= onto dx_ref) in double. */
+static void grouped_backward_ref(const float *dout, const float *x, const float *P, const float *h,
+                                 float scale, double *dP_ref, double *dx_ref) {
+  for (int n = 0; n < GS * GT; n++) {
+    int g = group_of_seq[n / GT];
+    if (g < 0) continue;
+    const float *A = P + g * GSTRIDE, *B = A + GR * GI;
+    double *dA = dP_ref + g * GSTRIDE, *dB = dA + GR * GI;
+    for (int k = 0; k < GR; k++) {
+      double dh = 0;
+      for (int o = 0; o < GO; o++) {
+        dB[o * GR + k] += scale * (double)dout[n * GO + o] * h[n * GR + k];
+        dh += scale * (double)dout[n * GO + o] * B[o * GR + k];
+      }
+      for (int i = 0; i < GI; i++) {
+        dA[k * GI + i] += dh * x[n * GI + i];
+        dx_ref[n * GI + i] += dh * A[k * GI + i];
+      }
+    }
+  }
+}
+
+START_TEST(lora_backward_grouped_matches_reference) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 32);
+  enum { N = GS * GT };
+  float scale = 0.5f;
+  float *x = test_randn(&r, N * GI, 1), *P = test_randn(&r, GG * GSTRIDE, 0.5);
+  float *dout = test_randn(&r, N * GO, 1), *h = test_randn(&r, N * GR, 1);
+  float *dP = test_randn(&r, GG * GSTRIDE, 0.1), *dx = test_randn(&r, N * GI, 1);
+  double dP_ref[GG * GSTRIDE], dx_ref[N * GI];
+  for (int i = 0; i < GG * GSTRIDE; i++) dP_ref[i] = dP[i];
+  for (int i = 0; i < N * GI; i++) dx_ref[i] = dx[i];
+  grouped_backward_ref(dout, x, P, h, scale, dP_ref, dx_ref);
+  float dh[N * GR];
+  be->ops->lora_backward_grouped(be, dx, dP, dP + GR * GI, dh, dout, x, P, P + GR * GI, h, GSTRIDE,
+                                 group_of_seq, GS, GT, GI, GO, GR, scale);
+  TEST_ASSERT_CLOSE("grouped lora dA, dB", dP, dP_ref, GG * GSTRIDE, FWD_TOL);
+  TEST_ASSERT_CLOSE("grouped lora dx", dx, dx_ref, N * GI, FWD_TOL);
+  free(x), free(P), free(dout), free(h), free(dP), free(dx);
+  seal_backend_destroy(be);
+}
+END_TEST
+
 START_TEST(lora_merge_equals_unmerged_forward) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
@@ -908,6 +1001,8 @@ Suite *cpu_ops_suite(void) {
   TEST_OP(tc, cross_entropy, cross_entropy_matches_reference);
   TEST_OP(tc, lora_forward, lora_forward_matches_reference);
   TEST_OP(tc, lora_merge, lora_merge_equals_unmerged_forward);
+  TEST_OP(tc, lora_forward_grouped, lora_forward_grouped_matches_reference);
+  TEST_OP(tc, lora_backward_grouped, lora_backward_grouped_matches_reference);
   suite_add_tcase(s, tc);
   TCase *opt = tcase_create("optimizer_and_sampling");
   TEST_OP(opt, sum_squares, sum_squares_in_double);
