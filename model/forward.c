@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/decode_graphs.h"
 #include "model/graph.h"
 
 #define OPS(m) ((m)->be->ops)
@@ -334,6 +335,7 @@ void seal_backward_train(seal_model *m, seal_lora *lora, seal_train_acts *a) {
 
 static void kv_scratch_grow(seal_kv_cache *kv, const seal_model *m, int rows) {
   if (rows <= kv->max_rows) return;
+  seal_decode_graphs_free(kv); /* they address the old scratch */
   kv_scratch_free(kv, m);
   buf_sizes z = sizes_of(m, kv->r_max);
   z.rows = (size_t)rows;
@@ -350,10 +352,12 @@ void seal_kv_cache_create(seal_kv_cache *kv, const seal_model *m, int slots, int
   for (int l = 0; l < m->cfg.n_layers; l++) kv_layer_alloc(&kv->layers[l], m, z);
   kv_slots_alloc(kv, m, z);
   kv_scratch_grow(kv, m, slots);
+  kv->graphs_on = seal_decode_graphs_wanted(m);
 }
 
 void seal_kv_cache_free(seal_kv_cache *kv, const seal_model *m) {
   if (!kv->layers) return;
+  seal_decode_graphs_free(kv);
   for (int l = 0; l < m->cfg.n_layers; l++) kv_layer_free(&kv->layers[l], m);
   free(kv->layers);
   kv_slots_free(kv, m);
@@ -423,14 +427,13 @@ static layer_io infer_io(const seal_model *m, seal_kv_cache *kv, int l, int slot
   return io;
 }
 
-void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *kv, const int32_t *ids,
-                        const int32_t *q_pos, int slot0, int B, int Tq) {
+/* Embedding to LM head over the tokens already uploaded: what a decoding
+ * step's CUDA graph holds (model/decode_graphs.h). */
+static void infer_body(seal_model *m, const seal_lora *lora, seal_kv_cache *kv, int slot0, int B,
+                       int Tq) {
   const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
   int N = B * Tq, C = cfg->hidden;
-  check_infer(kv, lora, q_pos, slot0, B, Tq);
-  kv_scratch_grow(kv, m, N);
-  upload_tokens(m, kv, ids, q_pos, B, Tq);
   o->embedding(m->be, kv->x, kv->ids, m->embed, N, C);
   o->rmsnorm(m->be, kv->ln, NULL, kv->x, m->layers[0].attn_norm, N, C, cfg->rms_eps);
   for (int l = 0; l < cfg->n_layers; l++) {
@@ -447,4 +450,13 @@ void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
             (char *)kv->x + ((size_t)b * Tq + Tq - 1) * row_bytes, row_bytes);
   o->rmsnorm(m->be, kv->ln, NULL, kv->last, m->final_norm, B, C, cfg->rms_eps);
   o->matmul(m->be, kv->logits, kv->ln, m->lm_head, NULL, B, C, cfg->vocab_size);
+}
+
+void seal_forward_infer(seal_model *m, const seal_lora *lora, seal_kv_cache *kv, const int32_t *ids,
+                        const int32_t *q_pos, int slot0, int B, int Tq) {
+  check_infer(kv, lora, q_pos, slot0, B, Tq);
+  kv_scratch_grow(kv, m, B * Tq);
+  upload_tokens(m, kv, ids, q_pos, B, Tq);
+  if (!seal_decode_graph_run(m, lora, kv, slot0, B, Tq, infer_body))
+    infer_body(m, lora, kv, slot0, B, Tq);
 }

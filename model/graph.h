@@ -146,6 +146,10 @@ typedef struct {
   /* With a multi-adapter LoRA: the adapter of each slot's sequence (host
    * [slots], set by the caller; -1: none). NULL: adapter 0 everywhere. */
   const int *slot_adapter;
+  /* Decoding steps as CUDA graphs (model/decode_graphs.h): on when wanted at
+   * creation; invalidated whenever the scratch is reallocated. */
+  int graphs_on;
+  struct seal_decode_graphs *graphs;
 } seal_kv_cache;
 
 void seal_kv_cache_create(seal_kv_cache *kv, const seal_model *m, int slots, int Tmax, int r_max);

@@ -5,7 +5,9 @@
 #   2. the golden model tests on the GPU (SEAL_TEST_DEVICE=cuda: whole-model
 #      forward and backward, LoRA gradients, five AdamW steps, PEFT adapters
 #      and merge, greedy and batched generation, KV-cached inference), with the
-#      new kernels and again with the first (reference) kernels;
+#      new kernels and again with the first (reference) kernels, and once more
+#      with decoding steps as CUDA graphs (SEAL_CUDA_GRAPHS=1), whose greedy
+#      tokens on the tiny fixture must equal those without graphs;
 #   3. teacher and student on different backends (job key teacher_device,
 #      docs/teacher.md): tests/fixtures/tiny-seal's job with tests/fixtures/
 #      tiny-teacher, 1 round with the teacher on cpu and the student on cuda,
@@ -16,7 +18,8 @@
 #      lab's small shapes;
 #   6. seal bench beside bench/pytorch_baseline.py at the Llama-3.2-1B shape
 #      (random bf16 weights, the same run), and with --with-7b the Qwen2.5-7B
-#      LoRA-on-q,v steps too;
+#      LoRA-on-q,v steps too; greedy B1 decoding with and without graphs,
+#      both timings as rows of the table;
 #   7. the table: every check's result, then seal vs PyTorch with the targets.
 #
 #   scripts/gpu-check.sh [--with-7b] [--budget SECONDS] [build-dir]
@@ -120,6 +123,31 @@ run "golden tests, cuda, reference kernels" 90 "$logs/golden-cuda-reference.txt"
   SEAL_CUDA_ATTENTION=reference SEAL_CUDA_LORA=tiled "$build/test_model"
 tail -3 "$logs/golden-cuda-reference.txt"
 
+step "decode steps as CUDA graphs (SEAL_CUDA_GRAPHS=1): same tokens as without"
+run "golden tests, cuda, decode graphs" 90 "$logs/golden-cuda-graphs.txt" \
+  env SEAL_TEST_DEVICE=cuda CK_RUN_SUITE=golden CK_DEFAULT_TIMEOUT=120 SEAL_CUDA_GRAPHS=1 \
+  "$build/test_model"
+tail -3 "$logs/golden-cuda-graphs.txt"
+# greedy_tokens GRAPHS: the command printing 3 greedy samples of 48 tokens on
+# the tiny fixture into greedy-graphs-GRAPHS.out (run() takes a command)
+greedy_tokens() {
+  echo "SEAL_CUDA_GRAPHS=$1 '$build/seal' generate --model tests/fixtures/tiny-seal \
+    --device cuda --prompt 'The capital of France is' --max-tokens 48 --samples 3 \
+    >'$logs/greedy-graphs-$1.out'"
+}
+if run "greedy decode, graphs off (tiny, 3 x 48 tokens)" 30 "$logs/greedy-graphs-0.txt" \
+  bash -c "$(greedy_tokens 0)" &&
+  run "greedy decode, graphs on (tiny, 3 x 48 tokens)" 30 "$logs/greedy-graphs-1.txt" \
+    bash -c "$(greedy_tokens 1)"; then
+  if cmp -s "$logs/greedy-graphs-0.out" "$logs/greedy-graphs-1.out" &&
+    [[ -s $logs/greedy-graphs-0.out ]]; then
+    record "greedy tokens identical with and without graphs" "pass"
+  else
+    record "greedy tokens identical with and without graphs" \
+      "FAIL: outputs differ (greedy-graphs-0.out, greedy-graphs-1.out)"
+  fi
+fi
+
 step "teacher and student on different backends (tiny teacher job, 1 round each)"
 # teacher_run STUDENT_DEVICE TEACHER_DEVICE: the run, then seal inspect naming both
 teacher_run() {
@@ -178,6 +206,15 @@ if run "random checkpoints (--save-random)" 120 "$logs/save-random.txt" \
   run "seal bench: greedy B1, sft B1xT256" 60 "$logs/seal-2.jsonl" \
     "${sb[@]}" --prompt-tokens 64 --new-tokens 128 --batch 1 --train-tokens 256 &&
     cat "$logs/seal-2.jsonl" >>"$seal_json"
+  # the same greedy decode with its steps replayed as CUDA graphs: both
+  # timings as check rows (decode_ms reads the JSON line's median)
+  decode_ms() { sed -n 's/.*"name": "decode_greedy".*"ms": \([0-9.]*\),.*/\1/p' "$1" | head -1; }
+  if run "seal bench: greedy B1, decode graphs" 60 "$logs/seal-2-graphs.jsonl" \
+    env SEAL_CUDA_GRAPHS=1 "${sb[@]}" --prompt-tokens 64 --new-tokens 128 --batch 1 \
+    --train-tokens 16; then
+    record "decode greedy B1 x 128, graphs off" "info: $(decode_ms "$logs/seal-2.jsonl") ms"
+    record "decode greedy B1 x 128, graphs on" "info: $(decode_ms "$logs/seal-2-graphs.jsonl") ms"
+  fi
   run "seal bench: sampled B16" 60 "$logs/seal-3.jsonl" \
     "${sb[@]}" --prompt-tokens 64 --new-tokens 128 --batch 16 --temperature 1 --top-p 0.95 \
     --train-tokens 16 &&

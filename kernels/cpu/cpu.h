@@ -14,6 +14,7 @@
  *   norm.c         rmsnorm, residual_rmsnorm, rmsnorm_backward
  *   matmul.c       matmul, matmul_backward_input, LoRA forward/backward/merge (cblas_sgemm;
  *                  an AVX2 kernel for decoding's few rows)
+ *   lora_grouped.c LoRA forward/backward with an adapter per sequence (one product per adapter)
  *   matmul_bf16.c  the same for bf16 base matrices ("cpu:bf16"), and embedding
  *   attention.c    causal GQA attention forward and backward (blocked sgemm)
  *   loss.c         fused softmax + cross-entropy

@@ -30,17 +30,33 @@ extern "C" cudaStream_t seal_cuda_stream(const seal_backend *be) {
   return ((const seal_cuda_ctx *)base->ctx)->stream;
 }
 
-void *seal_cuda_scratch(seal_backend *be, size_t bytes) {
-  seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
-  if (bytes <= ctx->scratch_bytes) return ctx->scratch;
-  size_t want = ctx->scratch_bytes ? ctx->scratch_bytes : ((size_t)1 << 20);
+/* *buf of at least `bytes` device memory, doubling from 1 MiB. */
+static void *grow_device(seal_cuda_ctx *ctx, void **buf, size_t *have, size_t bytes) {
+  if (bytes <= *have) return *buf;
+  size_t want = *have ? *have : ((size_t)1 << 20);
   while (want < bytes) want *= 2;
   /* Queued kernels may still read the old buffer. */
   CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
-  if (ctx->scratch) CUDA_CHECK(cudaFree(ctx->scratch));
-  CUDA_CHECK(cudaMalloc(&ctx->scratch, want));
-  ctx->scratch_bytes = want;
-  return ctx->scratch;
+  if (*buf) CUDA_CHECK(cudaFree(*buf));
+  CUDA_CHECK(cudaMalloc(buf, want));
+  *have = want;
+  ctx->scratch_generation++; /* graphs that address the old buffer are stale */
+  return *buf;
+}
+
+void *seal_cuda_scratch(seal_backend *be, size_t bytes) {
+  seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
+  return grow_device(ctx, &ctx->scratch, &ctx->scratch_bytes, bytes);
+}
+
+void *seal_cuda_rows_scratch(seal_backend *be, size_t bytes) {
+  seal_cuda_ctx *ctx = seal_cuda_ctx_of(be);
+  return grow_device(ctx, &ctx->rows, &ctx->rows_bytes, bytes);
+}
+
+extern "C" unsigned seal_cuda_scratch_generation(const seal_backend *be) {
+  const seal_backend *base = seal_backend_base((seal_backend *)be);
+  return ((const seal_cuda_ctx *)base->ctx)->scratch_generation;
 }
 
 void *seal_cuda_pinned(seal_backend *be, size_t bytes) {
@@ -186,6 +202,7 @@ void seal_cuda_destroy(seal_backend *be) {
   seal_cuda_sync(be); /* a fault still pending is reported, not lost */
   seal_cuda_gemm_cache_free(ctx);
   if (ctx->scratch) CUDA_CHECK(cudaFree(ctx->scratch));
+  if (ctx->rows) CUDA_CHECK(cudaFree(ctx->rows));
   if (ctx->pinned) CUDA_CHECK(cudaFreeHost(ctx->pinned));
   for (int i = 0; i < SEAL_CUDA_STAGE_SLOTS; i++) {
     if (ctx->stage[i].host) CUDA_CHECK(cudaFreeHost(ctx->stage[i].host));

@@ -100,7 +100,10 @@ struct seal_cuda_ctx {
   size_t workspace_bytes;
   void *scratch; /* device scratch, grown on demand (seal_cuda_scratch) */
   size_t scratch_bytes;
-  void *pinned; /* pinned host memory for small results (sums, sampled ids) */
+  void *rows; /* gathered rows of grouped LoRA (seal_cuda_rows_scratch) */
+  size_t rows_bytes;
+  unsigned scratch_generation; /* counts reallocations of scratch and rows */
+  void *pinned;                /* pinned host memory for small results (sums, sampled ids) */
   size_t pinned_bytes;
   struct seal_cuda_gemm_plan *plans[SEAL_CUDA_GEMM_CACHE]; /* most recently used first */
   int nplans;
@@ -122,6 +125,9 @@ static inline cudaStream_t seal_cuda_stream_of(seal_backend *be) {
  * call of this function. Growing waits for the stream (the old buffer may be in
  * use by queued work) and reallocates; steady-state calls cost nothing. */
 void *seal_cuda_scratch(seal_backend *be, size_t bytes);
+/* A second device scratch with the same rule, for ops that hold rows in it
+ * across calls of ops that use seal_cuda_scratch (grouped LoRA). */
+void *seal_cuda_rows_scratch(seal_backend *be, size_t bytes);
 /* Pinned host memory of at least `bytes`; same growth rule. */
 void *seal_cuda_pinned(seal_backend *be, size_t bytes);
 /* dst (device) = src[bytes] (host, any memory), queued on the stream; the

@@ -19,6 +19,22 @@ extern "C" {
  * events on it. */
 cudaStream_t seal_cuda_stream(const seal_backend *be);
 
+/* CUDA graphs of a run of ops (the model's decode steps, model/decode_graphs.c):
+ * begin_capture puts the backend's stream in capture mode (ops queued until
+ * end_capture are recorded, not run: none may synchronise or grow scratch, so
+ * run the same ops once uncaptured first); end_capture instantiates what was
+ * recorded; graph_launch queues it on the stream. be may be a profiler in
+ * front of a cuda backend only if it adds no work of its own: callers capture
+ * only on the backend itself. */
+typedef struct seal_cuda_graph seal_cuda_graph;
+/* Counts reallocations of the backend's device scratch: a graph captured
+ * under another count addresses freed memory. */
+unsigned seal_cuda_scratch_generation(const seal_backend *be);
+void seal_cuda_begin_capture(seal_backend *be);
+seal_cuda_graph *seal_cuda_end_capture(seal_backend *be);
+void seal_cuda_graph_launch(seal_backend *be, const seal_cuda_graph *g);
+void seal_cuda_graph_free(seal_cuda_graph *g);
+
 /* A checked CUDA runtime call: a failure dies (SEAL_DIE, which in an MPI job
  * aborts every rank) naming the call and CUDA's error. */
 #define CUDA_CHECK(call)                                                      \

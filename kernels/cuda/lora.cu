@@ -249,3 +249,172 @@ void seal_cuda_lora_merge(seal_backend *be, void *W, const float *A, const float
       {O, I, r, bf[0], B, SEAL_F32, r, 0, bf[1], A, SEAL_F32, I, 0, W, SEAL_BF16, I, scale, 1.0f},
       lt);
 }
+
+/* ---- several adapters in one batch ------------------------------------------------ */
+
+/* Each adapter's sequences become one product: in place when they sit next to
+ * each other, else their row blocks are gathered into the rows scratch by one
+ * kernel (the sequence list travels as a kernel argument: no upload, nothing
+ * that would stop graph capture), run through the single-adapter op and
+ * scattered back. Groups of more than GROUP_SEQS sequences run in chunks. */
+#define GROUP_SEQS 128
+
+struct seq_list {
+  int n;
+  int seq[GROUP_SEQS];
+};
+
+/* Block i of n: dst[i] = src[seq[i]] (gather) or dst[seq[i]] = src[i]
+ * (scatter), blocks of `units` 16-bit units (bf16 or half an f32). */
+__global__ void move_blocks_kernel(uint16_t *dst, const uint16_t *src, seq_list l, size_t units,
+                                   int scatter) {
+  size_t total = (size_t)l.n * units;
+  for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < total;
+       k += (size_t)gridDim.x * blockDim.x) {
+    size_t i = k / units, j = k % units, far = (size_t)l.seq[i] * units + j;
+    if (scatter)
+      dst[far] = src[k];
+    else
+      dst[k] = src[far];
+  }
+}
+
+/* The T-row blocks of l's sequences, `bytes_per_seq` each, between the full
+ * tensor and its gathered copy. */
+static void move_blocks(seal_backend *be, void *full, void *gathered, const seq_list &l,
+                        size_t bytes_per_seq, int scatter) {
+  size_t units = bytes_per_seq / 2, total = (size_t)l.n * units;
+  uint16_t *dst = (uint16_t *)(scatter ? full : gathered);
+  const uint16_t *src = (const uint16_t *)(scatter ? gathered : full);
+  move_blocks_kernel<<<seal_cuda_blocks(total, THREADS), THREADS, 0, seal_cuda_stream_of(be)>>>(
+      dst, src, l, units, scatter);
+  CUDA_CHECK_LAUNCH("move_blocks_kernel");
+}
+
+/* The next chunk of adapter g's sequences from sequence *from on; false when
+ * none is left. */
+static bool next_chunk(const int *seq_group, int n_seq, int g, int *from, seq_list *l) {
+  l->n = 0;
+  for (; *from < n_seq && l->n < GROUP_SEQS; (*from)++)
+    if (seq_group[*from] == g) l->seq[l->n++] = *from;
+  return l->n > 0;
+}
+
+static bool seen_before(const int *seq_group, int s) {
+  for (int p = 0; p < s; p++)
+    if (seq_group[p] == seq_group[s]) return true;
+  return false;
+}
+
+static bool consecutive(const seq_list &l) { return l.seq[l.n - 1] - l.seq[0] == l.n - 1; }
+
+/* Carves n consecutive 256-byte aligned pieces of bytes[i] from the rows scratch. */
+static void rows_pieces(seal_backend *be, int n, const size_t *bytes, char **out) {
+  size_t off[6], total = 0;
+  for (int i = 0; i < n; i++) {
+    off[i] = total;
+    total += (bytes[i] + 255) & ~(size_t)255;
+  }
+  char *base = (char *)seal_cuda_rows_scratch(be, total ? total : 256);
+  for (int i = 0; i < n; i++) out[i] = bytes[i] ? base + off[i] : NULL;
+}
+
+/* The shapes of a grouped call, for the per-chunk helpers. */
+struct grouped_shape {
+  int T, I, O, r;
+  float scale;
+};
+
+static void forward_chunk(seal_backend *be, void *out, float *h, const void *x, const float *A,
+                          const float *B, const seq_list &l, const grouped_shape &s) {
+  size_t R = (size_t)l.n * s.T, s0 = (size_t)l.seq[0] * s.T;
+  if (consecutive(l)) {
+    seal_cuda_lora_forward(be, (bf16 *)out + s0 * s.O, h + s0 * s.r, (const bf16 *)x + s0 * s.I, A,
+                           B, (int)R, s.I, s.O, s.r, s.scale);
+    return;
+  }
+  size_t seq_x = (size_t)s.T * s.I * sizeof(bf16), seq_o = (size_t)s.T * s.O * sizeof(bf16);
+  size_t seq_h = (size_t)s.T * s.r * sizeof(float),
+         bytes[3] = {l.n * seq_x, l.n * seq_o, l.n * seq_h};
+  char *p[3];
+  rows_pieces(be, 3, bytes, p);
+  move_blocks(be, (void *)x, p[0], l, seq_x, 0);
+  move_blocks(be, out, p[1], l, seq_o, 0);
+  seal_cuda_lora_forward(be, p[1], (float *)p[2], p[0], A, B, (int)R, s.I, s.O, s.r, s.scale);
+  move_blocks(be, out, p[1], l, seq_o, 1);
+  move_blocks(be, h, p[2], l, seq_h, 1);
+}
+
+void seal_cuda_lora_forward_grouped(seal_backend *be, void *out, float *h, const void *x,
+                                    const float *A, const float *B, size_t group_stride,
+                                    const int *seq_group, int n_seq, int T, int I, int O, int r,
+                                    float scale) {
+  if (n_seq <= 0 || T <= 0 || r <= 0) return;
+  grouped_shape sh = {T, I, O, r, scale};
+  for (int s = 0; s < n_seq; s++) {
+    int g = seq_group[s], from = s;
+    if (g < 0 || seen_before(seq_group, s)) continue;
+    seq_list l;
+    while (next_chunk(seq_group, n_seq, g, &from, &l))
+      forward_chunk(be, out, h, x, A + (size_t)g * group_stride, B + (size_t)g * group_stride, l,
+                    sh);
+  }
+}
+
+/* One adapter's parameters and gradients. */
+struct adapter_of {
+  float *dA, *dB;
+  const float *A, *B;
+};
+
+/* The backward's tensors for one call. */
+struct grouped_bwd {
+  void *dx;
+  float *dh;
+  const void *dout, *x;
+  const float *h;
+};
+
+static void backward_chunk(seal_backend *be, const grouped_bwd &t, const adapter_of &ad,
+                           const seq_list &l, const grouped_shape &s) {
+  size_t R = (size_t)l.n * s.T, s0 = (size_t)l.seq[0] * s.T;
+  if (consecutive(l)) {
+    seal_cuda_lora_backward(be, t.dx ? (bf16 *)t.dx + s0 * s.I : NULL, ad.dA, ad.dB,
+                            t.dh + s0 * s.r, (const bf16 *)t.dout + s0 * s.O,
+                            (const bf16 *)t.x + s0 * s.I, ad.A, ad.B, t.h + s0 * s.r, (int)R, s.I,
+                            s.O, s.r, s.scale);
+    return;
+  }
+  size_t seq_x = (size_t)s.T * s.I * sizeof(bf16), seq_o = (size_t)s.T * s.O * sizeof(bf16);
+  size_t seq_h = (size_t)s.T * s.r * sizeof(float);
+  /* dout, x, h, dh, dx (when asked) */
+  size_t bytes[5] = {l.n * seq_o, l.n * seq_x, l.n * seq_h, l.n * seq_h, t.dx ? l.n * seq_x : 0};
+  char *p[5];
+  rows_pieces(be, 5, bytes, p);
+  move_blocks(be, (void *)t.dout, p[0], l, seq_o, 0);
+  move_blocks(be, (void *)t.x, p[1], l, seq_x, 0);
+  move_blocks(be, (void *)t.h, p[2], l, seq_h, 0);
+  if (t.dx) move_blocks(be, t.dx, p[4], l, seq_x, 0);
+  seal_cuda_lora_backward(be, p[4], ad.dA, ad.dB, (float *)p[3], p[0], p[1], ad.A, ad.B,
+                          (const float *)p[2], (int)R, s.I, s.O, s.r, s.scale);
+  move_blocks(be, t.dh, p[3], l, seq_h, 1);
+  if (t.dx) move_blocks(be, t.dx, p[4], l, seq_x, 1);
+}
+
+void seal_cuda_lora_backward_grouped(seal_backend *be, void *dx, float *dA, float *dB, float *dh,
+                                     const void *dout, const void *x, const float *A,
+                                     const float *B, const float *h, size_t group_stride,
+                                     const int *seq_group, int n_seq, int T, int I, int O, int r,
+                                     float scale) {
+  if (n_seq <= 0 || T <= 0 || r <= 0) return;
+  grouped_shape sh = {T, I, O, r, scale};
+  grouped_bwd t = {dx, dh, dout, x, h};
+  for (int s = 0; s < n_seq; s++) {
+    int g = seq_group[s], from = s;
+    if (g < 0 || seen_before(seq_group, s)) continue;
+    size_t off = (size_t)g * group_stride;
+    adapter_of ad = {dA + off, dB + off, A + off, B + off};
+    seq_list l;
+    while (next_chunk(seq_group, n_seq, g, &from, &l)) backward_chunk(be, t, ad, l, sh);
+  }
+}

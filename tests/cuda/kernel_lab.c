@@ -853,6 +853,103 @@ static void case_lora_merge(lab *L, int N, int I, int O, int r) {
 }
 static void lab_lora_merge(lab *L) { lora_shapes(L, case_lora_merge); }
 
+/* ---- LoRA, several adapters in one batch ------------------------------------ */
+
+/* GROUPS adapters in one buffer (A then B per adapter, group_stride apart);
+ * sequence s uses lab_seq_group[s]: spread (s % 3 in a shuffled order), two
+ * consecutive sequences of one adapter, and one sequence without an adapter. */
+#define GROUPS 3
+static int lab_seq_group[64];
+
+static void fill_seq_groups(int n_seq) {
+  static const int pattern[8] = {2, 0, -1, 2, 1, 1, 0, 2};
+  for (int s = 0; s < n_seq && s < 64; s++) lab_seq_group[s] = pattern[(s * 5) % 8];
+}
+
+typedef struct {
+  int S, T, I, O, r;
+  size_t stride;
+  tensor out, h, x, P, dx, dP, dh, dout;
+} grouped_set;
+
+static void grouped_make(lab *L, grouped_set *gs, int S, int T, int I, int O, int r) {
+  size_t N = (size_t)S * T;
+  *gs = (grouped_set){.S = S, .T = T, .I = I, .O = O, .r = r, .stride = (size_t)r * (I + O)};
+  gs->out = make(L, 'a', N * O, 1), gs->h = make(L, 'f', N * r, 1);
+  gs->x = make(L, 'a', N * I, 1), gs->P = make(L, 'f', GROUPS * gs->stride, 0.02f);
+  gs->dx = make(L, 'a', N * I, 1), gs->dP = make(L, 'f', GROUPS * gs->stride, 0.01f);
+  gs->dh = make(L, 'f', N * r, 1), gs->dout = make(L, 'a', N * O, 1);
+  fill_seq_groups(S);
+}
+
+static void grouped_release(lab *L, grouped_set *gs) {
+  tensor *all[] = {&gs->out, &gs->h, &gs->x, &gs->P, &gs->dx, &gs->dP, &gs->dh, &gs->dout};
+  for (int i = 0; i < 8; i++) release(L, all[i]);
+}
+
+/* Sequences x rows: decoding (one row each, the few-rows kernels per adapter),
+ * odd sizes, a model's prefill. */
+static void grouped_shapes(lab *L, void (*check)(lab *L, int S, int T, int I, int O, int r)) {
+  int s = L->small;
+  check(L, 16, 1, s ? 72 : 2048, s ? 100 : 2048, s ? 8 : 32);
+  check(L, 7, 37, 67, 101, 8);
+  check(L, 8, s ? 9 : 256, s ? 72 : 2048, s ? 100 : 2048, s ? 5 : 32);
+}
+
+/* t[]: out h x P; i[]: S T I O r stride */
+static void run_lora_fwd_grouped(seal_backend *be, int gpu, void *p) {
+  args_t *a = p;
+  const float *A = PF(a->t[3]), *B = A + (size_t)a->i[4] * a->i[2];
+  be->ops->lora_forward_grouped(be, P(a->t[0]), PF(a->t[1]), P(a->t[2]), A, B, (size_t)a->i[5],
+                                lab_seq_group, a->i[0], a->i[1], a->i[2], a->i[3], a->i[4],
+                                a->f[0]);
+}
+static void case_lora_forward_grouped(lab *L, int S, int T, int I, int O, int r) {
+  char shape[64];
+  grouped_set gs;
+  grouped_make(L, &gs, S, T, I, O, r);
+  args_t f = {{&gs.out, &gs.h, &gs.x, &gs.P}, {S, T, I, O, r, (int)gs.stride}, {2.0f}};
+  /* h is not poisoned: the rows of the adapter-less sequence stay as uploaded;
+   * one row per sequence runs each adapter's few rows on the f32 kernels */
+  lab_out outs[] = {{&gs.out, "out", TOL_ACT, 0, (size_t)O},
+                    {&gs.h, "h", T == 1 ? TOL_F32 : TOL_ACT, 0, (size_t)r}};
+  run_case(L, "lora_forward_grouped", SHAPE("S%d T%d I%d O%d r%d", S, T, I, O, r),
+           run_lora_fwd_grouped, &f, outs, N_OUTS(outs));
+  grouped_release(L, &gs);
+}
+static void lab_lora_forward_grouped(lab *L) { grouped_shapes(L, case_lora_forward_grouped); }
+
+/* t[]: dx dP dh dout x P h; i[]: S T I O r stride */
+static void run_lora_bwd_grouped(seal_backend *be, int gpu, void *p) {
+  args_t *a = p;
+  size_t b_off = (size_t)a->i[4] * a->i[2];
+  float *dA = PF(a->t[1]);
+  const float *A = PF(a->t[5]);
+  be->ops->lora_backward_grouped(be, P(a->t[0]), dA, dA + b_off, PF(a->t[2]), P(a->t[3]),
+                                 P(a->t[4]), A, A + b_off, PF(a->t[6]), (size_t)a->i[5],
+                                 lab_seq_group, a->i[0], a->i[1], a->i[2], a->i[3], a->i[4],
+                                 a->f[0]);
+}
+/* h as each backend's own grouped forward leaves it. */
+static void case_lora_backward_grouped(lab *L, int S, int T, int I, int O, int r) {
+  char shape[64];
+  grouped_set gs;
+  grouped_make(L, &gs, S, T, I, O, r);
+  args_t f = {{&gs.out, &gs.h, &gs.x, &gs.P}, {S, T, I, O, r, (int)gs.stride}, {2.0f}};
+  run_lora_fwd_grouped(L->cpu, 0, &f);
+  run_lora_fwd_grouped(L->gpu, 1, &f);
+  args_t b = {{&gs.dx, &gs.dP, &gs.dh, &gs.dout, &gs.x, &gs.P, &gs.h},
+              {S, T, I, O, r, (int)gs.stride},
+              {2.0f}};
+  lab_out outs[] = {{&gs.dx, "dx", TOL_ACT, 0, (size_t)I},
+                    {&gs.dP, "dA dB", TOL_ACT, 0, (size_t)I},
+                    {&gs.dh, "dh", TOL_ACT, 0, (size_t)r}};
+  run_case(L, "lora_backward_grouped", SHAPE("S%d T%d I%d O%d r%d", S, T, I, O, r),
+           run_lora_bwd_grouped, &b, outs, N_OUTS(outs));
+  grouped_release(L, &gs);
+}
+static void lab_lora_backward_grouped(lab *L) { grouped_shapes(L, case_lora_backward_grouped); }
+
 /* ---- optimizer -------------------------------------------------------------- */
 
 /* sum_squares returns to the host: compared directly, timed like the rest. */
