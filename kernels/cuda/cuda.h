@@ -23,9 +23,9 @@ cudaStream_t seal_cuda_stream(const seal_backend *be);
  * begin_capture puts the backend's stream in capture mode (ops queued until
  * end_capture are recorded, not run: none may synchronise or grow scratch, so
  * run the same ops once uncaptured first); end_capture instantiates what was
- * recorded; graph_launch queues it on the stream. be may be a profiler in
- * front of a cuda backend only if it adds no work of its own: callers capture
- * only on the backend itself. */
+ * recorded; graph_launch queues it on the stream. be: the cuda backend itself
+ * (the model does not capture behind the profiler, whose per-op timing would
+ * end up in the graph or break it). */
 typedef struct seal_cuda_graph seal_cuda_graph;
 /* Counts reallocations of the backend's device scratch: a graph captured
  * under another count addresses freed memory. */

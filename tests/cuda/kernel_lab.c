@@ -856,8 +856,10 @@ static void lab_lora_merge(lab *L) { lora_shapes(L, case_lora_merge); }
 /* ---- LoRA, several adapters in one batch ------------------------------------ */
 
 /* GROUPS adapters in one buffer (A then B per adapter, group_stride apart);
- * sequence s uses lab_seq_group[s]: spread (s % 3 in a shuffled order), two
- * consecutive sequences of one adapter, and one sequence without an adapter. */
+ * sequence s uses lab_seq_group[s], a pattern that spreads adapter 2 over the
+ * batch, keeps adapter 0's sequences together, gives adapter 1 one sequence
+ * (per 8) and one sequence no adapter: both the in-place and the gathered
+ * paths, and the rows left alone. */
 #define GROUPS 3
 static int lab_seq_group[64];
 
