@@ -47,6 +47,14 @@ static void widen_tile(float *tile, const uint16_t *W, int ld, int r0, int nr, i
     widen(tile + (size_t)r * nc, W + (size_t)(r0 + r) * ld + c0, (size_t)nc);
 }
 
+/* One thread's float32 tile of rows x cols, freed by the caller; dies naming
+ * the op when there is no memory. */
+static float *tile_alloc(int rows, int cols, const char *op) {
+  float *tile = malloc((size_t)rows * cols * sizeof(float));
+  SEAL_CHECK(tile, "%s (bf16 weights): out of memory for a %d x %d tile", op, rows, cols);
+  return tile;
+}
+
 /* Rows of a tile nc wide that fit TILE_BYTES, a multiple of 16, at least 16. */
 static int tile_rows(int nc) {
   size_t r = TILE_BYTES / sizeof(float) / (size_t)(nc > 0 ? nc : 1);
@@ -77,8 +85,7 @@ static void many_rows_bf16(float *out, const float *inp, const uint16_t *weight,
   const int tiles = (O + P - 1) / P;
 #pragma omp parallel
   {
-    float *tile = malloc((size_t)P * I * sizeof(float)); /* [P, I] */
-    SEAL_CHECK(tile, "matmul (bf16 weights): out of memory for a %d x %d tile", P, I);
+    float *tile = tile_alloc(P, I, "matmul"); /* [P, I] */
 #pragma omp for schedule(dynamic)
     for (int t = 0; t < tiles; t++) {
       int o0 = t * P, np = O - o0 < P ? O - o0 : P;
@@ -110,8 +117,7 @@ void seal_cpu_matmul_backward_input_bf16(float *dinp, const float *dout, const v
   const int panels = (I + GRAD_COLS - 1) / GRAD_COLS;
 #pragma omp parallel
   {
-    float *tile = malloc((size_t)R * GRAD_COLS * sizeof(float)); /* [R, GRAD_COLS] */
-    SEAL_CHECK(tile, "matmul_backward_input (bf16 weights): out of memory for a tile");
+    float *tile = tile_alloc(R, GRAD_COLS, "matmul_backward_input"); /* [R, GRAD_COLS] */
 #pragma omp for schedule(dynamic)
     for (int p = 0; p < panels; p++) {
       int i0 = p * GRAD_COLS, nc = I - i0 < GRAD_COLS ? I - i0 : GRAD_COLS;
@@ -137,8 +143,7 @@ void seal_cpu_lora_merge_bf16(void *W_, const float *A, const float *B, int O, i
   const int tiles = (O + R - 1) / R;
 #pragma omp parallel
   {
-    float *tile = malloc((size_t)R * I * sizeof(float)); /* [R, I] */
-    SEAL_CHECK(tile, "lora_merge (bf16 weights): out of memory for a %d x %d tile", R, I);
+    float *tile = tile_alloc(R, I, "lora_merge"); /* [R, I] */
 #pragma omp for schedule(dynamic)
     for (int t = 0; t < tiles; t++) {
       int o0 = t * R, nr = O - o0 < R ? O - o0 : R;
