@@ -324,7 +324,7 @@ static void bench_sft(seal_engine *eng, const bench_opts *o) {
   seal_adamw opt;
   seal_adamw_create(&opt, m->be, lora.n_params, &cfg);
   seal_train_acts acts;
-  seal_train_acts_create(&acts, m, B, T, o->lora_r);
+  seal_train_acts_create(&acts, m, B * T, o->lora_r);
   int32_t *ids = bench_ids(eng, N + 1); /* [N + 1]; targets are the next ids */
   int32_t *targets = seal_malloc((size_t)N * sizeof(int32_t)); /* [B, T] */
   float *weights = seal_malloc((size_t)N * sizeof(float));     /* [B, T] */

@@ -70,7 +70,7 @@ static int choose_window(const seal_engine *eng, int asked) {
 void cmd_score_windows(seal_engine *eng, const seal_lora *lora, const int32_t *ids, int n,
                        int window, int quiet, double *sum, long *count) {
   seal_train_acts acts;
-  seal_train_acts_create(&acts, &eng->model, 1, window, lora ? lora->r : 0);
+  seal_train_acts_create(&acts, &eng->model, window, lora ? lora->r : 0);
   int32_t *targets = seal_malloc((size_t)window * sizeof(int32_t));
   float *weights = seal_malloc((size_t)window * sizeof(float));
   float *losses = seal_malloc((size_t)window * sizeof(float));

@@ -14,8 +14,8 @@
  *   half the bytes a decoded token reads); "f32" means float32 on every backend
  *   (LoRA parameters, their gradients, optimizer state, losses, statistics);
  *   "i32" means int32_t.
- * - N is the number of token rows (B*T). Matrices are row-major. A linear layer's
- *   weight is W[out, in] as in PyTorch, so y = x W^T (+ b).
+ * - N is the number of token rows (B*T, or the sum of packed lengths). Matrices
+ *   are row-major. A linear layer's weight is W[out, in] as in PyTorch, so y = x W^T (+ b).
  * - Unless an argument says "+=", an output is overwritten.
  * - Calls are asynchronous on cuda; to_host, to_host_i32, sum_squares and
  *   sample synchronise.
@@ -118,11 +118,12 @@ struct seal_backend {
   X(void, kv_write, (seal_backend *be, void *cache, const void *src, const int32_t *q_pos, int B,  \
                      int Tq, int Tmax, int W), (be, cache, src, q_pos, B, Tq, Tmax, W))            \
   /* causal attention with grouped-query heads (query head h reads kv head                         \
-   * h / (Hq/Hkv)), scale 1/sqrt(D), no T x T buffer required.                                     \
+   * h / (Hq/Hkv)), scale 1/sqrt(D), no T x T buffer required; the cached                          \
+   * (inference) form.                                                                             \
    *   q   act [B, Tq, Hq, D]     query t of batch b sits at position q_pos[b] + t                 \
    *   k,v act [B, Tk, Hkv, D]    keys at positions 0..Tk-1 (Tk = cache capacity)                  \
    *   out act [B, Tq, Hq, D]                                                                      \
-   *   lse f32 [B, Hq, Tq]        log-sum-exp of each query's scores (NULL at inference)           \
+   *   lse f32 [B, Tq, Hq]        log-sum-exp of each query's scores (NULL at inference)           \
    * query at position p attends keys 0..p. Every batch must have                                  \
    * 0 <= q_pos[b] and q_pos[b] + Tq <= Tk; a batch outside that is refused                        \
    * (the process dies naming it; on cuda, q_pos is device memory, so at the                       \
@@ -130,6 +131,19 @@ struct seal_backend {
   X(void, attention, (seal_backend *be, void *out, float *lse, const void *q, const void *k,       \
                       const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,          \
                       int Hkv, int D), (be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv, D))      \
+  /* the training form of attention over packed variable-length sequences (as                      \
+   * FlashAttention's varlen API): n_seq sequences laid end to end in N rows,                      \
+   * sequence s in rows seq_start[s] .. seq_start[s+1]-1 (seq_start i32                            \
+   * [n_seq+1], backend memory, seq_start[0] = 0, N = seq_start[n_seq]), each at                   \
+   * positions 0.. and attending only to itself, causally.                                         \
+   *   q, out act [N, Hq, D]   k, v act [N, Hkv, D]   lse f32 [N, Hq] (may be NULL)                \
+   * max_len (host) bounds every length: the grid on cuda. A decreasing seq_start                  \
+   * or a sequence longer than max_len is refused (dies; on cuda at the next                       \
+   * synchronising call). B sequences of one length T are seq_start = b*T */                       \
+  X(void, attention_varlen, (seal_backend *be, void *out, float *lse, const void *q,               \
+                             const void *k, const void *v, const int32_t *seq_start, int n_seq,    \
+                             int max_len, int Hq, int Hkv, int D),                                 \
+    (be, out, lse, q, k, v, seq_start, n_seq, max_len, Hq, Hkv, D))                                \
   /* out[n] act = silu(gate[n]) * up[n] (out may alias gate or up) */                              \
   X(void, swiglu, (seal_backend *be, void *out, const void *gate, const void *up, size_t n),       \
     (be, out, gate, up, n))                                                                        \
@@ -156,13 +170,15 @@ struct seal_backend {
   X(void, rmsnorm_backward, (seal_backend *be, void *dinp, const void *dout, const void *inp,      \
                              const void *weight, const float *rstd, int N, int C),                 \
     (be, dinp, dout, inp, weight, rstd, N, C))                                                     \
-  /* dq act [B,T,Hq,D], dk, dv act [B,T,Hkv,D] (=, summed over each kv head's                      \
-   * query group) from dout act [B,T,Hq,D] and the forward's out, lse, q, k, v.                    \
-   * Training form only: q_pos = 0 for every row, Tq = Tk = T */                                   \
+  /* backward of attention_varlen over its layout: dq act [N,Hq,D], dk, dv act                    \
+   * [N,Hkv,D] (=, summed over each kv head's query group) from dout act [N,Hq,D]                  \
+   * and the forward's out, lse [N, Hq], q, k, v; seq_start, n_seq, max_len as                     \
+   * there */                                                                                      \
   X(void, attention_backward, (seal_backend *be, void *dq, void *dk, void *dv, const void *dout,   \
                                const void *out, const float *lse, const void *q, const void *k,    \
-                               const void *v, int B, int T, int Hq, int Hkv, int D),               \
-    (be, dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D))                                   \
+                               const void *v, const int32_t *seq_start, int n_seq, int max_len,    \
+                               int Hq, int Hkv, int D),                                            \
+    (be, dq, dk, dv, dout, out, lse, q, k, v, seq_start, n_seq, max_len, Hq, Hkv, D))              \
   /* dgate[n], dup[n] act (=) from dout[n] act, gate[n], up[n] act */                              \
   X(void, swiglu_backward, (seal_backend *be, void *dgate, void *dup, const void *dout,            \
                             const void *gate, const void *up, size_t n),                           \
@@ -181,18 +197,20 @@ struct seal_backend {
                           const float *h, int N, int I, int O, int r, float scale),                \
     (be, dx, dA, dB, dh, dout, x, A, B, h, N, I, O, r, scale))                                     \
   /* Several adapters in one batch (each sequence its own, as when the inner                      \
-   * loops of several self-edits share the base GEMMs). n_seq sequences of T                       \
-   * rows each (N = n_seq*T); sequence s uses adapter g = seq_group[s] (host                       \
-   * int [n_seq], any order, g < 0: no adapter, its rows of out and h are left                     \
-   * alone), whose A[r,I], B[O,r] f32 are at A + g*group_stride, B + g*group_stride                \
-   * (floats: the layout of a multi-adapter's parameter buffer). Per row n of                      \
-   * sequence s: h[n,:] f32 = x[n,:] act @ A_g^T; out[n,:] act += scale * h[n,:] @ B_g^T.          \
+   * loops of several self-edits share the base GEMMs). n_seq sequences packed                     \
+   * as attention_varlen's rows: sequence s is rows seq_start[s] ..                                \
+   * seq_start[s+1]-1 (host int [n_seq+1], nondecreasing from 0) and uses adapter                  \
+   * g = seq_group[s] (host int [n_seq], any order, g < 0: no adapter, its rows                    \
+   * of out and h are left alone), whose A[r,I], B[O,r] f32 are at                                 \
+   * A + g*group_stride, B + g*group_stride (floats: the layout of a                               \
+   * multi-adapter's parameter buffer). Per row n of sequence s:                                   \
+   * h[n,:] f32 = x[n,:] act @ A_g^T; out[n,:] act += scale * h[n,:] @ B_g^T.                      \
    * The rows of one adapter run as one product. */                                                \
   X(void, lora_forward_grouped, (seal_backend *be, void *out, float *h, const void *x,             \
                                  const float *A, const float *B, size_t group_stride,              \
-                                 const int *seq_group, int n_seq, int T, int I, int O, int r,      \
-                                 float scale),                                                     \
-    (be, out, h, x, A, B, group_stride, seq_group, n_seq, T, I, O, r, scale))                      \
+                                 const int *seq_group, const int *seq_start, int n_seq, int I,     \
+                                 int O, int r, float scale),                                       \
+    (be, out, h, x, A, B, group_stride, seq_group, seq_start, n_seq, I, O, r, scale))              \
   /* lora_backward per adapter over the rows of lora_forward_grouped's layout:                     \
    * adapter g's gradients dA_g, dB_g (+=) at dA + g*group_stride, dB + g*group_stride             \
    * from its sequences' rows only; dh[N,r] f32 scratch; dx[N,I] act += (NULL:                     \
@@ -200,8 +218,10 @@ struct seal_backend {
   X(void, lora_backward_grouped, (seal_backend *be, void *dx, float *dA, float *dB, float *dh,     \
                                   const void *dout, const void *x, const float *A, const float *B, \
                                   const float *h, size_t group_stride, const int *seq_group,       \
-                                  int n_seq, int T, int I, int O, int r, float scale),             \
-    (be, dx, dA, dB, dh, dout, x, A, B, h, group_stride, seq_group, n_seq, T, I, O, r, scale))     \
+                                  const int *seq_start, int n_seq, int I, int O, int r,            \
+                                  float scale),                                                    \
+    (be, dx, dA, dB, dh, dout, x, A, B, h, group_stride, seq_group, seq_start, n_seq, I, O, r,     \
+     scale))                                                                                       \
   /* W[O,I] wt += scale * B[O,r] @ A[r,I] */                                                      \
   X(void, lora_merge, (seal_backend *be, void *W, const float *A, const float *B, int O, int I,    \
                        int r, float scale), (be, W, A, B, O, I, r, scale))                         \

@@ -181,8 +181,8 @@ void seal_engine_answer_certainty(seal_engine *eng, const seal_lora *lora, seal_
   int32_t *p;
   int np = seal_engine_encode_prompt(eng, prompt, &p);
   int n = np + gen->n + (gen->hit_eos ? 1 : 0);
-  SEAL_CHECK(np > 0 && n <= a->cap_T, "an answer of %d tokens after a prompt of %d does not fit %d",
-             n - np, np, a->cap_T);
+  SEAL_CHECK(np > 0 && n <= a->cap_rows, "an answer of %d tokens after a prompt of %d does not fit %d",
+             n - np, np, a->cap_rows);
   int32_t *ids = seal_malloc((size_t)n * sizeof(int32_t)); /* [n] prompt, answer, its EOS */
   memcpy(ids, p, (size_t)np * sizeof(int32_t));
   memcpy(ids + np, gen->ids, (size_t)gen->n * sizeof(int32_t));
@@ -214,7 +214,7 @@ static void logits_to_host(seal_engine *eng, const seal_train_acts *a, int n, fl
 
 void seal_engine_kl_add(seal_engine *eng, const seal_lora *lora, seal_train_acts *a,
                         const int32_t *ids, int n, double *sum, long *rows) {
-  SEAL_CHECK(n > 0 && n <= a->cap_T, "a KL text of %d tokens does not fit %d", n, a->cap_T);
+  SEAL_CHECK(n > 0 && n <= a->cap_rows, "a KL text of %d tokens does not fit %d", n, a->cap_rows);
   int V = eng->model.cfg.vocab_size;
   float *p = seal_malloc((size_t)n * V * sizeof(float)); /* [n, V] the bare model's logits */
   float *q = seal_malloc((size_t)n * V * sizeof(float)); /* [n, V] with lora */

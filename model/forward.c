@@ -1,6 +1,7 @@
 /* model/forward.c — the decoder graph, forward (training and cached inference)
  * and the LoRA backward. One graph for every backend: each step is an op of
- * kernels/ops.h. Shapes: N = B*T token rows, C hidden, I MLP width, Hq/Hkv heads
+ * kernels/ops.h. Shapes: N token rows (a training batch's sequences packed end
+ * to end; B*Tq at inference), C hidden, I MLP width, Hq/Hkv heads
  * of width D, V vocabulary, r LoRA rank. Names: m the model, w a layer's
  * weights, a the training activations (la one layer's), kv the KV cache, cfg
  * the model's config, l a layer index, t a LoRA target. */
@@ -16,7 +17,7 @@
 
 /* The sizes the lists' element counts are written in. */
 typedef struct {
-  size_t B, T, N;           /* a training batch: N = B*T token rows */
+  size_t N;                 /* a training batch's token rows */
   size_t slots, Tmax, rows; /* a KV cache and its scratch */
   size_t C, Hq, Hkv, D, I, V, r_max;
 } buf_sizes;
@@ -49,14 +50,13 @@ static void free_buf(const seal_model *m, void *p) {
  * sizes are locals so that the lists' counts read as shapes. */
 #define ALLOC_(field, elem, count) s->field = alloc_##elem(m, count);
 #define FREE_(field, elem, count) free_buf(m, s->field), s->field = NULL;
-#define BUFFERS(name, type, LIST)                                                                 \
-  static void name##_alloc(type *s, const seal_model *m, buf_sizes z) {                           \
-    __attribute__((unused)) const size_t B = z.B, T = z.T, N = z.N, slots = z.slots,              \
-                                         Tmax = z.Tmax, rows = z.rows, C = z.C, Hq = z.Hq,        \
-                                         Hkv = z.Hkv, D = z.D, I = z.I, V = z.V, r_max = z.r_max, \
-                                         NT = SEAL_LORA_N_TARGETS;                                \
-    LIST(ALLOC_)                                                                                  \
-  }                                                                                               \
+#define BUFFERS(name, type, LIST)                                                                \
+  static void name##_alloc(type *s, const seal_model *m, buf_sizes z) {                          \
+    __attribute__((unused)) const size_t N = z.N, slots = z.slots, Tmax = z.Tmax, rows = z.rows, \
+                                         C = z.C, Hq = z.Hq, Hkv = z.Hkv, D = z.D, I = z.I,      \
+                                         V = z.V, r_max = z.r_max, NT = SEAL_LORA_N_TARGETS;     \
+    LIST(ALLOC_)                                                                                 \
+  }                                                                                              \
   static void name##_free(type *s, const seal_model *m) { LIST(FREE_) }
 
 BUFFERS(layer_acts, seal_layer_acts, SEAL_LAYER_ACTS)
@@ -65,12 +65,14 @@ BUFFERS(kv_layer, seal_kv_layer, SEAL_KV_LAYER)
 BUFFERS(kv_slots, seal_kv_cache, SEAL_KV_SLOTS)
 BUFFERS(kv_scratch, seal_kv_cache, SEAL_KV_SCRATCH)
 
-void seal_train_acts_create(seal_train_acts *a, const seal_model *m, int B, int T, int r_max) {
+void seal_train_acts_create(seal_train_acts *a, const seal_model *m, int rows, int r_max) {
+  SEAL_CHECK(rows > 0, "training activations for %d rows", rows);
   memset(a, 0, sizeof *a);
-  a->B = B, a->T = T, a->r_max = r_max;
-  a->cap_rows = B * T, a->cap_T = T;
+  a->r_max = r_max;
+  a->cap_rows = rows;
+  a->host_seq_start = seal_calloc((size_t)rows + 1, sizeof(int));
   buf_sizes z = sizes_of(m, r_max);
-  z.B = (size_t)B, z.T = (size_t)T, z.N = (size_t)B * T;
+  z.N = (size_t)rows;
   a->layers = seal_calloc((size_t)m->cfg.n_layers, sizeof *a->layers);
   for (int l = 0; l < m->cfg.n_layers; l++) layer_acts_alloc(&a->layers[l], m, z);
   train_bufs_alloc(a, m, z);
@@ -81,6 +83,7 @@ void seal_train_acts_free(seal_train_acts *a, const seal_model *m) {
   for (int l = 0; l < m->cfg.n_layers; l++) layer_acts_free(&a->layers[l], m);
   train_bufs_free(a, m);
   free(a->layers);
+  free(a->host_seq_start);
   memset(a, 0, sizeof *a);
 }
 
@@ -93,19 +96,25 @@ typedef struct {
   float *rstd1, *rstd2, *lse;
   float *lora_h[SEAL_LORA_N_TARGETS]; /* [N, r] each */
   const int32_t *pos;                 /* [N] RoPE positions */
-  const int32_t *q_pos;               /* [B] first query position per sequence */
-  const int *seq_adapter; /* host [B] adapter per sequence (multi-adapter LoRA), or NULL */
-  void *kcache, *vcache;  /* keys/values attention reads: [B, Tk, Hkv*D] */
-  int B, Tq, Tk;
-  int cache_write; /* 1: copy k, v into kcache/vcache at q_pos (inference) */
+  int N, n_seq;                       /* token rows; sequences */
+  const int *row_start;   /* host [n_seq + 1] each sequence's first row (grouped LoRA) */
+  const int *seq_adapter; /* host [n_seq] adapter per sequence (multi-adapter LoRA), or NULL */
+  /* training (packed sequences, each attending to itself): */
+  const int32_t *seq_start; /* [n_seq + 1] row_start on the backend; NULL at inference */
+  int max_len;              /* the longest sequence */
+  /* inference (n_seq sequences of Tq new tokens each, after their cached ones): */
+  const int32_t *q_pos;  /* [n_seq] first query position per sequence */
+  void *kcache, *vcache; /* keys/values attention reads: [n_seq, Tk, Hkv*D] */
+  int Tq, Tk;
 } layer_io;
 
 /* y [N, out] = x [N, in] W^T (+ bias) (+ LoRA). With several adapters each of
- * the B sequences (T rows each) adds its own adapter's update: the base GEMM is
- * shared, the LoRA products are one per adapter (lora_forward_grouped). */
+ * the n_seq sequences (rows row_start[s] ..) adds its own adapter's update: the
+ * base GEMM is shared, the LoRA products are one per adapter
+ * (lora_forward_grouped). */
 static void project(seal_model *m, const seal_lora *lora, int l, seal_lora_target t, void *y,
-                    const void *x, const void *bias, float *lora_h, int N, int B,
-                    const int *seq_adapter) {
+                    const void *x, const void *bias, float *lora_h, int N, int n_seq,
+                    const int *row_start, const int *seq_adapter) {
   int out, in;
   void *W = seal_lora_base_weight(m, l, t, &out, &in);
   OPS(m)->matmul(m->be, y, x, W, bias, N, in, out);
@@ -116,14 +125,15 @@ static void project(seal_model *m, const seal_lora *lora, int l, seal_lora_targe
     return;
   }
   OPS(m)->lora_forward_grouped(m->be, y, lora_h, x, seal_lora_A(lora, l, t),
-                               seal_lora_B(lora, l, t), lora->n_per, seq_adapter, B, N / B, in, out,
-                               lora->r, lora->scale);
+                               seal_lora_B(lora, l, t), lora->n_per, seq_adapter, row_start, n_seq,
+                               in, out, lora->r, lora->scale);
 }
 
 /* project() for target t of layer l with io's LoRA scratch and adapters. */
 static void project_io(seal_model *m, const seal_lora *lora, int l, const layer_io *io,
                        seal_lora_target t, void *y, const void *x, const void *bias) {
-  project(m, lora, l, t, y, x, bias, io->lora_h[t], io->B * io->Tq, io->B, io->seq_adapter);
+  project(m, lora, l, t, y, x, bias, io->lora_h[t], io->N, io->n_seq, io->row_start,
+          io->seq_adapter);
 }
 
 /* x [N, C] -> x_out [N, C]; ln1 must already hold rmsnorm(x). With next_norm,
@@ -135,19 +145,21 @@ static void layer_forward(seal_model *m, const seal_lora *lora, int l, const lay
   const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
   const seal_layer *w = &m->layers[l];
-  int N = io->B * io->Tq, C = cfg->hidden, D = cfg->head_dim, Hq = cfg->n_heads,
-      Hkv = cfg->n_kv_heads;
+  int N = io->N, C = cfg->hidden, D = cfg->head_dim, Hq = cfg->n_heads, Hkv = cfg->n_kv_heads;
   project_io(m, lora, l, io, SEAL_LORA_Q, io->q, io->ln1, w->bq);
   project_io(m, lora, l, io, SEAL_LORA_K, io->k, io->ln1, w->bk);
   project_io(m, lora, l, io, SEAL_LORA_V, io->v, io->ln1, w->bv);
   o->rope(m->be, io->q, io->pos, m->inv_freq, N, Hq, D, +1);
   o->rope(m->be, io->k, io->pos, m->inv_freq, N, Hkv, D, +1);
-  if (io->cache_write) {
-    o->kv_write(m->be, io->kcache, io->k, io->q_pos, io->B, io->Tq, io->Tk, Hkv * D);
-    o->kv_write(m->be, io->vcache, io->v, io->q_pos, io->B, io->Tq, io->Tk, Hkv * D);
+  if (io->seq_start) { /* training: each packed sequence attends to itself */
+    o->attention_varlen(m->be, io->att, io->lse, io->q, io->k, io->v, io->seq_start, io->n_seq,
+                        io->max_len, Hq, Hkv, D);
+  } else { /* inference: the new keys join the cache, the queries read it */
+    o->kv_write(m->be, io->kcache, io->k, io->q_pos, io->n_seq, io->Tq, io->Tk, Hkv * D);
+    o->kv_write(m->be, io->vcache, io->v, io->q_pos, io->n_seq, io->Tq, io->Tk, Hkv * D);
+    o->attention(m->be, io->att, io->lse, io->q, io->kcache, io->vcache, io->q_pos, io->n_seq,
+                 io->Tq, io->Tk, Hq, Hkv, D);
   }
-  o->attention(m->be, io->att, io->lse, io->q, io->kcache, io->vcache, io->q_pos, io->B, io->Tq,
-               io->Tk, Hq, Hkv, D);
   project_io(m, lora, l, io, SEAL_LORA_O, io->tmp_c, io->att, NULL);
   o->residual_rmsnorm(m->be, io->x2, io->ln2, io->rstd2, io->x, io->tmp_c, w->mlp_norm, N, C,
                       cfg->rms_eps);
@@ -187,14 +199,12 @@ static layer_io train_io(seal_train_acts *a, int l) {
                  .rstd2 = la->rstd2,
                  .lse = la->lse,
                  .pos = a->pos,
-                 .q_pos = a->q_pos,
+                 .N = a->N,
+                 .n_seq = a->n_seq,
+                 .row_start = a->host_seq_start,
                  .seq_adapter = a->seq_adapter,
-                 .kcache = la->k,
-                 .vcache = la->v,
-                 .B = a->B,
-                 .Tq = a->T,
-                 .Tk = a->T,
-                 .cache_write = 0};
+                 .seq_start = a->seq_start,
+                 .max_len = a->max_len};
   for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) io.lora_h[t] = lora_h_of(a, la, t);
   return io;
 }
@@ -206,21 +216,39 @@ static void check_ids(const seal_model *m, const int32_t *ids, int N, const char
                what, ids[n], n, m->cfg.vocab_size);
 }
 
+/* The batch's layout into a: its sizes, seq_start (host and backend) and each
+ * row's position within its sequence. */
+static void upload_layout(seal_model *m, seal_train_acts *a, const int *seq_start, int n_seq) {
+  SEAL_CHECK(n_seq > 0 && seq_start[0] == 0, "a training batch of %d sequences from row %d", n_seq,
+             n_seq > 0 ? seq_start[0] : 0);
+  int N = seq_start[n_seq], longest = 0;
+  SEAL_CHECK(N <= a->cap_rows, "a batch of %d rows exceeds the activations' capacity (%d rows)", N,
+             a->cap_rows);
+  _Static_assert(sizeof(int) == sizeof(int32_t), "host_seq_start goes to the backend as i32");
+  int32_t *pos = seal_malloc((size_t)N * sizeof(int32_t)), *starts = (int32_t *)a->host_seq_start;
+  for (int s = 0; s < n_seq; s++) {
+    int len = seq_start[s + 1] - seq_start[s];
+    SEAL_CHECK(len >= 1, "sequence %d of a training batch has %d tokens", s, len);
+    if (len > longest) longest = len;
+    for (int t = 0; t < len; t++) pos[seq_start[s] + t] = t;
+  }
+  memcpy(starts, seq_start, ((size_t)n_seq + 1) * sizeof(int));
+  a->N = N, a->n_seq = n_seq, a->max_len = longest;
+  OPS(m)->to_device_i32(m->be, a->pos, pos, (size_t)N);
+  OPS(m)->to_device_i32(m->be, a->seq_start, starts, (size_t)n_seq + 1);
+  free(pos);
+}
+
 static void upload_batch(seal_model *m, seal_train_acts *a, const int32_t *ids,
                          const int32_t *targets, const float *weights, int N) {
   const seal_ops *o = OPS(m);
   check_ids(m, ids, N, "token");
   if (targets) check_ids(m, targets, N, "target");
-  int32_t *pos = seal_malloc((size_t)N * sizeof(int32_t));
-  for (int n = 0; n < N; n++) pos[n] = n % a->T;
   o->to_device_i32(m->be, a->ids, ids, (size_t)N);
-  o->to_device_i32(m->be, a->pos, pos, (size_t)N);
-  o->fill(m->be, a->q_pos, SEAL_I32, 0.0f, (size_t)a->B);
   if (targets) {
     o->to_device_i32(m->be, a->targets, targets, (size_t)N);
     o->to_device(m->be, a->weights, SEAL_F32, weights, (size_t)N);
   }
-  free(pos);
 }
 
 /* sum_n weights[n] * CE_n of the last forward, on the host. */
@@ -233,18 +261,15 @@ static double weighted_loss(seal_model *m, seal_train_acts *a, const float *weig
   return loss;
 }
 
-double seal_forward_train(seal_model *m, const seal_lora *lora, seal_train_acts *a,
-                          const int32_t *ids, const int32_t *targets, const float *weights, int B,
-                          int T) {
+double seal_forward_train_packed(seal_model *m, const seal_lora *lora, seal_train_acts *a,
+                                 const int32_t *ids, const int32_t *targets, const float *weights,
+                                 const int *seq_start, int n_seq) {
   const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
-  SEAL_CHECK(B * T <= a->cap_rows && T <= a->cap_T,
-             "batch %dx%d exceeds the activations' capacity (%d rows, T <= %d)", B, T, a->cap_rows,
-             a->cap_T);
   SEAL_CHECK(!lora || lora->r <= a->r_max, "LoRA rank %d exceeds activations' %d", lora->r,
              a->r_max);
-  a->B = B, a->T = T;
-  int N = B * T, C = cfg->hidden;
+  upload_layout(m, a, seq_start, n_seq);
+  int N = a->N, C = cfg->hidden;
   upload_batch(m, a, ids, targets, weights, N);
   o->embedding(m->be, a->layers[0].x, a->ids, m->embed, N, C);
   o->rmsnorm(m->be, a->layers[0].ln1, a->layers[0].rstd1, a->layers[0].x, m->layers[0].attn_norm, N,
@@ -267,8 +292,20 @@ double seal_forward_train(seal_model *m, const seal_lora *lora, seal_train_acts 
   return weighted_loss(m, a, weights, N);
 }
 
+double seal_forward_train(seal_model *m, const seal_lora *lora, seal_train_acts *a,
+                          const int32_t *ids, const int32_t *targets, const float *weights, int B,
+                          int T) {
+  SEAL_CHECK(B > 0 && T > 0 && (long)B * T <= a->cap_rows,
+             "a batch of %dx%d exceeds the activations' capacity (%d rows)", B, T, a->cap_rows);
+  int *seq_start = seal_malloc(((size_t)B + 1) * sizeof(int));
+  for (int b = 0; b <= B; b++) seq_start[b] = b * T;
+  double loss = seal_forward_train_packed(m, lora, a, ids, targets, weights, seq_start, B);
+  free(seq_start);
+  return loss;
+}
+
 void seal_train_losses_to_host(seal_model *m, seal_train_acts *a, float *out) {
-  OPS(m)->to_host(m->be, out, a->losses, SEAL_F32, (size_t)a->B * a->T);
+  OPS(m)->to_host(m->be, out, a->losses, SEAL_F32, (size_t)a->N);
 }
 
 /* dx [N, in] (+= when accumulate) from dy [N, out] through W and the adapter
@@ -276,7 +313,7 @@ void seal_train_losses_to_host(seal_model *m, seal_train_acts *a, float *out) {
 static void project_backward(seal_model *m, seal_lora *lora, seal_train_acts *a, int l,
                              seal_lora_target t, void *dx, const void *dy, const void *x,
                              int accumulate) {
-  int out, in, N = a->B * a->T;
+  int out, in, N = a->N;
   float *dh = a->lora_dh, *lora_h = lora_h_of(a, &a->layers[l], t);
   void *W = seal_lora_base_weight(m, l, t, &out, &in);
   OPS(m)->matmul_backward_input(m->be, dx, dy, W, N, in, out, accumulate);
@@ -289,8 +326,8 @@ static void project_backward(seal_model *m, seal_lora *lora, seal_train_acts *a,
   }
   OPS(m)->lora_backward_grouped(m->be, dx, seal_lora_dA(lora, l, t), seal_lora_dB(lora, l, t), dh,
                                 dy, x, seal_lora_A(lora, l, t), seal_lora_B(lora, l, t), lora_h,
-                                lora->n_per, a->seq_adapter, a->B, a->T, in, out, lora->r,
-                                lora->scale);
+                                lora->n_per, a->seq_adapter, a->host_seq_start, a->n_seq, in, out,
+                                lora->r, lora->scale);
 }
 
 /* a->dres holds d loss / d x_out; leaves d loss / d x (the layer's input). */
@@ -299,7 +336,7 @@ static void layer_backward(seal_model *m, seal_lora *lora, seal_train_acts *a, i
   const seal_ops *o = OPS(m);
   const seal_layer_acts *la = &a->layers[l];
   const seal_layer *w = &m->layers[l];
-  int N = a->B * a->T, C = cfg->hidden, D = cfg->head_dim, Hq = cfg->n_heads, Hkv = cfg->n_kv_heads;
+  int N = a->N, C = cfg->hidden, D = cfg->head_dim, Hq = cfg->n_heads, Hkv = cfg->n_kv_heads;
   /* MLP: x_out = x2 + down(swiglu(gate(ln2), up(ln2))) */
   project_backward(m, lora, a, l, SEAL_LORA_DOWN, a->dhmlp, a->dres, la->hmlp, 0);
   o->swiglu_backward(m->be, a->dgate, a->dup, a->dhmlp, la->gate, la->up,
@@ -310,7 +347,7 @@ static void layer_backward(seal_model *m, seal_lora *lora, seal_train_acts *a, i
   /* attention: x2 = x + o_proj(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))) */
   project_backward(m, lora, a, l, SEAL_LORA_O, a->datt, a->dres, la->att, 0);
   o->attention_backward(m->be, a->dq, a->dk, a->dv, a->datt, la->att, la->lse, la->q, la->k, la->v,
-                        a->B, a->T, Hq, Hkv, D);
+                        a->seq_start, a->n_seq, a->max_len, Hq, Hkv, D);
   o->rope(m->be, a->dq, a->pos, m->inv_freq, N, Hq, D, -1);
   o->rope(m->be, a->dk, a->pos, m->inv_freq, N, Hkv, D, -1);
   project_backward(m, lora, a, l, SEAL_LORA_Q, a->dln, a->dq, la->ln1, 0);
@@ -322,7 +359,7 @@ static void layer_backward(seal_model *m, seal_lora *lora, seal_train_acts *a, i
 void seal_backward_train(seal_model *m, seal_lora *lora, seal_train_acts *a) {
   const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
-  int N = a->B * a->T, C = cfg->hidden;
+  int N = a->N, C = cfg->hidden;
   /* a->logits already holds dlogits (cross_entropy wrote it in place) */
   o->matmul_backward_input(m->be, a->dln, a->logits, m->lm_head, N, C, cfg->vocab_size, 0);
   o->fill(m->be, a->dres, m->be->act, 0.0f, (size_t)N * C);
@@ -351,6 +388,7 @@ void seal_kv_cache_create(seal_kv_cache *kv, const seal_model *m, int slots, int
   kv->layers = seal_calloc((size_t)m->cfg.n_layers, sizeof *kv->layers);
   for (int l = 0; l < m->cfg.n_layers; l++) kv_layer_alloc(&kv->layers[l], m, z);
   kv_slots_alloc(kv, m, z);
+  kv->row_start = seal_calloc((size_t)slots + 1, sizeof(int));
   kv_scratch_grow(kv, m, slots);
   kv->graphs_on = seal_decode_graphs_wanted(m);
 }
@@ -362,6 +400,7 @@ void seal_kv_cache_free(seal_kv_cache *kv, const seal_model *m) {
   free(kv->layers);
   kv_slots_free(kv, m);
   kv_scratch_free(kv, m);
+  free(kv->row_start);
   memset(kv, 0, sizeof *kv);
 }
 
@@ -414,14 +453,16 @@ static layer_io infer_io(const seal_model *m, seal_kv_cache *kv, int l, int slot
                  .rstd2 = NULL,
                  .lse = NULL,
                  .pos = kv->pos,
-                 .q_pos = kv->q_pos,
+                 .N = B * Tq,
+                 .n_seq = B,
+                 .row_start = kv->row_start,
                  .seq_adapter = kv->slot_adapter ? kv->slot_adapter + slot0 : NULL,
+                 .seq_start = NULL,
+                 .q_pos = kv->q_pos,
                  .kcache = (char *)kv->layers[l].k + slot_off,
                  .vcache = (char *)kv->layers[l].v + slot_off,
-                 .B = B,
                  .Tq = Tq,
-                 .Tk = kv->Tmax,
-                 .cache_write = 1};
+                 .Tk = kv->Tmax};
   /* Every projection's LoRA shares one h scratch: inference keeps no activations. */
   for (int t = 0; t < SEAL_LORA_N_TARGETS; t++) io.lora_h[t] = kv->lora_h;
   return io;
@@ -434,6 +475,7 @@ static void infer_body(seal_model *m, const seal_lora *lora, seal_kv_cache *kv, 
   const seal_model_config *cfg = &m->cfg;
   const seal_ops *o = OPS(m);
   int N = B * Tq, C = cfg->hidden;
+  for (int b = 0; b <= B; b++) kv->row_start[b] = b * Tq; /* B <= kv->slots */
   o->embedding(m->be, kv->x, kv->ids, m->embed, N, C);
   o->rmsnorm(m->be, kv->ln, NULL, kv->x, m->layers[0].attn_norm, N, C, cfg->rms_eps);
   for (int l = 0; l < cfg->n_layers; l++) {

@@ -9,8 +9,8 @@
 /* The buffers of a training step and of cached inference, each listed once:
  *   X(field, element type, element count)  followed by its shape
  * The element type is act (the backend's activation type, be->act: f32 on the
- * CPU, bf16 on CUDA), f32 or i32. Counts are written in B x T (a training
- * batch, N = B*T token rows), slots x Tmax (a KV cache) and rows (its
+ * CPU, bf16 on CUDA), f32 or i32. Counts are written in N (a training batch's
+ * token rows: its sequences packed end to end, no padding), slots x Tmax (a KV cache) and rows (its
  * scratch), with C hidden, Hq and Hkv heads of width D, I MLP width, V
  * vocabulary, r_max the largest LoRA rank and NT = SEAL_LORA_N_TARGETS. Each
  * list makes its struct's fields and drives create, grow and free
@@ -30,7 +30,7 @@ typedef int32_t seal_elem_i32;
   X(k,      act, N * Hkv * D)      /* [N, Hkv*D] after RoPE */                   \
   X(v,      act, N * Hkv * D)      /* [N, Hkv*D] */                              \
   X(att,    act, N * Hq * D)       /* [N, Hq*D] attention output before o_proj */ \
-  X(lse,    f32, B * Hq * T)       /* [B, Hq, T] attention log-sum-exp */        \
+  X(lse,    f32, N * Hq)           /* [N, Hq] attention log-sum-exp */           \
   X(x2,     act, N * C)            /* [N, C] residual after attention */         \
   X(ln2,    act, N * C)            /* [N, C] rmsnorm(x2) */                      \
   X(rstd2,  f32, N)                /* [N] 1 / rms(x2) */                         \
@@ -49,8 +49,8 @@ typedef int32_t seal_elem_i32;
   X(losses,     f32, N)            /* [N] per-token cross-entropy */             \
   X(ids,        i32, N)            /* [N] */                                     \
   X(targets,    i32, N)            /* [N] */                                     \
-  X(pos,        i32, N)            /* [N] RoPE positions */                      \
-  X(q_pos,      i32, B)            /* [B] first query position of each sequence */ \
+  X(pos,        i32, N)            /* [N] RoPE positions, from 0 in each sequence */ \
+  X(seq_start,  i32, N + 1)        /* [n_seq + 1] each sequence's first row, then N */ \
   X(weights,    f32, N)            /* [N] per-token loss weights */              \
   X(tmp_c,      act, N * C)        /* [N, C] o_proj / down_proj output */        \
   X(dres,       act, N * C)        /* [N, C] gradient of the residual stream */  \
@@ -69,36 +69,45 @@ typedef struct {
   SEAL_LAYER_ACTS(SEAL_ACT_FIELD_)
 } seal_layer_acts;
 
-/* Everything a training step needs on the backend, sized for B x T tokens and
- * an adapter rank of at most r_max. */
+/* Everything a training step needs on the backend, sized for a batch of at
+ * most cap_rows token rows (any number of sequences of any lengths that add up
+ * to no more) and an adapter rank of at most r_max. */
 typedef struct {
-  int B, T;            /* the current batch's shape */
-  int cap_rows, cap_T; /* capacity: B*T <= cap_rows and T <= cap_T */
+  int N, n_seq, max_len; /* the current batch: rows, sequences, the longest */
+  int cap_rows;          /* capacity: N <= cap_rows */
   int r_max;
-  /* With a multi-adapter LoRA: the adapter each of the B sequences trains
-   * (host [B], set by the caller before the forward; -1: none). NULL: every
-   * sequence uses adapter 0. */
+  /* With a multi-adapter LoRA: the adapter each of the n_seq sequences trains
+   * (host [n_seq], set by the caller before the forward; -1: none). NULL:
+   * every sequence uses adapter 0. */
   const int *seq_adapter;
+  int *host_seq_start;     /* host [cap_rows + 1]: seq_start of the current batch */
   seal_layer_acts *layers; /* [n_layers] */
   SEAL_TRAIN_ACTS(SEAL_ACT_FIELD_)
 } seal_train_acts;
 
-void seal_train_acts_create(seal_train_acts *a, const seal_model *m, int B, int T, int r_max);
+void seal_train_acts_create(seal_train_acts *a, const seal_model *m, int rows, int r_max);
 void seal_train_acts_free(seal_train_acts *a, const seal_model *m);
 
-/* Forward over ids [B*T] (host), positions 0..T-1 in each row, with the adapter
- * when lora is not NULL. Leaves logits in a->logits. With targets and weights
- * (host [B*T]) also computes the loss: sum_n weights[n] * CE_n, returned; the
- * caller chooses the reduction through the weights (e.g. 1/count on masked
- * tokens). Returns 0 when targets is NULL. */
+/* Forward over n_seq sequences packed end to end, without padding: sequence s
+ * is rows seq_start[s] .. seq_start[s+1]-1 of ids [N] (host; seq_start host
+ * [n_seq + 1], from 0, every length at least 1, N = seq_start[n_seq]), at
+ * positions 0, 1, ... and attending only to itself. Uses the adapter when lora
+ * is not NULL (each sequence its own with a->seq_adapter). Leaves logits [N, V]
+ * in a->logits. With targets and weights (host [N]) also computes the loss:
+ * sum_n weights[n] * CE_n, returned; the caller chooses the reduction through
+ * the weights (e.g. 1/count on masked tokens). Returns 0 when targets is NULL. */
+double seal_forward_train_packed(seal_model *m, const seal_lora *lora, seal_train_acts *a,
+                                 const int32_t *ids, const int32_t *targets, const float *weights,
+                                 const int *seq_start, int n_seq);
+/* The same for B sequences of T tokens each (ids, targets, weights [B*T]). */
 double seal_forward_train(seal_model *m, const seal_lora *lora, seal_train_acts *a,
                           const int32_t *ids, const int32_t *targets, const float *weights, int B,
                           int T);
-/* Backward of the last seal_forward_train (which must have had targets):
- * accumulates (+=) the gradients of every LoRA parameter into lora->grads. */
+/* Backward of the last forward (which must have had targets): accumulates
+ * (+=) the gradients of every LoRA parameter into lora->grads. */
 void seal_backward_train(seal_model *m, seal_lora *lora, seal_train_acts *a);
 
-/* Per-token losses of the last forward to the host ([B*T], 0 where weight 0). */
+/* Per-token losses of the last forward to the host ([N], 0 where weight 0). */
 void seal_train_losses_to_host(seal_model *m, seal_train_acts *a, float *out);
 
 /* ---- cached inference ---------------------------------------------------- */
@@ -146,6 +155,7 @@ typedef struct {
   /* With a multi-adapter LoRA: the adapter of each slot's sequence (host
    * [slots], set by the caller; -1: none). NULL: adapter 0 everywhere. */
   const int *slot_adapter;
+  int *row_start; /* host [slots + 1]: the first scratch row of each sequence of a call */
   /* Decoding steps as CUDA graphs (model/decode_graphs.h): on when wanted at
    * creation; invalidated whenever the scratch is reallocated. */
   int graphs_on;

@@ -575,7 +575,7 @@ static double guard_kl(const continual_ctx *c, const int *passages, int k, const
   seal_run *run = c->run;
   const seal_job_guard *g = &run->job->continual.guard;
   seal_train_acts a;
-  seal_train_acts_create(&a, &run->student->model, 1, KL_WINDOW, lora->r);
+  seal_train_acts_create(&a, &run->student->model, KL_WINDOW, lora->r);
   double sum = 0;
   long rows = 0;
   if (g->kl_text) {

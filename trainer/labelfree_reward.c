@@ -50,7 +50,7 @@ void seal_labelfree_certainty(seal_engine *eng, const seal_lora *lora, const sea
     return;
   }
   seal_train_acts a;
-  seal_train_acts_create(&a, &eng->model, 1, longest_scored(eng, q, Q, gens), lora ? lora->r : 0);
+  seal_train_acts_create(&a, &eng->model, longest_scored(eng, q, Q, gens), lora ? lora->r : 0);
   double sum_sc = 0, sum_h = 0;
   for (int j = 0; j < Q; j++) {
     seal_answer_certainty c = {0};

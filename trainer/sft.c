@@ -1,4 +1,4 @@
-/* trainer/sft.c — LoRA SFT: batches of right-padded sequences, loss-weighted
+/* trainer/sft.c — LoRA SFT: batches of sequences packed without padding, loss-weighted
  * cross-entropy, AdamW with clipping and a schedule, data parallelism, and
  * several adapters trained at once over one frozen base. There is one loop:
  * seal_sft_train is seal_sft_train_multi with one adapter. */
@@ -19,6 +19,27 @@ static int max_len(const seal_sft_example *ex, int n) {
   for (int i = 0; i < n; i++)
     if (ex[i].n > T) T = ex[i].n;
   return T;
+}
+
+static int longer_first(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x < y) - (x > y);
+}
+
+/* The most token rows any mb of the G adapters' examples can add up to: the
+ * sum of the mb longest (a micro-batch packs at most mb of them). */
+static int rows_capacity(const seal_sft_example *const *ex, const int *n, int G, int mb) {
+  int total = 0, k = 0;
+  for (int g = 0; g < G; g++) total += n[g];
+  int *len = seal_malloc((size_t)(total > 0 ? total : 1) * sizeof(int));
+  for (int g = 0; g < G; g++)
+    for (int i = 0; i < n[g]; i++) len[k++] = ex[g][i].n > 1 ? ex[g][i].n : 1;
+  qsort(len, (size_t)total, sizeof(int), longer_first);
+  long rows = 0;
+  for (int i = 0; i < total && i < mb; i++) rows += len[i];
+  free(len);
+  SEAL_CHECK(rows < (1L << 30), "a micro-batch of %ld token rows is too large", rows);
+  return rows > 0 ? (int)rows : 1;
 }
 
 static void shuffle(int *order, int n, seal_rng *rng) {
@@ -103,51 +124,59 @@ static void gather_step(adapter_run *runs, int G, int rank, int world, step_rows
   }
 }
 
-/* Rows [0, k) of p as right-padded [k, T] arrays. Padding has weight 0 and
- * sits after the tokens, so causal attention never sees it. */
-static void pack_rows(const seal_sft_example *ex, const float *norm, int k, int T, int32_t *ids,
-                      int32_t *targets, float *weights) {
+/* Sequences [0, k) packed end to end, without padding: sequence i is rows
+ * seq_start[i] .. seq_start[i+1]-1 of ids, targets, weights (each at least
+ * one row: an empty example is one token 0 with no loss). Returns the rows. */
+static int pack_rows(const seal_sft_example *ex, const float *norm, int k, int32_t *ids,
+                     int32_t *targets, float *weights, int *seq_start) {
+  int row = 0;
   for (int i = 0; i < k; i++) {
     const seal_sft_example *x = &ex[i];
-    for (int t = 0; t < T; t++) {
-      int row = i * T + t;
+    int len = x->n > 1 ? x->n : 1;
+    seq_start[i] = row;
+    for (int t = 0; t < len; t++, row++) {
       ids[row] = t < x->n ? x->ids[t] : 0;
       bool has_target = t + 1 < x->n && t + 1 >= loss_start(x);
       targets[row] = has_target ? x->ids[t + 1] : 0;
       weights[row] = has_target ? norm[i] : 0.0f;
     }
   }
+  seq_start[k] = row;
+  return row;
 }
 
 typedef struct {
   seal_train_acts acts;
   int32_t *ids, *targets;
-  float *weights, *losses; /* [mb * T_cap] */
-  int mb;                  /* rows per forward/backward */
+  float *weights, *losses; /* [rows] */
+  int *seq_start;          /* [mb + 1] */
+  int mb;                  /* sequences per forward/backward */
 } step_buffers;
 
-/* Forward and backward over the step's rows, mb at a time; adds each
- * adapter's part of its step loss to loss[g]. With one adapter the forward's
- * own sum is the loss and every row takes the single-adapter path; with
- * several, each row uses its adapter and the losses are split on the host. */
+/* Forward and backward over the step's rows, mb sequences at a time, packed;
+ * adds each adapter's part of its step loss to loss[g] and its sequences'
+ * tokens to tokens[g]. With one adapter the forward's own sum is the loss and
+ * every row takes the single-adapter path; with several, each sequence uses
+ * its adapter and the losses are split on the host. */
 static void forward_backward(seal_model *m, seal_lora *lora, step_buffers *sb, const step_rows *p,
                              int G, double *loss, long *tokens) {
   for (int s = 0; s < p->rows; s += sb->mb) {
     int k = p->rows - s < sb->mb ? p->rows - s : sb->mb;
-    int T = max_len(p->ex + s, k);
-    pack_rows(p->ex + s, p->norm + s, k, T, sb->ids, sb->targets, sb->weights);
+    const int *start = sb->seq_start;
+    pack_rows(p->ex + s, p->norm + s, k, sb->ids, sb->targets, sb->weights, sb->seq_start);
     sb->acts.seq_adapter = G > 1 ? p->adapter + s : NULL;
-    double sum = seal_forward_train(m, lora, &sb->acts, sb->ids, sb->targets, sb->weights, k, T);
+    double sum =
+        seal_forward_train_packed(m, lora, &sb->acts, sb->ids, sb->targets, sb->weights, start, k);
     seal_backward_train(m, lora, &sb->acts);
-    for (int i = 0; i < k; i++) tokens[p->adapter[s + i]] += T;
+    for (int i = 0; i < k; i++) tokens[p->adapter[s + i]] += start[i + 1] - start[i];
     if (G == 1) {
       loss[0] += sum;
       continue;
     }
     seal_train_losses_to_host(m, &sb->acts, sb->losses);
     for (int i = 0; i < k; i++)
-      for (int t = 0; t < T; t++)
-        loss[p->adapter[s + i]] += (double)sb->weights[i * T + t] * sb->losses[i * T + t];
+      for (int row = start[i]; row < start[i + 1]; row++)
+        loss[p->adapter[s + i]] += (double)sb->weights[row] * sb->losses[row];
   }
   sb->acts.seq_adapter = NULL;
 }
@@ -185,7 +214,7 @@ static void step_adapters(adapter_run *runs, seal_lora *lora, const seal_sft_con
 
 void seal_sft_train_multi(seal_model *m, seal_lora *lora, const seal_sft_example *const *ex,
                           const int *n, const seal_sft_config *cfg, seal_sft_stats *stats) {
-  int G = lora->n_adapters, rows_cap = 0, T_cap = 1, steps = 0;
+  int G = lora->n_adapters, rows_cap = 0, steps = 0;
   int world = cfg[0].world > 0 ? cfg[0].world : 1, rank = cfg[0].rank;
   double t0 = seal_now();
   adapter_run *runs = seal_calloc((size_t)G, sizeof *runs);
@@ -196,14 +225,15 @@ void seal_sft_train_multi(seal_model *m, seal_lora *lora, const seal_sft_example
     memset(&stats[g], 0, sizeof stats[g]);
     adapter_run_start(&runs[g], m, lora, ex[g], n[g], &cfg[g]);
     rows_cap += runs[g].batch;
-    if (max_len(ex[g], n[g]) > T_cap) T_cap = max_len(ex[g], n[g]);
     if (runs[g].total > steps) steps = runs[g].total;
   }
   step_buffers sb = {.mb = cfg[0].micro_batch > 0 && cfg[0].micro_batch < rows_cap
                                ? cfg[0].micro_batch
                                : rows_cap};
-  size_t cells = (size_t)sb.mb * T_cap;
-  seal_train_acts_create(&sb.acts, m, sb.mb, T_cap, lora->r);
+  int cap = rows_capacity(ex, n, G, sb.mb);
+  size_t cells = (size_t)cap;
+  seal_train_acts_create(&sb.acts, m, cap, lora->r);
+  sb.seq_start = seal_malloc(((size_t)sb.mb + 1) * sizeof(int));
   sb.ids = seal_malloc(cells * sizeof(int32_t));
   sb.targets = seal_malloc(cells * sizeof(int32_t));
   sb.weights = seal_malloc(cells * sizeof(float));
@@ -231,7 +261,7 @@ void seal_sft_train_multi(seal_model *m, seal_lora *lora, const seal_sft_example
   }
   free(runs), free(loss), free(tokens);
   free(p.ex), free(p.adapter), free(p.norm);
-  free(sb.ids), free(sb.targets), free(sb.weights), free(sb.losses);
+  free(sb.ids), free(sb.targets), free(sb.weights), free(sb.losses), free(sb.seq_start);
   seal_train_acts_free(&sb.acts, m);
 }
 
@@ -244,7 +274,7 @@ void seal_sft_train(seal_model *m, seal_lora *lora, const seal_sft_example *ex, 
 double seal_sft_eval_loss(seal_model *m, const seal_lora *lora, const seal_sft_example *ex, int n) {
   int T = max_len(ex, n);
   seal_train_acts acts;
-  seal_train_acts_create(&acts, m, 1, T, lora ? lora->r : 0);
+  seal_train_acts_create(&acts, m, T, lora ? lora->r : 0);
   int32_t *ids = seal_malloc((size_t)T * sizeof(int32_t)),
           *targets = seal_malloc((size_t)T * sizeof(int32_t));
   float *weights = seal_malloc((size_t)T * sizeof(float));
@@ -253,8 +283,9 @@ double seal_sft_eval_loss(seal_model *m, const seal_lora *lora, const seal_sft_e
   for (int i = 0; i < n; i++) {
     int k = seal_sft_loss_tokens(&ex[i]);
     if (k == 0) continue;
-    pack_rows(&ex[i], &one, 1, ex[i].n, ids, targets, weights);
-    total += seal_forward_train(m, lora, &acts, ids, targets, weights, 1, ex[i].n);
+    int seq_start[2];
+    pack_rows(&ex[i], &one, 1, ids, targets, weights, seq_start);
+    total += seal_forward_train_packed(m, lora, &acts, ids, targets, weights, seq_start, 1);
     count += k;
   }
   free(ids);

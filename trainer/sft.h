@@ -49,7 +49,7 @@ typedef struct {
   int steps;
   double first_loss, last_loss; /* mean token loss of the first and last step */
   double mean_last_epoch;       /* mean of the last epoch's step losses */
-  long tokens;                  /* tokens processed by this rank (with loss or not) */
+  long tokens;                  /* tokens processed by this rank (with loss or not; no padding) */
   double seconds;
 } seal_sft_stats;
 

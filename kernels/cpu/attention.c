@@ -1,13 +1,18 @@
 /* kernels/cpu/attention.c — causal attention with grouped-query heads, forward
- * (training, prefill and decode alike) and backward (training form).
+ * (the cached form: prefill and decode; and the packed training form,
+ * attention_varlen) and backward (the packed training form).
  *
  * Blocked through sgemm, FlashAttention-2 style: the work is cut into tiles of
- * (batch, kv head, block of QBLK query positions). A tile stacks the rows of
+ * (sequence, kv head, block of QBLK query positions). A tile stacks the rows of
  * every query head that reads the kv head (Hq / Hkv of them share its K and V)
  * into one matrix of M = positions x group rows, and walks the keys of its
  * causal prefix in blocks of KBLK: scores S = Q K^T by sgemm, a row-wise
  * softmax on them, then P V (forward) or the five products of the gradient
  * (backward) by sgemm again. Scratch is O(M x KBLK) per thread, never T x T.
+ * A tile knows only where its sequence's first query and first key rows sit,
+ * so the batched [B, T, H, D] form (sequence b at row b*T) and the packed
+ * form (sequence s at row seq_start[s]) are the same code, and a packed
+ * sequence never reaches its neighbours' keys.
  *
  * The forward's softmax is online: each row keeps its running maximum and sum
  * and rescales its output accumulator when the maximum moves. The backward
@@ -32,17 +37,15 @@
 #define KBLK 128
 #endif
 
-/* Query tiles are dealt to this many slots per (batch, kv head) in the
+/* Query tiles are dealt to this many slots per (sequence, kv head) in the
  * backward (tile i to slot i mod SLOTS), each with its own dk/dv partial sums,
- * added up in slot order afterwards: more parallel work than (batch, kv head)
- * alone gives (SmolLM2 has 3 kv heads), and a result that does not depend on
- * how many threads ran it. */
+ * added up in slot order afterwards: more parallel work than (sequence, kv
+ * head) alone gives (SmolLM2 has 3 kv heads), and a result that does not
+ * depend on how many threads ran it. */
 #define SLOTS 4
 
-/* Where things sit: row-major [B, T, H, D] tensors. */
-static inline size_t head_offset(int b, int t, int h, int T, int H, int D) {
-  return (((size_t)b * T + t) * H + h) * D;
-}
+/* Where things sit: row-major [rows, H, D] tensors. */
+static inline size_t head_offset(int row, int h, int H, int D) { return ((size_t)row * H + h) * D; }
 
 /* Eight floats, and eight int32 of the same bits ((f32x8)i reinterprets). */
 typedef float f32x8 __attribute__((vector_size(32)));
@@ -101,33 +104,39 @@ static float row_max(const float *row, int n) {
   return m;
 }
 
-/* One tile: query positions t0 .. t0+nt-1 of batch b, the query heads of kv
- * head hk. Row r = t * group + g of the stacked matrices is position t0 + t,
- * query head hk * group + g. */
+/* One tile: query positions t0 .. t0+nt-1 of one sequence, the query heads of
+ * kv head hk. The sequence's query t sits at row qrow + t of q, out and lse,
+ * its key j at row krow + j of k and v, and its query t0 at position p0 (t0 in
+ * training, q_pos + t0 in the cached form). Row r = t * group + g of the
+ * stacked matrices is position t0 + t, query head hk * group + g. */
 typedef struct {
-  int b, hk, t0, nt, group, M;
+  int qrow, krow, hk, t0, nt, p0, group, M;
 } tile;
 
-static tile make_tile(int b, int hk, int qblock, int T, int group) {
-  tile tl = {b, hk, qblock * QBLK, T - qblock * QBLK, group, 0};
+/* Query block qblock of a sequence of T queries at rows qrow, keys at krow,
+ * whose first query sits at position q_first. */
+static tile make_tile(int qrow, int krow, int q_first, int hk, int qblock, int T, int group) {
+  tile tl = {qrow, krow, hk, qblock * QBLK, T - qblock * QBLK, 0, group, 0};
   if (tl.nt > QBLK) tl.nt = QBLK;
+  tl.p0 = q_first + tl.t0;
   tl.M = tl.nt * group;
   return tl;
 }
 
-/* dst[M, D] = the tile's rows of src [B, T, Hq, D] */
-static void gather_rows(float *dst, const float *src, tile tl, int T, int Hq, int D) {
+/* dst[M, D] = the tile's rows of src [rows, Hq, D] */
+static void gather_rows(float *dst, const float *src, tile tl, int Hq, int D) {
   for (int r = 0; r < tl.M; r++) {
     int t = tl.t0 + r / tl.group, h = tl.hk * tl.group + r % tl.group;
-    memcpy(dst + (size_t)r * D, src + head_offset(tl.b, t, h, T, Hq, D), (size_t)D * sizeof(float));
+    memcpy(dst + (size_t)r * D, src + head_offset(tl.qrow + t, h, Hq, D),
+           (size_t)D * sizeof(float));
   }
 }
 
-/* the tile's rows of dst [B, T, Hq, D] = alpha * src[M, D] */
-static void scatter_rows(float *dst, const float *src, float alpha, tile tl, int T, int Hq, int D) {
+/* the tile's rows of dst [rows, Hq, D] = alpha * src[M, D] */
+static void scatter_rows(float *dst, const float *src, float alpha, tile tl, int Hq, int D) {
   for (int r = 0; r < tl.M; r++) {
     int t = tl.t0 + r / tl.group, h = tl.hk * tl.group + r % tl.group;
-    float *o = dst + head_offset(tl.b, t, h, T, Hq, D);
+    float *o = dst + head_offset(tl.qrow + t, h, Hq, D);
     for (int d = 0; d < D; d++) o[d] = alpha * src[(size_t)r * D + d];
   }
 }
@@ -161,11 +170,11 @@ static fwd_scratch fwd_scratch_alloc(int M, int D) {
 
 /* Online softmax over one key block: s[M, n] scores -> probabilities against
  * each row's new maximum (0 where the mask hides a key), with acc, max and sum
- * rescaled to that maximum. p0 is the position of the tile's first query. */
-static void softmax_block(fwd_scratch *w, tile tl, int p0, int j0, int n, int D) {
+ * rescaled to that maximum. */
+static void softmax_block(fwd_scratch *w, tile tl, int j0, int n, int D) {
   for (int r = 0; r < tl.M; r++) {
     float *row = w->s + (size_t)r * n;
-    int c = visible(p0 + r / tl.group, j0, n);
+    int c = visible(tl.p0 + r / tl.group, j0, n);
     if (c == 0) { /* the whole block lies in this row's future */
       memset(row, 0, (size_t)n * sizeof(float));
       continue;
@@ -183,69 +192,119 @@ static void softmax_block(fwd_scratch *w, tile tl, int p0, int j0, int n, int D)
   }
 }
 
-/* The tile's rows of out [B, Tq, Hq, D] = acc / sum, and of lse [B, Hq, Tq]
+/* The tile's rows of out [rows, Hq, D] = acc / sum, and of lse [rows, Hq]
  * (when not NULL) = max + log(sum). */
-static void write_outputs(const fwd_scratch *w, tile tl, float *out, float *lse, int Tq, int Hq,
-                          int D) {
+static void write_outputs(const fwd_scratch *w, tile tl, float *out, float *lse, int Hq, int D) {
   for (int r = 0; r < tl.M; r++) {
-    int t = tl.t0 + r / tl.group, h = tl.hk * tl.group + r % tl.group;
-    float *o = out + head_offset(tl.b, t, h, Tq, Hq, D), inv = 1.0f / w->sum[r];
+    int row = tl.qrow + tl.t0 + r / tl.group, h = tl.hk * tl.group + r % tl.group;
+    float *o = out + head_offset(row, h, Hq, D), inv = 1.0f / w->sum[r];
     for (int d = 0; d < D; d++) o[d] = w->acc[(size_t)r * D + d] * inv;
-    if (lse) lse[((size_t)tl.b * Hq + h) * Tq + t] = w->max[r] + logf(w->sum[r]);
+    if (lse) lse[(size_t)row * Hq + h] = w->max[r] + logf(w->sum[r]);
   }
 }
 
-/* One tile of the forward: out and lse of its rows.
- *   q, out [B, Tq, Hq, D], k, v [B, Tk, Hkv, D], lse [B, Hq, Tq] or NULL */
-static void forward_tile(fwd_scratch *w, tile tl, float *out, float *lse, const float *q,
-                         const float *k, const float *v, int p0, int Tq, int Tk, int Hq, int Hkv,
-                         int D) {
-  size_t kv_stride = (size_t)Hkv * D, ko = head_offset(tl.b, 0, tl.hk, Tk, Hkv, D);
-  int keys = p0 + tl.nt; /* the causal prefix of the tile's last query */
+/* The tensors of one attention call. */
+typedef struct {
+  float *out, *lse;       /* [rows, Hq, D], [rows, Hq] or NULL */
+  const float *q, *k, *v; /* [rows, Hq, D], [krows, Hkv, D] twice */
+  int Hq, Hkv, D;
+} att_tensors;
+
+/* One tile of the forward: out and lse of its rows. */
+static void forward_tile(fwd_scratch *w, tile tl, const att_tensors *a) {
+  int Hkv = a->Hkv, D = a->D;
+  size_t kv_stride = (size_t)Hkv * D, ko = head_offset(tl.krow, tl.hk, Hkv, D);
+  int keys = tl.p0 + tl.nt; /* the causal prefix of the tile's last query */
   float scale = 1.0f / sqrtf((float)D);
-  gather_rows(w->q, q, tl, Tq, Hq, D);
+  gather_rows(w->q, a->q, tl, a->Hq, D);
   memset(w->acc, 0, (size_t)tl.M * D * sizeof(float));
   for (int r = 0; r < tl.M; r++) w->max[r] = -INFINITY, w->sum[r] = 0;
   for (int j0 = 0; j0 < keys; j0 += KBLK) {
     int n = keys - j0 < KBLK ? keys - j0 : KBLK;
-    const float *kb = k + ko + (size_t)j0 * kv_stride, *vb = v + ko + (size_t)j0 * kv_stride;
+    const float *kb = a->k + ko + (size_t)j0 * kv_stride, *vb = a->v + ko + (size_t)j0 * kv_stride;
     /* s[M, n] = scale * q[M, D] @ kb[n, D]^T */
     seal_cpu_sgemm(0, 1, tl.M, n, D, scale, w->q, D, kb, (int)kv_stride, 0, w->s, n);
-    softmax_block(w, tl, p0, j0, n, D);
+    softmax_block(w, tl, j0, n, D);
     /* acc[M, D] += p[M, n] @ vb[n, D] */
     seal_cpu_sgemm(0, 0, tl.M, D, n, 1, w->s, n, vb, (int)kv_stride, 1, w->acc, D);
   }
-  write_outputs(w, tl, out, lse, Tq, Hq, D);
+  write_outputs(w, tl, a->out, a->lse, a->Hq, D);
 }
 
-void seal_cpu_attention(seal_backend *be, void *out_, float *lse, const void *q_, const void *k_,
-                        const void *v_, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
-                        int Hkv, int D) {
+/* Every tile of tiles[n] through the forward; the list holds the longest
+ * (latest) query blocks first, which the dynamic schedule hands out first. */
+static void forward_tiles(const tile *tiles, long n, const att_tensors *a) {
+  int group = a->Hq / a->Hkv;
+#pragma omp parallel if (n > 1 && seal_cpu_blas_uses_openmp())
+  {
+    fwd_scratch w = fwd_scratch_alloc(QBLK * group, a->D);
+#pragma omp for schedule(dynamic, 1)
+    for (long i = 0; i < n; i++) forward_tile(&w, tiles[i], a);
+    free(w.q);
+  }
+}
+
+static void check_group(const char *op, int Hq, int Hkv) {
+  SEAL_CHECK(Hkv > 0 && Hq % Hkv == 0, "%s: %d query heads do not group over %d kv heads", op, Hq,
+             Hkv);
+}
+
+static int query_blocks(int T) { return (T + QBLK - 1) / QBLK; }
+
+void seal_cpu_attention(seal_backend *be, void *out, float *lse, const void *q, const void *k,
+                        const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq, int Hkv,
+                        int D) {
   (void)be;
-  SEAL_CHECK(Hkv > 0 && Hq % Hkv == 0, "attention: %d query heads do not group over %d kv heads",
-             Hq, Hkv);
+  check_group("attention", Hq, Hkv);
   for (int b = 0; b < B; b++)
     SEAL_CHECK(q_pos[b] >= 0 && q_pos[b] + Tq <= Tk,
                "attention: batch %d has queries at positions %d..%d beyond %d keys", b,
                (int)q_pos[b], (int)q_pos[b] + Tq - 1, Tk);
-  float *out = out_;            /* [B, Tq, Hq, D] */
-  const float *q = q_;          /* [B, Tq, Hq, D] */
-  const float *k = k_, *v = v_; /* [B, Tk, Hkv, D] */
-  int group = Hq / Hkv, qblocks = (Tq + QBLK - 1) / QBLK;
-  long tiles = (long)B * Hkv * qblocks;
-#pragma omp parallel if (tiles > 1 && seal_cpu_blas_uses_openmp())
-  {
-    fwd_scratch w = fwd_scratch_alloc(QBLK * group, D);
-    /* Later query blocks see more keys: hand them out first, dynamically. */
-#pragma omp for schedule(dynamic, 1)
-    for (long i = 0; i < tiles; i++) {
-      int qb = qblocks - 1 - (int)(i % qblocks), hk = (int)(i / qblocks % Hkv),
-          b = (int)(i / qblocks / Hkv);
-      tile tl = make_tile(b, hk, qb, Tq, group);
-      forward_tile(&w, tl, out, lse, q, k, v, q_pos[b] + tl.t0, Tq, Tk, Hq, Hkv, D);
-    }
-    free(w.q);
+  int group = Hq / Hkv, qblocks = query_blocks(Tq);
+  long n = (long)B * Hkv * qblocks, i = 0;
+  tile *tiles = seal_malloc((size_t)(n ? n : 1) * sizeof *tiles);
+  for (int qb = qblocks - 1; qb >= 0; qb--)
+    for (int b = 0; b < B; b++)
+      for (int hk = 0; hk < Hkv; hk++)
+        tiles[i++] = make_tile(b * Tq, b * Tk, q_pos[b], hk, qb, Tq, group);
+  att_tensors a = {out, lse, q, k, v, Hq, Hkv, D};
+  forward_tiles(tiles, n, &a);
+  free(tiles);
+}
+
+/* Refuses a seq_start that is not a packing of n_seq sequences of at most
+ * max_len rows each. */
+static void check_seq_start(const char *op, const int32_t *seq_start, int n_seq, int max_len) {
+  SEAL_CHECK(n_seq >= 0 && (n_seq == 0 || seq_start[0] == 0),
+             "%s: seq_start must begin at row 0 (got %d for %d sequences)", op,
+             n_seq > 0 ? (int)seq_start[0] : 0, n_seq);
+  for (int s = 0; s < n_seq; s++) {
+    int len = seq_start[s + 1] - seq_start[s];
+    SEAL_CHECK(len >= 0 && len <= max_len,
+               "%s: sequence %d has %d rows (seq_start %d..%d), expected 0..%d (max_len)", op, s,
+               len, (int)seq_start[s], (int)seq_start[s + 1], max_len);
   }
+}
+
+void seal_cpu_attention_varlen(seal_backend *be, void *out, float *lse, const void *q,
+                               const void *k, const void *v, const int32_t *seq_start, int n_seq,
+                               int max_len, int Hq, int Hkv, int D) {
+  (void)be;
+  check_group("attention_varlen", Hq, Hkv);
+  check_seq_start("attention_varlen", seq_start, n_seq, max_len);
+  int group = Hq / Hkv, qblocks = query_blocks(max_len);
+  long n = 0, i = 0;
+  for (int s = 0; s < n_seq; s++) n += (long)Hkv * query_blocks(seq_start[s + 1] - seq_start[s]);
+  tile *tiles = seal_malloc((size_t)(n ? n : 1) * sizeof *tiles);
+  for (int qb = qblocks - 1; qb >= 0; qb--)
+    for (int s = 0; s < n_seq; s++) {
+      int row = seq_start[s], T = seq_start[s + 1] - row;
+      if (qb >= query_blocks(T)) continue;
+      for (int hk = 0; hk < Hkv; hk++) tiles[i++] = make_tile(row, row, 0, hk, qb, T, group);
+    }
+  att_tensors a = {out, lse, q, k, v, Hq, Hkv, D};
+  forward_tiles(tiles, n, &a);
+  free(tiles);
 }
 
 /* ---- backward --------------------------------------------------------------- */
@@ -269,19 +328,26 @@ static bwd_scratch bwd_scratch_alloc(int M, int D) {
   return w;
 }
 
-/* The tile's rows of q and dout, its lse, and delta_r = dout_r . out_r.
- *   dout, out, q [B, T, Hq, D], lse [B, Hq, T] */
-static void load_backward_rows(bwd_scratch *w, tile tl, const float *dout, const float *out,
-                               const float *lse, const float *q, int T, int Hq, int D) {
-  gather_rows(w->q, q, tl, T, Hq, D);
-  gather_rows(w->dout, dout, tl, T, Hq, D);
+/* The tensors of one backward call (packed rows). */
+typedef struct {
+  float *dq; /* [N, Hq, D] */
+  const float *dout, *out, *lse, *q, *k,
+      *v; /* [N, Hq, D] x2, [N, Hq], [N, Hq, D], [N, Hkv, D] x2 */
+  int Hq, Hkv, D;
+} bwd_tensors;
+
+/* The tile's rows of q and dout, its lse, and delta_r = dout_r . out_r. */
+static void load_backward_rows(bwd_scratch *w, tile tl, const bwd_tensors *a) {
+  int Hq = a->Hq, D = a->D;
+  gather_rows(w->q, a->q, tl, Hq, D);
+  gather_rows(w->dout, a->dout, tl, Hq, D);
   for (int r = 0; r < tl.M; r++) {
-    int t = tl.t0 + r / tl.group, h = tl.hk * tl.group + r % tl.group;
-    const float *o = out + head_offset(tl.b, t, h, T, Hq, D), *g = w->dout + (size_t)r * D;
+    int row = tl.qrow + tl.t0 + r / tl.group, h = tl.hk * tl.group + r % tl.group;
+    const float *o = a->out + head_offset(row, h, Hq, D), *g = w->dout + (size_t)r * D;
     float dot = 0;
     for (int d = 0; d < D; d++) dot += g[d] * o[d];
     w->delta[r] = dot;
-    w->lse[r] = lse[((size_t)tl.b * Hq + h) * T + t];
+    w->lse[r] = a->lse[(size_t)row * Hq + h];
   }
 }
 
@@ -290,7 +356,7 @@ static void load_backward_rows(bwd_scratch *w, tile tl, const float *dout, const
 static void softmax_grad_block(bwd_scratch *w, tile tl, int j0, int n) {
   for (int r = 0; r < tl.M; r++) {
     float *p = w->p + (size_t)r * n, *ds = w->ds + (size_t)r * n;
-    int c = visible(tl.t0 + r / tl.group, j0, n);
+    int c = visible(tl.p0 + r / tl.group, j0, n);
     exp_row(p, c, w->lse[r]);
     for (int j = 0; j < c; j++) ds[j] = p[j] * (ds[j] - w->delta[r]);
     memset(p + c, 0, (size_t)(n - c) * sizeof(float));
@@ -299,19 +365,17 @@ static void softmax_grad_block(bwd_scratch *w, tile tl, int j0, int n) {
 }
 
 /* One tile of the backward: its rows of dq, and its share of dk, dv added into
- * the slot's partial sums pdk, pdv [T, D].
- *   dq, dout, out, q [B, T, Hq, D], k, v [B, T, Hkv, D], lse [B, Hq, T] */
-static void backward_tile(bwd_scratch *w, tile tl, float *dq, float *pdk, float *pdv,
-                          const float *dout, const float *out, const float *lse, const float *q,
-                          const float *k, const float *v, int T, int Hq, int Hkv, int D) {
-  size_t kv_stride = (size_t)Hkv * D, ko = head_offset(tl.b, 0, tl.hk, T, Hkv, D);
+ * the slot's partial sums pdk, pdv [T, D] (T the sequence's length). */
+static void backward_tile(bwd_scratch *w, tile tl, float *pdk, float *pdv, const bwd_tensors *a) {
+  int D = a->D;
+  size_t kv_stride = (size_t)a->Hkv * D, ko = head_offset(tl.krow, tl.hk, a->Hkv, D);
   int ld = (int)kv_stride, keys = tl.t0 + tl.nt, M = tl.M;
   float scale = 1.0f / sqrtf((float)D);
-  load_backward_rows(w, tl, dout, out, lse, q, T, Hq, D);
+  load_backward_rows(w, tl, a);
   memset(w->dq, 0, (size_t)M * D * sizeof(float));
   for (int j0 = 0; j0 < keys; j0 += KBLK) {
     int n = keys - j0 < KBLK ? keys - j0 : KBLK;
-    const float *kb = k + ko + (size_t)j0 * kv_stride, *vb = v + ko + (size_t)j0 * kv_stride;
+    const float *kb = a->k + ko + (size_t)j0 * kv_stride, *vb = a->v + ko + (size_t)j0 * kv_stride;
     float *gk = pdk + (size_t)j0 * D, *gv = pdv + (size_t)j0 * D;      /* [n, D] */
     seal_cpu_sgemm(0, 1, M, n, D, scale, w->q, D, kb, ld, 0, w->p, n); /* S = scale q kb^T */
     seal_cpu_sgemm(0, 1, M, n, D, 1, w->dout, D, vb, ld, 0, w->ds, n); /* dP = dout vb^T */
@@ -320,63 +384,100 @@ static void backward_tile(bwd_scratch *w, tile tl, float *dq, float *pdk, float 
     seal_cpu_sgemm(0, 0, M, D, n, 1, w->ds, n, kb, ld, 1, w->dq, D);   /* dq += dS kb */
     seal_cpu_sgemm(1, 0, n, D, M, scale, w->ds, n, w->q, D, 1, gk, D); /* dk += scale dS^T q */
   }
-  scatter_rows(dq, w->dq, scale, tl, T, Hq, D);
+  scatter_rows(a->dq, w->dq, scale, tl, a->Hq, D);
 }
 
-/* dk, dv [B, T, Hkv, D] = the sum over slots of parts [B, Hkv, SLOTS, 2, T, D],
- * in slot order. */
-static void sum_slots(float *dk, float *dv, const float *parts, int B, int T, int Hkv, int D) {
-  size_t part = (size_t)T * D;
-#pragma omp parallel for collapse(2) schedule(static) if (part * B * Hkv >= SEAL_CPU_PARALLEL_MIN)
-  for (int b = 0; b < B; b++)
-    for (int hk = 0; hk < Hkv; hk++) {
-      const float *base = parts + ((size_t)b * Hkv + hk) * SLOTS * 2 * part;
-      for (int j = 0; j < T; j++) {
-        float *gk = dk + head_offset(b, j, hk, T, Hkv, D),
-              *gv = dv + head_offset(b, j, hk, T, Hkv, D);
-        for (int d = 0; d < D; d++) {
-          float sk = 0, sv = 0;
-          for (int slot = 0; slot < SLOTS; slot++) {
-            sk += base[slot * 2 * part + (size_t)j * D + d];
-            sv += base[slot * 2 * part + part + (size_t)j * D + d];
-          }
-          gk[d] = sk, gv[d] = sv;
+/* Partial sums of sequence s start at row seq_start[s] of parts: per kv head
+ * SLOTS pairs (dk, dv) of [T, D], i.e. [Hkv, SLOTS, 2, T, D] in the rows'
+ * share [T * Hkv * SLOTS * 2, D] of parts [N * Hkv * SLOTS * 2, D]. */
+static float *slot_part(float *parts, const int32_t *seq_start, int s, int hk, int slot, int Hkv,
+                        int D) {
+  size_t T = (size_t)(seq_start[s + 1] - seq_start[s]);
+  return parts + ((size_t)seq_start[s] * Hkv * SLOTS * 2 + ((size_t)hk * SLOTS + slot) * 2 * T) * D;
+}
+
+/* dk, dv [N, Hkv, D] = the sum over slots of the partial sums, in slot order. */
+static void sum_slots(float *dk, float *dv, const float *parts, const int32_t *seq_start, int n_seq,
+                      int Hkv, int D) {
+  long n = (long)n_seq * Hkv;
+  size_t N = n_seq > 0 ? (size_t)seq_start[n_seq] : 0;
+#pragma omp parallel for schedule(static) if (N * Hkv * D >= SEAL_CPU_PARALLEL_MIN)
+  for (long i = 0; i < n; i++) {
+    int s = (int)(i / Hkv), hk = (int)(i % Hkv), row = seq_start[s], T = seq_start[s + 1] - row;
+    size_t part = (size_t)T * D;
+    const float *base = slot_part((float *)parts, seq_start, s, hk, 0, Hkv, D);
+    for (int j = 0; j < T; j++) {
+      float *gk = dk + head_offset(row + j, hk, Hkv, D),
+            *gv = dv + head_offset(row + j, hk, Hkv, D);
+      for (int d = 0; d < D; d++) {
+        float sk = 0, sv = 0;
+        for (int slot = 0; slot < SLOTS; slot++) {
+          sk += base[slot * 2 * part + (size_t)j * D + d];
+          sv += base[slot * 2 * part + part + (size_t)j * D + d];
         }
+        gk[d] = sk, gv[d] = sv;
       }
     }
+  }
 }
 
-void seal_cpu_attention_backward(seal_backend *be, void *dq_, void *dk_, void *dv_,
-                                 const void *dout_, const void *out_, const float *lse,
-                                 const void *q_, const void *k_, const void *v_, int B, int T,
+/* One backward task: the query blocks slot, slot + SLOTS, ... of sequence s
+ * and kv head hk. */
+typedef struct {
+  int s, hk, slot;
+} bwd_task;
+
+/* The tasks of every sequence, the longest sequences' highest slots first
+ * (they hold the latest, longest query blocks): the dynamic schedule hands
+ * them out first. */
+static bwd_task *backward_tasks(const int32_t *seq_start, int n_seq, int Hkv, long *n) {
+  int *order = seal_malloc((size_t)(n_seq ? n_seq : 1) * sizeof(int));
+  for (int s = 0; s < n_seq; s++) order[s] = s;
+  for (int i = 1; i < n_seq; i++) { /* insertion sort by length, longest first; stable */
+    int s = order[i], len = seq_start[s + 1] - seq_start[s], j = i;
+    for (; j > 0 && seq_start[order[j - 1] + 1] - seq_start[order[j - 1]] < len; j--)
+      order[j] = order[j - 1];
+    order[j] = s;
+  }
+  bwd_task *tasks = seal_malloc((size_t)(n_seq ? n_seq : 1) * Hkv * SLOTS * sizeof *tasks);
+  *n = 0;
+  for (int i = 0; i < n_seq; i++)
+    for (int slot = SLOTS - 1; slot >= 0; slot--)
+      for (int hk = 0; hk < Hkv; hk++)
+        if (slot < query_blocks(seq_start[order[i] + 1] - seq_start[order[i]]))
+          tasks[(*n)++] = (bwd_task){order[i], hk, slot};
+  free(order);
+  return tasks;
+}
+
+void seal_cpu_attention_backward(seal_backend *be, void *dq, void *dk, void *dv, const void *dout,
+                                 const void *out, const float *lse, const void *q, const void *k,
+                                 const void *v, const int32_t *seq_start, int n_seq, int max_len,
                                  int Hq, int Hkv, int D) {
   (void)be;
-  SEAL_CHECK(Hkv > 0 && Hq % Hkv == 0,
-             "attention_backward: %d query heads do not group over %d kv heads", Hq, Hkv);
-  float *dq = dq_;                                 /* [B, T, Hq, D] */
-  float *dk = dk_, *dv = dv_;                      /* [B, T, Hkv, D] */
-  const float *dout = dout_, *out = out_, *q = q_; /* [B, T, Hq, D] */
-  const float *k = k_, *v = v_;                    /* [B, T, Hkv, D] */
-  int group = Hq / Hkv, qblocks = (T + QBLK - 1) / QBLK;
-  size_t part = (size_t)T * D;
-  /* [B, Hkv, SLOTS] partial dk then dv, each [T, D] */
-  float *parts = seal_calloc((size_t)B * Hkv * SLOTS * 2 * part, sizeof(float));
-  long tasks = (long)B * Hkv * SLOTS;
-#pragma omp parallel if (tasks > 1 && seal_cpu_blas_uses_openmp())
+  check_group("attention_backward", Hq, Hkv);
+  check_seq_start("attention_backward", seq_start, n_seq, max_len);
+  int group = Hq / Hkv;
+  size_t N = n_seq > 0 ? (size_t)seq_start[n_seq] : 0;
+  bwd_tensors a = {dq, dout, out, lse, q, k, v, Hq, Hkv, D};
+  float *parts = seal_calloc((N ? N : 1) * Hkv * SLOTS * 2 * D, sizeof(float));
+  long n;
+  bwd_task *tasks = backward_tasks(seq_start, n_seq, Hkv, &n);
+#pragma omp parallel if (n > 1 && seal_cpu_blas_uses_openmp())
   {
     bwd_scratch w = bwd_scratch_alloc(QBLK * group, D);
-    /* Higher slots hold later (longer) query blocks: hand them out first. */
 #pragma omp for schedule(dynamic, 1)
-    for (long i = 0; i < tasks; i++) {
-      int slot = SLOTS - 1 - (int)(i % SLOTS), hk = (int)(i / SLOTS % Hkv),
-          b = (int)(i / SLOTS / Hkv);
-      float *pdk = parts + (((size_t)b * Hkv + hk) * SLOTS + slot) * 2 * part, *pdv = pdk + part;
-      for (int qb = slot; qb < qblocks; qb += SLOTS)
-        backward_tile(&w, make_tile(b, hk, qb, T, group), dq, pdk, pdv, dout, out, lse, q, k, v, T,
-                      Hq, Hkv, D);
+    for (long i = 0; i < n; i++) {
+      bwd_task t = tasks[i];
+      int row = seq_start[t.s], T = seq_start[t.s + 1] - row;
+      float *pdk = slot_part(parts, seq_start, t.s, t.hk, t.slot, Hkv, D),
+            *pdv = pdk + (size_t)T * D;
+      for (int qb = t.slot; qb < query_blocks(T); qb += SLOTS)
+        backward_tile(&w, make_tile(row, row, 0, t.hk, qb, T, group), pdk, pdv, &a);
     }
     free(w.q);
   }
-  sum_slots(dk, dv, parts, B, T, Hkv, D);
+  sum_slots(dk, dv, parts, seq_start, n_seq, Hkv, D);
+  free(tasks);
   free(parts);
 }

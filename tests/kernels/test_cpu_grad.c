@@ -108,42 +108,45 @@ END_TEST
 
 typedef struct {
   seal_backend *be;
-  float *q, *k, *v, *R, *out; /* q, out, R [B, T, Hq, D]; k, v [B, T, Hkv, D] */
-  int32_t *q_pos;             /* [B], zeros */
-  int B, T, Hq, Hkv, D;
+  float *q, *k, *v, *R, *out; /* q, out, R [N, Hq, D]; k, v [N, Hkv, D] */
+  const int32_t *seq_start;   /* [n_seq + 1] packed sequences of mixed lengths */
+  int n_seq, max_len, N, Hq, Hkv, D;
 } attention_ctx;
 
 static double attention_loss(void *p) {
   attention_ctx *c = p;
-  c->be->ops->attention(c->be, c->out, NULL, c->q, c->k, c->v, c->q_pos, c->B, c->T, c->T, c->Hq,
-                        c->Hkv, c->D);
-  return test_dot(c->out, c->R, (size_t)c->B * c->T * c->Hq * c->D);
+  c->be->ops->attention_varlen(c->be, c->out, NULL, c->q, c->k, c->v, c->seq_start, c->n_seq,
+                               c->max_len, c->Hq, c->Hkv, c->D);
+  return test_dot(c->out, c->R, (size_t)c->N * c->Hq * c->D);
 }
 
 START_TEST(attention_backward_matches_finite_differences) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
   seal_rng_seed(&r, 103);
-  enum { B = 2, T = 5, Hq = 6, Hkv = 2, D = 4 };
-  size_t nq = B * T * Hq * D, nk = B * T * Hkv * D;
-  int32_t q_pos[B] = {0, 0};
+  /* three packed sequences of 5, 1 and 4 tokens */
+  enum { n_seq = 3, max_len = 5, N = 10, Hq = 6, Hkv = 2, D = 4 };
+  const int32_t seq_start[n_seq + 1] = {0, 5, 6, 10};
+  size_t nq = N * Hq * D, nk = N * Hkv * D;
   attention_ctx c = {be,
                      test_randn(&r, nq, 1),
                      test_randn(&r, nk, 1),
                      test_randn(&r, nk, 1),
                      test_randn(&r, nq, 1),
                      test_randn(&r, nq, 1),
-                     q_pos,
-                     B,
-                     T,
+                     seq_start,
+                     n_seq,
+                     max_len,
+                     N,
                      Hq,
                      Hkv,
                      D};
-  float lse[B * Hq * T];
-  be->ops->attention(be, c.out, lse, c.q, c.k, c.v, q_pos, B, T, T, Hq, Hkv, D);
+  float lse[N * Hq];
+  be->ops->attention_varlen(be, c.out, lse, c.q, c.k, c.v, seq_start, n_seq, max_len, Hq, Hkv, D);
   /* outputs are '=': poison them first */
   float *dq = test_randn(&r, nq, 1e3), *dk = test_randn(&r, nk, 1e3), *dv = test_randn(&r, nk, 1e3);
-  be->ops->attention_backward(be, dq, dk, dv, c.R, c.out, lse, c.q, c.k, c.v, B, T, Hq, Hkv, D);
+  be->ops->attention_backward(be, dq, dk, dv, c.R, c.out, lse, c.q, c.k, c.v, seq_start, n_seq,
+                              max_len, Hq, Hkv, D);
   check_grad("attention dq", dq, attention_loss, &c, c.q, nq);
   check_grad("attention dk", dk, attention_loss, &c, c.k, nk);
   check_grad("attention dv", dv, attention_loss, &c, c.v, nk);

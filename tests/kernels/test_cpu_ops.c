@@ -255,7 +255,7 @@ START_TEST(kv_write_places_rows) {
 }
 END_TEST
 
-/* Causal GQA attention in double; lse_ref [B, Hq, Tq]. */
+/* Causal GQA attention in double; lse_ref [B, Tq, Hq]. */
 static void ref_attention(double *out, double *lse_ref, const float *q, const float *k,
                           const float *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
                           int Hkv, int D) {
@@ -283,7 +283,7 @@ static void ref_attention(double *out, double *lse_ref, const float *q, const fl
             acc += exp(s[j] - m) / z * v[(((size_t)b * Tk + j) * Hkv + hk) * D + c];
           o[c] = acc;
         }
-        lse_ref[((size_t)b * Hq + h) * Tq + t] = m + log(z);
+        lse_ref[((size_t)b * Tq + t) * Hq + h] = m + log(z);
       }
   free(s);
 }
@@ -356,6 +356,121 @@ START_TEST(attention_prefill_after_a_cached_prefix) {
 }
 END_TEST
 
+/* Packed sequences of the given lengths: q [N, Hq, D], k, v [N, Hkv, D] random,
+ * seq_start [n + 1]. */
+typedef struct {
+  int n, N, max_len, Hq, Hkv, D;
+  int32_t *seq_start;
+  float *q, *k, *v;
+} packed;
+
+static packed packed_random(const int *lens, int n, int Hq, int Hkv, int D, seal_rng *r) {
+  packed p = {n, 0, 0, Hq, Hkv, D, seal_malloc(((size_t)n + 1) * sizeof(int32_t)), 0, 0, 0};
+  for (int s = 0; s < n; s++) {
+    p.seq_start[s] = p.N;
+    p.N += lens[s];
+    if (lens[s] > p.max_len) p.max_len = lens[s];
+  }
+  p.seq_start[n] = p.N;
+  p.q = test_randn(r, (size_t)p.N * Hq * D, 1.5);
+  p.k = test_randn(r, (size_t)p.N * Hkv * D, 1.5);
+  p.v = test_randn(r, (size_t)p.N * Hkv * D, 1);
+  return p;
+}
+
+static void packed_free(packed *p) { free(p->seq_start), free(p->q), free(p->k), free(p->v); }
+
+/* attention_varlen out [N, Hq, D] and lse [N, Hq] of p. */
+static void varlen_forward(seal_backend *be, const packed *p, float *out, float *lse) {
+  be->ops->attention_varlen(be, out, lse, p->q, p->k, p->v, p->seq_start, p->n, p->max_len, p->Hq,
+                            p->Hkv, p->D);
+}
+
+/* Each packed sequence against the double reference run on it alone. */
+static void check_attention_varlen(const int *lens, int n, int Hq, int Hkv, int D, uint64_t seed) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, seed);
+  packed p = packed_random(lens, n, Hq, Hkv, D, &r);
+  size_t nq = (size_t)p.N * Hq * D, nl = (size_t)p.N * Hq;
+  float *out = seal_malloc(nq * sizeof(float)), *lse = seal_malloc(nl * sizeof(float));
+  double *ref = test_zeros_d(nq), *lse_ref = test_zeros_d(nl);
+  int32_t zero = 0;
+  for (int s = 0; s < n; s++) { /* one batch of one sequence: [1, T, H, D] at its rows */
+    size_t row = (size_t)p.seq_start[s];
+    ref_attention(ref + row * Hq * D, lse_ref + row * Hq, p.q + row * Hq * D, p.k + row * Hkv * D,
+                  p.v + row * Hkv * D, &zero, 1, lens[s], lens[s], Hq, Hkv, D);
+  }
+  varlen_forward(be, &p, out, lse);
+  TEST_ASSERT_CLOSE("attention_varlen out", out, ref, nq, FWD_TOL);
+  TEST_ASSERT_CLOSE("attention_varlen lse", lse, lse_ref, nl, FWD_TOL);
+  free(out), free(lse), free(ref), free(lse_ref);
+  packed_free(&p);
+  seal_backend_destroy(be);
+}
+
+/* Mixed lengths (a sequence of one token, of two, lengths across the query
+ * tiles of 32 and the key blocks of 128), grouped-query heads. */
+START_TEST(attention_varlen_matches_reference) {
+  const int mixed[4] = {1, 2, 17, 64};
+  check_attention_varlen(mixed, 4, 6, 2, 8, 41);
+  const int long_and_short[5] = {133, 1, 64, 2, 161};
+  check_attention_varlen(long_and_short, 5, 9, 3, 64, 42); /* SmolLM2-135M's grouping */
+  const int one[1] = {45};
+  check_attention_varlen(one, 1, 14, 2, 128, 43);
+}
+END_TEST
+
+/* A packed sequence attends only to itself: changing one sequence's keys and
+ * values changes its own outputs and leaves every other's bit for bit. */
+START_TEST(attention_varlen_sequences_do_not_see_each_other) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 44);
+  const int lens[4] = {1, 2, 17, 64};
+  packed p = packed_random(lens, 4, 6, 2, 8, &r);
+  size_t row_q = (size_t)p.Hq * p.D, row_k = (size_t)p.Hkv * p.D, nq = (size_t)p.N * row_q;
+  float *before = seal_malloc(nq * sizeof(float)), *after = seal_malloc(nq * sizeof(float));
+  varlen_forward(be, &p, before, NULL);
+  for (int s = 0; s < 4; s++) {
+    float *k = p.k + (size_t)p.seq_start[s] * row_k, *v = p.v + (size_t)p.seq_start[s] * row_k;
+    for (size_t i = 0; i < (size_t)lens[s] * row_k; i++) k[i] += 1.0f, v[i] -= 0.5f;
+    varlen_forward(be, &p, after, NULL);
+    for (int o = 0; o < 4; o++) {
+      size_t at = (size_t)p.seq_start[o] * row_q, bytes = (size_t)lens[o] * row_q * sizeof(float);
+      int same = memcmp(before + at, after + at, bytes) == 0;
+      ck_assert_msg(o == s ? !same : same, "sequence %d's outputs %s when sequence %d's keys moved",
+                    o, same ? "stayed" : "changed", s);
+    }
+    for (size_t i = 0; i < (size_t)lens[s] * row_k; i++) k[i] -= 1.0f, v[i] += 0.5f;
+    varlen_forward(be, &p, before, NULL); /* as restored (the perturbation is not exact) */
+  }
+  free(before), free(after);
+  packed_free(&p);
+  seal_backend_destroy(be);
+}
+END_TEST
+
+/* B sequences of one length packed are the batched form at q_pos 0: the same
+ * bits, lse included (one code path, kernels/cpu/attention.c). */
+START_TEST(attention_varlen_of_equal_lengths_is_the_batched_form) {
+  seal_backend *be = test_cpu_backend();
+  seal_rng r;
+  seal_rng_seed(&r, 45);
+  const int lens[3] = {40, 40, 40};
+  packed p = packed_random(lens, 3, 6, 2, 16, &r);
+  size_t nq = (size_t)p.N * p.Hq * p.D, nl = (size_t)p.N * p.Hq;
+  float *a = seal_malloc((nq + nl) * sizeof(float)), *b = seal_malloc((nq + nl) * sizeof(float));
+  int32_t q_pos[3] = {0, 0, 0};
+  varlen_forward(be, &p, a, a + nq);
+  be->ops->attention(be, b, b + nq, p.q, p.k, p.v, q_pos, 3, 40, 40, p.Hq, p.Hkv, p.D);
+  ck_assert(memcmp(a, b, (nq + nl) * sizeof(float)) == 0);
+  free(a), free(b);
+  packed_free(&p);
+  seal_backend_destroy(be);
+}
+END_TEST
+
 /* The backward of causal GQA attention in double, from the forward's
  * definition: P = softmax(scale q k^T) under the mask, o = P v,
  *   dv = P^T do,  dP = do v^T,  dS = P * (dP - rowsum(do * o)),
@@ -404,35 +519,48 @@ static void ref_attention_backward(double *dq, double *dk, double *dv, const flo
 
 #define BWD_TOL 1e-5
 
-static void check_attention_backward(int B, int T, int Hq, int Hkv, int D, uint64_t seed) {
+/* attention_backward over packed sequences of the given lengths against the
+ * double reference run on each sequence alone. */
+static void check_attention_backward(const int *lens, int n, int Hq, int Hkv, int D,
+                                     uint64_t seed) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
   seal_rng_seed(&r, seed);
-  size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D;
-  float *q = test_randn(&r, nq, 1.5), *k = test_randn(&r, nk, 1.5), *v = test_randn(&r, nk, 1);
+  packed p = packed_random(lens, n, Hq, Hkv, D, &r);
+  size_t nq = (size_t)p.N * Hq * D, nk = (size_t)p.N * Hkv * D;
   float *dout = test_randn(&r, nq, 1), *out = seal_malloc(nq * sizeof(float));
-  float *lse = seal_malloc((size_t)B * Hq * T * sizeof(float));
-  int32_t *q_pos = seal_calloc((size_t)B, sizeof(int32_t));
-  be->ops->attention(be, out, lse, q, k, v, q_pos, B, T, T, Hq, Hkv, D);
+  float *lse = seal_malloc((size_t)p.N * Hq * sizeof(float));
+  varlen_forward(be, &p, out, lse);
   /* outputs are '=': poison them first */
   float *dq = test_randn(&r, nq, 1e3), *dk = test_randn(&r, nk, 1e3), *dv = test_randn(&r, nk, 1e3);
-  be->ops->attention_backward(be, dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D);
+  be->ops->attention_backward(be, dq, dk, dv, dout, out, lse, p.q, p.k, p.v, p.seq_start, n,
+                              p.max_len, Hq, Hkv, D);
   double *rq = test_zeros_d(nq), *rk = test_zeros_d(nk), *rv = test_zeros_d(nk);
-  ref_attention_backward(rq, rk, rv, dout, q, k, v, B, T, Hq, Hkv, D);
+  for (int s = 0; s < n; s++) {
+    size_t qo = (size_t)p.seq_start[s] * Hq * D, ko = (size_t)p.seq_start[s] * Hkv * D;
+    ref_attention_backward(rq + qo, rk + ko, rv + ko, dout + qo, p.q + qo, p.k + ko, p.v + ko, 1,
+                           lens[s], Hq, Hkv, D);
+  }
   TEST_ASSERT_CLOSE("attention_backward dq", dq, rq, nq, BWD_TOL);
   TEST_ASSERT_CLOSE("attention_backward dk", dk, rk, nk, BWD_TOL);
   TEST_ASSERT_CLOSE("attention_backward dv", dv, rv, nk, BWD_TOL);
-  free(q), free(k), free(v), free(dout), free(out), free(lse), free(q_pos);
+  free(dout), free(out), free(lse);
   free(dq), free(dk), free(dv), free(rq), free(rk), free(rv);
+  packed_free(&p);
   seal_backend_destroy(be);
 }
 
 /* The same edges as the forward's: several query tiles per slot, several key
- * blocks, groupings 1, 3 and 7, head sizes 48, 64 and 128. */
+ * blocks, groupings 1, 3 and 7, head sizes 48, 64 and 128; and packed
+ * sequences of mixed lengths, one of a single token. */
 START_TEST(attention_backward_matches_reference) {
-  check_attention_backward(2, 133, 3, 3, 48, 21);
-  check_attention_backward(1, 161, 9, 3, 64, 22);
-  check_attention_backward(1, 45, 14, 2, 128, 23);
+  const int two[2] = {133, 133}, one[1] = {161}, short_one[1] = {45};
+  check_attention_backward(two, 2, 3, 3, 48, 21);
+  check_attention_backward(one, 1, 9, 3, 64, 22);
+  check_attention_backward(short_one, 1, 14, 2, 128, 23);
+  const int mixed[4] = {1, 2, 17, 64}, long_and_short[4] = {161, 1, 40, 2};
+  check_attention_backward(mixed, 4, 6, 2, 8, 25);
+  check_attention_backward(long_and_short, 4, 9, 3, 64, 26);
 }
 END_TEST
 
@@ -442,26 +570,26 @@ START_TEST(attention_backward_does_not_depend_on_the_thread_count) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
   seal_rng_seed(&r, 24);
-  enum { B = 1, T = 150, Hq = 6, Hkv = 2, D = 32 };
-  size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D, nl = (size_t)B * Hq * T;
-  float *q = test_randn(&r, nq, 1), *k = test_randn(&r, nk, 1), *v = test_randn(&r, nk, 1);
+  const int lens[3] = {150, 3, 70};
+  packed p = packed_random(lens, 3, 6, 2, 32, &r);
+  size_t nq = (size_t)p.N * p.Hq * p.D, nk = (size_t)p.N * p.Hkv * p.D, nl = (size_t)p.N * p.Hq;
   float *dout = test_randn(&r, nq, 1), *out = seal_malloc(nq * sizeof(float));
   float *lse = seal_malloc(nl * sizeof(float)), *grads[3];
-  int32_t q_pos[B] = {0};
   int before = omp_get_max_threads();
   for (int t = 0; t < 3; t++) {
     omp_set_num_threads(t + 1);
     float *g = grads[t] = seal_malloc((nq + 2 * nk) * sizeof(float)); /* dq, dk, dv */
-    be->ops->attention(be, out, lse, q, k, v, q_pos, B, T, T, Hq, Hkv, D);
-    be->ops->attention_backward(be, g, g + nq, g + nq + nk, dout, out, lse, q, k, v, B, T, Hq, Hkv,
-                                D);
+    varlen_forward(be, &p, out, lse);
+    be->ops->attention_backward(be, g, g + nq, g + nq + nk, dout, out, lse, p.q, p.k, p.v,
+                                p.seq_start, p.n, p.max_len, p.Hq, p.Hkv, p.D);
   }
   omp_set_num_threads(before);
   for (int t = 1; t < 3; t++)
     ck_assert_msg(memcmp(grads[t], grads[0], (nq + 2 * nk) * sizeof(float)) == 0,
                   "attention gradients with %d threads differ from those with 1", t + 1);
-  free(q), free(k), free(v), free(dout), free(out), free(lse);
+  free(dout), free(out), free(lse);
   for (int t = 0; t < 3; t++) free(grads[t]);
+  packed_free(&p);
   seal_backend_destroy(be);
 }
 END_TEST
@@ -522,7 +650,20 @@ START_TEST(attention_backward_refuses_heads_that_do_not_group) {
   seal_backend *be = test_cpu_backend();
   enum { D = 4, T = 3 };
   float q[T * 5 * D] = {0}, k[T * 2 * D] = {0}, g[T * 5 * D], lse[5 * T] = {0};
-  be->ops->attention_backward(be, g, g, g, q, q, lse, q, k, k, 1, T, 5, 2, D);
+  const int32_t seq_start[2] = {0, T};
+  be->ops->attention_backward(be, g, g, g, q, q, lse, q, k, k, seq_start, 1, T, 5, 2, D);
+  seal_backend_destroy(be); /* not reached */
+}
+END_TEST
+
+/* A packed sequence longer than max_len is refused (on cuda it would fall
+ * outside the grid). */
+START_TEST(attention_varlen_refuses_a_sequence_longer_than_max_len) {
+  seal_backend *be = test_cpu_backend();
+  enum { D = 4, N = 5 };
+  float q[N * D] = {0}, k[N * D] = {0}, out[N * D];
+  const int32_t seq_start[3] = {0, 2, 5}; /* lengths 2 and 3 */
+  be->ops->attention_varlen(be, out, NULL, q, k, k, seq_start, 2, 2, 1, 1, D);
   seal_backend_destroy(be); /* not reached */
 }
 END_TEST
@@ -616,17 +757,25 @@ START_TEST(lora_forward_matches_reference) {
 }
 END_TEST
 
-/* The grouped LoRA tests' batch: 7 sequences of T rows over 3 adapters, in
- * an order that spreads adapters 0 and 2, keeps adapter 1's two sequences
- * together and leaves one sequence without an adapter. */
-enum { GS = 7, GT = 2, GI = 13, GO = 9, GR = 3, GG = 3, GSTRIDE = GR * GI + GO * GR + 5 };
+/* The grouped LoRA tests' batch: 7 packed sequences of mixed lengths over 3
+ * adapters, in an order that spreads adapters 0 and 2, keeps adapter 1's two
+ * sequences together and leaves one sequence without an adapter. */
+enum { GS = 7, GN = 15, GI = 13, GO = 9, GR = 3, GG = 3, GSTRIDE = GR * GI + GO * GR + 5 };
 static const int group_of_seq[GS] = {2, 0, -1, 2, 1, 1, 0};
+static const int grouped_start[GS + 1] = {0, 2, 3, 6, 8, 12, 13, 15}; /* lengths 2 1 3 2 4 1 2 */
+
+/* The adapter of row n of the grouped batch. */
+static int group_of_row(int n) {
+  int s = 0;
+  while (grouped_start[s + 1] <= n) s++;
+  return group_of_seq[s];
+}
 
 /* h_ref [N, R] = x A_g^T and d_ref [N, O] = out + scale h B_g^T per row, in double. */
 static void grouped_forward_ref(const float *x, const float *P, const float *out, float scale,
                                 double *h_ref, double *out_ref) {
-  for (int n = 0; n < GS * GT; n++) {
-    int g = group_of_seq[n / GT];
+  for (int n = 0; n < GN; n++) {
+    int g = group_of_row(n);
     const float *A = P + g * GSTRIDE, *B = A + GR * GI;
     for (int k = 0; k < GR; k++) {
       double s = 0;
@@ -645,7 +794,7 @@ START_TEST(lora_forward_grouped_matches_reference) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
   seal_rng_seed(&r, 31);
-  enum { N = GS * GT };
+  enum { N = GN };
   float scale = 1.5f;
   float *x = test_randn(&r, N * GI, 1), *P = test_randn(&r, GG * GSTRIDE, 0.5);
   float *out = test_randn(&r, N * GO, 1);
@@ -653,10 +802,10 @@ START_TEST(lora_forward_grouped_matches_reference) {
   grouped_forward_ref(x, P, out, scale, h_ref, out_ref);
   float h[N * GR];
   for (int i = 0; i < N * GR; i++) h[i] = 7.0f; /* the adapter-less rows must keep it */
-  for (int n = 2 * GT; n < 3 * GT; n++)
+  for (int n = grouped_start[2]; n < grouped_start[3]; n++)
     for (int k = 0; k < GR; k++) h_ref[n * GR + k] = 7.0;
-  be->ops->lora_forward_grouped(be, out, h, x, P, P + GR * GI, GSTRIDE, group_of_seq, GS, GT, GI,
-                                GO, GR, scale);
+  be->ops->lora_forward_grouped(be, out, h, x, P, P + GR * GI, GSTRIDE, group_of_seq, grouped_start,
+                                GS, GI, GO, GR, scale);
   TEST_ASSERT_CLOSE("grouped lora h", h, h_ref, N * GR, FWD_TOL);
   TEST_ASSERT_CLOSE("grouped lora out", out, out_ref, N * GO, FWD_TOL);
   free(x), free(P), free(out);
@@ -667,8 +816,8 @@ END_TEST
 /* Adapter g's rows' dA, dB (+= onto dP) and dx (+= onto dx_ref) in double. */
 static void grouped_backward_ref(const float *dout, const float *x, const float *P, const float *h,
                                  float scale, double *dP_ref, double *dx_ref) {
-  for (int n = 0; n < GS * GT; n++) {
-    int g = group_of_seq[n / GT];
+  for (int n = 0; n < GN; n++) {
+    int g = group_of_row(n);
     if (g < 0) continue;
     const float *A = P + g * GSTRIDE, *B = A + GR * GI;
     double *dA = dP_ref + g * GSTRIDE, *dB = dA + GR * GI;
@@ -690,7 +839,7 @@ START_TEST(lora_backward_grouped_matches_reference) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
   seal_rng_seed(&r, 32);
-  enum { N = GS * GT };
+  enum { N = GN };
   float scale = 0.5f;
   float *x = test_randn(&r, N * GI, 1), *P = test_randn(&r, GG * GSTRIDE, 0.5);
   float *dout = test_randn(&r, N * GO, 1), *h = test_randn(&r, N * GR, 1);
@@ -701,7 +850,7 @@ START_TEST(lora_backward_grouped_matches_reference) {
   grouped_backward_ref(dout, x, P, h, scale, dP_ref, dx_ref);
   float dh[N * GR];
   be->ops->lora_backward_grouped(be, dx, dP, dP + GR * GI, dh, dout, x, P, P + GR * GI, h, GSTRIDE,
-                                 group_of_seq, GS, GT, GI, GO, GR, scale);
+                                 group_of_seq, grouped_start, GS, GI, GO, GR, scale);
   TEST_ASSERT_CLOSE("grouped lora dA, dB", dP, dP_ref, GG * GSTRIDE, FWD_TOL);
   TEST_ASSERT_CLOSE("grouped lora dx", dx, dx_ref, N * GI, FWD_TOL);
   free(x), free(P), free(dout), free(h), free(dP), free(dx);
@@ -989,6 +1138,9 @@ Suite *cpu_ops_suite(void) {
   TEST_OP(tc, attention, attention_decode_one_token);
   TEST_OP(tc, attention, attention_training_across_blocks);
   TEST_OP(tc, attention, attention_prefill_after_a_cached_prefix);
+  TEST_OP(tc, attention_varlen, attention_varlen_matches_reference);
+  TEST_OP(tc, attention_varlen, attention_varlen_sequences_do_not_see_each_other);
+  TEST_OP(tc, attention_varlen, attention_varlen_of_equal_lengths_is_the_batched_form);
   TEST_OP(tc, attention_backward, attention_backward_matches_reference);
   TEST_OP(tc, attention_backward, attention_backward_does_not_depend_on_the_thread_count);
   TEST_OP(tc, matmul, matmul_with_no_inputs_gives_the_bias);
@@ -997,6 +1149,7 @@ Suite *cpu_ops_suite(void) {
   tcase_add_exit_test(tc, attention_refuses_a_negative_position, 1);
   tcase_add_exit_test(tc, attention_refuses_heads_that_do_not_group, 1);
   tcase_add_exit_test(tc, attention_backward_refuses_heads_that_do_not_group, 1);
+  tcase_add_exit_test(tc, attention_varlen_refuses_a_sequence_longer_than_max_len, 1);
   TEST_OP(tc, swiglu, swiglu_matches_reference);
   TEST_OP(tc, cross_entropy, cross_entropy_matches_reference);
   TEST_OP(tc, lora_forward, lora_forward_matches_reference);

@@ -61,7 +61,7 @@ static by_hand reference(seal_engine *eng, const seal_generation *gen) {
 
 static void check_answer(seal_engine *eng, const seal_generation *gen) {
   seal_train_acts a;
-  seal_train_acts_create(&a, &eng->model, 1, 64, 0);
+  seal_train_acts_create(&a, &eng->model, 64, 0);
   seal_answer_certainty c = {0};
   seal_engine_answer_certainty(eng, NULL, &a, PROMPT, gen, &c);
   seal_train_acts_free(&a, &eng->model);
@@ -91,7 +91,7 @@ START_TEST(greedy_answer_matches_hand_computation) {
    * shifted one's */
   seal_answer_certainty own = {0}, other = {0};
   seal_train_acts a;
-  seal_train_acts_create(&a, &eng.model, 1, 64, 0);
+  seal_train_acts_create(&a, &eng.model, 64, 0);
   seal_engine_answer_certainty(&eng, NULL, &a, PROMPT, &gen, &own);
   for (int t = 0; t < gen.n; t++) gen.ids[t] = (gen.ids[t] + 1) % eng.model.cfg.vocab_size;
   seal_engine_answer_certainty(&eng, NULL, &a, PROMPT, &gen, &other);

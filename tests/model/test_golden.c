@@ -142,7 +142,7 @@ static void check_base(const char *dir) {
   fixture f;
   open_fixture(&f, dir);
   seal_train_acts a;
-  seal_train_acts_create(&a, &f.model, 2, 11, 0);
+  seal_train_acts_create(&a, &f.model, 2 * 11, 0);
   double loss = seal_forward_train(&f.model, NULL, &a, f.ids, f.targets, f.weights, 2, 11);
   check_scalar(&f, loss, golden(&f, "loss", 1)[0], 1e-5, "loss");
   /* cross_entropy turned logits into dlogits; run again without targets */
@@ -158,7 +158,7 @@ static void check_lora_grads(const char *dir) {
   seal_lora l;
   load_initial_adapter(&f, &l);
   seal_train_acts a;
-  seal_train_acts_create(&a, &f.model, 2, 11, 4);
+  seal_train_acts_create(&a, &f.model, 2 * 11, 4);
   double loss = seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
   check_scalar(&f, loss, golden(&f, "lora.loss", 1)[0], 1e-5, "lora.loss");
   seal_backward_train(&f.model, &l, &a);
@@ -184,7 +184,7 @@ static void check_adamw(const char *dir) {
   seal_lora l;
   load_initial_adapter(&f, &l);
   seal_train_acts a;
-  seal_train_acts_create(&a, &f.model, 2, 11, 4);
+  seal_train_acts_create(&a, &f.model, 2 * 11, 4);
   seal_adamw_config cfg = seal_adamw_defaults(1e-2f, 0.01f, 1.0f, SEAL_SCHEDULE_CONSTANT, 0, 5);
   seal_adamw opt;
   seal_adamw_create(&opt, f.be, l.n_params, &cfg);
@@ -225,7 +225,7 @@ static void check_peft_and_merge(const char *dir) {
   ck_assert_int_eq(l.r, 4);
   ck_assert_float_eq_tol(l.scale, 2.0f, 1e-6f);
   seal_train_acts a;
-  seal_train_acts_create(&a, &f.model, 2, 11, 4);
+  seal_train_acts_create(&a, &f.model, 2 * 11, 4);
   seal_forward_train(&f.model, &l, &a, f.ids, NULL, NULL, 2, 11);
   check_logits(&f, &a, "lora.logits", 1e-4);
   /* our saved adapter reads back identically */
@@ -309,7 +309,7 @@ static void check_variant_logits(const char *dir) {
   fixture f;
   open_fixture(&f, dir);
   seal_train_acts a;
-  seal_train_acts_create(&a, &f.model, 2, 11, 0);
+  seal_train_acts_create(&a, &f.model, 2 * 11, 0);
   seal_forward_train(&f.model, NULL, &a, f.ids, NULL, NULL, 2, 11);
   check_logits(&f, &a, "logits", 1e-4);
   seal_train_acts_free(&a, &f.model);
@@ -457,7 +457,7 @@ START_TEST(cached_inference_matches_full_forward) {
   fixture f;
   open_fixture(&f, "tests/fixtures/models/tiny-qwen2");
   seal_train_acts a;
-  seal_train_acts_create(&a, &f.model, 2, 11, 0);
+  seal_train_acts_create(&a, &f.model, 2 * 11, 0);
   seal_forward_train(&f.model, NULL, &a, f.ids, NULL, NULL, 2, 11);
   int V = f.model.cfg.vocab_size;
   float *full = seal_malloc((size_t)22 * V * sizeof(float));
@@ -504,7 +504,7 @@ START_TEST(whole_model_lora_gradient_matches_finite_differences) {
   seal_lora l;
   load_initial_adapter(&f, &l);
   seal_train_acts a;
-  seal_train_acts_create(&a, &f.model, 2, 11, 4);
+  seal_train_acts_create(&a, &f.model, 2 * 11, 4);
   seal_forward_train(&f.model, &l, &a, f.ids, f.targets, f.weights, 2, 11);
   seal_backward_train(&f.model, &l, &a);
   float *grad = seal_malloc(l.n_params * sizeof(float));

@@ -70,7 +70,7 @@ START_TEST(text_kl_matches_hand_computation) {
     reverse += kl_by_hand(q + (size_t)t * V, p + (size_t)t * V, V) / n;
   }
   seal_train_acts a;
-  seal_train_acts_create(&a, &eng.model, 1, 64, lora.r);
+  seal_train_acts_create(&a, &eng.model, 64, lora.r);
   double sum = 0;
   long rows = 0;
   seal_engine_kl_add(&eng, &lora, &a, ids, n, &sum, &rows);

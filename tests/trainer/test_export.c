@@ -67,7 +67,7 @@ static float *logits(seal_model *m, const seal_lora *lora) {
   int32_t ids[T_TOKENS];
   for (int t = 0; t < T_TOKENS; t++) ids[t] = (int32_t)((t * 37 + 5) % m->cfg.vocab_size);
   seal_train_acts a;
-  seal_train_acts_create(&a, m, 1, T_TOKENS, lora ? lora->r : 0);
+  seal_train_acts_create(&a, m, T_TOKENS, lora ? lora->r : 0);
   seal_forward_train(m, lora, &a, ids, NULL, NULL, 1, T_TOKENS);
   size_t n = (size_t)T_TOKENS * m->cfg.vocab_size;
   float *out = seal_malloc(n * sizeof(float));

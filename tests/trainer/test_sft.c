@@ -58,7 +58,7 @@ START_TEST(completion_only_loss_ignores_the_prompt) {
   float ones[12], losses[12];
   for (int i = 0; i < 12; i++) targets[i] = i + 1 < 12 ? a[i + 1] : 0, ones[i] = i + 1 < 12;
   seal_train_acts acts;
-  seal_train_acts_create(&acts, &t.m, 1, 12, 0);
+  seal_train_acts_create(&acts, &t.m, 12, 0);
   seal_forward_train(&t.m, NULL, &acts, a, targets, ones, 1, 12);
   seal_train_losses_to_host(&t.m, &acts, losses);
   double want = 0;
