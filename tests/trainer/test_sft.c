@@ -188,6 +188,88 @@ START_TEST(multi_adapter_training_equals_separate_training) {
 }
 END_TEST
 
+/* Sequences of very different lengths (2, 41, 1 and 17 tokens) trained as one
+ * right-padded [4, 41] batch and packed without padding give the same loss and
+ * the same gradients, each of two adapters on its own sequences (the grouped
+ * LoRA ops and per-sequence attention): padding is computed and thrown away,
+ * packing never computes it. */
+START_TEST(packed_step_equals_padded_step) {
+  tiny t;
+  open_tiny(&t);
+  enum { S = 4, T = 41 };
+  const int len[S] = {2, 41, 1, 17}, adapter[S] = {1, 0, 0, 1};
+  int seq_start[S + 1] = {0};
+  for (int s = 0; s < S; s++) seq_start[s + 1] = seq_start[s] + len[s];
+  int N = seq_start[S];
+  int32_t pad_ids[S * T] = {0}, pad_tg[S * T] = {0}, ids[S * T], tg[S * T];
+  float pad_w[S * T] = {0}, w[S * T];
+  for (int s = 0; s < S; s++)
+    for (int i = 0; i < len[s]; i++) {
+      int row = seq_start[s] + i;
+      ids[row] = pad_ids[s * T + i] = (s * 53 + i * 29 + 3) % 263;
+      tg[row] = pad_tg[s * T + i] = (s * 17 + i * 41 + 7) % 263;
+      w[row] = pad_w[s * T + i] = 1.0f / (float)N;
+    }
+  for (int s = 0; s < S; s++) /* padding rows hold a real token: it must not matter */
+    for (int i = len[s]; i < T; i++) pad_ids[s * T + i] = 77;
+  seal_lora l;
+  seal_lora_create_multi(&l, &t.m, 2, 4, 8.0f, (1u << SEAL_LORA_N_TARGETS) - 1);
+  seal_rng rng;
+  seal_rng_seed(&rng, 5);
+  float *p = seal_malloc(l.n_params * sizeof(float)), *g[2];
+  for (size_t i = 0; i < l.n_params; i++) p[i] = (float)(seal_rng_uniform(&rng) - 0.5) * 0.2f;
+  t.be->ops->to_device(t.be, l.params, SEAL_F32, p, l.n_params);
+  seal_train_acts acts;
+  seal_train_acts_create(&acts, &t.m, S * T, l.r);
+  acts.seq_adapter = adapter;
+  double loss[2];
+  for (int packed = 0; packed < 2; packed++) {
+    seal_lora_zero_grads(&l);
+    loss[packed] = packed ? seal_forward_train_packed(&t.m, &l, &acts, ids, tg, w, seq_start, S)
+                          : seal_forward_train(&t.m, &l, &acts, pad_ids, pad_tg, pad_w, S, T);
+    ck_assert_int_eq(acts.N, packed ? N : S * T); /* the rows the step computed */
+    seal_backward_train(&t.m, &l, &acts);
+    g[packed] = seal_malloc(l.n_params * sizeof(float));
+    t.be->ops->to_host(t.be, g[packed], l.grads, SEAL_F32, l.n_params);
+  }
+  ck_assert_double_eq_tol(loss[1], loss[0], 1e-5 * fabs(loss[0]));
+  double d = 0, scale = 0;
+  for (size_t i = 0; i < l.n_params; i++) {
+    d = fmax(d, fabs((double)g[1][i] - g[0][i]));
+    scale = fmax(scale, fabs((double)g[0][i]));
+  }
+  ck_assert_msg(scale > 1e-3, "the gradients are %g: the test would prove nothing", scale);
+  ck_assert_msg(d < 1e-5, "packed and padded gradients differ by %g (largest %g)", d, scale);
+  free(p), free(g[0]), free(g[1]);
+  seal_train_acts_free(&acts, &t.m);
+  seal_lora_free(&l);
+  close_tiny(&t);
+}
+END_TEST
+
+/* A packed step processes each sequence's own tokens and no padding:
+ * seal_sft_stats.tokens counts sum(len) per epoch. */
+START_TEST(sft_counts_real_tokens) {
+  tiny t;
+  open_tiny(&t);
+  static int32_t toks[64];
+  for (int i = 0; i < 64; i++) toks[i] = (i * 37 + 11) % 263;
+  seal_sft_example ex[3] = {{toks, 3, 0}, {toks + 3, 40, 0}, {toks + 10, 17, 5}};
+  seal_lora l;
+  seal_lora_create(&l, &t.m, 2, 4.0f, 1u << SEAL_LORA_Q);
+  seal_sft_config cfg = {.epochs = 2,
+                         .batch_size = 3,
+                         .seed = 1,
+                         .opt = seal_adamw_defaults(1e-3f, 0, 0, SEAL_SCHEDULE_CONSTANT, 0, 0)};
+  seal_sft_stats st;
+  seal_sft_train(&t.m, &l, ex, 3, &cfg, &st);
+  ck_assert_int_eq(st.steps, 2);
+  ck_assert_int_eq(st.tokens, 2 * (3 + 40 + 17)); /* padded to 40 it was 2 * 3 * 40 */
+  seal_lora_free(&l);
+  close_tiny(&t);
+}
+END_TEST
+
 Suite *sft_suite(void) {
   Suite *s = suite_create("sft");
   TCase *tc = tcase_create("core");
@@ -198,6 +280,8 @@ Suite *sft_suite(void) {
   tcase_add_test(tc, batched_padding_does_not_change_the_loss);
   tcase_add_test(tc, sft_learns_a_sequence);
   tcase_add_test(tc, multi_adapter_training_equals_separate_training);
+  tcase_add_test(tc, packed_step_equals_padded_step);
+  tcase_add_test(tc, sft_counts_real_tokens);
   suite_add_tcase(s, tc);
   return s;
 }
