@@ -1,5 +1,6 @@
 /* kernels/cuda/attention_backward.cu — causal grouped-query attention,
- * backward (training form: q_pos = 0, Tq = Tk = T), flash-style from the
+ * backward (the packed training form: sequence b is rows seq_start[b] ..
+ * seq_start[b+1]-1, attending to itself from position 0), flash-style from the
  * forward's log-sum-exp: no T x T buffer, no atomics. With
  *   P_ij = exp(scale q_i.k_j - lse_i),  dP_ij = do_i.v_j,  D_i = do_i.o_i,
  *   dS_ij = P_ij (dP_ij - D_i):
@@ -14,26 +15,28 @@
 
 #include "kernels/cuda/attention_common.cuh"
 
-/* Dvec[b, h, t] = sum_d dout * out, one warp per row. */
-__global__ void attention_rowdot_kernel(float *Dvec, const bf16 *dout, const bf16 *out, int T,
-                                        int Hq, int D, long rows) {
-  long row = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; /* (b, t, h) order */
-  int lane = threadIdx.x % 32;
-  if (row >= rows) return;
+/* Dvec[n, h] = sum_d dout * out for the rows n of every packed sequence, one
+ * warp per (row, head): blockIdx.y is the sequence, the warps of blockIdx.x
+ * its (t, h) pairs in order; warps past its length do nothing. */
+__global__ void attention_rowdot_kernel(float *Dvec, const bf16 *dout, const bf16 *out,
+                                        const int32_t *seq_start, int Hq, int D) {
+  long pair = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; /* t * Hq + h */
+  int lane = threadIdx.x % 32, s = blockIdx.y;
+  int row0 = seq_start[s], T = seq_start[s + 1] - row0;
+  if (pair >= (long)T * Hq) return;
+  long row = (long)row0 * Hq + pair; /* (n, h) order */
   const bf16 *a = dout + row * D, *o = out + row * D;
-  float s = 0.0f;
-  for (int d = lane; d < D; d += 32) s += __bfloat162float(a[d]) * __bfloat162float(o[d]);
-  s = seal_warp_sum(s);
-  int h = (int)(row % Hq), t = (int)(row / Hq % T);
-  long b = row / Hq / T;
-  if (lane == 0) Dvec[((size_t)b * Hq + h) * T + t] = s;
+  float sum = 0.0f;
+  for (int d = lane; d < D; d += 32) sum += __bfloat162float(a[d]) * __bfloat162float(o[d]);
+  sum = seal_warp_sum(sum);
+  if (lane == 0) Dvec[row] = sum;
 }
 
-/* dq: block = up to ATT_WARPS queries of one (b, h); warp = query i. */
+/* dq: block = up to ATT_WARPS queries of one (sequence, h); warp = query i. */
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     attention_dq_kernel(bf16 *dq, const bf16 *dout, const float *lse, const float *Dvec,
-                        const bf16 *q, const bf16 *k, const bf16 *v, int T, int Hq, int Hkv, int D,
-                        float scale) {
+                        const bf16 *q, const bf16 *k, const bf16 *v, const int32_t *seq_start,
+                        int max_len, int Hq, int Hkv, int D, float scale, seal_cuda_fault *fault) {
   extern __shared__ float smem[];
   float *Ks = smem;                    /* [ATT_TILE][D + 1] */
   float *Vs = Ks + ATT_TILE * (D + 1); /* [ATT_TILE][D + 1] */
@@ -41,20 +44,24 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
   float *Os = Qs + ATT_WARPS * D;      /* [ATT_WARPS][D]: dout rows */
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nwarps = blockDim.x / 32;
   int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv);
+  att_seq sq = att_seq_of(seq_start, NULL, b, 0, 0);
+  if (!att_seq_ok(sq, seq_start, b, max_len, fault)) return;
+  int T = sq.Tq, row0 = sq.q0;
   int i0 = blockIdx.x * nwarps, i = i0 + warp;
+  if (i0 >= T) return; /* block-uniform */
   bool active = i < T;
   int last = active ? i : -1;
   int block_last = min(i0 + nwarps, T) - 1;
   float *qw = Qs + warp * D, *ow = Os + warp * D;
   float l_i = 0.0f, D_i = 0.0f;
   if (active) {
-    size_t off = (((size_t)b * T + i) * Hq + h) * D;
+    size_t off = ((size_t)(row0 + i) * Hq + h) * D;
     for (int d = lane; d < D; d += 32) {
       qw[d] = __bfloat162float(q[off + d]);
       ow[d] = __bfloat162float(dout[off + d]);
     }
-    l_i = lse[((size_t)b * Hq + h) * T + i];
-    D_i = Dvec[((size_t)b * Hq + h) * T + i];
+    l_i = lse[(size_t)(row0 + i) * Hq + h];
+    D_i = Dvec[(size_t)(row0 + i) * Hq + h];
   }
   float acc[ATT_MAX_D / 32];
 #pragma unroll
@@ -62,8 +69,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 
   for (int kt = 0; kt <= block_last; kt += ATT_TILE) {
     __syncthreads();
-    stage_rows(Ks, D + 1, k, b, kt, block_last, T, Hkv, hk, D);
-    stage_rows(Vs, D + 1, v, b, kt, block_last, T, Hkv, hk, D);
+    stage_rows(Ks, D + 1, k, row0, kt, block_last, Hkv, hk, D);
+    stage_rows(Vs, D + 1, v, row0, kt, block_last, Hkv, hk, D);
     __syncthreads();
     if (kt > last) continue;
     int key = kt + lane;
@@ -89,7 +96,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     }
   }
   if (!active) return;
-  bf16 *row = dq + (((size_t)b * T + i) * Hq + h) * D;
+  bf16 *row = dq + ((size_t)(row0 + i) * Hq + h) * D;
 #pragma unroll
   for (int c = 0; c < ATT_MAX_D / 32; c++) {
     int d = lane + 32 * c;
@@ -97,11 +104,12 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
   }
 }
 
-/* dk, dv: block = up to ATT_WARPS keys of one (b, kv head); warp = key j. */
+/* dk, dv: block = up to ATT_WARPS keys of one (sequence, kv head); warp = key j. */
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     attention_dkdv_kernel(bf16 *dk, bf16 *dv, const bf16 *dout, const float *lse, const float *Dvec,
-                          const bf16 *q, const bf16 *k, const bf16 *v, int T, int Hq, int Hkv,
-                          int D, float scale) {
+                          const bf16 *q, const bf16 *k, const bf16 *v, const int32_t *seq_start,
+                          int max_len, int Hq, int Hkv, int D, float scale,
+                          seal_cuda_fault *fault) {
   extern __shared__ float smem[];
   float *Qs = smem;                    /* [ATT_TILE][D + 1] query rows */
   float *Os = Qs + ATT_TILE * (D + 1); /* [ATT_TILE][D + 1] dout rows */
@@ -111,11 +119,15 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
   float *Ds = Ls + ATT_TILE;           /* [ATT_TILE] D_i of the staged queries */
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nwarps = blockDim.x / 32;
   int b = blockIdx.z, hk = blockIdx.y, group = Hq / Hkv;
+  att_seq sq = att_seq_of(seq_start, NULL, b, 0, 0);
+  if (!att_seq_ok(sq, seq_start, b, max_len, fault)) return;
+  int T = sq.Tq, row0 = sq.q0;
   int j0 = blockIdx.x * nwarps, j = j0 + warp;
+  if (j0 >= T) return; /* block-uniform */
   bool active = j < T;
   float *kw = Kw + warp * D, *vw = Vw + warp * D;
   if (active) {
-    size_t off = (((size_t)b * T + j) * Hkv + hk) * D;
+    size_t off = ((size_t)(row0 + j) * Hkv + hk) * D;
     for (int d = lane; d < D; d += 32) {
       kw[d] = __bfloat162float(k[off + d]);
       vw[d] = __bfloat162float(v[off + d]);
@@ -129,12 +141,12 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
   for (int h = hk * group; h < (hk + 1) * group; h++) {
     for (int it = first_tile; it < T; it += ATT_TILE) {
       __syncthreads();
-      stage_rows(Qs, D + 1, q, b, it, T - 1, T, Hq, h, D);
-      stage_rows(Os, D + 1, dout, b, it, T - 1, T, Hq, h, D);
+      stage_rows(Qs, D + 1, q, row0, it, T - 1, Hq, h, D);
+      stage_rows(Os, D + 1, dout, row0, it, T - 1, Hq, h, D);
       for (int x = threadIdx.x; x < ATT_TILE; x += blockDim.x) {
         int qi = it + x;
-        Ls[x] = qi < T ? lse[((size_t)b * Hq + h) * T + qi] : 0.0f;
-        Ds[x] = qi < T ? Dvec[((size_t)b * Hq + h) * T + qi] : 0.0f;
+        Ls[x] = qi < T ? lse[(size_t)(row0 + qi) * Hq + h] : 0.0f;
+        Ds[x] = qi < T ? Dvec[(size_t)(row0 + qi) * Hq + h] : 0.0f;
       }
       __syncthreads();
       if (!active || it + ATT_TILE - 1 < j) continue; /* warp-uniform: no query sees key j */
@@ -165,7 +177,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     }
   }
   if (!active) return;
-  size_t off = (((size_t)b * T + j) * Hkv + hk) * D;
+  size_t off = ((size_t)(row0 + j) * Hkv + hk) * D;
 #pragma unroll
   for (int c = 0; c < ATT_MAX_D / 32; c++) {
     int d = lane + 32 * c;
@@ -186,36 +198,39 @@ static size_t dkdv_smem(int D) {
 
 void seal_cuda_attention_backward(seal_backend *be, void *dq, void *dk, void *dv, const void *dout,
                                   const void *out, const float *lse, const void *q, const void *k,
-                                  const void *v, int B, int T, int Hq, int Hkv, int D) {
+                                  const void *v, const int32_t *seq_start, int n_seq, int max_len,
+                                  int Hq, int Hkv, int D) {
   SEAL_CHECK(Hkv > 0 && Hq % Hkv == 0,
              "attention_backward: %d query heads do not group over %d kv heads", Hq, Hkv);
   SEAL_CHECK(D > 0 && D <= ATT_MAX_D, "attention_backward: head dimension %d is outside 1..%d", D,
              ATT_MAX_D);
-  SEAL_CHECK(Hq <= 65535 && B <= 65535, "attention_backward: %d heads x %d batch exceed the grid",
-             Hq, B);
-  if (B <= 0 || T <= 0) return;
-  if (seal_cuda_flash_attention_backward(be, dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D))
+  SEAL_CHECK(Hq <= 65535 && n_seq <= 65535,
+             "attention_backward: %d heads x %d sequences exceed the grid", Hq, n_seq);
+  if (n_seq <= 0 || max_len <= 0) return;
+  if (seal_cuda_flash_attention_backward(be, dq, dk, dv, dout, out, lse, q, k, v, seq_start, n_seq,
+                                         max_len, Hq, Hkv, D))
     return;
   cudaStream_t s = seal_cuda_stream_of(be);
   float scale = 1.0f / sqrtf((float)D);
-  long rows = (long)B * T * Hq;
-  float *Dvec = (float *)seal_cuda_scratch(be, (size_t)rows * sizeof(float)); /* [B, Hq, T] */
+  /* [N, Hq]; N (on the device) is at most n_seq * max_len */
+  float *Dvec = (float *)seal_cuda_scratch(be, (size_t)n_seq * max_len * Hq * sizeof(float));
 
-  attention_rowdot_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(
-      Dvec, (const bf16 *)dout, (const bf16 *)out, T, Hq, D, rows);
+  long pairs = (long)max_len * Hq;
+  attention_rowdot_kernel<<<dim3((unsigned)((pairs + 7) / 8), (unsigned)n_seq), 256, 0, s>>>(
+      Dvec, (const bf16 *)dout, (const bf16 *)out, seq_start, Hq, D);
   CUDA_CHECK_LAUNCH("attention_rowdot_kernel");
 
-  int nwarps = T < ATT_WARPS ? T : ATT_WARPS;
-  dim3 grid_q((unsigned)((T + nwarps - 1) / nwarps), (unsigned)Hq, (unsigned)B);
+  int nwarps = max_len < ATT_WARPS ? max_len : ATT_WARPS;
+  dim3 grid_q((unsigned)((max_len + nwarps - 1) / nwarps), (unsigned)Hq, (unsigned)n_seq);
   attention_dq_kernel<<<grid_q, nwarps * 32, dq_smem(D), s>>>(
       (bf16 *)dq, (const bf16 *)dout, lse, Dvec, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v,
-      T, Hq, Hkv, D, scale);
+      seq_start, max_len, Hq, Hkv, D, scale, seal_cuda_fault_of(be));
   CUDA_CHECK_LAUNCH("attention_dq_kernel");
 
-  dim3 grid_kv((unsigned)((T + nwarps - 1) / nwarps), (unsigned)Hkv, (unsigned)B);
+  dim3 grid_kv((unsigned)((max_len + nwarps - 1) / nwarps), (unsigned)Hkv, (unsigned)n_seq);
   attention_dkdv_kernel<<<grid_kv, nwarps * 32, dkdv_smem(D), s>>>(
       (bf16 *)dk, (bf16 *)dv, (const bf16 *)dout, lse, Dvec, (const bf16 *)q, (const bf16 *)k,
-      (const bf16 *)v, T, Hq, Hkv, D, scale);
+      (const bf16 *)v, seq_start, max_len, Hq, Hkv, D, scale, seal_cuda_fault_of(be));
   CUDA_CHECK_LAUNCH("attention_dkdv_kernel");
 }
 

@@ -89,6 +89,11 @@ void seal_cuda_sync(seal_backend *be) {
                b + c - 1, d);
     case SEAL_FAULT_TARGET:
       SEAL_DIE("cross_entropy: target %d at row %d is outside 0..%d", a, b, c - 1);
+    case SEAL_FAULT_SEQ_START:
+      SEAL_DIE(
+          "attention_varlen: sequence %d has %d rows (seq_start %d..%d), expected 0..%d "
+          "(max_len)",
+          a, c - b, b, c, d);
     default:
       SEAL_DIE("cuda backend: a kernel recorded fault %d (%d, %d, %d, %d)", f->code, a, b, c, d);
   }

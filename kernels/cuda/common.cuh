@@ -70,6 +70,7 @@ enum {
   SEAL_FAULT_EMBEDDING_ID,   /* a = id, b = row */
   SEAL_FAULT_KV_WRITE,       /* a = batch, b = q_pos, c = Tq, d = Tmax */
   SEAL_FAULT_TARGET,         /* a = target, b = row, c = V */
+  SEAL_FAULT_SEQ_START,      /* a = sequence, b = its first row, c = its end, d = max_len */
   SEAL_FAULT_CLAIMED = -1    /* a kernel is writing the fields */
 };
 struct seal_cuda_fault {

@@ -6,7 +6,9 @@
  *   anything else, or SEAL_CUDA_ATTENTION=reference -> attention.cu's first
  *   (CUDA-core) kernel, kept as the checked fallback.
  *
- * flash_forward_kernel<D>: a block is 64 queries of one (batch, query head), 4
+ * flash_forward_kernel<D>: a block is 64 queries of one (sequence, query head)
+ * (the cached form's batch b, or packed sequence b at rows seq_start[b]..: see
+ * att_seq), 4
  * warps of 16 rows; it walks the key tiles (64 keys) its last query may see,
  * double-buffered in shared memory by cp.async (the next tile loads while the
  * current one is used). Per tile, per warp: S = Q K^T by mma.sync m16n8k16
@@ -35,18 +37,18 @@
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 
-/* Rows r0 .. r0+ROWS-1 of head `head` of batch b of a [B, T, H, D] bf16 tensor
- * into dst[ROWS][D + 8] (the 16 bytes of padding per row keep ldmatrix's eight
+/* Rows row0 + r0 .. row0 + r0+ROWS-1 of head `head` of a [rows, H, D] bf16
+ * tensor into dst[ROWS][D + 8] (the 16 bytes of padding per row keep ldmatrix's eight
  * row reads on distinct banks); rows past `last` are zero-filled without a
  * read. Queued by the whole block (cp.async, not waited for). */
 template <int D, int ROWS>
-__device__ __forceinline__ void load_tile(bf16 *dst, const bf16 *src, int b, int r0, int last,
-                                          int T, int H, int head) {
+__device__ __forceinline__ void load_tile(bf16 *dst, const bf16 *src, int row0, int r0, int last,
+                                          int H, int head) {
   constexpr int CH = D / 8; /* 16-byte chunks per row */
   for (int i = threadIdx.x; i < ROWS * CH; i += FA_THREADS) {
     int r = i / CH, c = i % CH, t = r0 + r;
     bool ok = t <= last;
-    const bf16 *g = src + (((size_t)b * T + (ok ? t : 0)) * H + head) * D + c * 8;
+    const bf16 *g = src + ((size_t)(row0 + (ok ? t : 0)) * H + head) * D + c * 8;
     cp_async_16(dst + r * (D + 8) + c * 8, g, ok ? 16 : 0);
   }
 }
@@ -54,26 +56,25 @@ __device__ __forceinline__ void load_tile(bf16 *dst, const bf16 *src, int b, int
 template <int D>
 __global__ void __launch_bounds__(FA_THREADS)
     flash_forward_kernel(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
-                         const int32_t *q_pos, int Tq, int Tk, int Hq, int Hkv, float scale_log2,
-                         seal_cuda_fault *fault) {
+                         const int32_t *q_pos, const int32_t *seq_start, int Tq, int Tk,
+                         int max_len, int Hq, int Hkv, float scale_log2, seal_cuda_fault *fault) {
   constexpr int LD = D + 8, KS = D / 16, DT = D / 8;
   extern __shared__ __align__(16) unsigned char fa_smem[];
   bf16 *Qs = (bf16 *)fa_smem;     /* [FA_BM][LD] */
   bf16 *Ks = Qs + FA_BM * LD;     /* [2][FA_BN][LD] */
   bf16 *Vs = Ks + 2 * FA_BN * LD; /* [2][FA_BN][LD] */
   int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv), q0 = blockIdx.x * FA_BM;
-  int base = q_pos[b];
-  if (base < 0 || base + Tq > Tk) { /* refused (ops.h); block-uniform */
-    if (threadIdx.x == 0 && blockIdx.x == 0 && blockIdx.y == 0)
-      seal_fault(fault, SEAL_FAULT_ATTENTION_QPOS, b, base, Tq, Tk);
-    return;
-  }
+  att_seq sq = att_seq_of(seq_start, q_pos, b, Tq, Tk);
+  if (!att_seq_ok(sq, seq_start, b, max_len, fault)) return;
+  if (q0 >= sq.Tq) return; /* past a shorter packed sequence; block-uniform */
+  Tq = sq.Tq;
+  int base = sq.base;
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, qd = lane % 4;
   int kv_last = base + min(q0 + FA_BM, Tq) - 1; /* the last key any row of the block sees */
   int ntiles = kv_last / FA_BN + 1;
-  load_tile<D, FA_BM>(Qs, q, b, q0, Tq - 1, Tq, Hq, h);
-  load_tile<D, FA_BN>(Ks, k, b, 0, kv_last, Tk, Hkv, hk);
-  load_tile<D, FA_BN>(Vs, v, b, 0, kv_last, Tk, Hkv, hk);
+  load_tile<D, FA_BM>(Qs, q, sq.q0, q0, Tq - 1, Hq, h);
+  load_tile<D, FA_BN>(Ks, k, sq.k0, 0, kv_last, Hkv, hk);
+  load_tile<D, FA_BN>(Vs, v, sq.k0, 0, kv_last, Hkv, hk);
   cp_async_commit();
 
   int row0 = warp * 16 + g; /* this thread's rows: row0 and row0 + 8 of the block */
@@ -87,8 +88,8 @@ __global__ void __launch_bounds__(FA_THREADS)
   for (int j = 0; j < ntiles; j++) {
     int st = j & 1;
     if (j + 1 < ntiles) { /* the next tile loads while this one is used */
-      load_tile<D, FA_BN>(Ks + (st ^ 1) * FA_BN * LD, k, b, (j + 1) * FA_BN, kv_last, Tk, Hkv, hk);
-      load_tile<D, FA_BN>(Vs + (st ^ 1) * FA_BN * LD, v, b, (j + 1) * FA_BN, kv_last, Tk, Hkv, hk);
+      load_tile<D, FA_BN>(Ks + (st ^ 1) * FA_BN * LD, k, sq.k0, (j + 1) * FA_BN, kv_last, Hkv, hk);
+      load_tile<D, FA_BN>(Vs + (st ^ 1) * FA_BN * LD, v, sq.k0, (j + 1) * FA_BN, kv_last, Hkv, hk);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -174,8 +175,8 @@ __global__ void __launch_bounds__(FA_THREADS)
   l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
   int t0 = q0 + row0, t1 = t0 + 8;
   float inv0 = 1.0f / l0, inv1 = 1.0f / l1;
-  bf16 *o0 = out + (((size_t)b * Tq + t0) * Hq + h) * D + qd * 2;
-  bf16 *o1 = out + (((size_t)b * Tq + t1) * Hq + h) * D + qd * 2;
+  bf16 *o0 = out + ((size_t)(sq.q0 + t0) * Hq + h) * D + qd * 2;
+  bf16 *o1 = out + ((size_t)(sq.q0 + t1) * Hq + h) * D + qd * 2;
 #pragma unroll
   for (int i = 0; i < DT; i++) {
     if (t0 < Tq)
@@ -186,8 +187,8 @@ __global__ void __launch_bounds__(FA_THREADS)
           __floats2bfloat162_rn(o[i][2] * inv1, o[i][3] * inv1);
   }
   if (lse && qd == 0) {
-    if (t0 < Tq) lse[((size_t)b * Hq + h) * Tq + t0] = (m0 + log2f(l0)) * LN2;
-    if (t1 < Tq) lse[((size_t)b * Hq + h) * Tq + t1] = (m1 + log2f(l1)) * LN2;
+    if (t0 < Tq) lse[(size_t)(sq.q0 + t0) * Hq + h] = (m0 + log2f(l0)) * LN2;
+    if (t1 < Tq) lse[(size_t)(sq.q0 + t1) * Hq + h] = (m1 + log2f(l1)) * LN2;
   }
 }
 
@@ -412,12 +413,12 @@ static void decode_attention(seal_backend *be, void *out, float *lse, const void
 
 template <int D>
 static void flash_forward(seal_backend *be, void *out, float *lse, const void *q, const void *k,
-                          const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
-                          int Hkv) {
+                          const void *v, const int32_t *q_pos, const int32_t *seq_start, int B,
+                          int Tq, int Tk, int Hq, int Hkv) {
   dim3 grid((unsigned)((Tq + FA_BM - 1) / FA_BM), (unsigned)Hq, (unsigned)B);
   flash_forward_kernel<D><<<grid, FA_THREADS, flash_smem(D), seal_cuda_stream_of(be)>>>(
-      (bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, q_pos, Tq, Tk, Hq, Hkv,
-      LOG2E / sqrtf((float)D), seal_cuda_fault_of(be));
+      (bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, q_pos, seq_start, Tq, Tk,
+      Tq, Hq, Hkv, LOG2E / sqrtf((float)D), seal_cuda_fault_of(be));
   CUDA_CHECK_LAUNCH("flash_forward_kernel");
 }
 
@@ -427,28 +428,28 @@ static bool decode_fits(int Tq, int Hq, int Hkv, int D) {
 }
 
 int seal_cuda_flash_attention(seal_backend *be, void *out, float *lse, const void *q, const void *k,
-                              const void *v, const int32_t *q_pos, int B, int Tq, int Tk, int Hq,
-                              int Hkv, int D) {
+                              const void *v, const int32_t *q_pos, const int32_t *seq_start, int B,
+                              int Tq, int Tk, int Hq, int Hkv, int D) {
   if (seal_cuda_ctx_of(be)->attention_reference) return 0;
-  if (decode_fits(Tq, Hq, Hkv, D)) {
+  if (!seq_start && decode_fits(Tq, Hq, Hkv, D)) { /* decoding reads q_pos: cached form only */
     decode_attention(be, out, lse, q, k, v, q_pos, B, Tk, Hq, Hkv, D);
     return 1;
   }
   switch (D) {
     case 48:
-      flash_forward<48>(be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv);
+      flash_forward<48>(be, out, lse, q, k, v, q_pos, seq_start, B, Tq, Tk, Hq, Hkv);
       return 1;
     case 64:
-      flash_forward<64>(be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv);
+      flash_forward<64>(be, out, lse, q, k, v, q_pos, seq_start, B, Tq, Tk, Hq, Hkv);
       return 1;
     case 80:
-      flash_forward<80>(be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv);
+      flash_forward<80>(be, out, lse, q, k, v, q_pos, seq_start, B, Tq, Tk, Hq, Hkv);
       return 1;
     case 96:
-      flash_forward<96>(be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv);
+      flash_forward<96>(be, out, lse, q, k, v, q_pos, seq_start, B, Tq, Tk, Hq, Hkv);
       return 1;
     case 128:
-      flash_forward<128>(be, out, lse, q, k, v, q_pos, B, Tq, Tk, Hq, Hkv);
+      flash_forward<128>(be, out, lse, q, k, v, q_pos, seq_start, B, Tq, Tk, Hq, Hkv);
       return 1;
     default:
       return 0;

@@ -1,5 +1,6 @@
 /* kernels/cuda/flash_attention_backward.cu — causal grouped-query attention
- * backward on the tensor cores (training form: q_pos = 0, Tq = Tk = T), for
+ * backward on the tensor cores (the packed training form: sequence b is rows
+ * seq_start[b] .. seq_start[b+1]-1, attending to itself from position 0), for
  * D in {48, 64, 80, 96, 128}; attention_backward.cu's CUDA-core kernels are
  * the checked fallback (other D, SEAL_CUDA_ATTENTION=reference).
  *
@@ -8,11 +9,11 @@
  *   dq_i = scale sum_j dS_ij k_j,  dk_j = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij do_i.
  * Three launches and no atomics, so the result does not depend on scheduling:
  *   rowdot: D_i, 16-byte loads, one warp per row;
- *   dkdv<D>: a block is 64 keys of one (batch, kv head), 4 warps of 16 keys,
+ *   dkdv<D>: a block is 64 keys of one (sequence, kv head), 4 warps of 16 keys,
  *     walking query tiles (double-buffered cp.async) of every query head of the
  *     group from the first that sees its keys: S^T = K Q^T, P^T, dP^T = V dO^T,
  *     dS^T, then dV += P^T dO and dK += dS^T Q, each row written once (=);
- *   dq<D>: a block is 64 queries of one (batch, query head), walking key tiles
+ *   dq<D>: a block is 64 queries of one (sequence, query head), walking key tiles
  *     as the forward does: S = Q K^T, P, dP = dO V^T, dS, dQ += dS K.
  * S and dP are computed twice (once per kernel), FlashAttention-2 avoids that
  * with atomics on dq; determinism is worth the 1.4x in these FLOPs here.
@@ -36,16 +37,17 @@ struct fb_tiles {
   static constexpr int BQ = D > 64 ? 32 : 64;
 };
 
-/* Rows r0 .. r0+ROWS-1 of head `head` of batch b of a [B, T, H, D] tensor into
- * dst[ROWS][D + 8], rows past `last` zero-filled (cp.async, not waited for). */
+/* Rows row0 + r0 .. row0 + r0+ROWS-1 of head `head` of a [rows, H, D] tensor
+ * into dst[ROWS][D + 8], rows past `last` zero-filled (cp.async, not waited
+ * for). */
 template <int D, int ROWS>
-__device__ __forceinline__ void fb_load(bf16 *dst, const bf16 *src, int b, int r0, int last, int T,
+__device__ __forceinline__ void fb_load(bf16 *dst, const bf16 *src, int row0, int r0, int last,
                                         int H, int head) {
   constexpr int CH = D / 8;
   for (int i = threadIdx.x; i < ROWS * CH; i += FB_THREADS) {
     int r = i / CH, c = i % CH, t = r0 + r;
     bool ok = t <= last;
-    const bf16 *g = src + (((size_t)b * T + (ok ? t : 0)) * H + head) * D + c * 8;
+    const bf16 *g = src + ((size_t)(row0 + (ok ? t : 0)) * H + head) * D + c * 8;
     cp_async_16(dst + r * (D + 8) + c * 8, g, ok ? 16 : 0);
   }
 }
@@ -97,13 +99,14 @@ __device__ __forceinline__ void frags_times_rows(float out[D / 8][4], const floa
   }
 }
 
-/* dst rows (16 per warp, row0 = this thread's first) of a [B, T, H, D] tensor
- * from accumulators acc[D/8][4] times `mul`, rows < T only. */
+/* dst rows row0 + t0 and row0 + t0 + 8 (t0 this thread's first of its warp's
+ * 16) of a [rows, H, D] tensor from accumulators acc[D/8][4] times `mul`, rows
+ * t < T only. */
 template <int D>
-__device__ __forceinline__ void store_rows(bf16 *dst, const float acc[D / 8][4], float mul, int b,
-                                           int t0, int T, int H, int head, int qd) {
-  bf16 *r0 = dst + (((size_t)b * T + t0) * H + head) * D + qd * 2;
-  bf16 *r1 = dst + (((size_t)b * T + t0 + 8) * H + head) * D + qd * 2;
+__device__ __forceinline__ void store_rows(bf16 *dst, const float acc[D / 8][4], float mul,
+                                           int row0, int t0, int T, int H, int head, int qd) {
+  bf16 *r0 = dst + ((size_t)(row0 + t0) * H + head) * D + qd * 2;
+  bf16 *r1 = dst + ((size_t)(row0 + t0 + 8) * H + head) * D + qd * 2;
 #pragma unroll
   for (int i = 0; i < D / 8; i++) {
     if (t0 < T)
@@ -117,12 +120,15 @@ __device__ __forceinline__ void store_rows(bf16 *dst, const float acc[D / 8][4],
 
 /* ---- D_i ---------------------------------------------------------------------------- */
 
-/* Dvec[b, h, t] = dout . out over D (D % 8 == 0), one warp per (b, t, h) row. */
-__global__ void flash_rowdot_kernel(float *Dvec, const bf16 *dout, const bf16 *out, int T, int Hq,
-                                    int D, long rows) {
-  long row = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-  int lane = threadIdx.x % 32;
-  if (row >= rows) return;
+/* Dvec[n, h] = dout . out over D (D % 8 == 0), one warp per (row, head) of
+ * packed sequence blockIdx.y; warps past its length do nothing. */
+__global__ void flash_rowdot_kernel(float *Dvec, const bf16 *dout, const bf16 *out,
+                                    const int32_t *seq_start, int Hq, int D) {
+  long pair = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; /* t * Hq + h */
+  int lane = threadIdx.x % 32, sq = blockIdx.y;
+  int row0 = seq_start[sq], T = seq_start[sq + 1] - row0;
+  if (pair >= (long)T * Hq) return;
+  long row = (long)row0 * Hq + pair; /* (n, h) order */
   const uint4 *a = reinterpret_cast<const uint4 *>(dout + row * D);
   const uint4 *o = reinterpret_cast<const uint4 *>(out + row * D);
   float s = 0.0f;
@@ -137,9 +143,7 @@ __global__ void flash_rowdot_kernel(float *Dvec, const bf16 *dout, const bf16 *o
     }
   }
   s = seal_warp_sum(s);
-  int h = (int)(row % Hq), t = (int)(row / Hq % T);
-  long b = row / Hq / T;
-  if (lane == 0) Dvec[((size_t)b * Hq + h) * T + t] = s;
+  if (lane == 0) Dvec[row] = s;
 }
 
 /* ---- dK, dV ------------------------------------------------------------------------- */
@@ -147,8 +151,9 @@ __global__ void flash_rowdot_kernel(float *Dvec, const bf16 *dout, const bf16 *o
 template <int D>
 __global__ void __launch_bounds__(FB_THREADS)
     flash_dkdv_kernel(bf16 *dk, bf16 *dv, const bf16 *dout, const float *lse, const float *Dvec,
-                      const bf16 *q, const bf16 *k, const bf16 *v, int T, int Hq, int Hkv,
-                      float scale, float scale_log2) {
+                      const bf16 *q, const bf16 *k, const bf16 *v, const int32_t *seq_start,
+                      int max_len, int Hq, int Hkv, float scale, float scale_log2,
+                      seal_cuda_fault *fault) {
   constexpr int LD = D + 8, BQ = fb_tiles<D>::BQ, NT = BQ / 8, DT = D / 8;
   extern __shared__ __align__(16) unsigned char fb_smem[];
   bf16 *Ks = (bf16 *)fb_smem;              /* [FB_ROWS][LD] */
@@ -158,19 +163,23 @@ __global__ void __launch_bounds__(FB_THREADS)
   float *Ls = (float *)(Os + 2 * BQ * LD); /* [2][BQ] lse * log2 e */
   float *Ds = Ls + 2 * BQ;                 /* [2][BQ] D_i */
   int b = blockIdx.z, hk = blockIdx.y, group = Hq / Hkv, j0 = blockIdx.x * FB_ROWS;
+  att_seq sq = att_seq_of(seq_start, NULL, b, 0, 0);
+  if (!att_seq_ok(sq, seq_start, b, max_len, fault)) return;
+  int T = sq.Tq, row0 = sq.q0;
+  if (j0 >= T) return; /* past a shorter sequence; block-uniform */
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, qd = lane % 4;
-  fb_load<D, FB_ROWS>(Ks, k, b, j0, T - 1, T, Hkv, hk);
-  fb_load<D, FB_ROWS>(Vs, v, b, j0, T - 1, T, Hkv, hk);
+  fb_load<D, FB_ROWS>(Ks, k, row0, j0, T - 1, Hkv, hk);
+  fb_load<D, FB_ROWS>(Vs, v, row0, j0, T - 1, Hkv, hk);
   int first = (j0 / BQ) * BQ; /* queries before j0 see none of these keys */
   int per_head = (T - first + BQ - 1) / BQ, steps = per_head * group;
   /* step s: head hk * group + s / per_head, query tile first + (s % per_head) * BQ */
   auto load_step = [&](int s, int st) {
     int h = hk * group + s / per_head, i0 = first + (s % per_head) * BQ;
-    fb_load<D, BQ>(Qs + st * BQ * LD, q, b, i0, T - 1, T, Hq, h);
-    fb_load<D, BQ>(Os + st * BQ * LD, dout, b, i0, T - 1, T, Hq, h);
+    fb_load<D, BQ>(Qs + st * BQ * LD, q, row0, i0, T - 1, Hq, h);
+    fb_load<D, BQ>(Os + st * BQ * LD, dout, row0, i0, T - 1, Hq, h);
     for (int x = threadIdx.x; x < BQ; x += FB_THREADS) {
       int i = i0 + x;
-      size_t at = ((size_t)b * Hq + h) * T + i;
+      size_t at = (size_t)(row0 + i) * Hq + h;
       Ls[st * BQ + x] = i < T ? lse[at] * LOG2E : 0.0f;
       Ds[st * BQ + x] = i < T ? Dvec[at] : 0.0f;
     }
@@ -219,8 +228,8 @@ __global__ void __launch_bounds__(FB_THREADS)
     frags_times_rows<D, NT / 2>(dK, dp, Qt, lane);
     __syncthreads(); /* this stage is consumed before it is refilled */
   }
-  store_rows<D>(dk, dK, scale, b, key0, T, Hkv, hk, qd);
-  store_rows<D>(dv, dV, 1.0f, b, key0, T, Hkv, hk, qd);
+  store_rows<D>(dk, dK, scale, row0, key0, T, Hkv, hk, qd);
+  store_rows<D>(dv, dV, 1.0f, row0, key0, T, Hkv, hk, qd);
 }
 
 /* ---- dQ ----------------------------------------------------------------------------- */
@@ -228,8 +237,8 @@ __global__ void __launch_bounds__(FB_THREADS)
 template <int D>
 __global__ void __launch_bounds__(FB_THREADS)
     flash_dq_kernel(bf16 *dq, const bf16 *dout, const float *lse, const float *Dvec, const bf16 *q,
-                    const bf16 *k, const bf16 *v, int T, int Hq, int Hkv, float scale,
-                    float scale_log2) {
+                    const bf16 *k, const bf16 *v, const int32_t *seq_start, int max_len, int Hq,
+                    int Hkv, float scale, float scale_log2, seal_cuda_fault *fault) {
   constexpr int LD = D + 8, DT = D / 8;
   extern __shared__ __align__(16) unsigned char fb_smem[];
   bf16 *Qs = (bf16 *)fb_smem;     /* [FB_ROWS][LD] */
@@ -237,15 +246,19 @@ __global__ void __launch_bounds__(FB_THREADS)
   bf16 *Ks = Os + FB_ROWS * LD;   /* [2][FB_BN][LD] */
   bf16 *Vs = Ks + 2 * FB_BN * LD; /* [2][FB_BN][LD] */
   int b = blockIdx.z, h = blockIdx.y, hk = h / (Hq / Hkv), i0 = blockIdx.x * FB_ROWS;
+  att_seq sq = att_seq_of(seq_start, NULL, b, 0, 0);
+  if (!att_seq_ok(sq, seq_start, b, max_len, fault)) return;
+  int T = sq.Tq, row0 = sq.q0;
+  if (i0 >= T) return; /* past a shorter sequence; block-uniform */
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, qd = lane % 4;
   int kv_last = min(i0 + FB_ROWS, T) - 1, ntiles = kv_last / FB_BN + 1;
-  fb_load<D, FB_ROWS>(Qs, q, b, i0, T - 1, T, Hq, h);
-  fb_load<D, FB_ROWS>(Os, dout, b, i0, T - 1, T, Hq, h);
-  fb_load<D, FB_BN>(Ks, k, b, 0, kv_last, T, Hkv, hk);
-  fb_load<D, FB_BN>(Vs, v, b, 0, kv_last, T, Hkv, hk);
+  fb_load<D, FB_ROWS>(Qs, q, row0, i0, T - 1, Hq, h);
+  fb_load<D, FB_ROWS>(Os, dout, row0, i0, T - 1, Hq, h);
+  fb_load<D, FB_BN>(Ks, k, row0, 0, kv_last, Hkv, hk);
+  fb_load<D, FB_BN>(Vs, v, row0, 0, kv_last, Hkv, hk);
   cp_async_commit();
   int r0 = i0 + warp * 16 + g, r1 = r0 + 8; /* this thread's query rows */
-  size_t at0 = ((size_t)b * Hq + h) * T + r0, at1 = at0 + 8;
+  size_t at0 = (size_t)(row0 + r0) * Hq + h, at1 = at0 + 8 * (size_t)Hq;
   float l0 = r0 < T ? lse[at0] * LOG2E : 0.0f, l1 = r1 < T ? lse[at1] * LOG2E : 0.0f;
   float d0 = r0 < T ? Dvec[at0] : 0.0f, d1 = r1 < T ? Dvec[at1] : 0.0f;
   float dQ[DT][4];
@@ -256,8 +269,8 @@ __global__ void __launch_bounds__(FB_THREADS)
   for (int j = 0; j < ntiles; j++) {
     int st = j & 1;
     if (j + 1 < ntiles) {
-      fb_load<D, FB_BN>(Ks + (st ^ 1) * FB_BN * LD, k, b, (j + 1) * FB_BN, kv_last, T, Hkv, hk);
-      fb_load<D, FB_BN>(Vs + (st ^ 1) * FB_BN * LD, v, b, (j + 1) * FB_BN, kv_last, T, Hkv, hk);
+      fb_load<D, FB_BN>(Ks + (st ^ 1) * FB_BN * LD, k, row0, (j + 1) * FB_BN, kv_last, Hkv, hk);
+      fb_load<D, FB_BN>(Vs + (st ^ 1) * FB_BN * LD, v, row0, (j + 1) * FB_BN, kv_last, Hkv, hk);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -280,7 +293,7 @@ __global__ void __launch_bounds__(FB_THREADS)
     frags_times_rows<D, 4>(dQ, dp, Kt, lane);
     __syncthreads();
   }
-  store_rows<D>(dq, dQ, scale, b, r0, T, Hq, h, qd);
+  store_rows<D>(dq, dQ, scale, row0, r0, T, Hq, h, qd);
 }
 
 /* ---- entry -------------------------------------------------------------------------- */
@@ -298,46 +311,57 @@ static size_t dq_smem() {
 template <int D>
 static void flash_backward(seal_backend *be, void *dq, void *dk, void *dv, const void *dout,
                            const float *lse, const float *Dvec, const void *q, const void *k,
-                           const void *v, int B, int T, int Hq, int Hkv) {
+                           const void *v, const int32_t *seq_start, int n_seq, int max_len, int Hq,
+                           int Hkv) {
   cudaStream_t s = seal_cuda_stream_of(be);
+  seal_cuda_fault *fault = seal_cuda_fault_of(be);
   float scale = 1.0f / sqrtf((float)D);
-  unsigned blocks = (unsigned)((T + FB_ROWS - 1) / FB_ROWS);
-  flash_dkdv_kernel<D><<<dim3(blocks, (unsigned)Hkv, (unsigned)B), FB_THREADS, dkdv_smem<D>(), s>>>(
-      (bf16 *)dk, (bf16 *)dv, (const bf16 *)dout, lse, Dvec, (const bf16 *)q, (const bf16 *)k,
-      (const bf16 *)v, T, Hq, Hkv, scale, scale * LOG2E);
+  unsigned blocks = (unsigned)((max_len + FB_ROWS - 1) / FB_ROWS);
+  flash_dkdv_kernel<D>
+      <<<dim3(blocks, (unsigned)Hkv, (unsigned)n_seq), FB_THREADS, dkdv_smem<D>(), s>>>(
+          (bf16 *)dk, (bf16 *)dv, (const bf16 *)dout, lse, Dvec, (const bf16 *)q, (const bf16 *)k,
+          (const bf16 *)v, seq_start, max_len, Hq, Hkv, scale, scale * LOG2E, fault);
   CUDA_CHECK_LAUNCH("flash_dkdv_kernel");
-  flash_dq_kernel<D><<<dim3(blocks, (unsigned)Hq, (unsigned)B), FB_THREADS, dq_smem<D>(), s>>>(
+  flash_dq_kernel<D><<<dim3(blocks, (unsigned)Hq, (unsigned)n_seq), FB_THREADS, dq_smem<D>(), s>>>(
       (bf16 *)dq, (const bf16 *)dout, lse, Dvec, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v,
-      T, Hq, Hkv, scale, scale * LOG2E);
+      seq_start, max_len, Hq, Hkv, scale, scale * LOG2E, fault);
   CUDA_CHECK_LAUNCH("flash_dq_kernel");
 }
 
 int seal_cuda_flash_attention_backward(seal_backend *be, void *dq, void *dk, void *dv,
                                        const void *dout, const void *out, const float *lse,
-                                       const void *q, const void *k, const void *v, int B, int T,
-                                       int Hq, int Hkv, int D) {
+                                       const void *q, const void *k, const void *v,
+                                       const int32_t *seq_start, int n_seq, int max_len, int Hq,
+                                       int Hkv, int D) {
   if (seal_cuda_ctx_of(be)->attention_reference) return 0;
   if (D != 48 && D != 64 && D != 80 && D != 96 && D != 128) return 0;
-  long rows = (long)B * T * Hq;
-  float *Dvec = (float *)seal_cuda_scratch(be, (size_t)rows * sizeof(float)); /* [B, Hq, T] */
-  flash_rowdot_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, seal_cuda_stream_of(be)>>>(
-      Dvec, (const bf16 *)dout, (const bf16 *)out, T, Hq, D, rows);
+  /* [N, Hq]; N (on the device) is at most n_seq * max_len */
+  float *Dvec = (float *)seal_cuda_scratch(be, (size_t)n_seq * max_len * Hq * sizeof(float));
+  long pairs = (long)max_len * Hq;
+  flash_rowdot_kernel<<<dim3((unsigned)((pairs + 7) / 8), (unsigned)n_seq), 256, 0,
+                        seal_cuda_stream_of(be)>>>(Dvec, (const bf16 *)dout, (const bf16 *)out,
+                                                   seq_start, Hq, D);
   CUDA_CHECK_LAUNCH("flash_rowdot_kernel");
   switch (D) {
     case 48:
-      flash_backward<48>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, B, T, Hq, Hkv);
+      flash_backward<48>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, seq_start, n_seq, max_len, Hq,
+                         Hkv);
       break;
     case 64:
-      flash_backward<64>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, B, T, Hq, Hkv);
+      flash_backward<64>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, seq_start, n_seq, max_len, Hq,
+                         Hkv);
       break;
     case 80:
-      flash_backward<80>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, B, T, Hq, Hkv);
+      flash_backward<80>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, seq_start, n_seq, max_len, Hq,
+                         Hkv);
       break;
     case 96:
-      flash_backward<96>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, B, T, Hq, Hkv);
+      flash_backward<96>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, seq_start, n_seq, max_len, Hq,
+                         Hkv);
       break;
     default:
-      flash_backward<128>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, B, T, Hq, Hkv);
+      flash_backward<128>(be, dq, dk, dv, dout, lse, Dvec, q, k, v, seq_start, n_seq, max_len, Hq,
+                          Hkv);
       break;
   }
   return 1;

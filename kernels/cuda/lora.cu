@@ -253,25 +253,44 @@ void seal_cuda_lora_merge(seal_backend *be, void *W, const float *A, const float
 /* ---- several adapters in one batch ------------------------------------------------ */
 
 /* Each adapter's sequences become one product: in place when they sit next to
- * each other, else their row blocks are gathered into the rows scratch by one
+ * each other, else their rows are gathered into the rows scratch by one
  * kernel (the sequence list travels as a kernel argument: no upload, nothing
  * that would stop graph capture), run through the single-adapter op and
- * scattered back. Groups of more than GROUP_SEQS sequences run in chunks. */
+ * scattered back. Groups of more than GROUP_SEQS sequences run in chunks.
+ * Sequences are packed rows of any length (seq_start, host). */
 #define GROUP_SEQS 128
 
+/* A chunk of one adapter's sequences: sequence seq[i] is rows start[i] ..
+ * of the full tensor and rows off[i] .. off[i+1]-1 of the gathered one. */
 struct seq_list {
   int n;
   int seq[GROUP_SEQS];
+  int start[GROUP_SEQS];
+  int off[GROUP_SEQS + 1];
 };
 
-/* Block i of n: dst[i] = src[seq[i]] (gather) or dst[seq[i]] = src[i]
- * (scatter), blocks of `units` 16-bit units (bf16 or half an f32). */
+/* Gathered row g of l: the sequence i with off[i] <= g < off[i+1]. */
+__device__ __forceinline__ int chunk_seq_of(const seq_list &l, int g) {
+  int lo = 0, hi = l.n - 1;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (l.off[mid] <= g)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+/* dst = the rows of l's sequences of src, in order (gather), or the inverse
+ * (scatter); rows of `units` 16-bit units (bf16 or half an f32). */
 __global__ void move_blocks_kernel(uint16_t *dst, const uint16_t *src, seq_list l, size_t units,
                                    int scatter) {
-  size_t total = (size_t)l.n * units;
+  size_t total = (size_t)l.off[l.n] * units;
   for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < total;
        k += (size_t)gridDim.x * blockDim.x) {
-    size_t i = k / units, j = k % units, far = (size_t)l.seq[i] * units + j;
+    int g = (int)(k / units), i = chunk_seq_of(l, g);
+    size_t far = ((size_t)l.start[i] + (g - l.off[i])) * units + k % units;
     if (scatter)
       dst[far] = src[k];
     else
@@ -279,11 +298,12 @@ __global__ void move_blocks_kernel(uint16_t *dst, const uint16_t *src, seq_list 
   }
 }
 
-/* The T-row blocks of l's sequences, `bytes_per_seq` each, between the full
- * tensor and its gathered copy. */
+/* The rows of l's sequences, `bytes_per_row` each, between the full tensor
+ * and its gathered copy. */
 static void move_blocks(seal_backend *be, void *full, void *gathered, const seq_list &l,
-                        size_t bytes_per_seq, int scatter) {
-  size_t units = bytes_per_seq / 2, total = (size_t)l.n * units;
+                        size_t bytes_per_row, int scatter) {
+  size_t units = bytes_per_row / 2, total = (size_t)l.off[l.n] * units;
+  if (total == 0) return;
   uint16_t *dst = (uint16_t *)(scatter ? full : gathered);
   const uint16_t *src = (const uint16_t *)(scatter ? gathered : full);
   move_blocks_kernel<<<seal_cuda_blocks(total, THREADS), THREADS, 0, seal_cuda_stream_of(be)>>>(
@@ -293,10 +313,17 @@ static void move_blocks(seal_backend *be, void *full, void *gathered, const seq_
 
 /* The next chunk of adapter g's sequences from sequence *from on; false when
  * none is left. */
-static bool next_chunk(const int *seq_group, int n_seq, int g, int *from, seq_list *l) {
+static bool next_chunk(const int *seq_group, const int *seq_start, int n_seq, int g, int *from,
+                       seq_list *l) {
   l->n = 0;
+  l->off[0] = 0;
   for (; *from < n_seq && l->n < GROUP_SEQS; (*from)++)
-    if (seq_group[*from] == g) l->seq[l->n++] = *from;
+    if (seq_group[*from] == g) {
+      int s = *from, i = l->n++;
+      l->seq[i] = s;
+      l->start[i] = seq_start[s];
+      l->off[i + 1] = l->off[i] + seq_start[s + 1] - seq_start[s];
+    }
   return l->n > 0;
 }
 
@@ -321,41 +348,41 @@ static void rows_pieces(seal_backend *be, int n, const size_t *bytes, char **out
 
 /* The shapes of a grouped call, for the per-chunk helpers. */
 struct grouped_shape {
-  int T, I, O, r;
+  int I, O, r;
   float scale;
 };
 
 static void forward_chunk(seal_backend *be, void *out, float *h, const void *x, const float *A,
                           const float *B, const seq_list &l, const grouped_shape &s) {
-  size_t R = (size_t)l.n * s.T, s0 = (size_t)l.seq[0] * s.T;
+  size_t R = (size_t)l.off[l.n], s0 = (size_t)l.start[0];
+  if (R == 0) return;
   if (consecutive(l)) {
     seal_cuda_lora_forward(be, (bf16 *)out + s0 * s.O, h + s0 * s.r, (const bf16 *)x + s0 * s.I, A,
                            B, (int)R, s.I, s.O, s.r, s.scale);
     return;
   }
-  size_t seq_x = (size_t)s.T * s.I * sizeof(bf16), seq_o = (size_t)s.T * s.O * sizeof(bf16);
-  size_t seq_h = (size_t)s.T * s.r * sizeof(float),
-         bytes[3] = {l.n * seq_x, l.n * seq_o, l.n * seq_h};
+  size_t row_x = (size_t)s.I * sizeof(bf16), row_o = (size_t)s.O * sizeof(bf16);
+  size_t row_h = (size_t)s.r * sizeof(float), bytes[3] = {R * row_x, R * row_o, R * row_h};
   char *p[3];
   rows_pieces(be, 3, bytes, p);
-  move_blocks(be, (void *)x, p[0], l, seq_x, 0);
-  move_blocks(be, out, p[1], l, seq_o, 0);
+  move_blocks(be, (void *)x, p[0], l, row_x, 0);
+  move_blocks(be, out, p[1], l, row_o, 0);
   seal_cuda_lora_forward(be, p[1], (float *)p[2], p[0], A, B, (int)R, s.I, s.O, s.r, s.scale);
-  move_blocks(be, out, p[1], l, seq_o, 1);
-  move_blocks(be, h, p[2], l, seq_h, 1);
+  move_blocks(be, out, p[1], l, row_o, 1);
+  move_blocks(be, h, p[2], l, row_h, 1);
 }
 
 void seal_cuda_lora_forward_grouped(seal_backend *be, void *out, float *h, const void *x,
                                     const float *A, const float *B, size_t group_stride,
-                                    const int *seq_group, int n_seq, int T, int I, int O, int r,
-                                    float scale) {
-  if (n_seq <= 0 || T <= 0 || r <= 0) return;
-  grouped_shape sh = {T, I, O, r, scale};
+                                    const int *seq_group, const int *seq_start, int n_seq, int I,
+                                    int O, int r, float scale) {
+  if (n_seq <= 0 || r <= 0) return;
+  grouped_shape sh = {I, O, r, scale};
   for (int s = 0; s < n_seq; s++) {
     int g = seq_group[s], from = s;
     if (g < 0 || seen_before(seq_group, s)) continue;
     seq_list l;
-    while (next_chunk(seq_group, n_seq, g, &from, &l))
+    while (next_chunk(seq_group, seq_start, n_seq, g, &from, &l))
       forward_chunk(be, out, h, x, A + (size_t)g * group_stride, B + (size_t)g * group_stride, l,
                     sh);
   }
@@ -377,7 +404,8 @@ struct grouped_bwd {
 
 static void backward_chunk(seal_backend *be, const grouped_bwd &t, const adapter_of &ad,
                            const seq_list &l, const grouped_shape &s) {
-  size_t R = (size_t)l.n * s.T, s0 = (size_t)l.seq[0] * s.T;
+  size_t R = (size_t)l.off[l.n], s0 = (size_t)l.start[0];
+  if (R == 0) return;
   if (consecutive(l)) {
     seal_cuda_lora_backward(be, t.dx ? (bf16 *)t.dx + s0 * s.I : NULL, ad.dA, ad.dB,
                             t.dh + s0 * s.r, (const bf16 *)t.dout + s0 * s.O,
@@ -385,29 +413,29 @@ static void backward_chunk(seal_backend *be, const grouped_bwd &t, const adapter
                             s.O, s.r, s.scale);
     return;
   }
-  size_t seq_x = (size_t)s.T * s.I * sizeof(bf16), seq_o = (size_t)s.T * s.O * sizeof(bf16);
-  size_t seq_h = (size_t)s.T * s.r * sizeof(float);
+  size_t row_x = (size_t)s.I * sizeof(bf16), row_o = (size_t)s.O * sizeof(bf16);
+  size_t row_h = (size_t)s.r * sizeof(float);
   /* dout, x, h, dh, dx (when asked) */
-  size_t bytes[5] = {l.n * seq_o, l.n * seq_x, l.n * seq_h, l.n * seq_h, t.dx ? l.n * seq_x : 0};
+  size_t bytes[5] = {R * row_o, R * row_x, R * row_h, R * row_h, t.dx ? R * row_x : 0};
   char *p[5];
   rows_pieces(be, 5, bytes, p);
-  move_blocks(be, (void *)t.dout, p[0], l, seq_o, 0);
-  move_blocks(be, (void *)t.x, p[1], l, seq_x, 0);
-  move_blocks(be, (void *)t.h, p[2], l, seq_h, 0);
-  if (t.dx) move_blocks(be, t.dx, p[4], l, seq_x, 0);
+  move_blocks(be, (void *)t.dout, p[0], l, row_o, 0);
+  move_blocks(be, (void *)t.x, p[1], l, row_x, 0);
+  move_blocks(be, (void *)t.h, p[2], l, row_h, 0);
+  if (t.dx) move_blocks(be, t.dx, p[4], l, row_x, 0);
   seal_cuda_lora_backward(be, p[4], ad.dA, ad.dB, (float *)p[3], p[0], p[1], ad.A, ad.B,
                           (const float *)p[2], (int)R, s.I, s.O, s.r, s.scale);
-  move_blocks(be, t.dh, p[3], l, seq_h, 1);
-  if (t.dx) move_blocks(be, t.dx, p[4], l, seq_x, 1);
+  move_blocks(be, t.dh, p[3], l, row_h, 1);
+  if (t.dx) move_blocks(be, t.dx, p[4], l, row_x, 1);
 }
 
 void seal_cuda_lora_backward_grouped(seal_backend *be, void *dx, float *dA, float *dB, float *dh,
                                      const void *dout, const void *x, const float *A,
                                      const float *B, const float *h, size_t group_stride,
-                                     const int *seq_group, int n_seq, int T, int I, int O, int r,
-                                     float scale) {
-  if (n_seq <= 0 || T <= 0 || r <= 0) return;
-  grouped_shape sh = {T, I, O, r, scale};
+                                     const int *seq_group, const int *seq_start, int n_seq, int I,
+                                     int O, int r, float scale) {
+  if (n_seq <= 0 || r <= 0) return;
+  grouped_shape sh = {I, O, r, scale};
   grouped_bwd t = {dx, dh, dout, x, h};
   for (int s = 0; s < n_seq; s++) {
     int g = seq_group[s], from = s;
@@ -415,6 +443,6 @@ void seal_cuda_lora_backward_grouped(seal_backend *be, void *dx, float *dA, floa
     size_t off = (size_t)g * group_stride;
     adapter_of ad = {dA + off, dB + off, A + off, B + off};
     seq_list l;
-    while (next_chunk(seq_group, n_seq, g, &from, &l)) backward_chunk(be, t, ad, l, sh);
+    while (next_chunk(seq_group, seq_start, n_seq, g, &from, &l)) backward_chunk(be, t, ad, l, sh);
   }
 }

@@ -566,7 +566,7 @@ static void case_attention_lse(lab *L, int B, int Tq, int Tk, int Hq, int Hkv, i
          qpos = make_ids(L, B, 0, training ? 0 : Tk - Tq);
   args_t a = {{&out, &lse, &q, &k, &v, &qpos}, {B, Tq, Tk, Hq, Hkv, D, no_lse}, {0}};
   lab_out outs[] = {{&out, "out", TOL_ACT, 1, (size_t)Hq * D},
-                    {&lse, "lse", TOL_F32, 1, (size_t)Tq}};
+                    {&lse, "lse", TOL_F32, 1, (size_t)Hq}};
   run_case(L, "attention",
            SHAPE("B%d Tq%d Tk%d H%d/%d D%d%s", B, Tq, Tk, Hq, Hkv, D, no_lse ? " no lse" : ""),
            run_attention, &a, outs, no_lse ? 1 : 2);
@@ -594,6 +594,59 @@ static void lab_attention(lab *L) {
   case_attention(L, s ? 1 : 2, s ? 9 : 77, s ? 40 : 333, s ? 7 : 28, 1, 128, 0);
   case_attention_lse(L, s ? 2 : 4, s ? 37 : 129, s ? 37 : 129, s ? 4 : 32, s ? 2 : 8, 64, 1, 1);
   case_attention_lse(L, s ? 2 : 8, 1, s ? 50 : 500, s ? 4 : 32, s ? 2 : 8, 64, 0, 1);
+}
+
+/* n_seq packed sequences of the lengths len[] (i32 seq_start [n_seq + 1] on
+ * both backends); their rows and the longest. */
+static tensor make_seq_start(lab *L, const int *len, int n_seq, int *N, int *max_len) {
+  tensor t = make(L, 'i', (size_t)n_seq + 1, 0);
+  *N = 0, *max_len = 0;
+  for (int s = 0; s < n_seq; s++) {
+    t.ids[s] = *N;
+    *N += len[s];
+    if (len[s] > *max_len) *max_len = len[s];
+  }
+  t.ids[n_seq] = *N;
+  upload(L, &t);
+  return t;
+}
+
+/* t[]: out lse q k v seq_start; i[]: n_seq max_len Hq Hkv D no_lse */
+static void run_attention_varlen(seal_backend *be, int gpu, void *p) {
+  args_t *a = p;
+  be->ops->attention_varlen(be, P(a->t[0]), a->i[5] ? NULL : PF(a->t[1]), P(a->t[2]), P(a->t[3]),
+                            P(a->t[4]), PI(a->t[5]), a->i[0], a->i[1], a->i[2], a->i[3], a->i[4]);
+}
+static void case_attention_varlen(lab *L, const int *len, int n_seq, int Hq, int Hkv, int D,
+                                  int no_lse) {
+  char shape[64];
+  int N, max_len;
+  tensor seq = make_seq_start(L, len, n_seq, &N, &max_len);
+  tensor out = make(L, 'a', (size_t)N * Hq * D, 1), lse = make(L, 'f', (size_t)N * Hq, 1),
+         q = make(L, 'a', (size_t)N * Hq * D, 1), k = make(L, 'a', (size_t)N * Hkv * D, 1),
+         v = make(L, 'a', (size_t)N * Hkv * D, 1);
+  args_t a = {{&out, &lse, &q, &k, &v, &seq}, {n_seq, max_len, Hq, Hkv, D, no_lse}, {0}};
+  lab_out outs[] = {{&out, "out", TOL_ACT, 1, (size_t)Hq * D},
+                    {&lse, "lse", TOL_F32, 1, (size_t)Hq}};
+  run_case(
+      L, "attention_varlen",
+      SHAPE("S%d N%d max%d H%d/%d D%d%s", n_seq, N, max_len, Hq, Hkv, D, no_lse ? " no lse" : ""),
+      run_attention_varlen, &a, outs, no_lse ? 1 : 2);
+  release(L, &out), release(L, &lse), release(L, &q), release(L, &k), release(L, &v),
+      release(L, &seq);
+}
+/* Mixed lengths (1, 2, 17, 64 and ones across the 64-row tiles) on the
+ * tensor-core head sizes and one the reference kernel runs (256), GQA. */
+static void lab_attention_varlen(lab *L) {
+  int s = L->small;
+  static const int mixed[4] = {1, 2, 17, 64}, demo[6] = {38, 23, 41, 17, 30, 9};
+  static const int wide[5] = {301, 1, 130, 2, 203}, small_wide[5] = {70, 1, 33, 2, 45};
+  case_attention_varlen(L, mixed, 4, s ? 4 : 9, s ? 2 : 3, 64, 0);
+  case_attention_varlen(L, s ? small_wide : wide, 5, s ? 6 : 12, s ? 2 : 4, 48, 0);
+  case_attention_varlen(L, s ? small_wide : wide, 5, s ? 14 : 28, s ? 2 : 4, 128, 0);
+  case_attention_varlen(L, demo, 6, 9, 3, 64, 0); /* SmolLM2-135M, an inner loop's lines */
+  case_attention_varlen(L, mixed, 4, 3, 3, 80, 1);
+  case_attention_varlen(L, mixed, 4, 2, 1, 256, 0);
 }
 
 static void run_swiglu(seal_backend *be, int gpu, void *p) {
@@ -698,42 +751,61 @@ static void lab_rmsnorm_backward(lab *L) {
 }
 
 /* Each backend's own forward provides out and lse (as in training), then the
- * backward runs; t[]: dq dk dv dout out lse q k v qpos. */
+ * backward runs; t[]: dq dk dv dout out lse q k v seq_start; i[]: n_seq max_len
+ * Hq Hkv D. */
 static void run_attention_bwd(seal_backend *be, int gpu, void *p) {
   args_t *a = p;
-  int B = a->i[0], T = a->i[1], Hq = a->i[2], Hkv = a->i[3], D = a->i[4];
   be->ops->attention_backward(be, P(a->t[0]), P(a->t[1]), P(a->t[2]), P(a->t[3]), P(a->t[4]),
-                              PF(a->t[5]), P(a->t[6]), P(a->t[7]), P(a->t[8]), B, T, Hq, Hkv, D);
+                              PF(a->t[5]), P(a->t[6]), P(a->t[7]), P(a->t[8]), PI(a->t[9]), a->i[0],
+                              a->i[1], a->i[2], a->i[3], a->i[4]);
 }
-static void case_attention_bwd(lab *L, int B, int T, int Hq, int Hkv, int D) {
+static void case_attention_bwd(lab *L, const int *len, int n_seq, int Hq, int Hkv, int D) {
   char shape[64];
-  size_t nq = (size_t)B * T * Hq * D, nk = (size_t)B * T * Hkv * D;
+  int N, max_len;
+  tensor seq = make_seq_start(L, len, n_seq, &N, &max_len);
+  size_t nq = (size_t)N * Hq * D, nk = (size_t)N * Hkv * D;
   tensor dq = make(L, 'a', nq, 1), dk = make(L, 'a', nk, 1), dv = make(L, 'a', nk, 1),
          dout = make(L, 'a', nq, 1), out = make(L, 'a', nq, 1),
-         lse = make(L, 'f', (size_t)B * Hq * T, 1), q = make(L, 'a', nq, 1),
-         k = make(L, 'a', nk, 1), v = make(L, 'a', nk, 1), qpos = make_ids(L, B, 0, 0);
+         lse = make(L, 'f', (size_t)N * Hq, 1), q = make(L, 'a', nq, 1), k = make(L, 'a', nk, 1),
+         v = make(L, 'a', nk, 1);
   for (int g = 0; g < 2; g++) {
     seal_backend *be = g ? L->gpu : L->cpu;
     int gpu = g;
-    be->ops->attention(be, P(&out), PF(&lse), P(&q), P(&k), P(&v), PI(&qpos), B, T, T, Hq, Hkv, D);
+    be->ops->attention_varlen(be, P(&out), PF(&lse), P(&q), P(&k), P(&v), PI(&seq), n_seq, max_len,
+                              Hq, Hkv, D);
   }
-  args_t a = {{&dq, &dk, &dv, &dout, &out, &lse, &q, &k, &v, &qpos}, {B, T, Hq, Hkv, D}, {0}};
+  args_t a = {
+      {&dq, &dk, &dv, &dout, &out, &lse, &q, &k, &v, &seq}, {n_seq, max_len, Hq, Hkv, D}, {0}};
   /* out and D_i = do.o carry the forward's bf16 rounding into dS: looser */
   lab_out outs[] = {{&dq, "dq", 2e-2, 1, (size_t)Hq * D},
                     {&dk, "dk", 2e-2, 1, (size_t)Hkv * D},
                     {&dv, "dv", 2e-2, 1, (size_t)Hkv * D}};
-  run_case(L, "attention_backward", SHAPE("B%d T%d H%d/%d D%d", B, T, Hq, Hkv, D),
-           run_attention_bwd, &a, outs, N_OUTS(outs));
-  tensor *all[] = {&dq, &dk, &dv, &dout, &out, &lse, &q, &k, &v, &qpos};
+  run_case(L, "attention_backward",
+           SHAPE("S%d N%d max%d H%d/%d D%d", n_seq, N, max_len, Hq, Hkv, D), run_attention_bwd, &a,
+           outs, N_OUTS(outs));
+  tensor *all[] = {&dq, &dk, &dv, &dout, &out, &lse, &q, &k, &v, &seq};
   for (int i = 0; i < 10; i++) release(L, all[i]);
+}
+/* One sequence (the padded form's shapes), B of equal length, and packed
+ * mixed lengths. */
+static void case_attention_bwd_equal(lab *L, int B, int T, int Hq, int Hkv, int D) {
+  int len[8];
+  for (int b = 0; b < B && b < 8; b++) len[b] = T;
+  case_attention_bwd(L, len, B < 8 ? B : 8, Hq, Hkv, D);
 }
 static void lab_attention_backward(lab *L) {
   int s = L->small;
-  case_attention_bwd(L, s ? 1 : 2, s ? 37 : 256, s ? 4 : 32, s ? 2 : 8, 64);
-  case_attention_bwd(L, 1, s ? 33 : 128, s ? 2 : 28, s ? 1 : 4, s ? 80 : 128);
-  case_attention_bwd(L, 1, s ? 45 : 301, s ? 6 : 12, s ? 2 : 4, 48); /* issue 14's */
-  case_attention_bwd(L, 1, s ? 70 : 203, s ? 14 : 28, s ? 2 : 4, 128);
-  case_attention_bwd(L, s ? 1 : 2, s ? 67 : 130, s ? 3 : 8, s ? 3 : 8, 64);
+  case_attention_bwd_equal(L, s ? 1 : 2, s ? 37 : 256, s ? 4 : 32, s ? 2 : 8, 64);
+  case_attention_bwd_equal(L, 1, s ? 33 : 128, s ? 2 : 28, s ? 1 : 4, s ? 80 : 128);
+  case_attention_bwd_equal(L, 1, s ? 45 : 301, s ? 6 : 12, s ? 2 : 4, 48); /* issue 14's */
+  case_attention_bwd_equal(L, 1, s ? 70 : 203, s ? 14 : 28, s ? 2 : 4, 128);
+  case_attention_bwd_equal(L, s ? 1 : 2, s ? 67 : 130, s ? 3 : 8, s ? 3 : 8, 64);
+  static const int mixed[4] = {1, 2, 17, 64}, demo[6] = {38, 23, 41, 17, 30, 9};
+  static const int wide[5] = {301, 1, 130, 2, 203}, small_wide[5] = {70, 1, 33, 2, 45};
+  case_attention_bwd(L, mixed, 4, s ? 4 : 9, s ? 2 : 3, 64);
+  case_attention_bwd(L, s ? small_wide : wide, 5, s ? 14 : 28, s ? 2 : 4, 128);
+  case_attention_bwd(L, demo, 6, 9, 3, 64);
+  case_attention_bwd(L, mixed, 4, 2, 1, 256); /* the CUDA-core kernels */
 }
 
 static void run_swiglu_bwd(seal_backend *be, int gpu, void *p) {
@@ -862,6 +934,7 @@ static void lab_lora_merge(lab *L) { lora_shapes(L, case_lora_merge); }
  * paths, and the rows left alone. */
 #define GROUPS 3
 static int lab_seq_group[64];
+static int lab_seq_start[65]; /* host: packed rows of mixed lengths around T */
 
 static void fill_seq_groups(int n_seq) {
   static const int pattern[8] = {2, 0, -1, 2, 1, 1, 0, 2};
@@ -874,8 +947,17 @@ typedef struct {
   tensor out, h, x, P, dx, dP, dh, dout;
 } grouped_set;
 
+/* Sequence s of a grouped set: T rows at T = 1 (decoding), else 1 .. 2T-1
+ * rows (packed training rows of mixed lengths). */
+static size_t fill_seq_starts(int S, int T) {
+  lab_seq_start[0] = 0;
+  for (int s = 0; s < S && s < 64; s++)
+    lab_seq_start[s + 1] = lab_seq_start[s] + (T == 1 ? 1 : 1 + (s * 13 + 5) % (2 * T - 1));
+  return (size_t)lab_seq_start[S < 64 ? S : 64];
+}
+
 static void grouped_make(lab *L, grouped_set *gs, int S, int T, int I, int O, int r) {
-  size_t N = (size_t)S * T;
+  size_t N = fill_seq_starts(S, T);
   *gs = (grouped_set){.S = S, .T = T, .I = I, .O = O, .r = r, .stride = (size_t)r * (I + O)};
   gs->out = make(L, 'a', N * O, 1), gs->h = make(L, 'f', N * r, 1);
   gs->x = make(L, 'a', N * I, 1), gs->P = make(L, 'f', GROUPS * gs->stride, 0.02f);
@@ -903,7 +985,7 @@ static void run_lora_fwd_grouped(seal_backend *be, int gpu, void *p) {
   args_t *a = p;
   const float *A = PF(a->t[3]), *B = A + (size_t)a->i[4] * a->i[2];
   be->ops->lora_forward_grouped(be, P(a->t[0]), PF(a->t[1]), P(a->t[2]), A, B, (size_t)a->i[5],
-                                lab_seq_group, a->i[0], a->i[1], a->i[2], a->i[3], a->i[4],
+                                lab_seq_group, lab_seq_start, a->i[0], a->i[2], a->i[3], a->i[4],
                                 a->f[0]);
 }
 static void case_lora_forward_grouped(lab *L, int S, int T, int I, int O, int r) {
@@ -915,7 +997,7 @@ static void case_lora_forward_grouped(lab *L, int S, int T, int I, int O, int r)
    * one row per sequence runs each adapter's few rows on the f32 kernels */
   lab_out outs[] = {{&gs.out, "out", TOL_ACT, 0, (size_t)O},
                     {&gs.h, "h", T == 1 ? TOL_F32 : TOL_ACT, 0, (size_t)r}};
-  run_case(L, "lora_forward_grouped", SHAPE("S%d T%d I%d O%d r%d", S, T, I, O, r),
+  run_case(L, "lora_forward_grouped", SHAPE("S%d T~%d I%d O%d r%d", S, T, I, O, r),
            run_lora_fwd_grouped, &f, outs, N_OUTS(outs));
   grouped_release(L, &gs);
 }
@@ -929,7 +1011,7 @@ static void run_lora_bwd_grouped(seal_backend *be, int gpu, void *p) {
   const float *A = PF(a->t[5]);
   be->ops->lora_backward_grouped(be, P(a->t[0]), dA, dA + b_off, PF(a->t[2]), P(a->t[3]),
                                  P(a->t[4]), A, A + b_off, PF(a->t[6]), (size_t)a->i[5],
-                                 lab_seq_group, a->i[0], a->i[1], a->i[2], a->i[3], a->i[4],
+                                 lab_seq_group, lab_seq_start, a->i[0], a->i[2], a->i[3], a->i[4],
                                  a->f[0]);
 }
 /* h as each backend's own grouped forward leaves it. */
@@ -946,7 +1028,7 @@ static void case_lora_backward_grouped(lab *L, int S, int T, int I, int O, int r
   lab_out outs[] = {{&gs.dx, "dx", TOL_ACT, 0, (size_t)I},
                     {&gs.dP, "dA dB", TOL_ACT, 0, (size_t)I},
                     {&gs.dh, "dh", TOL_ACT, 0, (size_t)r}};
-  run_case(L, "lora_backward_grouped", SHAPE("S%d T%d I%d O%d r%d", S, T, I, O, r),
+  run_case(L, "lora_backward_grouped", SHAPE("S%d T~%d I%d O%d r%d", S, T, I, O, r),
            run_lora_bwd_grouped, &b, outs, N_OUTS(outs));
   grouped_release(L, &gs);
 }
