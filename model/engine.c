@@ -181,8 +181,9 @@ void seal_engine_answer_certainty(seal_engine *eng, const seal_lora *lora, seal_
   int32_t *p;
   int np = seal_engine_encode_prompt(eng, prompt, &p);
   int n = np + gen->n + (gen->hit_eos ? 1 : 0);
-  SEAL_CHECK(np > 0 && n <= a->cap_rows, "an answer of %d tokens after a prompt of %d does not fit %d",
-             n - np, np, a->cap_rows);
+  SEAL_CHECK(np > 0 && n <= a->cap_rows,
+             "an answer of %d tokens after a prompt of %d does not fit %d", n - np, np,
+             a->cap_rows);
   int32_t *ids = seal_malloc((size_t)n * sizeof(int32_t)); /* [n] prompt, answer, its EOS */
   memcpy(ids, p, (size_t)np * sizeof(int32_t));
   memcpy(ids + np, gen->ids, (size_t)gen->n * sizeof(int32_t));
