@@ -12,8 +12,10 @@
  *   backend.c      memory ops and the ops table
  *   elementwise.c  embedding, add, swiglu (+backward), rope, kv_write
  *   norm.c         rmsnorm, residual_rmsnorm, rmsnorm_backward
- *   matmul.c       matmul, matmul_backward_input, LoRA forward/backward/merge (cblas_sgemm;
- *                  an AVX2 kernel for decoding's few rows)
+ *   matmul.c       matmul, matmul_backward_input, lora_merge (cblas_sgemm; an AVX2
+ *                  kernel for decoding's few rows)
+ *   lora.c         LoRA forward/backward for one adapter (kernels of their own for
+ *                  ranks up to SEAL_CPU_LORA_MAX_RANK, cblas_sgemm beyond)
  *   lora_grouped.c LoRA forward/backward with an adapter per sequence (one product per adapter)
  *   matmul_bf16.c  the same for bf16 base matrices ("cpu:bf16"), and embedding
  *   attention.c    causal GQA attention forward and backward (blocked sgemm)
@@ -31,6 +33,8 @@
 #ifndef SEAL_KERNELS_CPU_H
 #define SEAL_KERNELS_CPU_H
 
+#include <stdbool.h>
+
 #include "kernels/ops.h"
 
 /* Elements below which an OpenMP parallel region costs more than it saves (and,
@@ -41,6 +45,20 @@
 #define SEAL_CPU_FEW_ROWS 8
 /* Weight rows per work item of the few-rows matmul's parallel loop. */
 #define SEAL_CPU_FEW_ROWS_CHUNK 32
+
+/* LoRA ranks up to this take lora.c's own kernels; higher ones cblas_sgemm. */
+#define SEAL_CPU_LORA_MAX_RANK 64
+/* Rows from which LoRA's products go back to cblas_sgemm (long sequences,
+ * where its packed blocking wins: docs/perf.md). */
+#define SEAL_CPU_LORA_SGEMM_ROWS 256
+/* Multiply-adds per column, N * r * (I + O), from which a LoRA op runs as a
+ * parallel region (below it, waking a second thread costs more than it saves). */
+#define SEAL_CPU_LORA_PARALLEL_MIN ((size_t)1 << 16)
+
+/* Whether lora.c may use its AVX2+FMA kernels when the processor has them
+ * (default true); false runs the plain ones, which the tests check too. Not
+ * for use while a LoRA op runs. */
+void seal_cpu_lora_allow_avx2(bool allowed);
 
 /* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, K the inner size,
  * op = transpose when trans_* is non-zero (cblas_sgemm; K = 0 scales C). */

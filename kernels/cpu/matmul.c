@@ -1,6 +1,6 @@
 /* kernels/cpu/matmul.c — every GEMM of the CPU backend, through OpenBLAS
- * cblas_sgemm: the base linear layers (forward, input gradient) and LoRA
- * (forward, backward, merge), except the forward products of at most 8 rows
+ * cblas_sgemm: the base linear layers (forward, input gradient) and LoRA's
+ * merge (LoRA's forward and backward are in lora.c), except the forward products of at most 8 rows
  * (decoding), which have a kernel of their own here; with bf16 base matrices
  * the base ones go to matmul_bf16.c. The choice was measured against BLIS and
  * oneDNN at these shapes (bench/gemm_libs.c, docs/perf.md). All matrices are
@@ -72,29 +72,6 @@ void seal_cpu_matmul_backward_input(seal_backend *be, void *dinp, const void *do
   }
   /* dinp[N, I] (+)= dout[N, O] @ weight[O, I] */
   seal_cpu_sgemm(0, 0, N, I, O, 1.0f, dout, O, weight, I, accumulate ? 1.0f : 0.0f, dinp, I);
-}
-
-void seal_cpu_lora_forward(seal_backend *be, void *out, float *h, const void *x, const float *A,
-                           const float *B, int N, int I, int O, int r, float scale) {
-  (void)be;
-  /* h[N, r] = x[N, I] @ A[r, I]^T */
-  seal_cpu_sgemm(0, 1, N, r, I, 1.0f, x, I, A, I, 0.0f, h, r);
-  /* out[N, O] += scale * h[N, r] @ B[O, r]^T */
-  seal_cpu_sgemm(0, 1, N, O, r, scale, h, r, B, r, 1.0f, out, O);
-}
-
-void seal_cpu_lora_backward(seal_backend *be, void *dx, float *dA, float *dB, float *dh,
-                            const void *dout, const void *x, const float *A, const float *B,
-                            const float *h, int N, int I, int O, int r, float scale) {
-  (void)be;
-  /* dB[O, r] += scale * dout[N, O]^T @ h[N, r] */
-  seal_cpu_sgemm(1, 0, O, r, N, scale, dout, O, h, r, 1.0f, dB, r);
-  /* dh[N, r] = scale * dout[N, O] @ B[O, r] */
-  seal_cpu_sgemm(0, 0, N, r, O, scale, dout, O, B, r, 0.0f, dh, r);
-  /* dA[r, I] += dh[N, r]^T @ x[N, I] */
-  seal_cpu_sgemm(1, 0, r, I, N, 1.0f, dh, r, x, I, 1.0f, dA, I);
-  /* dx[N, I] += dh[N, r] @ A[r, I] */
-  if (dx) seal_cpu_sgemm(0, 0, N, I, r, 1.0f, dh, r, A, I, 1.0f, dx, I);
 }
 
 void seal_cpu_lora_merge(seal_backend *be, void *W, const float *A, const float *B, int O, int I,
