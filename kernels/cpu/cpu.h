@@ -51,9 +51,12 @@
 /* Rows from which LoRA's products go back to cblas_sgemm (long sequences,
  * where its packed blocking wins: docs/perf.md). */
 #define SEAL_CPU_LORA_SGEMM_ROWS 256
-/* Multiply-adds per column, N * r * (I + O), from which a LoRA op runs as a
- * parallel region (below it, waking a second thread costs more than it saves). */
-#define SEAL_CPU_LORA_PARALLEL_MIN ((size_t)1 << 16)
+/* N * r * (I + O), a LoRA forward's multiply-adds, from which a LoRA op runs
+ * as one parallel region: about 50 us of one thread's work, enough to pay for
+ * waking a sleeping second thread. Below it (decoding; the demo's attention
+ * projections) the op never waits for a second thread to be scheduled, which
+ * on a machine busier than its cores costs more than the op (docs/perf.md). */
+#define SEAL_CPU_LORA_PARALLEL_MIN ((size_t)1 << 20)
 
 /* Whether lora.c may use its AVX2+FMA kernels when the processor has them
  * (default true); false runs the plain ones, which the tests check too. Not

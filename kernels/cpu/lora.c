@@ -15,6 +15,7 @@
  * results do not depend on the thread count. Both have an AVX2+FMA kernel and
  * a plain fallback for processors without those instructions. */
 #include <immintrin.h>
+#include <omp.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -64,46 +65,62 @@ __attribute__((target("avx2,fma"))) static inline __m256i first_lanes(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* Stores one row of a block: c[0, 16) (+)= scale * (v0, v1), masked to the
+ * lanes k0, k1 when `masked`. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void bcast_store_row(
+    const bcast_product *p, float *c, __m256 v0, __m256 v1, __m256i k0, __m256i k1, bool masked) {
+  __m256 s = _mm256_set1_ps(p->scale);
+  v0 = _mm256_mul_ps(s, v0), v1 = _mm256_mul_ps(s, v1);
+  if (masked) {
+    if (p->accumulate) {
+      v0 = _mm256_add_ps(_mm256_maskload_ps(c, k0), v0);
+      v1 = _mm256_add_ps(_mm256_maskload_ps(c + 8, k1), v1);
+    }
+    _mm256_maskstore_ps(c, k0, v0);
+    _mm256_maskstore_ps(c + 8, k1, v1);
+  } else {
+    if (p->accumulate) {
+      v0 = _mm256_add_ps(_mm256_loadu_ps(c), v0);
+      v1 = _mm256_add_ps(_mm256_loadu_ps(c + 8), v1);
+    }
+    _mm256_storeu_ps(c, v0);
+    _mm256_storeu_ps(c + 8, v1);
+  }
+}
+
 /* Rows [m0, m0 + 4) clamped to m1 (the block's last rows repeat a row of the
  * range and are not stored), columns [w0, w0 + nw), nw <= 16, masked when
- * `masked` (a constant at each call, so both forms are inlined loops). */
+ * `masked` (a constant at each call, so both forms are inlined loops). The
+ * 8 accumulators are named, not an array, so that they stay in registers. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void bcast_block_avx2(
     const bcast_product *p, int m0, int m1, int w0, int nw, bool masked) {
-  const float *x[BCAST_ROWS];
-  for (int i = 0; i < BCAST_ROWS; i++) x[i] = p->x + (m0 + i < m1 ? m0 + i : m1 - 1) * p->sm;
+  size_t sj = p->sj, ldy = p->ldy;
+  const float *x0 = p->x + (size_t)m0 * p->sm;
+  const float *x1 = p->x + (size_t)(m0 + 1 < m1 ? m0 + 1 : m1 - 1) * p->sm;
+  const float *x2 = p->x + (size_t)(m0 + 2 < m1 ? m0 + 2 : m1 - 1) * p->sm;
+  const float *x3 = p->x + (size_t)(m0 + 3 < m1 ? m0 + 3 : m1 - 1) * p->sm;
   __m256i k0 = first_lanes(nw), k1 = first_lanes(nw - 8);
-  __m256 a[BCAST_ROWS][2];
-  for (int i = 0; i < BCAST_ROWS; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
+  __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
   const float *y = p->y + w0;
-  for (int j = 0; j < p->J; j++, y += p->ldy) {
+  for (int j = 0; j < p->J; j++, y += ldy) {
     __m256 y0 = masked ? _mm256_maskload_ps(y, k0) : _mm256_loadu_ps(y);
     __m256 y1 = masked ? _mm256_maskload_ps(y + 8, k1) : _mm256_loadu_ps(y + 8);
-    for (int i = 0; i < BCAST_ROWS; i++) {
-      __m256 b = _mm256_broadcast_ss(x[i] + j * p->sj);
-      a[i][0] = _mm256_fmadd_ps(b, y0, a[i][0]);
-      a[i][1] = _mm256_fmadd_ps(b, y1, a[i][1]);
-    }
+    size_t o = (size_t)j * sj;
+    __m256 b = _mm256_broadcast_ss(x0 + o);
+    a00 = _mm256_fmadd_ps(b, y0, a00), a01 = _mm256_fmadd_ps(b, y1, a01);
+    b = _mm256_broadcast_ss(x1 + o);
+    a10 = _mm256_fmadd_ps(b, y0, a10), a11 = _mm256_fmadd_ps(b, y1, a11);
+    b = _mm256_broadcast_ss(x2 + o);
+    a20 = _mm256_fmadd_ps(b, y0, a20), a21 = _mm256_fmadd_ps(b, y1, a21);
+    b = _mm256_broadcast_ss(x3 + o);
+    a30 = _mm256_fmadd_ps(b, y0, a30), a31 = _mm256_fmadd_ps(b, y1, a31);
   }
-  __m256 s = _mm256_set1_ps(p->scale);
-  for (int i = 0; i < BCAST_ROWS && m0 + i < m1; i++) {
-    float *c = p->c + (m0 + i) * p->ldc + w0;
-    __m256 v0 = _mm256_mul_ps(s, a[i][0]), v1 = _mm256_mul_ps(s, a[i][1]);
-    if (masked) {
-      if (p->accumulate) {
-        v0 = _mm256_add_ps(_mm256_maskload_ps(c, k0), v0);
-        v1 = _mm256_add_ps(_mm256_maskload_ps(c + 8, k1), v1);
-      }
-      _mm256_maskstore_ps(c, k0, v0);
-      _mm256_maskstore_ps(c + 8, k1, v1);
-    } else {
-      if (p->accumulate) {
-        v0 = _mm256_add_ps(_mm256_loadu_ps(c), v0);
-        v1 = _mm256_add_ps(_mm256_loadu_ps(c + 8), v1);
-      }
-      _mm256_storeu_ps(c, v0);
-      _mm256_storeu_ps(c + 8, v1);
-    }
-  }
+  float *c = p->c + (size_t)m0 * p->ldc + w0;
+  bcast_store_row(p, c, a00, a01, k0, k1, masked);
+  if (m0 + 1 < m1) bcast_store_row(p, c + p->ldc, a10, a11, k0, k1, masked);
+  if (m0 + 2 < m1) bcast_store_row(p, c + 2 * p->ldc, a20, a21, k0, k1, masked);
+  if (m0 + 3 < m1) bcast_store_row(p, c + 3 * p->ldc, a30, a31, k0, k1, masked);
 }
 
 __attribute__((target("avx2,fma"))) static void bcast_avx2(const bcast_product *p, int m0, int m1,
@@ -142,33 +159,47 @@ __attribute__((target("avx2,fma"))) static inline float sum8(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 }
 
+/* c[m + i, k + j] for i < 2, j < 4 from the lane sums of a_ij and the tail
+ * [t, K) (the clamped rows and columns are not stored). */
+__attribute__((target("avx2,fma"))) static void dots_store(float *c, const float *const xr[2],
+                                                           const float *const yr[4],
+                                                           const __m256 a[2][4], int m, int m1,
+                                                           int k, int R, int t, int K) {
+  for (int i = 0; i < 2 && m + i < m1; i++)
+    for (int j = 0; j < 4 && k + j < R; j++) {
+      float s = sum8(a[i][j]);
+      for (int e = t; e < K; e++) s += xr[i][e] * yr[j][e];
+      c[(size_t)(m + i) * R + k + j] = s;
+    }
+}
+
 /* dots_plain with 2 rows of x against 4 rows of y per step: 8 independent FMA
- * chains on 6 loads (the block's last rows clamped and not stored). */
+ * chains (named, to stay in registers) on 6 loads; the block's last rows and
+ * columns clamped and not stored. */
 __attribute__((target("avx2,fma"))) static void dots_avx2(float *c, const float *x, const float *y,
                                                           int m0, int m1, int R, int K) {
   for (int m = m0; m < m1; m += 2)
     for (int k = 0; k < R; k += 4) {
-      const float *xr[2], *yr[4];
-      for (int i = 0; i < 2; i++) xr[i] = x + (size_t)(m + i < m1 ? m + i : m1 - 1) * K;
+      const float *xr[2] = {x + (size_t)m * K, x + (size_t)(m + 1 < m1 ? m + 1 : m1 - 1) * K};
+      const float *yr[4];
       for (int j = 0; j < 4; j++) yr[j] = y + (size_t)(k + j < R ? k + j : R - 1) * K;
-      __m256 a[2][4];
-      for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 4; j++) a[i][j] = _mm256_setzero_ps();
+      const float *u = xr[0], *v = xr[1], *w0 = yr[0], *w1 = yr[1], *w2 = yr[2], *w3 = yr[3];
+      __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+      __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
       int t = 0;
       for (; t + 8 <= K; t += 8) {
-        __m256 u0 = _mm256_loadu_ps(xr[0] + t), u1 = _mm256_loadu_ps(xr[1] + t);
-        for (int j = 0; j < 4; j++) {
-          __m256 v = _mm256_loadu_ps(yr[j] + t);
-          a[0][j] = _mm256_fmadd_ps(u0, v, a[0][j]);
-          a[1][j] = _mm256_fmadd_ps(u1, v, a[1][j]);
-        }
+        __m256 u0 = _mm256_loadu_ps(u + t), u1 = _mm256_loadu_ps(v + t), w;
+        w = _mm256_loadu_ps(w0 + t), a00 = _mm256_fmadd_ps(u0, w, a00);
+        a10 = _mm256_fmadd_ps(u1, w, a10);
+        w = _mm256_loadu_ps(w1 + t), a01 = _mm256_fmadd_ps(u0, w, a01);
+        a11 = _mm256_fmadd_ps(u1, w, a11);
+        w = _mm256_loadu_ps(w2 + t), a02 = _mm256_fmadd_ps(u0, w, a02);
+        a12 = _mm256_fmadd_ps(u1, w, a12);
+        w = _mm256_loadu_ps(w3 + t), a03 = _mm256_fmadd_ps(u0, w, a03);
+        a13 = _mm256_fmadd_ps(u1, w, a13);
       }
-      for (int i = 0; i < 2 && m + i < m1; i++)
-        for (int j = 0; j < 4 && k + j < R; j++) {
-          float s = sum8(a[i][j]);
-          for (int e = t; e < K; e++) s += xr[i][e] * yr[j][e];
-          c[(size_t)(m + i) * R + k + j] = s;
-        }
+      const __m256 a[2][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}};
+      dots_store(c, xr, yr, a, m, m1, k, R, t, K);
     }
 }
 
@@ -190,24 +221,87 @@ static bool lora_parallel(int N, int I, int O, int r) {
 
 static int chunks_of(int n, int size) { return (n + size - 1) / size; }
 
-/* out[N, cols [o0, o1)] += scale * h[N, r] @ B[o0:o1, r]^T, B's rows
- * transposed first into bt [r, o1 - o0] so that the product runs along O. */
-static void forward_out_columns(float *out, const float *h, const float *B, float *bt, bool avx2,
-                                int N, int O, int r, float scale, int o0, int o1) {
-  int cw = o1 - o0;
-  for (int o = o0; o < o1; o++)
-    for (int k = 0; k < r; k++) bt[(size_t)k * cw + (o - o0)] = B[(size_t)o * r + k];
-  bcast_product p = {.x = h,
-                     .sm = (size_t)r,
-                     .sj = 1,
-                     .y = bt,
-                     .ldy = (size_t)cw,
-                     .c = out + o0,
-                     .ldc = (size_t)O,
-                     .J = r,
-                     .scale = scale,
-                     .accumulate = true};
-  bcast(&p, avx2, 0, N, 0, cw);
+/* The 8 lane sums of a0..a7, as one vector (lane j: the sum of aj's lanes). */
+__attribute__((target("avx2,fma"))) static inline __m256 sum8x8(__m256 a0, __m256 a1, __m256 a2,
+                                                                __m256 a3, __m256 a4, __m256 a5,
+                                                                __m256 a6, __m256 a7) {
+  __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* out[n0:n1, :] += scale * h[n0:n1, :] @ B^T as dot products along r, 8
+ * columns at a time: for a few rows (decoding), where transposing B for the
+ * bcast form would cost as much as the product. */
+__attribute__((target("avx2,fma"))) static void out_dots_avx2(float *out, const float *h,
+                                                              const float *B, int O, int r,
+                                                              float scale, int n0, int n1) {
+  __m256 s = _mm256_set1_ps(scale);
+  for (int n = n0; n < n1; n++) {
+    const float *hn = h + (size_t)n * r;
+    float *on = out + (size_t)n * O;
+    int o = 0;
+    for (; o + 8 <= O; o += 8) {
+      const float *b = B + (size_t)o * r;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
+      __m256 a7 = a0;
+      for (int k = 0; k < r; k += 8) {
+        __m256i m = first_lanes(r - k);
+        __m256 v = _mm256_maskload_ps(hn + k, m);
+        a0 = _mm256_fmadd_ps(v, _mm256_maskload_ps(b + k, m), a0);
+        a1 = _mm256_fmadd_ps(v, _mm256_maskload_ps(b + r + k, m), a1);
+        a2 = _mm256_fmadd_ps(v, _mm256_maskload_ps(b + 2 * r + k, m), a2);
+        a3 = _mm256_fmadd_ps(v, _mm256_maskload_ps(b + 3 * r + k, m), a3);
+        a4 = _mm256_fmadd_ps(v, _mm256_maskload_ps(b + 4 * r + k, m), a4);
+        a5 = _mm256_fmadd_ps(v, _mm256_maskload_ps(b + 5 * r + k, m), a5);
+        a6 = _mm256_fmadd_ps(v, _mm256_maskload_ps(b + 6 * r + k, m), a6);
+        a7 = _mm256_fmadd_ps(v, _mm256_maskload_ps(b + 7 * r + k, m), a7);
+      }
+      __m256 d = sum8x8(a0, a1, a2, a3, a4, a5, a6, a7);
+      _mm256_storeu_ps(on + o, _mm256_fmadd_ps(s, d, _mm256_loadu_ps(on + o)));
+    }
+    for (; o < O; o++) {
+      float d = 0;
+      for (int k = 0; k < r; k++) d += hn[k] * B[(size_t)o * r + k];
+      on[o] += scale * d;
+    }
+  }
+}
+
+/* This thread's share [*n0, *n1) of N rows, in blocks of BCAST_ROWS. */
+static void my_rows(int N, int *n0, int *n1) {
+  int blocks = chunks_of(N, BCAST_ROWS), t = omp_get_thread_num(), nt = omp_get_num_threads();
+  int b0 = (int)((long)blocks * t / nt), b1 = (int)((long)blocks * (t + 1) / nt);
+  *n0 = b0 * BCAST_ROWS < N ? b0 * BCAST_ROWS : N;
+  *n1 = b1 * BCAST_ROWS < N ? b1 * BCAST_ROWS : N;
+}
+
+/* out[n0:n1, :] += scale * h[n0:n1, :] @ B^T: for an op of more than a few rows with
+ * B's rows transposed chunk by chunk into bt [r, LORA_COLS] first so that the
+ * product runs along O (the bcast form); for a few, out_dots_avx2. */
+static void forward_out_rows(float *out, const float *h, const float *B, bool avx2, int N, int O,
+                             int r, float scale, int n0, int n1) {
+  if (N <= SEAL_CPU_FEW_ROWS && avx2) { /* by the op's rows: the same sums at any thread count */
+    out_dots_avx2(out, h, B, O, r, scale, n0, n1);
+    return;
+  }
+  float bt[SEAL_CPU_LORA_MAX_RANK * LORA_COLS];
+  for (int o0 = 0; o0 < O; o0 += LORA_COLS) {
+    int cw = O - o0 < LORA_COLS ? O - o0 : LORA_COLS;
+    for (int o = o0; o < o0 + cw; o++)
+      for (int k = 0; k < r; k++) bt[(size_t)k * cw + (o - o0)] = B[(size_t)o * r + k];
+    bcast_product p = {.x = h,
+                       .sm = (size_t)r,
+                       .sj = 1,
+                       .y = bt,
+                       .ldy = (size_t)cw,
+                       .c = out + o0,
+                       .ldc = (size_t)O,
+                       .J = r,
+                       .scale = scale,
+                       .accumulate = true};
+    bcast(&p, avx2, n0, n1, 0, cw);
+  }
 }
 
 /* Whether this op's products go to seal's kernels rather than cblas_sgemm. */
@@ -248,18 +342,13 @@ void seal_cpu_lora_forward(seal_backend *be, void *out_, float *h, const void *x
     return;
   }
   bool avx2 = have_avx2_fma();
-  int out_chunks = chunks_of(O, LORA_COLS);
+  /* Each thread its own rows, h's and then out's: no barrier. */
 #pragma omp parallel if (lora_parallel(N, I, O, r))
   {
-    /* h = x A^T, two rows of x at a time */
-#pragma omp for schedule(static)
-    for (int n = 0; n < N; n += 2) dots(h, x, A, avx2, n, n + 2 < N ? n + 2 : N, r, I);
-    float bt[SEAL_CPU_LORA_MAX_RANK * LORA_COLS]; /* [r, LORA_COLS] */
-#pragma omp for schedule(static)
-    for (int c = 0; c < out_chunks; c++) {
-      int o0 = c * LORA_COLS, o1 = o0 + LORA_COLS < O ? o0 + LORA_COLS : O;
-      forward_out_columns(out, h, B, bt, avx2, N, O, r, scale, o0, o1);
-    }
+    int n0, n1;
+    my_rows(N, &n0, &n1);
+    dots(h, x, A, avx2, n0, n1, r, I);
+    forward_out_rows(out, h, B, avx2, N, O, r, scale, n0, n1);
   }
 }
 
@@ -322,22 +411,23 @@ void seal_cpu_lora_backward(seal_backend *be, void *dx_, float *dA, float *dB, f
                         .scale = 1,
                         .accumulate = true};
   int o_chunks = chunks_of(O, LORA_COLS), i_chunks = chunks_of(I, LORA_COLS);
+  /* Each thread its own rows of dh and then of dx, and its share of dB's;
+   * after the barrier, of dA's columns, which sum over every row of dh. */
 #pragma omp parallel if (lora_parallel(N, I, O, r))
   {
-#pragma omp for schedule(static) nowait
-    for (int n = 0; n < N; n += BCAST_ROWS)
-      bcast(&dh_p, avx2, n, n + BCAST_ROWS < N ? n + BCAST_ROWS : N, 0, r);
+    int n0, n1;
+    my_rows(N, &n0, &n1);
+    bcast(&dh_p, avx2, n0, n1, 0, r);
+    if (dx) bcast(&dx_p, avx2, n0, n1, 0, I);
 #pragma omp for schedule(static)
     for (int c = 0; c < o_chunks; c++) {
       int o0 = c * LORA_COLS, o1 = o0 + LORA_COLS < O ? o0 + LORA_COLS : O;
       bcast(&dB_p, avx2, o0, o1, 0, r);
     }
-    /* the barrier above: dh is complete */
 #pragma omp for schedule(static)
     for (int c = 0; c < i_chunks; c++) {
       int i0 = c * LORA_COLS, i1 = i0 + LORA_COLS < I ? i0 + LORA_COLS : I;
       bcast(&dA_p, avx2, 0, r, i0, i1);
-      if (dx) bcast(&dx_p, avx2, 0, N, i0, i1);
     }
   }
 }

@@ -171,13 +171,15 @@ END_TEST
 START_TEST(lora_backward_matches_reference_at_every_shape) { for_every_shape(backward_case, 32); }
 END_TEST
 
-/* The demo's shape (30 rows, r = 16, the model's widths): h, out, dh, dA, dB, dx
- * bit for bit the same with 1, 2 and 3 threads. */
+/* A shape above the parallel threshold (40 rows, r = 16, the model's MLP
+ * widths): h, out, dh, dA, dB, dx bit for bit the same with 1, 2 and 3
+ * threads, and the parallel path against the reference. */
 START_TEST(lora_does_not_depend_on_the_thread_count) {
   seal_backend *be = test_cpu_backend();
   seal_rng g;
   seal_rng_seed(&g, 33);
-  lora_case c = lora_case_make(&g, 30, 576, 1536, 16);
+  lora_case c = lora_case_make(&g, 40, 576, 1536, 16);
+  ck_assert((size_t)c.N * c.r * (c.I + c.O) >= SEAL_CPU_LORA_PARALLEL_MIN);
   size_t nh = (size_t)c.N * c.r, no = (size_t)c.N * c.O, nA = (size_t)c.r * c.I;
   size_t nB = (size_t)c.O * c.r, nx = (size_t)c.N * c.I, n = 2 * nh + no + nA + nB + nx;
   float *got[3];
@@ -192,10 +194,13 @@ START_TEST(lora_does_not_depend_on_the_thread_count) {
     be->ops->lora_backward(be, dx, dA, dB, dh, c.dout, c.x, c.A, c.B, h, c.N, c.I, c.O, c.r,
                            c.scale);
   }
-  omp_set_num_threads(before);
   for (int t = 1; t < 3; t++)
     ck_assert_msg(memcmp(got[t], got[0], n * sizeof(float)) == 0,
                   "LoRA results with %d threads differ from those with 1", t + 1);
+  omp_set_num_threads(2);
+  check_forward(be, &c);
+  check_backward(be, &c, true);
+  omp_set_num_threads(before);
   for (int t = 0; t < 3; t++) free(got[t]);
   lora_case_free(&c);
   seal_backend_destroy(be);
