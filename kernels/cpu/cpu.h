@@ -50,13 +50,14 @@
 #define SEAL_CPU_LORA_MAX_RANK 64
 /* Rows from which LoRA's products go back to cblas_sgemm (long sequences,
  * where its packed blocking wins: docs/perf.md). */
-#define SEAL_CPU_LORA_SGEMM_ROWS 256
+#define SEAL_CPU_LORA_SGEMM_ROWS 128
 /* N * r * (I + O), a LoRA forward's multiply-adds, from which a LoRA op runs
- * as one parallel region: about 50 us of one thread's work, enough to pay for
- * waking a sleeping second thread. Below it (decoding; the demo's attention
- * projections) the op never waits for a second thread to be scheduled, which
- * on a machine busier than its cores costs more than the op (docs/perf.md). */
-#define SEAL_CPU_LORA_PARALLEL_MIN ((size_t)1 << 20)
+ * as one parallel region. Below it (decoding, and every projection of the
+ * demo's inner loop on SmolLM2-135M up to r = 32) the op runs on one thread
+ * and never waits for a second one to be scheduled: on a machine busier than
+ * its cores each such wait cost more than the whole op (docs/perf.md,
+ * "LoRA's products"). */
+#define SEAL_CPU_LORA_PARALLEL_MIN ((size_t)1 << 22)
 
 /* Whether lora.c may use its AVX2+FMA kernels when the processor has them
  * (default true); false runs the plain ones, which the tests check too. Not

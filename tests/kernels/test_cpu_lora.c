@@ -1,7 +1,7 @@
 /* tests/kernels/test_cpu_lora.c — lora_forward and lora_backward (kernels/cpu/lora.c)
  * against a double-precision reference over the shapes their paths split on:
  * ranks 1 to 64 (seal's kernels) and 65 (cblas_sgemm), every row count from 1
- * to 40 and 300 (sgemm's rows), widths that are not multiples of 8 and span
+ * to 40, 127 and 300 (sgemm's rows), widths that are not multiples of 8 and span
  * several work items, each with the AVX2 kernels and with the plain ones; the
  * accumulating outputs (+=), dh written over (=), dx NULL; and the same bits
  * whatever the thread count. */
@@ -138,7 +138,8 @@ static void check_backward(seal_backend *be, const lora_case *c, bool with_dx) {
   free(dh), free(dA), free(dB), free(dx);
 }
 
-/* Every rank, N = 1..40 and 300, with the AVX2 kernels and the plain ones. */
+/* Every rank, N = 1..40, 127 (seal's kernels' last) and 300 (sgemm's), with
+ * the AVX2 kernels and the plain ones. */
 static void for_every_shape(void (*check)(seal_backend *, const lora_case *, int), int seed) {
   seal_backend *be = test_cpu_backend();
   seal_rng g;
@@ -146,8 +147,9 @@ static void for_every_shape(void (*check)(seal_backend *, const lora_case *, int
   for (int avx2 = 1; avx2 >= 0; avx2--) {
     seal_cpu_lora_allow_avx2(avx2);
     for (size_t k = 0; k < sizeof ranks / sizeof *ranks; k++)
-      for (int N = 1; N <= 41; N++) {
-        lora_case c = lora_case_make(&g, N == 41 ? 300 : N, LI, LO, ranks[k]);
+      for (int N = 1; N <= 42; N++) {
+        int rows = N == 41 ? SEAL_CPU_LORA_SGEMM_ROWS - 1 : N == 42 ? 300 : N;
+        lora_case c = lora_case_make(&g, rows, LI, LO, ranks[k]);
         check(be, &c, N);
         lora_case_free(&c);
       }
@@ -171,14 +173,14 @@ END_TEST
 START_TEST(lora_backward_matches_reference_at_every_shape) { for_every_shape(backward_case, 32); }
 END_TEST
 
-/* A shape above the parallel threshold (40 rows, r = 16, the model's MLP
+/* A shape above the parallel threshold (64 rows, r = 32, the model's MLP
  * widths): h, out, dh, dA, dB, dx bit for bit the same with 1, 2 and 3
  * threads, and the parallel path against the reference. */
 START_TEST(lora_does_not_depend_on_the_thread_count) {
   seal_backend *be = test_cpu_backend();
   seal_rng g;
   seal_rng_seed(&g, 33);
-  lora_case c = lora_case_make(&g, 40, 576, 1536, 16);
+  lora_case c = lora_case_make(&g, 64, 576, 1536, 32);
   ck_assert((size_t)c.N * c.r * (c.I + c.O) >= SEAL_CPU_LORA_PARALLEL_MIN);
   size_t nh = (size_t)c.N * c.r, no = (size_t)c.N * c.O, nA = (size_t)c.r * c.I;
   size_t nB = (size_t)c.O * c.r, nx = (size_t)c.N * c.I, n = 2 * nh + no + nA + nB + nx;
