@@ -12,8 +12,7 @@
 
 #define LORA_TOL 1e-5
 
-/* Widths: not multiples of 8, more than one 64-column work item, and a
- * product above the parallel threshold from N = 14 at r = 16. */
+/* Widths: not multiples of 8, and more than one 64-column work item. */
 enum { LI = 141, LO = 93 };
 
 static const int ranks[] = {1, 8, 16, 32, 64, 65};
