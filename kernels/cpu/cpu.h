@@ -56,8 +56,11 @@
  * demo's inner loop on SmolLM2-135M up to r = 32) the op runs on one thread
  * and never waits for a second one to be scheduled: on a machine busier than
  * its cores each such wait cost more than the whole op (docs/perf.md,
- * "LoRA's products"). */
+ * "LoRA's products"). A build may set it (-DSEAL_CPU_LORA_PARALLEL_MIN=N) to
+ * measure another. */
+#ifndef SEAL_CPU_LORA_PARALLEL_MIN
 #define SEAL_CPU_LORA_PARALLEL_MIN ((size_t)1 << 22)
+#endif
 
 /* Whether lora.c may use its AVX2+FMA kernels when the processor has them
  * (default true); false runs the plain ones, which the tests check too. Not
