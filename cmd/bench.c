@@ -22,7 +22,7 @@ static const char usage[] =
     "asked for.\n"
     "\n"
     "  --model PATH          Hugging Face directory or .gguf file (required)\n"
-    "  --device NAME         cpu, cpu:bf16, cuda[:N] or auto (default auto)\n"
+    "  --device NAME         cpu, cpu:bf16, cpu:q8, cuda[:N] or auto (default auto)\n"
     "  --prompt-tokens P     prompt length for prefill and decode (default 64)\n"
     "  --new-tokens N        tokens decoded per sequence (default 128)\n"
     "  --batch LIST          decode batch sizes, comma-separated (default 1,8)\n"
@@ -185,7 +185,10 @@ static void print_header(const seal_engine *eng, const bench_opts *o) {
   printf(
       "  backend %s (matrices %s, activations %s), OMP_NUM_THREADS=%s, median of %d "
       "repeat(s) after a warm-up\n",
-      eng->be->name, eng->be->weight == SEAL_BF16 ? "bf16" : "f32",
+      eng->be->name,
+      eng->be->weight == SEAL_BF16 ? "bf16"
+      : eng->be->weight == SEAL_Q8 ? "q8"
+                                   : "f32",
       eng->be->act == SEAL_BF16 ? "bf16" : "f32", threads ? threads : "unset", o->repeats);
   printf("  model: %d layers, hidden %d, MLP %d, heads %d/%d x %d, vocab %d\n\n", c->n_layers,
          c->hidden, c->intermediate, c->n_heads, c->n_kv_heads, c->head_dim, c->vocab_size);

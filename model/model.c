@@ -25,11 +25,40 @@ static void *upload(seal_backend *be, const seal_tensor_set *ts, const char *nam
     *failed = 1;
     return NULL;
   }
-  size_t n = (size_t)(cols ? rows * cols : rows);
-  seal_dtype type = cols ? be->weight : be->act; /* matrices "wt", vectors "act" */
-  void *d = be->ops->alloc(be, n * seal_dtype_size(type));
-  be->ops->to_device(be, d, type, t->data, n);
+  if (!cols) { /* a vector: "act" */
+    void *d = be->ops->alloc(be, seal_matrix_bytes(be->act, 1, (size_t)rows));
+    be->ops->to_device(be, d, be->act, t->data, (size_t)rows);
+    return d;
+  }
+  void *d = be->ops->alloc(be, seal_weight_bytes(be, (size_t)rows, (size_t)cols));
+  seal_upload_matrix(be, d, t->data, rows, cols);
   return d;
+}
+
+void seal_upload_matrix(seal_backend *be, void *dst, const float *src, int64_t rows,
+                        int64_t cols) {
+  /* A Q8 row is whole blocks of 32 (kernels/ops.h "wt"): a matrix whose rows
+   * are not goes up row by row, each row's last block zero-padded. */
+  if (be->weight != SEAL_Q8 || cols % SEAL_Q8_BLOCK == 0) {
+    be->ops->to_device(be, dst, be->weight, src, (size_t)(rows * cols));
+    return;
+  }
+  const size_t row_bytes = seal_weight_bytes(be, 1, (size_t)cols);
+  for (int64_t r = 0; r < rows; r++)
+    be->ops->to_device(be, (char *)dst + (size_t)r * row_bytes, be->weight,
+                       src + (size_t)(r * cols), (size_t)cols);
+}
+
+void seal_download_matrix(seal_backend *be, float *dst, const void *src, int64_t rows,
+                          int64_t cols) {
+  if (be->weight != SEAL_Q8 || cols % SEAL_Q8_BLOCK == 0) {
+    be->ops->to_host(be, dst, src, be->weight, (size_t)(rows * cols));
+    return;
+  }
+  const size_t row_bytes = seal_weight_bytes(be, 1, (size_t)cols);
+  for (int64_t r = 0; r < rows; r++)
+    be->ops->to_host(be, dst + (size_t)(r * cols), (const char *)src + (size_t)r * row_bytes,
+                     be->weight, (size_t)cols);
 }
 
 /* ---- the layer weights, from SEAL_LAYER_WEIGHTS ---------------------------- */

@@ -457,7 +457,7 @@ typedef struct {
 static size_t weight_bytes(const seal_model *m, int layer, int t, void **W) {
   int out, in;
   *W = seal_lora_base_weight(m, layer, (seal_lora_target)t, &out, &in);
-  return (size_t)out * in * seal_weight_size(m->be);
+  return seal_weight_bytes(m->be, (size_t)out, (size_t)in);
 }
 
 static void weights_save(const seal_model *m, unsigned targets, weights_copy *w) {

@@ -320,26 +320,45 @@ static int write_all(int fd, const void *data, size_t n) {
   return 0;
 }
 
-/* Streams each weight from the backend to the file in chunks, so the host
- * never holds a second copy of the model. */
+enum { CHUNK = 1 << 20 };
+
+/* buf[k] as the file's dtype (half: scratch [CHUNK]). */
+static int write_values(int fd, const float *buf, uint16_t *half, size_t k,
+                        seal_export_dtype dtype) {
+  if (dtype != SEAL_EXPORT_BF16) return write_all(fd, buf, k * sizeof(float));
+  for (size_t j = 0; j < k; j++) half[j] = seal_f32_to_bf16(buf[j]);
+  return write_all(fd, half, k * sizeof(uint16_t));
+}
+
+/* Streams each weight from the backend to the file in chunks (whole rows of a
+ * matrix, whose rows may be padded on the backend: kernels/ops.h "wt"), so the
+ * host never holds a second copy of the model. */
 static int write_tensor_data(int fd, seal_backend *be, const out_tensor *w, int n,
                              seal_export_dtype dtype) {
-  enum { CHUNK = 1 << 20 };
   float *buf = seal_malloc(CHUNK * sizeof(float));        /* [CHUNK] */
   uint16_t *half = seal_malloc(CHUNK * sizeof(uint16_t)); /* [CHUNK] */
   int rc = 0;
-  for (int i = 0; i < n && !rc; i++)
+  for (int i = 0; i < n && !rc; i++) {
+    if (w[i].ndim == 2) {
+      const int64_t rows = w[i].shape[0], cols = w[i].shape[1];
+      SEAL_CHECK(cols <= CHUNK, "export: %s has %lld columns, more than a chunk", w[i].name,
+                 (long long)cols);
+      for (int64_t r0 = 0, step = CHUNK / cols; r0 < rows && !rc; r0 += step) {
+        int64_t nr = rows - r0 < step ? rows - r0 : step;
+        const char *src =
+            (const char *)w[i].src + seal_matrix_bytes(w[i].type, (size_t)r0, (size_t)cols);
+        seal_download_matrix(be, buf, src, nr, cols);
+        rc = write_values(fd, buf, half, (size_t)(nr * cols), dtype);
+      }
+      continue;
+    }
     for (int64_t at = 0, total = numel(&w[i]); at < total && !rc; at += CHUNK) {
       size_t k = (size_t)(total - at < CHUNK ? total - at : CHUNK);
-      const char *src = (const char *)w[i].src + (size_t)at * seal_dtype_size(w[i].type);
+      const char *src = (const char *)w[i].src + seal_matrix_bytes(w[i].type, 1, (size_t)at);
       be->ops->to_host(be, buf, src, w[i].type, k);
-      if (dtype == SEAL_EXPORT_BF16) {
-        for (size_t j = 0; j < k; j++) half[j] = seal_f32_to_bf16(buf[j]);
-        rc = write_all(fd, half, k * sizeof(uint16_t));
-      } else {
-        rc = write_all(fd, buf, k * sizeof(float));
-      }
+      rc = write_values(fd, buf, half, k, dtype);
     }
+  }
   free(buf);
   free(half);
   return rc;

@@ -5,8 +5,9 @@
  * op's signature and semantics (kernels/ops.h is the contract; read its
  * comments for shapes and '=' versus '+='). The declarations and the table
  * (backend.c) are generated from that list, so an op without a CPU function
- * fails to link. On this backend "act" is float32, "wt" float32 or (on
- * "cpu:bf16") bfloat16, and every pointer is ordinary host memory.
+ * fails to link. On this backend "act" is float32, "wt" float32, (on
+ * "cpu:bf16") bfloat16 or (on "cpu:q8") int8 blocks, and every pointer is
+ * ordinary host memory.
  *
  * Files, by concern:
  *   backend.c      memory ops and the ops table
@@ -18,6 +19,7 @@
  *                  ranks up to SEAL_CPU_LORA_MAX_RANK, cblas_sgemm beyond)
  *   lora_grouped.c LoRA forward/backward with an adapter per sequence (one product per adapter)
  *   matmul_bf16.c  the same for bf16 base matrices ("cpu:bf16"), and embedding
+ *   matmul_q8.c    the same for int8 base matrices ("cpu:q8"), and their conversions
  *   attention.c    causal GQA attention forward and backward (blocked sgemm)
  *   loss.c         fused softmax + cross-entropy
  *   optim.c        sum_squares, adamw
@@ -83,6 +85,32 @@ void seal_cpu_lora_merge_bf16(void *W, const float *A, const float *B, int O, in
 void seal_cpu_embedding_bf16(float *out, const int32_t *ids, const void *table, int N, int C);
 /* dst[n] f32 = src[n] bf16 (exact). */
 void seal_cpu_bf16_to_f32(float *dst, const void *src, size_t n);
+
+/* The "cpu:q8" forms (matmul_q8.c): the same contracts with the matrix in Q8
+ * blocks (util/q8.h; each row whole blocks, kernels/ops.h "wt"). */
+void seal_cpu_matmul_q8(float *out, const float *inp, const void *weight, const float *bias, int N,
+                        int I, int O);
+void seal_cpu_matmul_backward_input_q8(float *dinp, const float *dout, const void *weight, int N,
+                                       int I, int O, int accumulate);
+void seal_cpu_lora_merge_q8(void *W, const float *A, const float *B, int O, int I, int r,
+                            float scale);
+void seal_cpu_embedding_q8(float *out, const int32_t *ids, const void *table, int N, int C);
+/* The ways matmul_q8 can compute a product: the integer kernels (each input
+ * row quantised per block), portable or AVX2 (the same bits), or dequantised
+ * weight tiles through sgemm. seal_cpu_matmul_q8 takes AVX2 (portable without
+ * it) for few rows and the tiles for more; tests and benchmarks pick one. */
+typedef enum {
+  SEAL_CPU_Q8_INT8_PORTABLE,
+  SEAL_CPU_Q8_INT8_AVX2, /* dies on a processor without AVX2, FMA and F16C */
+  SEAL_CPU_Q8_DEQUANT_SGEMM
+} seal_cpu_q8_path;
+void seal_cpu_matmul_q8_by(seal_cpu_q8_path path, float *out, const float *inp, const void *weight,
+                           const float *bias, int N, int I, int O);
+/* dst = src[n] quantised as one row of blocks; dst[n] = the n values of src's
+ * blocks; dst = n values `value`, quantised. */
+void seal_cpu_q8_quantize(void *dst, const float *src, size_t n);
+void seal_cpu_q8_dequantize(float *dst, const void *src, size_t n);
+void seal_cpu_q8_fill(void *dst, float value, size_t n);
 
 /* The table of CPU operations, filled in kernels/cpu/backend.c. */
 extern const seal_ops seal_cpu_ops;

@@ -52,6 +52,10 @@ void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void 
     seal_cpu_matmul_bf16(out, inp, weight_, bias, N, I, O);
     return;
   }
+  if (be->weight == SEAL_Q8) {
+    seal_cpu_matmul_q8(out, inp, weight_, bias, N, I, O);
+    return;
+  }
   if (N <= SEAL_CPU_FEW_ROWS) {
     few_rows_f32(out, inp, weight, bias, N, I, O);
     return;
@@ -70,6 +74,10 @@ void seal_cpu_matmul_backward_input(seal_backend *be, void *dinp, const void *do
     seal_cpu_matmul_backward_input_bf16(dinp, dout, weight, N, I, O, accumulate);
     return;
   }
+  if (be->weight == SEAL_Q8) {
+    seal_cpu_matmul_backward_input_q8(dinp, dout, weight, N, I, O, accumulate);
+    return;
+  }
   /* dinp[N, I] (+)= dout[N, O] @ weight[O, I] */
   seal_cpu_sgemm(0, 0, N, I, O, 1.0f, dout, O, weight, I, accumulate ? 1.0f : 0.0f, dinp, I);
 }
@@ -78,6 +86,10 @@ void seal_cpu_lora_merge(seal_backend *be, void *W, const float *A, const float 
                          int r, float scale) {
   if (be->weight == SEAL_BF16) {
     seal_cpu_lora_merge_bf16(W, A, B, O, I, r, scale);
+    return;
+  }
+  if (be->weight == SEAL_Q8) {
+    seal_cpu_lora_merge_q8(W, A, B, O, I, r, scale);
     return;
   }
   /* W[O, I] += scale * B[O, r] @ A[r, I] */
