@@ -39,8 +39,7 @@ double cmd_parse_double(const char *opt, const char *value, double min, double m
 
 const char *cmd_parse_device(const char *value, bool gpu_index) {
   if (!strcmp(value, "cpu") || !strcmp(value, "cpu:bf16") || !strcmp(value, "cpu:q8") ||
-      !strcmp(value, "cuda") ||
-      !strcmp(value, "auto"))
+      !strcmp(value, "cuda") || !strcmp(value, "auto"))
     return value;
   if (gpu_index && !strncmp(value, "cuda:", 5)) {
     const char *n = value + 5;

@@ -294,8 +294,9 @@ int seal_op_find(const char *name);
 seal_op seal_ops_missing(const seal_ops *ops);
 
 /* Creates a backend by name ("cpu", "cpu:bf16" (the CPU with bf16 base
- * matrices), "cpu:q8" (int8 base matrices), "cuda" = "cuda:0", "cuda:N" for GPU N, "auto"); NULL with a message in e when the name
- * is unknown or the backend is unavailable (not built, no GPU). */
+ * matrices), "cpu:q8" (int8 base matrices), "cuda" = "cuda:0", "cuda:N" for GPU N, "auto"); NULL
+ * with a message in e when the name is unknown or the backend is unavailable (not built, no GPU).
+ */
 seal_backend *seal_backend_create(const char *name, seal_error *e);
 void seal_backend_destroy(seal_backend *be);
 /* "cuda" when built with CUDA and a GPU is visible, else "cpu". */

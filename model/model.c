@@ -35,8 +35,7 @@ static void *upload(seal_backend *be, const seal_tensor_set *ts, const char *nam
   return d;
 }
 
-void seal_upload_matrix(seal_backend *be, void *dst, const float *src, int64_t rows,
-                        int64_t cols) {
+void seal_upload_matrix(seal_backend *be, void *dst, const float *src, int64_t rows, int64_t cols) {
   /* A Q8 row is whole blocks of 32 (kernels/ops.h "wt"): a matrix whose rows
    * are not goes up row by row, each row's last block zero-padded. */
   if (be->weight != SEAL_Q8 || cols % SEAL_Q8_BLOCK == 0) {

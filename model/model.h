@@ -78,8 +78,7 @@ void *seal_model_weight(seal_model *m, const char *name, int *rows, int *cols);
 /* A base matrix src[rows, cols] (host float32) into dst on the backend, in
  * be->weight (dst takes seal_weight_bytes(be, rows, cols)), and back: row by
  * row where a Q8 row is padded to whole blocks. */
-void seal_upload_matrix(seal_backend *be, void *dst, const float *src, int64_t rows,
-                        int64_t cols);
+void seal_upload_matrix(seal_backend *be, void *dst, const float *src, int64_t rows, int64_t cols);
 void seal_download_matrix(seal_backend *be, float *dst, const void *src, int64_t rows,
                           int64_t cols);
 

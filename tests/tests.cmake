@@ -54,6 +54,12 @@ add_test(NAME unit_model_golden_cpu_bf16 COMMAND test_model WORKING_DIRECTORY ${
 set_tests_properties(unit_model_golden_cpu_bf16 PROPERTIES
   ENVIRONMENT "${SEAL_TEST_ENV};CK_DEFAULT_TIMEOUT=600;CK_RUN_SUITE=golden;SEAL_TEST_DEVICE=cpu:bf16"
   LABELS unit)
+# And with int8 base matrices (cpu:q8): the inference checks at the same
+# tolerances (the training ones skip themselves there: test_golden.c).
+add_test(NAME unit_model_golden_cpu_q8 COMMAND test_model WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(unit_model_golden_cpu_q8 PROPERTIES
+  ENVIRONMENT "${SEAL_TEST_ENV};CK_DEFAULT_TIMEOUT=600;CK_RUN_SUITE=golden;SEAL_TEST_DEVICE=cpu:q8"
+  LABELS unit)
 seal_unit_tests(evaluator seal_evaluator)
 seal_unit_tests(comm seal_comm)
 seal_unit_tests(trainer seal_trainer)

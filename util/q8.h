@@ -19,8 +19,8 @@
 #define SEAL_Q8_BLOCK 32 /* values per block */
 
 typedef struct {
-  uint16_t d;                /* scale, IEEE half */
-  int8_t q[SEAL_Q8_BLOCK];   /* values / d, rounded, in [-127, 127] */
+  uint16_t d;              /* scale, IEEE half */
+  int8_t q[SEAL_Q8_BLOCK]; /* values / d, rounded, in [-127, 127] */
 } seal_q8_block;
 
 #ifdef __cplusplus /* nvcc compiles the CUDA backend, which includes kernels/ops.h, as C++ */

@@ -125,7 +125,8 @@ static quantized_rows quantize_rows(const float *inp, int N, int I) {
     for (int b = 0; b < x.nb; b++) {
       int at = b * SEAL_Q8_BLOCK, k = I - at < SEAL_Q8_BLOCK ? I - at : SEAL_Q8_BLOCK;
       size_t blk = (size_t)n * x.nb + b;
-      x.d[blk] = quantize_block(x.q + blk * SEAL_Q8_BLOCK, inp + (size_t)n * I + at, k, false, NULL);
+      x.d[blk] =
+          quantize_block(x.q + blk * SEAL_Q8_BLOCK, inp + (size_t)n * I + at, k, false, NULL);
     }
   return x;
 }
@@ -152,8 +153,8 @@ static float dot_portable(const seal_q8_block *w, const int8_t *xq, const float 
 }
 
 /* Weight rows [o0, o0 + nw) by the portable kernel. */
-static void rows_portable(float *out, const quantized_rows *x, const seal_q8_block *W, int N,
-                          int O, int o0, int nw) {
+static void rows_portable(float *out, const quantized_rows *x, const seal_q8_block *W, int N, int O,
+                          int o0, int nw) {
   for (int o = o0; o < o0 + nw; o++)
     for (int n = 0; n < N; n++)
       out[(size_t)n * O + o] =
@@ -180,9 +181,11 @@ Q8_TARGET static inline __m256 dot_lanes(__m256i w_abs, __m256i w, __m256i x) {
 
 /* out[n0 + m, o0 + j] for j < 4 and m < rows (1 or 2): each block of the 4
  * weight rows is loaded once for the input rows, which stay in L1. */
-Q8_TARGET static inline __attribute__((always_inline)) void block_4xm(
-    float *out, const quantized_rows *x, const seal_q8_block *W, int n0, const int rows, int O,
-    int o0) {
+Q8_TARGET static inline __attribute__((always_inline)) void block_4xm(float *out,
+                                                                      const quantized_rows *x,
+                                                                      const seal_q8_block *W,
+                                                                      int n0, const int rows, int O,
+                                                                      int o0) {
   const int nb = x->nb;
   const int8_t *xq[2] = {x->q + (size_t)n0 * nb * SEAL_Q8_BLOCK, NULL};
   const float *xd[2] = {x->d + (size_t)n0 * nb, NULL};
