@@ -12,8 +12,9 @@ Modes:
                              self-edit evaluation (inner loop and answering) from
                              the fixture seal's `bench --unit-of-work` runs; one line
   llama   --gguf FILE ...    the llama.cpp worker (llama-cpp-python), same JSON keys
-  run     --seal BIN ...     the driver: R interleaved rounds of the three workers
-                             (one process each per round), then one Markdown table
+  run     --seal BIN ...     the driver: R interleaved rounds of the workers (one
+                             process each per round: seal, seal on cpu:q8, PyTorch,
+                             llama.cpp), then one Markdown table
 
 What every implementation times, so that the rows compare like with like:
   prefill BbxTP    one forward of b rows of P tokens that fills an empty KV cache and
@@ -33,6 +34,8 @@ What every implementation times, so that the rows compare like with like:
                    training s and answering s, no warm-up (seal: `seal bench
                    --unit-of-work`, the trainer's own seal_inner_evaluate; PyTorch:
                    cmd_torch_uow below); --smoke runs it at 1 epoch
+seal (cpu:q8) is seal with the base matrices in int8 blocks (`--device cpu:q8`): its own
+worker, prefill and decode at batch 1 only (the rows llama.cpp has), in rows of its own.
 Token ids are the model's own tokenization of the text cmd/bench.c uses, repeated to
 the lengths asked for (the unit of work: of the fixture's texts; the driver checks
 that seal's and PyTorch's ids are the same). Each worker does one untimed warm-up of every measurement,
@@ -465,9 +468,18 @@ def seal_commands(a, s):
     return cmds
 
 
+def seal_q8_commands(a, s):
+    """seal on cpu:q8: prefill and decode at batch 1; its SFT step (4 tokens) is dropped."""
+    return [[a.seal, "bench", "--model", a.gguf, "--device", "cpu:q8", "--json", "--repeats",
+             str(a.repeats), "--lora-r", str(s["lora_r"]), "--prompt-tokens", str(s["prompt"]),
+             "--new-tokens", str(s["new"]), "--batch", "1", "--train-tokens", "4"]]
+
+
 def worker_commands(a, s, impl):
     if impl == "seal":
         return seal_commands(a, s)
+    if impl == "seal-q8":
+        return seal_q8_commands(a, s)
     shape = ["--prompt", str(s["prompt"]), "--new", str(s["new"]), "--repeats", str(a.repeats),
              "--threads", str(a.threads)]
     me = [sys.executable, os.path.abspath(__file__)]
@@ -485,7 +497,8 @@ def worker_commands(a, s, impl):
 
 def cmd_run(a):
     s = SMOKE if a.smoke else FULL
-    impls = ["seal", "pytorch"] + ([] if a.skip_llama else ["llama.cpp"])
+    impls = ["seal"] + ([] if a.skip_q8 else ["seal-q8"]) + ["pytorch"] + \
+        ([] if a.skip_llama else ["llama.cpp"])
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     raw = open(a.raw, "w") if a.raw else None
     # (impl, name, shape) -> per-round medians; impl -> peak RSS; impl -> versions
@@ -516,6 +529,8 @@ def cmd_run(a):
                         continue
                     if impl == "seal" and i > 0 and r["name"] != "sft_step":
                         continue  # the extra SFT-length runs' small prefill/decode
+                    if impl == "seal-q8" and r["name"] == "sft_step":
+                        continue  # its 4-token step only completes the run
                     times.setdefault((impl, r["name"], r["shape"]), []).append(r["ms"])
     if raw:
         raw.close()
@@ -661,10 +676,19 @@ def print_table(a, s, impls, times, peak, versions, load_start, wall, uow):
         print(f"| {label} | {fmt_ms(v['seal'])} | {fmt_ms(v['pytorch'])} | "
               f"{fmt_ms(v['llama.cpp'])} | {fmt_ratio(v['seal'], v['pytorch'])} | "
               f"{fmt_ratio(v['seal'], v['llama.cpp'])} |")
+    if "seal-q8" in impls:
+        for label, name, shape in ((f"seal (cpu:q8) prefill B1x{P}, ms", "prefill", f"B1xT{P}"),
+                                   (f"seal (cpu:q8) decode B1, {N} tokens after {P}, ms",
+                                    "decode_greedy", f"B1xT{P}+{N}")):
+            v = {i: med(i, name, shape) for i in ("seal-q8", "pytorch", "llama.cpp")}
+            print(f"| {label} | {fmt_ms(v['seal-q8'])} | {fmt_ms(v['pytorch'])} | "
+                  f"{fmt_ms(v['llama.cpp'])} | {fmt_ratio(v['seal-q8'], v['pytorch'])} | "
+                  f"{fmt_ratio(v['seal-q8'], v['llama.cpp'])} |")
     if a.unit_of_work:
         for label, sv, tv, ratio in uow_rows(a, uow):
             print(f"| {label} | {sv} | {tv} | – | {ratio} | – |")
-    gb = {i: peak[i] / 1e9 if i in peak else None for i in ("seal", "pytorch", "llama.cpp")}
+    gb = {i: peak[i] / 1e9 if i in peak else None
+          for i in ("seal", "seal-q8", "pytorch", "llama.cpp")}
 
     def fmt_gb(x):
         return "–" if x is None else f"{x:.2f} GB"
@@ -672,6 +696,11 @@ def print_table(a, s, impls, times, peak, versions, load_start, wall, uow):
     print(f"| peak memory (max RSS) of a benchmark process | {fmt_gb(gb['seal'])} | "
           f"{fmt_gb(gb['pytorch'])} | {fmt_gb(gb['llama.cpp'])} | "
           f"{fmt_ratio(gb['seal'], gb['pytorch'])} | {fmt_ratio(gb['seal'], gb['llama.cpp'])} |")
+    if "seal-q8" in impls:
+        print(f"| peak memory, seal (cpu:q8) prefill and decode B1 only | "
+              f"{fmt_gb(gb['seal-q8'])} | {fmt_gb(gb['pytorch'])} | {fmt_gb(gb['llama.cpp'])} | "
+              f"{fmt_ratio(gb['seal-q8'], gb['pytorch'])} | "
+              f"{fmt_ratio(gb['seal-q8'], gb['llama.cpp'])} |")
     print("\nRatios are seal's time (or memory) over the other's: below 1 means seal is "
           "faster (smaller). '–': not measured (llama.cpp runs batch 1 inference only).")
     if a.unit_of_work:
@@ -726,6 +755,7 @@ def main(argv=None):
     r.add_argument("--threads", type=int, default=os.cpu_count())
     r.add_argument("--smoke", action="store_true", help="tiny shapes")
     r.add_argument("--skip-llama", action="store_true")
+    r.add_argument("--skip-q8", action="store_true", help="no seal (cpu:q8) rows")
     r.add_argument("--raw", help="also write every worker record (JSON lines) here")
     r.add_argument("--command", help="the command line to print in the table's header")
     r.add_argument("--unit-of-work", default=UNIT_OF_WORK,

@@ -30,8 +30,13 @@
 #include "kernels/cpu/cpu.h"
 #include "util/q8.h"
 
-/* Bytes of float32 scratch a tile may take: well inside one core's L2. */
-#define TILE_BYTES ((size_t)256 << 10)
+/* Bytes of float32 scratch a tile may take: about one core's L2 (Zen 3: 512
+ * KiB). Each tile is one sgemm call that packs all the input rows again, so
+ * fewer, larger tiles pay less of that: at N = 512 (B8 x T64), 1 MiB tiles
+ * took the down projection (I = 1536) from 1.5x float32's CPU time to 1.1x,
+ * where matmul_bf16.c's 256 KiB tiles cut it into 32-row slices; the other
+ * shapes moved within noise (docs/perf.md, "int8 base matrices"). */
+#define TILE_BYTES ((size_t)1 << 20)
 
 /* ---- quantising and dequantising -------------------------------------------- */
 
