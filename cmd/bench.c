@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd/cmd.h"
 #include "kernels/profile.h"
@@ -142,20 +143,33 @@ static double now_synced(seal_backend *be) {
   return seal_now();
 }
 
+/* Seconds of CPU time (user + system, every thread) this process has used:
+ * beside wall time, what a measurement costs on a machine others share. */
+static double cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
-/* Seconds of the repeats: median, fastest, slowest. */
+/* Seconds of the repeats: median, fastest, slowest wall time; median CPU time. */
 typedef struct {
-  double median, min, max;
+  double median, min, max, cpu;
 } bench_stat;
 
-static bench_stat summarize(double *secs, int n) {
-  qsort(secs, (size_t)n, sizeof *secs, cmp_double);
-  double median = n % 2 ? secs[n / 2] : 0.5 * (secs[n / 2 - 1] + secs[n / 2]);
-  return (bench_stat){median, secs[0], secs[n - 1]};
+static double median_of(double *x, int n) {
+  qsort(x, (size_t)n, sizeof *x, cmp_double);
+  return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* secs[n] wall and cpu[n] CPU seconds of the repeats (both reordered). */
+static bench_stat summarize(double *secs, double *cpu, int n) {
+  double median = median_of(secs, n);
+  return (bench_stat){median, secs[0], secs[n - 1], median_of(cpu, n)};
 }
 
 /* ---- per-op profile (--profile) ------------------------------------------------ */
@@ -192,8 +206,8 @@ static void print_header(const seal_engine *eng, const bench_opts *o) {
       eng->be->act == SEAL_BF16 ? "bf16" : "f32", threads ? threads : "unset", o->repeats);
   printf("  model: %d layers, hidden %d, MLP %d, heads %d/%d x %d, vocab %d\n\n", c->n_layers,
          c->hidden, c->intermediate, c->n_heads, c->n_kv_heads, c->head_dim, c->vocab_size);
-  printf("%-30s %-16s %10s %21s %12s\n", "measurement", "shape", "median ms", "min..max ms",
-         "tokens/s");
+  printf("%-30s %-16s %10s %21s %10s %12s\n", "measurement", "shape", "median ms", "min..max ms",
+         "CPU ms", "tokens/s");
 }
 
 /* One measurement: `key` names it in JSON (as bench/pytorch_baseline.py
@@ -206,13 +220,15 @@ static void report(const bench_opts *o, const seal_engine *eng, const char *key,
     printf(
         "{\"impl\": \"seal\", \"backend\": \"%s\", \"name\": \"%s\", \"shape\": \"%s\", "
         "\"batch\": %d, \"tokens\": %ld, \"ms\": %.3f, \"min_ms\": %.3f, \"max_ms\": %.3f, "
-        "\"tokens_per_s\": %.1f}\n",
-        eng->be->name, key, shape, batch, tokens, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max, rate);
+        "\"cpu_ms\": %.3f, \"tokens_per_s\": %.1f}\n",
+        eng->be->name, key, shape, batch, tokens, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max,
+        1e3 * s.cpu, rate);
   } else {
     char spread[48], rate_s[24] = "-";
     snprintf(spread, sizeof spread, "%.2f..%.2f", 1e3 * s.min, 1e3 * s.max);
     if (tokens > 0) snprintf(rate_s, sizeof rate_s, "%.1f", rate);
-    printf("%-30s %-16s %10.2f %21s %12s\n", label, shape, 1e3 * s.median, spread, rate_s);
+    printf("%-30s %-16s %10.2f %21s %10.2f %12s\n", label, shape, 1e3 * s.median, spread,
+           1e3 * s.cpu, rate_s);
   }
   fflush(stdout);
 }
@@ -277,31 +293,33 @@ static void bench_batch(seal_engine *eng, const bench_opts *o, int B) {
   seal_kv_cache cache;
   seal_kv_cache_create(&cache, m, B, P + N + 1, 0);
   int32_t *ids = bench_ids(eng, B * P); /* [B, P]; rows differ (the text wraps) */
-  double *pre = seal_malloc((size_t)o->repeats * sizeof(double));
+  double *pre = seal_malloc((size_t)o->repeats * sizeof(double)); /* wall s [repeats] */
   double *dec = seal_malloc((size_t)o->repeats * sizeof(double));
+  double *pre_cpu = seal_malloc((size_t)o->repeats * sizeof(double)); /* CPU s [repeats] */
+  double *dec_cpu = seal_malloc((size_t)o->repeats * sizeof(double));
   seal_op_profile pre_ops, dec_ops;
   memset(&pre_ops, 0, sizeof pre_ops);
   memset(&dec_ops, 0, sizeof dec_ops);
   for (int rep = -1; rep < o->repeats; rep++) { /* rep -1 is the warm-up */
-    double t0 = now_synced(m->be);
+    double t0 = now_synced(m->be), c0 = cpu_now();
     seal_backend_profile_into(m->be, rep < 0 ? NULL : &pre_ops);
     prefill(m, &cache, ids, B, P);
-    double t1 = now_synced(m->be);
+    double t1 = now_synced(m->be), c1 = cpu_now();
     seal_backend_profile_into(m->be, rep < 0 ? NULL : &dec_ops);
     decode(m, &cache, B, P, N, o);
-    double t2 = now_synced(m->be);
+    double t2 = now_synced(m->be), c2 = cpu_now();
     seal_backend_profile_into(m->be, NULL);
     if (rep < 0) continue;
-    pre[rep] = t1 - t0;
-    dec[rep] = t2 - t1;
+    pre[rep] = t1 - t0, pre_cpu[rep] = c1 - c0;
+    dec[rep] = t2 - t1, dec_cpu[rep] = c2 - c1;
   }
   char shape[48];
   snprintf(shape, sizeof shape, "B%dxT%d", B, P);
-  bench_stat s = summarize(pre, o->repeats);
+  bench_stat s = summarize(pre, pre_cpu, o->repeats);
   report(o, eng, "prefill", "prefill", shape, B, (long)B * P, s);
   print_profile(o, &pre_ops, s.median);
   snprintf(shape, sizeof shape, "B%dxT%d+%d", B, P, N);
-  s = summarize(dec, o->repeats);
+  s = summarize(dec, dec_cpu, o->repeats);
   int greedy = o->temperature <= 0;
   report(o, eng, greedy ? "decode_greedy" : "decode_sample",
          greedy ? "decode greedy (KV cache)" : "decode sampled (KV cache)", shape, B, (long)B * N,
@@ -309,6 +327,8 @@ static void bench_batch(seal_engine *eng, const bench_opts *o, int B) {
   print_profile(o, &dec_ops, s.median);
   free(pre);
   free(dec);
+  free(pre_cpu);
+  free(dec_cpu);
   free(ids);
   seal_kv_cache_free(&cache, m);
 }
@@ -337,34 +357,36 @@ static void bench_sft(seal_engine *eng, const bench_opts *o) {
     targets[n] = last ? 0 : ids[n + 1];
     weights[n] = last ? 0.0f : 1.0f / (float)(B * (T - 1));
   }
-  double *secs = seal_malloc((size_t)o->repeats * sizeof(double));
+  double *secs = seal_malloc((size_t)o->repeats * sizeof(double)); /* wall s [repeats] */
+  double *cpu = seal_malloc((size_t)o->repeats * sizeof(double));  /* CPU s [repeats] */
   double first_loss = 0, last_loss = 0;
   seal_op_profile step_ops;
   memset(&step_ops, 0, sizeof step_ops);
   for (int rep = -1; rep < o->repeats; rep++) {
-    double t0 = now_synced(m->be);
+    double t0 = now_synced(m->be), c0 = cpu_now();
     seal_backend_profile_into(m->be, rep < 0 ? NULL : &step_ops);
     seal_lora_zero_grads(&lora);
     double loss = seal_forward_train(m, &lora, &acts, ids, targets, weights, B, T);
     seal_backward_train(m, &lora, &acts);
     seal_adamw_step(&opt, lora.params, lora.grads);
-    double t1 = now_synced(m->be);
+    double t1 = now_synced(m->be), c1 = cpu_now();
     seal_backend_profile_into(m->be, NULL);
     if (rep < 0) first_loss = loss;
     last_loss = loss;
-    if (rep >= 0) secs[rep] = t1 - t0;
+    if (rep >= 0) secs[rep] = t1 - t0, cpu[rep] = c1 - c0;
   }
   char name[64], shape[48];
   int n_targets = __builtin_popcount(o->lora_targets);
   snprintf(name, sizeof name, "lora sft step (r%d, %d proj)", o->lora_r, n_targets);
   snprintf(shape, sizeof shape, "B%dxT%d", B, T);
-  bench_stat s = summarize(secs, o->repeats);
+  bench_stat s = summarize(secs, cpu, o->repeats);
   report(o, eng, "sft_step", name, shape, B, (long)N, s);
   print_profile(o, &step_ops, s.median);
   if (!o->json)
     printf("%-30s %zu LoRA parameters; loss %.4f at the warm-up step, %.4f at the last\n", "",
            lora.n_params, first_loss, last_loss);
   free(secs);
+  free(cpu);
   free(ids);
   free(targets);
   free(weights);
@@ -379,9 +401,9 @@ int cmd_bench(int argc, char **argv) {
   if (rc) return rc > 0 ? SEAL_EXIT_OK : SEAL_EXIT_USAGE;
   seal_error e;
   seal_engine eng;
-  double t0 = seal_now();
+  double t0 = seal_now(), c0 = cpu_now();
   if (seal_engine_open(&eng, o.model, o.device, &e)) SEAL_DIE_ERR(&e);
-  double load = now_synced(eng.be) - t0;
+  double load = now_synced(eng.be) - t0, load_cpu = cpu_now() - c0;
   if (o.unit_of_work) {
     cmd_bench_unit_of_work(&eng, o.unit_of_work, o.epochs, o.repeats, o.json);
     seal_engine_close(&eng);
@@ -394,7 +416,7 @@ int cmd_bench(int argc, char **argv) {
         "--train-tokens (%d) must fit",
         o.model, max_pos, o.prompt_tokens + o.new_tokens, o.train_tokens);
   print_header(&eng, &o);
-  report(&o, &eng, "load", "model load", "-", 0, 0, (bench_stat){load, load, load});
+  report(&o, &eng, "load", "model load", "-", 0, 0, (bench_stat){load, load, load, load_cpu});
   if (o.profile) seal_engine_profile(&eng, NULL); /* each measurement prints its own part */
   for (int i = 0; i < o.batches.n; i++) bench_batch(&eng, &o, o.batches.size[i]);
   bench_sft(&eng, &o);
