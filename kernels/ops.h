@@ -80,7 +80,8 @@ struct seal_backend {
   /* bytes of backend memory; dies on failure */                                                   \
   X(void *, alloc, (seal_backend *be, size_t bytes), (be, bytes))                                  \
   X(void, free, (seal_backend *be, void *p), (be, p))                                              \
-  /* dst[n] (dtype dst_type) = src[n] (host float32), converting */                                \
+  /* dst[n] (dtype dst_type) = src[n] (host float32), converting; src may be                     \
+   * reused or freed once it returns */                                                            \
   X(void, to_device, (seal_backend *be, void *dst, seal_dtype dst_type, const float *src,          \
                       size_t n), (be, dst, dst_type, src, n))                                      \
   /* dst[n] (host float32) = src[n] (dtype src_type), converting; synchronises */                  \

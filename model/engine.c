@@ -51,7 +51,7 @@ int seal_engine_open(seal_engine *eng, const char *path, const char *device, sea
   add_eos(&ck.config, seal_tokenizer_eos_id(eng->tok));
   add_eos(&ck.config, seal_tokenizer_eot_id(eng->tok));
   eng->be = seal_backend_create(device, e);
-  if (!eng->be || seal_model_create(&eng->model, eng->be, &ck.config, &ck.weights, e)) {
+  if (!eng->be || seal_model_create_taking(&eng->model, eng->be, &ck.config, &ck.weights, e)) {
     seal_checkpoint_free(&ck);
     seal_engine_close(eng);
     return -1;

@@ -5,9 +5,11 @@
 #include "model/model.h"
 
 /* Uploads the HF tensor `name`, which must have exactly the given shape
- * (cols = 0 for a vector of `rows`). */
+ * (cols = 0 for a vector of `rows`); with `take`, frees its host data once
+ * uploaded (data NULL after), so the host and backend copies of the whole
+ * model never coexist. */
 static void *upload(seal_backend *be, const seal_tensor_set *ts, const char *name, int64_t rows,
-                    int64_t cols, seal_error *e, int *failed) {
+                    int64_t cols, bool take, seal_error *e, int *failed) {
   if (*failed) return NULL;
   const seal_host_tensor *t = seal_tensors_find(ts, name);
   if (!t) {
@@ -25,13 +27,18 @@ static void *upload(seal_backend *be, const seal_tensor_set *ts, const char *nam
     *failed = 1;
     return NULL;
   }
+  void *d;
   if (!cols) { /* a vector: "act" */
-    void *d = be->ops->alloc(be, seal_matrix_bytes(be->act, 1, (size_t)rows));
+    d = be->ops->alloc(be, seal_matrix_bytes(be->act, 1, (size_t)rows));
     be->ops->to_device(be, d, be->act, t->data, (size_t)rows);
-    return d;
+  } else {
+    d = be->ops->alloc(be, seal_weight_bytes(be, (size_t)rows, (size_t)cols));
+    seal_upload_matrix(be, d, t->data, rows, cols);
   }
-  void *d = be->ops->alloc(be, seal_weight_bytes(be, (size_t)rows, (size_t)cols));
-  seal_upload_matrix(be, d, t->data, rows, cols);
+  if (take) { /* to_device is done with src when it returns (kernels/ops.h) */
+    free(((seal_host_tensor *)t)->data);
+    ((seal_host_tensor *)t)->data = NULL;
+  }
   return d;
 }
 
@@ -93,7 +100,7 @@ void **seal_layer_weight_ref(seal_layer *w, seal_layer_weight i) {
   }
 }
 
-static void upload_layer(seal_model *m, const seal_tensor_set *ts, int l, seal_error *e,
+static void upload_layer(seal_model *m, const seal_tensor_set *ts, int l, bool take, seal_error *e,
                          int *failed) {
   for (int i = 0; i < SEAL_LAYER_N_WEIGHTS; i++) {
     const char *suffix;
@@ -102,25 +109,26 @@ static void upload_layer(seal_model *m, const seal_tensor_set *ts, int l, seal_e
     char name[256];
     snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix);
     *seal_layer_weight_ref(&m->layers[l], (seal_layer_weight)i) =
-        upload(m->be, ts, name, rows, cols, e, failed);
+        upload(m->be, ts, name, rows, cols, take, e, failed);
   }
 }
 
-int seal_model_create(seal_model *m, seal_backend *be, const seal_model_config *cfg,
-                      const seal_tensor_set *ts, seal_error *e) {
+static int create(seal_model *m, seal_backend *be, const seal_model_config *cfg,
+                  const seal_tensor_set *ts, bool take, seal_error *e) {
   memset(m, 0, sizeof *m);
   m->cfg = *cfg;
   m->be = be;
   cfg = &m->cfg; /* from here on, the model's own copy */
   int failed = 0;
-  m->embed = upload(be, ts, "model.embed_tokens.weight", cfg->vocab_size, cfg->hidden, e, &failed);
-  m->final_norm = upload(be, ts, "model.norm.weight", cfg->hidden, 0, e, &failed);
+  m->embed =
+      upload(be, ts, "model.embed_tokens.weight", cfg->vocab_size, cfg->hidden, take, e, &failed);
+  m->final_norm = upload(be, ts, "model.norm.weight", cfg->hidden, 0, take, e, &failed);
   if (cfg->tie_embeddings)
     m->lm_head = m->embed;
   else
-    m->lm_head = upload(be, ts, "lm_head.weight", cfg->vocab_size, cfg->hidden, e, &failed);
+    m->lm_head = upload(be, ts, "lm_head.weight", cfg->vocab_size, cfg->hidden, take, e, &failed);
   m->layers = seal_calloc((size_t)cfg->n_layers, sizeof *m->layers);
-  for (int l = 0; l < cfg->n_layers && !failed; l++) upload_layer(m, ts, l, e, &failed);
+  for (int l = 0; l < cfg->n_layers && !failed; l++) upload_layer(m, ts, l, take, e, &failed);
   float *inv = seal_malloc((size_t)cfg->head_dim / 2 * sizeof(float));
   seal_rope_inv_freq(cfg, inv);
   m->inv_freq = be->ops->alloc(be, (size_t)cfg->head_dim / 2 * sizeof(float));
@@ -131,6 +139,16 @@ int seal_model_create(seal_model *m, seal_backend *be, const seal_model_config *
     return -1;
   }
   return 0;
+}
+
+int seal_model_create(seal_model *m, seal_backend *be, const seal_model_config *cfg,
+                      const seal_tensor_set *ts, seal_error *e) {
+  return create(m, be, cfg, ts, false, e);
+}
+
+int seal_model_create_taking(seal_model *m, seal_backend *be, const seal_model_config *cfg,
+                             seal_tensor_set *ts, seal_error *e) {
+  return create(m, be, cfg, ts, true, e);
 }
 
 void seal_model_free(seal_model *m) {

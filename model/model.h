@@ -69,6 +69,11 @@ typedef struct {
  * tensor the config implies must be present with its shape. */
 int seal_model_create(seal_model *m, seal_backend *be, const seal_model_config *cfg,
                       const seal_tensor_set *weights, seal_error *e);
+/* The same, freeing each tensor's host data as soon as it is uploaded (its
+ * data is NULL after; free the set as usual): the peak memory of a load is
+ * then about one copy of the model, not the host's and the backend's. */
+int seal_model_create_taking(seal_model *m, seal_backend *be, const seal_model_config *cfg,
+                             seal_tensor_set *ts, seal_error *e);
 void seal_model_free(seal_model *m);
 
 /* Returns a backend weight by HF name ("model.layers.3.self_attn.q_proj.weight")
