@@ -13,7 +13,7 @@
  *   be->weight: act, except on "cpu:bf16" (BF16 matrices, F32 activations:
  *   half the bytes a decoded token reads) and "cpu:q8" (Q8 matrices: each row
  *   [I] is ceil(I/32) blocks of 32 int8 values and a half scale, util/q8.h,
- *   the last block zero-padded; a quarter of the bytes plus 6%). A wt matrix
+ *   the last block zero-padded; 34 bytes per 32 weights, 27% of F32's). A wt matrix
  *   [rows, cols] takes seal_matrix_bytes(type, rows, cols); to_device, to_host
  *   and fill of n Q8 values treat the n as one such row, so a matrix whose
  *   cols are a multiple of 32 moves in one call, any other row by row.
@@ -295,9 +295,9 @@ int seal_op_find(const char *name);
 seal_op seal_ops_missing(const seal_ops *ops);
 
 /* Creates a backend by name ("cpu", "cpu:bf16" (the CPU with bf16 base
- * matrices), "cpu:q8" (int8 base matrices), "cuda" = "cuda:0", "cuda:N" for GPU N, "auto"); NULL
- * with a message in e when the name is unknown or the backend is unavailable (not built, no GPU).
- */
+ * matrices), "cpu:q8" (int8 base matrices), "cuda" = "cuda:0", "cuda:N" for
+ * GPU N, "auto"); NULL with a message in e when the name is unknown or the
+ * backend is unavailable (not built, no GPU). */
 seal_backend *seal_backend_create(const char *name, seal_error *e);
 void seal_backend_destroy(seal_backend *be);
 /* "cuda" when built with CUDA and a GPU is visible, else "cpu". */
