@@ -202,23 +202,33 @@ Q8_TARGET static inline __attribute__((always_inline)) void block_4xm(float *out
   if (rows == 2) xq[1] = xq[0] + (size_t)nb * SEAL_Q8_BLOCK, xd[1] = xd[0] + nb;
   const seal_q8_block *w[4];
   for (int j = 0; j < 4; j++) w[j] = W + (size_t)(o0 + j) * nb;
+  /* fully unrolled, so that the 8 accumulators live in registers (GCC -O2
+   * keeps a 4-trip loop rolled, and the array on the stack: twice the
+   * instructions and a store-to-load chain on every accumulator) */
   __m256 acc[2][4];
+#pragma GCC unroll 2
   for (int m = 0; m < 2; m++)
+#pragma GCC unroll 4
     for (int j = 0; j < 4; j++) acc[m][j] = _mm256_setzero_ps();
   for (int b = 0; b < nb; b++) {
     __m256i xv[2];
+#pragma GCC unroll 2
     for (int m = 0; m < rows; m++)
       xv[m] = _mm256_loadu_si256((const __m256i *)(xq[m] + (size_t)b * SEAL_Q8_BLOCK));
+#pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
       __m256i wv = _mm256_loadu_si256((const __m256i *)w[j][b].q);
       __m256i wa = _mm256_sign_epi8(wv, wv);
       const float dw = _cvtsh_ss(w[j][b].d);
+#pragma GCC unroll 2
       for (int m = 0; m < rows; m++)
         acc[m][j] =
             _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[m][b]), dot_lanes(wa, wv, xv[m]), acc[m][j]);
     }
   }
+#pragma GCC unroll 2
   for (int m = 0; m < rows; m++)
+#pragma GCC unroll 4
     for (int j = 0; j < 4; j++) out[(size_t)(n0 + m) * O + o0 + j] = sum8(acc[m][j]);
 }
 
