@@ -20,6 +20,7 @@
  *   lora_grouped.c LoRA forward/backward with an adapter per sequence (one product per adapter)
  *   matmul_bf16.c  the same for bf16 base matrices ("cpu:bf16"), and embedding
  *   matmul_q8.c    the same for int8 base matrices ("cpu:q8"), and their conversions
+ *   weight_tiles.c the two's many-row ops: float32 tiles of the weight through sgemm
  *   attention.c    causal GQA attention forward and backward (blocked sgemm)
  *   loss.c         fused softmax + cross-entropy
  *   optim.c        sum_squares, adamw
@@ -73,6 +74,25 @@ void seal_cpu_lora_allow_avx2(bool allowed);
  * op = transpose when trans_* is non-zero (cblas_sgemm; K = 0 scales C). */
 void seal_cpu_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* A compact base-matrix dtype (bf16, Q8) as the tiled many-row ops see it
+ * (weight_tiles.c): how a tile is expanded to float32 and stored back. */
+typedef struct {
+  const char *dtype; /* "bf16", "q8": names the weights in messages */
+  size_t tile_bytes; /* float32 scratch one tile may take */
+  /* tile[nr, nc] f32 = W[r0:r0+nr, c0:c0+nc], W's rows I values long (c0 a
+   * multiple of 64) */
+  void (*load)(float *tile, const void *W, int I, int r0, int nr, int c0, int nc);
+  /* W[r0:r0+nr, :] = rows[nr, I] f32, rounded to the dtype (lora_merge) */
+  void (*store)(void *W, const float *rows, int I, int r0, int nr);
+} seal_cpu_compact;
+/* matmul (many rows), matmul_backward_input and lora_merge, by tiles of w. */
+void seal_cpu_compact_matmul(const seal_cpu_compact *w, float *out, const float *inp,
+                             const void *weight, const float *bias, int N, int I, int O);
+void seal_cpu_compact_backward_input(const seal_cpu_compact *w, float *dinp, const float *dout,
+                                     const void *weight, int N, int I, int O, int accumulate);
+void seal_cpu_compact_lora_merge(const seal_cpu_compact *w, void *W, const float *A, const float *B,
+                                 int O, int I, int r, float scale);
 
 /* The "cpu:bf16" forms of the ops that read base matrices (matmul_bf16.c):
  * the same contracts with the matrix (weight, W, table) in bfloat16. */

@@ -285,48 +285,25 @@ static void int8_rows(float *out, const float *inp, const seal_q8_block *weight,
 
 /* ---- many rows: dequantised tiles through sgemm ------------------------------ */
 
-/* One thread's float32 tile of rows x cols, freed by the caller. */
-static float *tile_alloc(int rows, int cols, const char *op) {
-  float *tile = malloc((size_t)rows * cols * sizeof(float) + 1);
-  SEAL_CHECK(tile, "%s (q8 weights): out of memory for a %d x %d tile", op, rows, cols);
-  return tile;
-}
-
-/* Rows of a tile nc wide that fit TILE_BYTES, a multiple of 16, at least 16. */
-static int tile_rows(int nc) {
-  size_t r = TILE_BYTES / sizeof(float) / (size_t)(nc > 0 ? nc : 1);
-  r = r / 16 * 16;
-  return r < 16 ? 16 : (int)(r > 4096 ? 4096 : r);
-}
-
 /* tile[nr, nc] = rows r0..r0+nr-1, columns c0..c0+nc-1 (c0 a multiple of 32)
- * of W, whose rows are nb blocks. */
-static void dequantize_tile(float *tile, const seal_q8_block *W, int nb, int r0, int nr, int c0,
-                            int nc) {
+ * of W, whose rows hold I values in whole blocks, dequantised. */
+static void dequantize_tile(float *tile, const void *W_, int I, int r0, int nr, int c0, int nc) {
+  const seal_q8_block *W = W_; /* [O, nb] */
+  const size_t nb = seal_q8_blocks((size_t)I);
   for (int r = 0; r < nr; r++)
     dequantize_row(tile + (size_t)r * nc, W + (size_t)(r0 + r) * nb + c0 / SEAL_Q8_BLOCK,
                    (size_t)nc);
 }
 
-static void dequant_rows(float *out, const float *inp, const seal_q8_block *weight,
-                         const float *bias, int N, int I, int O) {
-  const int nb = (int)seal_q8_blocks((size_t)I), P = tile_rows(I); /* weight rows a tile */
-  const int tiles = (O + P - 1) / P;
-#pragma omp parallel
-  {
-    float *tile = tile_alloc(P, I, "matmul"); /* [P, I] */
-#pragma omp for schedule(dynamic)
-    for (int t = 0; t < tiles; t++) {
-      int o0 = t * P, np = O - o0 < P ? O - o0 : P;
-      dequantize_tile(tile, weight, nb, o0, np, 0, I);
-      if (bias)
-        for (int n = 0; n < N; n++)
-          memcpy(out + (size_t)n * O + o0, bias + o0, (size_t)np * sizeof(float));
-      seal_cpu_sgemm(0, 1, N, np, I, 1.0f, inp, I, tile, I, bias ? 1.0f : 0.0f, out + o0, O);
-    }
-    free(tile);
-  }
+/* W[r0:r0+nr, :] = rows quantised. */
+static void quantize_rows_into(void *W_, const float *rows, int I, int r0, int nr) {
+  seal_q8_block *W = W_; /* [O, nb] */
+  const size_t nb = seal_q8_blocks((size_t)I);
+  for (int k = 0; k < nr; k++)
+    quantize_row(W + (size_t)(r0 + k) * nb, rows + (size_t)k * I, (size_t)I);
 }
+
+static const seal_cpu_compact q8_tiles = {"q8", TILE_BYTES, dequantize_tile, quantize_rows_into};
 
 /* ---- the ops ------------------------------------------------------------------ */
 
@@ -341,7 +318,7 @@ void seal_cpu_matmul_q8_by(seal_cpu_q8_path path, float *out, const float *inp, 
       int8_rows(out, inp, weight, bias, N, I, O, true);
       return;
     case SEAL_CPU_Q8_DEQUANT_SGEMM:
-      dequant_rows(out, inp, weight, bias, N, I, O);
+      seal_cpu_compact_matmul(&q8_tiles, out, inp, weight, bias, N, I, O);
       return;
   }
   SEAL_DIE("matmul (q8 weights): unknown path %d", (int)path);
@@ -355,54 +332,14 @@ void seal_cpu_matmul_q8(float *out, const float *inp, const void *weight, const 
   seal_cpu_matmul_q8_by(path, out, inp, weight, bias, N, I, O);
 }
 
-/* Columns of dinp one thread owns at a time in the input gradient (whole blocks). */
-#define GRAD_COLS 64
-
-void seal_cpu_matmul_backward_input_q8(float *dinp, const float *dout, const void *weight_, int N,
+void seal_cpu_matmul_backward_input_q8(float *dinp, const float *dout, const void *weight, int N,
                                        int I, int O, int accumulate) {
-  const seal_q8_block *weight = weight_; /* [O, nb] */
-  const int nb = (int)seal_q8_blocks((size_t)I), R = tile_rows(GRAD_COLS);
-  const int panels = (I + GRAD_COLS - 1) / GRAD_COLS;
-#pragma omp parallel
-  {
-    float *tile = tile_alloc(R, GRAD_COLS, "matmul_backward_input"); /* [R, GRAD_COLS] */
-#pragma omp for schedule(dynamic)
-    for (int p = 0; p < panels; p++) {
-      int i0 = p * GRAD_COLS, nc = I - i0 < GRAD_COLS ? I - i0 : GRAD_COLS;
-      /* dinp[:, i0:i0+nc] (+)= sum over row chunks of dout[:, o0:o0+nr] @ W[o0:o0+nr, i0:i0+nc] */
-      for (int o0 = 0; o0 < O; o0 += R) {
-        int nr = O - o0 < R ? O - o0 : R;
-        dequantize_tile(tile, weight, nb, o0, nr, i0, nc);
-        float beta = o0 > 0 || accumulate ? 1.0f : 0.0f;
-        seal_cpu_sgemm(0, 0, N, nc, nr, 1.0f, dout + o0, O, tile, nc, beta, dinp + i0, I);
-      }
-      if (O == 0 && !accumulate)
-        for (int n = 0; n < N; n++)
-          memset(dinp + (size_t)n * I + i0, 0, (size_t)nc * sizeof(float));
-    }
-    free(tile);
-  }
+  seal_cpu_compact_backward_input(&q8_tiles, dinp, dout, weight, N, I, O, accumulate);
 }
 
-void seal_cpu_lora_merge_q8(void *W_, const float *A, const float *B, int O, int I, int r,
+void seal_cpu_lora_merge_q8(void *W, const float *A, const float *B, int O, int I, int r,
                             float scale) {
-  seal_q8_block *W = W_; /* [O, nb] */
-  const int nb = (int)seal_q8_blocks((size_t)I), R = tile_rows(I);
-  const int tiles = (O + R - 1) / R;
-#pragma omp parallel
-  {
-    float *tile = tile_alloc(R, I, "lora_merge"); /* [R, I] */
-#pragma omp for schedule(dynamic)
-    for (int t = 0; t < tiles; t++) {
-      int o0 = t * R, nr = O - o0 < R ? O - o0 : R;
-      dequantize_tile(tile, W, nb, o0, nr, 0, I);
-      /* tile += scale * B[o0:o0+nr, :] @ A */
-      seal_cpu_sgemm(0, 0, nr, I, r, scale, B + (size_t)o0 * r, r, A, I, 1.0f, tile, I);
-      for (int k = 0; k < nr; k++)
-        quantize_row(W + (size_t)(o0 + k) * nb, tile + (size_t)k * I, (size_t)I);
-    }
-    free(tile);
-  }
+  seal_cpu_compact_lora_merge(&q8_tiles, W, A, B, O, I, r, scale);
 }
 
 void seal_cpu_embedding_q8(float *out, const int32_t *ids, const void *table_, int N, int C) {
