@@ -51,9 +51,12 @@
 
 /* LoRA ranks up to this take lora.c's own kernels; higher ones cblas_sgemm. */
 #define SEAL_CPU_LORA_MAX_RANK 64
-/* Rows from which LoRA's products go back to cblas_sgemm (long sequences,
- * where its packed blocking wins: docs/perf.md). */
-#define SEAL_CPU_LORA_SGEMM_ROWS 128
+/* Rows from which LoRA's products go back to cblas_sgemm: lora.c's kernels
+ * take decoding's few rows (a third of sgemm's time at N = 1), sgemm the
+ * rest. On one thread the two were even up to 128 rows, but on two threads
+ * the demo's 32-row step took 1.24x longer on lora.c's kernels than on
+ * sgemm (median of 3 on the idle machine, docs/perf.md "LoRA's products"). */
+#define SEAL_CPU_LORA_SGEMM_ROWS (SEAL_CPU_FEW_ROWS + 1)
 /* N * r * (I + O), a LoRA forward's multiply-adds, from which a LoRA op runs
  * as one parallel region. Below it (decoding, and every projection of the
  * demo's inner loop on SmolLM2-135M up to r = 32) the op runs on one thread

@@ -137,7 +137,8 @@ static void check_backward(seal_backend *be, const lora_case *c, bool with_dx) {
   free(dh), free(dA), free(dB), free(dx);
 }
 
-/* Every rank, N = 1..40, 127 (seal's kernels' last) and 300 (sgemm's), with
+/* Every rank, N = 1..40 (seal's kernels up to SEAL_CPU_LORA_SGEMM_ROWS - 1, sgemm
+ * above), 127 and 300, with
  * the AVX2 kernels; the plain ones at N = 1..9, 40, 127 and 300. */
 static void for_every_shape(void (*check)(seal_backend *, const lora_case *, int), int seed) {
   seal_backend *be = test_cpu_backend();
@@ -148,7 +149,7 @@ static void for_every_shape(void (*check)(seal_backend *, const lora_case *, int
     for (size_t k = 0; k < sizeof ranks / sizeof *ranks; k++)
       for (int N = 1; N <= 42; N++) {
         if (!avx2 && N >= 10 && N < 40) continue; /* the plain kernels have no blocks to miss */
-        int rows = N == 41 ? SEAL_CPU_LORA_SGEMM_ROWS - 1 : N == 42 ? 300 : N;
+        int rows = N == 41 ? 127 : N == 42 ? 300 : N;
         lora_case c = lora_case_make(&g, rows, LI, LO, ranks[k]);
         check(be, &c, N);
         lora_case_free(&c);
@@ -173,14 +174,15 @@ END_TEST
 START_TEST(lora_backward_matches_reference_at_every_shape) { for_every_shape(backward_case, 32); }
 END_TEST
 
-/* A shape above the parallel threshold (64 rows, r = 32, the model's MLP
- * widths): h, out, dh, dA, dB, dx bit for bit the same with 1, 2 and 3
- * threads, and the parallel path against the reference. */
+/* A shape on lora.c's kernels above the parallel threshold (decoding's 8
+ * rows, r = 64, a larger model's MLP widths): h, out, dh, dA, dB, dx bit for
+ * bit the same with 1, 2 and 3 threads, and the parallel path against the
+ * reference. */
 START_TEST(lora_does_not_depend_on_the_thread_count) {
   seal_backend *be = test_cpu_backend();
   seal_rng g;
   seal_rng_seed(&g, 33);
-  lora_case c = lora_case_make(&g, 64, 576, 1536, 32);
+  lora_case c = lora_case_make(&g, SEAL_CPU_LORA_SGEMM_ROWS - 1, 2048, 6144, 64);
   ck_assert((size_t)c.N * c.r * (c.I + c.O) >= SEAL_CPU_LORA_PARALLEL_MIN);
   size_t nh = (size_t)c.N * c.r, no = (size_t)c.N * c.O, nA = (size_t)c.r * c.I;
   size_t nB = (size_t)c.O * c.r, nx = (size_t)c.N * c.I, n = 2 * nh + no + nA + nB + nx;
