@@ -99,4 +99,32 @@ static inline double test_dot(const float *out, const float *R, size_t n) {
   return s;
 }
 
+/* matmul_backward_input of a compact base matrix W (bf16, Q8: backend memory)
+ * against the double product of Wd[O, I], its values as float32: once
+ * overwriting a NaN-filled dinp, once accumulating (+=) onto random values,
+ * each within tol (relative L2). dout [N, O] random. Frees nothing of W. */
+static inline void test_backward_input_of_compact(seal_backend *be, seal_rng *r, const void *W,
+                                                  const float *Wd, int N, int I, int O, double tol,
+                                                  const char *what) {
+  float *dout = test_randn(r, (size_t)N * O, 1), *prior = test_randn(r, (size_t)N * I, 1);
+  double *ref = test_zeros_d((size_t)N * I), *ref_acc = test_zeros_d((size_t)N * I);
+  for (int n = 0; n < N; n++)
+    for (int i = 0; i < I; i++) {
+      double s = 0;
+      for (int o = 0; o < O; o++) s += (double)dout[(size_t)n * O + o] * Wd[(size_t)o * I + i];
+      ref[(size_t)n * I + i] = s;
+      ref_acc[(size_t)n * I + i] = s + prior[(size_t)n * I + i];
+    }
+  float *dinp = seal_malloc((size_t)N * I * sizeof(float));
+  for (size_t i = 0; i < (size_t)N * I; i++) dinp[i] = NAN;
+  char label[96];
+  be->ops->matmul_backward_input(be, dinp, dout, W, N, I, O, 0);
+  snprintf(label, sizeof label, "%s matmul_backward_input =", what);
+  TEST_ASSERT_CLOSE(label, dinp, ref, (size_t)N * I, tol);
+  be->ops->matmul_backward_input(be, prior, dout, W, N, I, O, 1);
+  snprintf(label, sizeof label, "%s matmul_backward_input +=", what);
+  TEST_ASSERT_CLOSE(label, prior, ref_acc, (size_t)N * I, tol);
+  free(dout), free(prior), free(ref), free(ref_acc), free(dinp);
+}
+
 #endif

@@ -79,24 +79,11 @@ START_TEST(bf16_matmul_backward_input_equals_f32_on_rounded_weights) {
   seal_rng_seed(&r, 42);
   /* I = 150: panels of 64, 64 and 22 columns; O = 1100: two row chunks */
   enum { N = 40, I = 150, O = 1100 };
-  float *Wr, *dout = test_randn(&r, N * O, 1), *prior = test_randn(&r, N * I, 1);
+  float *Wr;
   void *W = bf16_matrix(be, &r, (size_t)O * I, 1, &Wr);
-  double *ref = test_zeros_d(N * I), *ref_acc = test_zeros_d(N * I);
-  for (int n = 0; n < N; n++)
-    for (int i = 0; i < I; i++) {
-      double s = 0;
-      for (int o = 0; o < O; o++) s += (double)dout[n * O + o] * Wr[(size_t)o * I + i];
-      ref[n * I + i] = s;
-      ref_acc[n * I + i] = s + prior[n * I + i];
-    }
-  float *dinp = seal_malloc(N * I * sizeof(float));
-  for (int i = 0; i < N * I; i++) dinp[i] = NAN;
-  be->ops->matmul_backward_input(be, dinp, dout, W, N, I, O, 0);
-  TEST_ASSERT_CLOSE("bf16 matmul_backward_input =", dinp, ref, N * I, BF16_TOL);
-  be->ops->matmul_backward_input(be, prior, dout, W, N, I, O, 1);
-  TEST_ASSERT_CLOSE("bf16 matmul_backward_input +=", prior, ref_acc, N * I, BF16_TOL);
+  test_backward_input_of_compact(be, &r, W, Wr, N, I, O, BF16_TOL, "bf16");
   be->ops->free(be, W);
-  free(Wr), free(dout), free(prior), free(ref), free(ref_acc), free(dinp);
+  free(Wr);
   seal_backend_destroy(be);
 }
 END_TEST

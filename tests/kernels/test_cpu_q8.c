@@ -139,24 +139,11 @@ START_TEST(q8_matmul_backward_input_matches_the_dequantised_product) {
   /* I = 150: panels of 64, 64 and 22 columns, the last block padded; O = 1100:
    * two row chunks */
   enum { N = 40, I = 150, O = 1100 };
-  float *Wd, *dout = test_randn(&r, N * O, 1), *prior = test_randn(&r, N * I, 1);
+  float *Wd;
   void *W = q8_matrix(be, &r, O, I, 1, &Wd);
-  double *ref = test_zeros_d(N * I), *ref_acc = test_zeros_d(N * I);
-  for (int n = 0; n < N; n++)
-    for (int i = 0; i < I; i++) {
-      double s = 0;
-      for (int o = 0; o < O; o++) s += (double)dout[n * O + o] * Wd[(size_t)o * I + i];
-      ref[n * I + i] = s;
-      ref_acc[n * I + i] = s + prior[n * I + i];
-    }
-  float *dinp = seal_malloc(N * I * sizeof(float));
-  for (int i = 0; i < N * I; i++) dinp[i] = NAN;
-  be->ops->matmul_backward_input(be, dinp, dout, W, N, I, O, 0);
-  TEST_ASSERT_CLOSE("q8 matmul_backward_input =", dinp, ref, N * I, SUM_TOL);
-  be->ops->matmul_backward_input(be, prior, dout, W, N, I, O, 1);
-  TEST_ASSERT_CLOSE("q8 matmul_backward_input +=", prior, ref_acc, N * I, SUM_TOL);
+  test_backward_input_of_compact(be, &r, W, Wd, N, I, O, SUM_TOL, "q8");
   be->ops->free(be, W);
-  free(Wd), free(dout), free(prior), free(ref), free(ref_acc), free(dinp);
+  free(Wd);
   seal_backend_destroy(be);
 }
 END_TEST
