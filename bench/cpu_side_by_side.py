@@ -33,7 +33,11 @@ What every implementation times, so that the rows compare like with like:
                    answers of at most 24 tokens with the adapter, graded `contains`):
                    training s and answering s, no warm-up (seal: `seal bench
                    --unit-of-work`, the trainer's own seal_inner_evaluate; PyTorch:
-                   cmd_torch_uow below); --smoke runs it at 1 epoch
+                   cmd_torch_uow below); --smoke runs it at 1 epoch. With --threads
+                   above 1 it also runs per core, as a job on a many-core box runs it
+                   (seal's demo: one MPI rank per core): --threads one-thread processes
+                   at once, seal's and then PyTorch's, each evaluation costing its own
+                   seconds of one core (--skip-per-core leaves that row out)
 seal (cpu:q8) is seal with the base matrices in int8 blocks (`--device cpu:q8`): its own
 worker, prefill and decode at batch 1 only (the rows llama.cpp has), in rows of its own.
 Token ids are the model's own tokenization of the text cmd/bench.c uses, repeated to
@@ -459,9 +463,7 @@ def seal_commands(a, s):
                      "--train-tokens", str(s["sft_tokens"][0])]
     cmds = [main]
     if a.unit_of_work:
-        uow = [a.seal, "bench", "--model", a.gguf, "--device", "cpu", "--json", "--repeats",
-               str(a.repeats), "--unit-of-work", a.unit_of_work]
-        cmds.append(uow + (["--epochs", str(s["uow_epochs"])] if s["uow_epochs"] else []))
+        cmds.append(uow_command(a, s, "seal", a.threads))
     for T in s["sft_tokens"][1:]:  # the other SFT lengths; its prefill/decode are dropped
         cmds.append(common + ["--prompt-tokens", "4", "--new-tokens", "1", "--batch", "1",
                               "--train-tokens", str(T)])
@@ -473,6 +475,40 @@ def seal_q8_commands(a, s):
     return [[a.seal, "bench", "--model", a.gguf, "--device", "cpu:q8", "--json", "--repeats",
              str(a.repeats), "--lora-r", str(s["lora_r"]), "--prompt-tokens", str(s["prompt"]),
              "--new-tokens", str(s["new"]), "--batch", "1", "--train-tokens", "4"]]
+
+
+def uow_command(a, s, impl, threads):
+    """The unit-of-work worker of impl (seal or pytorch) at the given thread count."""
+    epochs = ["--epochs", str(s["uow_epochs"])] if s["uow_epochs"] else []
+    if impl == "seal":
+        return [a.seal, "bench", "--model", a.gguf, "--device", "cpu", "--json", "--repeats",
+                str(a.repeats), "--unit-of-work", a.unit_of_work] + epochs
+    return [sys.executable, os.path.abspath(__file__), "torch-uow", "--hf", a.hf, "--fixture",
+            a.unit_of_work, "--threads", str(threads), "--repeats", str(a.repeats)] + epochs
+
+
+def run_per_core(a, s, impl, env):
+    """The unit of work as a job on a many-core box runs it: --threads processes of one
+    thread each, started together (seal's demo runs one MPI rank per core so; the same
+    for PyTorch's loop). Returns every process's unit-of-work records and the failures."""
+    one = dict(env, OMP_NUM_THREADS="1")
+    argv = uow_command(a, s, impl, 1)
+    print(f"+ {a.threads} at once: " + " ".join(argv), file=sys.stderr, flush=True)
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, env=one, text=True)
+             for _ in range(a.threads)]
+    recs, failed = [], []
+    for p in procs:
+        out, _ = p.communicate()
+        if p.returncode != 0:
+            failed.append(f"{impl} per-core unit of work exited {p.returncode}: {' '.join(argv)}")
+        for line in out.splitlines():
+            try:
+                r = json.loads(line) if line.startswith("{") else None
+            except json.JSONDecodeError:
+                r = None
+            if r and r.get("name") == "unit_of_work":
+                recs.append(r)
+    return recs, failed
 
 
 def worker_commands(a, s, impl):
@@ -488,9 +524,7 @@ def worker_commands(a, s, impl):
                       "--sft-tokens", ",".join(map(str, s["sft_tokens"])),
                       "--lora-r", str(s["lora_r"])] + shape]
         if a.unit_of_work:  # its own process, as seal's: its own peak memory and warm-up
-            cmds.append(me + ["torch-uow", "--hf", a.hf, "--fixture", a.unit_of_work,
-                              "--threads", str(a.threads), "--repeats", str(a.repeats)] +
-                        (["--epochs", str(s["uow_epochs"])] if s["uow_epochs"] else []))
+            cmds.append(uow_command(a, s, "pytorch", a.threads))
         return cmds
     return [me + ["llama", "--gguf", a.gguf] + shape]
 
@@ -504,6 +538,8 @@ def cmd_run(a):
     # (impl, name, shape) -> per-round medians; impl -> peak RSS; impl -> versions
     times, peak, versions, failed = {}, {}, {}, []
     uow = {}  # impl -> its unit-of-work records, one per round
+    uow_pc = {}  # impl -> the per-core runs' records, --threads per round
+    per_core = bool(a.unit_of_work) and a.threads > 1 and not a.skip_per_core
     load_start = open("/proc/loadavg").read().split()[:3]
     t_start = time.time()
     for rnd in range(a.rounds):
@@ -532,9 +568,18 @@ def cmd_run(a):
                     if impl == "seal-q8" and r["name"] == "sft_step":
                         continue  # its 4-token step only completes the run
                     times.setdefault((impl, r["name"], r["shape"]), []).append(r["ms"])
+        for impl in (["seal", "pytorch"] if rnd % 2 == 0 else ["pytorch", "seal"]) * per_core:
+            recs, bad = run_per_core(a, s, impl, env)
+            for r in recs:
+                r.update(impl=impl, round=rnd, per_core=True)
+                if raw:
+                    raw.write(json.dumps(r) + "\n")
+            uow_pc.setdefault(impl, []).extend(recs)
+            failed += bad
     if raw:
         raw.close()
-    print_table(a, s, impls, times, peak, versions, load_start, time.time() - t_start, uow)
+    print_table(a, s, impls, times, peak, versions, load_start, time.time() - t_start, uow,
+                uow_pc)
     for f in failed:
         print(f"FAILED: {f}", file=sys.stderr)
     return 1 if failed else 0
@@ -616,6 +661,24 @@ def uow_rows(a, uow):
     ]
 
 
+def per_core_rows(a, uow_pc):
+    """The per-core row: evaluations per CPU-hour when each of --threads cores runs its
+    own one-thread process (an evaluation then costs its own seconds of one core)."""
+    if not uow_pc:
+        return []
+    rate = {}
+    for impl in ("seal", "pytorch"):
+        v = [r["train_s"] + r["answer_s"] for r in uow_pc.get(impl, [])]
+        rate[impl] = 3600.0 / statistics.median(v) if v else None
+
+    def per_h(x):
+        return "–" if x is None else f"{x:,.1f}"
+
+    return [(f"the same, one 1-thread process per core ({a.threads} at once), evaluations per "
+             "CPU-hour", per_h(rate["seal"]), per_h(rate["pytorch"]),
+             fmt_ratio(rate["seal"], rate["pytorch"]))]
+
+
 def uow_same_tokens(uow):
     """One line: whether seal and PyTorch trained and answered on the same tokens."""
     s, t = (uow.get("seal") or [None])[0], (uow.get("pytorch") or [None])[0]
@@ -633,7 +696,7 @@ def uow_same_tokens(uow):
             f"LoRA A initialisations: they may differ)")
 
 
-def print_table(a, s, impls, times, peak, versions, load_start, wall, uow):
+def print_table(a, s, impls, times, peak, versions, load_start, wall, uow, uow_pc):
     P, N = s["prompt"], s["new"]
     rows = []
     for B in s["batches"]:
@@ -685,7 +748,7 @@ def print_table(a, s, impls, times, peak, versions, load_start, wall, uow):
                   f"{fmt_ms(v['llama.cpp'])} | {fmt_ratio(v['seal-q8'], v['pytorch'])} | "
                   f"{fmt_ratio(v['seal-q8'], v['llama.cpp'])} |")
     if a.unit_of_work:
-        for label, sv, tv, ratio in uow_rows(a, uow):
+        for label, sv, tv, ratio in uow_rows(a, uow) + per_core_rows(a, uow_pc):
             print(f"| {label} | {sv} | {tv} | – | {ratio} | – |")
     gb = {i: peak[i] / 1e9 if i in peak else None
           for i in ("seal", "seal-q8", "pytorch", "llama.cpp")}
@@ -756,6 +819,8 @@ def main(argv=None):
     r.add_argument("--smoke", action="store_true", help="tiny shapes")
     r.add_argument("--skip-llama", action="store_true")
     r.add_argument("--skip-q8", action="store_true", help="no seal (cpu:q8) rows")
+    r.add_argument("--skip-per-core", action="store_true",
+                   help="no unit-of-work row with one 1-thread process per core")
     r.add_argument("--raw", help="also write every worker record (JSON lines) here")
     r.add_argument("--command", help="the command line to print in the table's header")
     r.add_argument("--unit-of-work", default=UNIT_OF_WORK,
