@@ -23,6 +23,7 @@
  * inside a parallel region), so nothing is oversubscribed. With another BLAS
  * the tiles run one after another and the BLAS threads each product. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,6 +245,181 @@ static void forward_tiles(const tile *tiles, long n, const att_tensors *a) {
   }
 }
 
+/* ---- forward, few query rows: direct products ------------------------------ */
+
+/* Decoding asks for one query position per sequence: a tile of M = group rows
+ * (3 for SmolLM2) against its keys, ~150 KFLOP at a few hundred keys, where two
+ * sgemm calls per key block, a malloc per thread and an OpenMP region cost more
+ * than the arithmetic (docs/perf.md, "decode B1": 50 us a call, 3 GFLOP/s).
+ * Tiles of at most DIRECT_MAX_T positions take their two products in vector
+ * loops instead, over scratch on the stack, with the same online softmax
+ * between them; K and V of the kv head are read once for the whole group. */
+#define DIRECT_MAX_T 4     /* query positions per sequence */
+#define DIRECT_MAX_ROWS 32 /* rows of a tile (positions x group) */
+#define DIRECT_MAX_D 128   /* head size */
+/* Multiply-adds of a call below which one thread does every tile. SmolLM2's
+ * decode has 3 tiles, which 2 threads share 2:1 at best; measured on the
+ * 2-core machine, one call at 64 keys (74K) took 7 us on one thread and 6-9 on
+ * two, at 192 keys (222K) 19-23 and 16-20: below ~256K a second thread gains
+ * little, and a region costs a wake-up, far more at load. */
+#define DIRECT_PARALLEL_MIN ((size_t)1 << 18)
+
+/* The helpers below are inlined into forward_tile_direct's clones, so that
+ * they run with the clone's instructions (a call would run the baseline's) */
+#define DIRECT_INLINE __attribute__((always_inline))
+
+static bool direct_fits(int Tq, int group, int D) {
+  return Tq <= DIRECT_MAX_T && Tq * group <= DIRECT_MAX_ROWS && D <= DIRECT_MAX_D;
+}
+
+/* a[D] . b[D], two chains of 8 lanes (a dependent chain of FMAs waits out
+ * their latency) */
+static inline DIRECT_INLINE float dot_row(const float *a, const float *b, int D) {
+  f32x8 s0 = {0}, s1 = {0};
+  int d = 0;
+  for (; d + 16 <= D; d += 16) {
+    f32x8 x0, y0, x1, y1;
+    memcpy(&x0, a + d, sizeof x0), memcpy(&y0, b + d, sizeof y0);
+    memcpy(&x1, a + d + 8, sizeof x1), memcpy(&y1, b + d + 8, sizeof y1);
+    s0 += x0 * y0, s1 += x1 * y1;
+  }
+  for (; d + 8 <= D; d += 8) {
+    f32x8 x, y;
+    memcpy(&x, a + d, sizeof x), memcpy(&y, b + d, sizeof y);
+    s0 += x * y;
+  }
+  s0 += s1;
+  float t = ((s0[0] + s0[4]) + (s0[2] + s0[6])) + ((s0[1] + s0[5]) + (s0[3] + s0[7]));
+  for (; d < D; d++) t += a[d] * b[d];
+  return t;
+}
+
+/* *out = the lane sums of v[0..7]: lane i = the sum of v[i]'s lanes, by three
+ * rounds of pairing lanes (14 shuffles where eight separate horizontal sums
+ * take 56). Through a pointer: an f32x8 returned by value would change the
+ * ABI. */
+static inline DIRECT_INLINE void sum_lanes8(f32x8 *out, const f32x8 v[8]) {
+  const i32x8 lo1 = {0, 8, 2, 10, 4, 12, 6, 14}, hi1 = {1, 9, 3, 11, 5, 13, 7, 15};
+  const i32x8 lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+  const i32x8 lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+  f32x8 a[4], b[2];
+  for (int i = 0; i < 4; i++)
+    a[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], lo1) +
+           __builtin_shuffle(v[2 * i], v[2 * i + 1], hi1);
+  for (int i = 0; i < 2; i++)
+    b[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], lo2) +
+           __builtin_shuffle(a[2 * i], a[2 * i + 1], hi2);
+  *out = __builtin_shuffle(b[0], b[1], lo4) + __builtin_shuffle(b[0], b[1], hi4);
+}
+
+/* s[8] = scale * (q[D] . k_j[D]) for the 8 key rows k_j = k + j * ld, D a
+ * multiple of 8: 8 independent chains, one lane reduction for all 8. */
+static inline DIRECT_INLINE void dot_8_keys(float *s, const float *q, const float *k, size_t ld,
+                                            int D, float scale) {
+  f32x8 acc[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) acc[i] = (f32x8){0};
+  for (int d = 0; d < D; d += 8) {
+    f32x8 x;
+    memcpy(&x, q + d, sizeof x);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+      f32x8 y;
+      memcpy(&y, k + i * ld + d, sizeof y);
+      acc[i] += x * y;
+    }
+  }
+  f32x8 r;
+  sum_lanes8(&r, acc);
+  r *= scale;
+  memcpy(s, &r, sizeof r);
+}
+
+/* s[M, n] = scale * q[M, D] @ kb[n, D]^T (key row j at kb + j * ld) */
+static inline DIRECT_INLINE void scores_direct(float *s, const float *q, int M, const float *kb,
+                                               size_t ld, int n, int D, float scale) {
+  for (int r = 0; r < M; r++) {
+    const float *qr = q + (size_t)r * D;
+    float *sr = s + (size_t)r * n;
+    int j = 0;
+    if (D % 8 == 0)
+      for (; j + 8 <= n; j += 8) dot_8_keys(sr + j, qr, kb + j * ld, ld, D, scale);
+    for (; j < n; j++) sr[j] = scale * dot_row(qr, kb + j * ld, D);
+  }
+}
+
+/* acc[M, D] += p[M, n] @ vb[n, D] (value row j at vb + j * ld): for each row
+ * and 32 columns, four accumulators held in registers across the keys. */
+static inline DIRECT_INLINE void values_direct(float *acc, const float *p, int M, const float *vb,
+                                               size_t ld, int n, int D) {
+  for (int r = 0; r < M; r++) {
+    const float *pr = p + (size_t)r * n;
+    float *ar = acc + (size_t)r * D;
+    int d = 0;
+    for (; d + 32 <= D; d += 32) { /* each vector on its own: arrays of them go through memory */
+      f32x8 a0, a1, a2, a3;
+      memcpy(&a0, ar + d, sizeof a0), memcpy(&a1, ar + d + 8, sizeof a1);
+      memcpy(&a2, ar + d + 16, sizeof a2), memcpy(&a3, ar + d + 24, sizeof a3);
+      for (int j = 0; j < n; j++) {
+        const float *v = vb + j * ld + d, pj = pr[j];
+        f32x8 y0, y1, y2, y3;
+        memcpy(&y0, v, sizeof y0), memcpy(&y1, v + 8, sizeof y1);
+        memcpy(&y2, v + 16, sizeof y2), memcpy(&y3, v + 24, sizeof y3);
+        a0 += pj * y0, a1 += pj * y1, a2 += pj * y2, a3 += pj * y3;
+      }
+      memcpy(ar + d, &a0, sizeof a0), memcpy(ar + d + 8, &a1, sizeof a1);
+      memcpy(ar + d + 16, &a2, sizeof a2), memcpy(ar + d + 24, &a3, sizeof a3);
+    }
+    for (; d + 8 <= D; d += 8) {
+      f32x8 a;
+      memcpy(&a, ar + d, sizeof a);
+      for (int j = 0; j < n; j++) {
+        f32x8 y;
+        memcpy(&y, vb + j * ld + d, sizeof y);
+        a += pr[j] * y;
+      }
+      memcpy(ar + d, &a, sizeof a);
+    }
+    for (; d < D; d++)
+      for (int j = 0; j < n; j++) ar[d] += pr[j] * vb[j * ld + d];
+  }
+}
+
+/* One tile of the forward with the products written out: the tile's rows of
+ * out and lse, as forward_tile computes them. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void forward_tile_direct(
+    tile tl, const att_tensors *a) {
+  float q[DIRECT_MAX_ROWS * DIRECT_MAX_D], acc[DIRECT_MAX_ROWS * DIRECT_MAX_D]; /* [M, D] */
+  float s[DIRECT_MAX_ROWS * KBLK], max[DIRECT_MAX_ROWS], sum[DIRECT_MAX_ROWS];  /* [M, KBLK], [M] */
+  fwd_scratch w = {q, acc, s, max, sum};
+  int Hkv = a->Hkv, D = a->D, M = tl.M;
+  size_t kv_stride = (size_t)Hkv * D, ko = head_offset(tl.krow, tl.hk, Hkv, D);
+  int keys = tl.p0 + tl.nt; /* the causal prefix of the tile's last query */
+  float scale = 1.0f / sqrtf((float)D);
+  gather_rows(q, a->q, tl, a->Hq, D);
+  memset(acc, 0, (size_t)M * D * sizeof(float));
+  for (int r = 0; r < M; r++) max[r] = -INFINITY, sum[r] = 0;
+  for (int j0 = 0; j0 < keys; j0 += KBLK) {
+    int n = keys - j0 < KBLK ? keys - j0 : KBLK;
+    const float *kb = a->k + ko + (size_t)j0 * kv_stride, *vb = a->v + ko + (size_t)j0 * kv_stride;
+    /* s[M, n] = scale * q[M, D] @ kb[n, D]^T */
+    scores_direct(s, q, M, kb, kv_stride, n, D, scale);
+    softmax_block(&w, tl, j0, n, D);
+    /* acc[M, D] += p[M, n] @ vb[n, D] */
+    values_direct(acc, s, M, vb, kv_stride, n, D);
+  }
+  write_outputs(&w, tl, a->out, a->lse, a->Hq, D);
+}
+
+/* Every tile of tiles[n] (each of at most DIRECT_MAX_ROWS rows) through
+ * forward_tile_direct; on one thread when the call's work is small. */
+static void forward_tiles_direct(const tile *tiles, long n, const att_tensors *a) {
+  size_t work = 0; /* multiply-adds of the two products */
+  for (long i = 0; i < n; i++) work += (size_t)2 * tiles[i].M * (tiles[i].p0 + tiles[i].nt) * a->D;
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1 && work >= DIRECT_PARALLEL_MIN)
+  for (long i = 0; i < n; i++) forward_tile_direct(tiles[i], a);
+}
+
 static void check_group(const char *op, int Hq, int Hkv) {
   SEAL_CHECK(Hkv > 0 && Hq % Hkv == 0, "%s: %d query heads do not group over %d kv heads", op, Hq,
              Hkv);
@@ -268,7 +444,10 @@ void seal_cpu_attention(seal_backend *be, void *out, float *lse, const void *q, 
       for (int hk = 0; hk < Hkv; hk++)
         tiles[i++] = make_tile(b * Tq, b * Tk, q_pos[b], hk, qb, Tq, group);
   att_tensors a = {out, lse, q, k, v, Hq, Hkv, D};
-  forward_tiles(tiles, n, &a);
+  if (direct_fits(Tq, group, D))
+    forward_tiles_direct(tiles, n, &a);
+  else
+    forward_tiles(tiles, n, &a);
   free(tiles);
 }
 

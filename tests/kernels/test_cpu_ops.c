@@ -346,6 +346,24 @@ START_TEST(attention_training_across_blocks) {
 }
 END_TEST
 
+/* Few query positions per sequence (decoding, and short prefills after a
+ * cache) take attention.c's direct path, not the tiles through sgemm: 1 to 3
+ * queries after 1 to 300 keys, across the key blocks of 128, in every
+ * grouping and head size above, two sequences at different positions. */
+START_TEST(attention_few_queries_across_key_counts) {
+  const int heads[3][3] = {{3, 3, 48}, {9, 3, 64}, {14, 2, 128}}; /* Hq, Hkv, D */
+  const int keys[] = {1, 2, 9, 64, 127, 128, 129, 255, 300};
+  uint64_t seed = 100;
+  for (int h = 0; h < 3; h++)
+    for (int Tq = 1; Tq <= 3; Tq++)
+      for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (keys[i] < Tq) continue;
+        int32_t q_pos[2] = {keys[i] - Tq, (keys[i] - Tq) / 2};
+        check_attention(2, Tq, keys[i], heads[h][0], heads[h][1], heads[h][2], q_pos, seed++);
+      }
+}
+END_TEST
+
 /* Prefill after a cached prefix: several query tiles at once, each batch at
  * its own position, the causal prefix crossing key blocks. */
 START_TEST(attention_prefill_after_a_cached_prefix) {
@@ -1138,6 +1156,7 @@ Suite *cpu_ops_suite(void) {
   TEST_OP(tc, attention, attention_decode_one_token);
   TEST_OP(tc, attention, attention_training_across_blocks);
   TEST_OP(tc, attention, attention_prefill_after_a_cached_prefix);
+  TEST_OP(tc, attention, attention_few_queries_across_key_counts);
   TEST_OP(tc, attention_varlen, attention_varlen_matches_reference);
   TEST_OP(tc, attention_varlen, attention_varlen_sequences_do_not_see_each_other);
   TEST_OP(tc, attention_varlen, attention_varlen_of_equal_lengths_is_the_batched_form);
