@@ -211,13 +211,13 @@ Q8_TARGET static inline __attribute__((always_inline)) void block_4xm(float *out
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) acc[m][j] = _mm256_setzero_ps();
   /* The next 4 weight rows follow these 4 in memory: fetch them while these
-   * are read, 2 cache lines a block (136 bytes, 4 blocks, are read a block).
+   * are read, 2 cache lines per step of b (a step reads 4 blocks, 136 bytes).
    * Decoding streams every matrix from DRAM and this loop reads 4 rows at
    * once, 4 streams the hardware prefetcher alone kept at 6 GB/s on one Zen 3
    * thread: with this, decode B1 on one thread took half the CPU time
-   * (docs/perf.md, "decode B1"). Past the last row it fetches lines never
-   * used, which a prefetch may do. */
-  const char *next = (const char *)(W + (size_t)(o0 + 4) * nb);
+   * (docs/perf.md, "decode B1"). The last whole group fetches itself again:
+   * an address past the matrix may not even be formed in C. */
+  const char *next = (const char *)(o0 + 8 <= O ? W + (size_t)(o0 + 4) * nb : w[0]);
   for (int b = 0; b < nb; b++) {
     _mm_prefetch(next + (size_t)b * 4 * sizeof(seal_q8_block), _MM_HINT_T0);
     _mm_prefetch(next + (size_t)b * 4 * sizeof(seal_q8_block) + 64, _MM_HINT_T0);
