@@ -14,6 +14,9 @@
  * form (sequence s at row seq_start[s]) are the same code, and a packed
  * sequence never reaches its neighbours' keys.
  *
+ * Decoding's tiles (at most DIRECT_MAX_T query positions) skip sgemm: their
+ * two products run as vector loops over stack scratch (forward_tile_direct).
+ *
  * The forward's softmax is online: each row keeps its running maximum and sum
  * and rescales its output accumulator when the maximum moves. The backward
  * recomputes P from the scores and the forward's log-sum-exp.
