@@ -32,6 +32,7 @@
 
 #include "kernels/cpu/blas_info.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/vmath.h"
 
 /* Query positions per tile and keys per block (docs/perf.md: measured). */
 #ifndef QBLK
@@ -50,56 +51,6 @@
 
 /* Where things sit: row-major [rows, H, D] tensors. */
 static inline size_t head_offset(int row, int h, int H, int D) { return ((size_t)row * H + h) * D; }
-
-/* Eight floats, and eight int32 of the same bits ((f32x8)i reinterprets). */
-typedef float f32x8 __attribute__((vector_size(32)));
-typedef int32_t i32x8 __attribute__((vector_size(32)));
-
-/* exp(x) to about 2 ulp for x <= 88, 0 below -87 (where expf is at most
- * 1.7e-38) and for NaN: 2^n from rounding x log2(e), times a polynomial for
- * exp(r) on |r| <= ln(2)/2. Written with vector types because the compiler
- * does not vectorise a loop of expf calls, which made the softmax cost as
- * much as the products around it. */
-static inline void exp8(f32x8 *xp) { /* in place: an f32x8 by value would change the ABI */
-  f32x8 x = *xp;
-  const float round = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-  f32x8 n = (x * 1.44269504f + round) - round;
-  f32x8 r = x - n * 0.693145751953125f - n * 1.428606765330187e-6f;
-  f32x8 p = r * (1.0f / 720) + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  i32x8 two_n = (__builtin_convertvector(n, i32x8) + 127) << 23;
-  i32x8 keep = x >= -87.0f; /* all ones where kept */
-  *xp = (f32x8)((i32x8)(p * (f32x8)two_n) & keep);
-}
-
-/* row[j] = exp(row[j] - shift) for j < n; returns their sum. */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static float exp_row(float *row, int n,
-                                                                                  float shift) {
-  f32x8 sum = {0};
-  int j = 0;
-  for (; j + 8 <= n; j += 8) {
-    f32x8 x;
-    memcpy(&x, row + j, sizeof x);
-    x -= shift;
-    exp8(&x);
-    memcpy(row + j, &x, sizeof x);
-    sum += x;
-  }
-  if (j < n) { /* the tail, padded with -inf (whose exp is 0) */
-    f32x8 x;
-    for (int i = 0; i < 8; i++) x[i] = j + i < n ? row[j + i] - shift : -INFINITY;
-    exp8(&x);
-    memcpy(row + j, &x, (size_t)(n - j) * sizeof(float));
-    sum += x;
-  }
-  float total = 0;
-  for (int i = 0; i < 8; i++) total += sum[i];
-  return total;
-}
 
 static float row_max(const float *row, int n) {
   float m = -INFINITY;

@@ -96,7 +96,12 @@ void seal_cpu_fill(seal_backend *be, void *dst, seal_dtype t, float value, size_
 
 void seal_cpu_synchronize(seal_backend *be) { (void)be; }
 
-void seal_cpu_destroy(seal_backend *be) { free(be); }
+void seal_cpu_destroy(seal_backend *be) {
+  seal_cpu_state *st = be->ctx;
+  seal_cpu_rope_table_free(&st->rope);
+  free(st);
+  free(be);
+}
 
 void seal_cpu_bind_thread(seal_backend *be) { (void)be; }
 
@@ -123,5 +128,6 @@ seal_backend *seal_cpu_backend_create(seal_dtype weight, seal_error *e) {
   be->act = SEAL_F32;
   be->weight = weight;
   be->ops = &seal_cpu_ops;
+  be->ctx = seal_calloc(1, sizeof(seal_cpu_state));
   return be;
 }
