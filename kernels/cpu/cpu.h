@@ -11,7 +11,7 @@
  *
  * Files, by concern:
  *   backend.c      memory ops and the ops table
- *   elementwise.c  embedding, add, swiglu (+backward), rope, kv_write
+ *   elementwise.c  embedding, add, swiglu (+backward), rope (and its table), kv_write
  *   norm.c         rmsnorm, residual_rmsnorm, rmsnorm_backward
  *   matmul.c       matmul, matmul_backward_input, lora_merge (cblas_sgemm; an AVX2
  *                  kernel for decoding's few rows)
@@ -25,6 +25,7 @@
  *   loss.c         fused softmax + cross-entropy
  *   optim.c        sum_squares, adamw
  *   sample.c       argmax / temperature / top-p sampling
+ *   vmath.h        vectorised exp and sigmoid (attention, swiglu, cross-entropy)
  *   blas_info.c    OpenBLAS's kernel family, and the switch to the CPU's own (blas_info.h)
  *   threads.c      how many OpenMP and OpenBLAS threads (threads.h)
  *
