@@ -23,7 +23,7 @@ static const char usage[] =
     "asked for.\n"
     "\n"
     "  --model PATH          Hugging Face directory or .gguf file (required)\n"
-    "  --device NAME         cpu, cpu:bf16, cpu:q8, cuda[:N] or auto (default auto)\n"
+    "  --device NAME         cpu, cpu:bf16, cpu:q8, cpu:q4, cuda[:N] or auto (default auto)\n"
     "  --prompt-tokens P     prompt length for prefill and decode (default 64)\n"
     "  --new-tokens N        tokens decoded per sequence (default 128)\n"
     "  --batch LIST          decode batch sizes, comma-separated (default 1,8)\n"
@@ -202,6 +202,7 @@ static void print_header(const seal_engine *eng, const bench_opts *o) {
       eng->be->name,
       eng->be->weight == SEAL_BF16 ? "bf16"
       : eng->be->weight == SEAL_Q8 ? "q8"
+      : eng->be->weight == SEAL_Q4 ? "q4"
                                    : "f32",
       eng->be->act == SEAL_BF16 ? "bf16" : "f32", threads ? threads : "unset", o->repeats);
   printf("  model: %d layers, hidden %d, MLP %d, heads %d/%d x %d, vocab %d\n\n", c->n_layers,

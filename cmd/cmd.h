@@ -29,7 +29,7 @@ typedef enum {
   CMD_INT,    /* int in [min, max] */
   CMD_LONG,   /* long in [min, max] */
   CMD_FLOAT,  /* float in [min, max], finite */
-  CMD_DEVICE, /* const char *: cpu, cpu:bf16, cpu:q8, cuda, auto, and cuda:N when min is 1 */
+  CMD_DEVICE, /* const char *: cpu, cpu:bf16, cpu:q8, cpu:q4, cuda, auto, and cuda:N when min is 1 */
   CMD_CUSTOM, /* parse(value, field) */
 } cmd_option_kind;
 

@@ -28,7 +28,7 @@ static const char usage[] =
     "the embedded demo job is used.\n"
     "\n"
     "  --output DIR    override the job's output directory (where the checkpoint is)\n"
-    "  --device NAME   cpu, cpu:bf16, cpu:q8, cuda[:N] or auto\n"
+    "  --device NAME   cpu, cpu:bf16, cpu:q8, cpu:q4, cuda[:N] or auto\n"
     "  --rounds N      evaluate at most N policy rounds (default: all in the checkpoint)\n"
     "  --profile       time every backend op (each synchronised before and after;\n"
     "                  slower); every rank prints a per-op table to stderr at the end\n"

@@ -45,7 +45,7 @@ static const char usage[] =
     "  --seed N             sampling seed (default 0)\n"
     "  --samples N          independent samples of the same prompt, batched (default 1)\n"
     "  --adapter DIR        apply a PEFT LoRA adapter\n"
-    "  --device NAME        cpu, cpu:bf16, cpu:q8, cuda[:N] or auto (default auto)\n"
+    "  --device NAME        cpu, cpu:bf16, cpu:q8, cpu:q4, cuda[:N] or auto (default auto)\n"
     "  --stats              print prefill/decode timing to stderr\n"
     "  --profile            time every backend op (each synchronised before and after;\n"
     "                       slower) and print a per-op table to stderr at the end\n"

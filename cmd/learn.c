@@ -48,7 +48,7 @@ static const char usage[] =
     "  --job FILE       a job file (task: knowledge) for the self-edit (selfedit.*),\n"
     "                   the inner loop (inner_loop.*) and the seed; default: the\n"
     "                   paper's settings (docs/job-config.md)\n"
-    "  --device NAME    cpu, cpu:bf16, cpu:q8, cuda[:N] or auto (default: the job's, else auto)\n"
+    "  --device NAME    cpu, cpu:bf16, cpu:q8, cpu:q4, cuda[:N] or auto (default: the job's, else auto)\n"
     "  --stop-after N   for tests: stop with status 3 after N documents (self-edits\n"
     "                   and trainings each count), as SIGTERM would\n"
     "  --help           this text\n"

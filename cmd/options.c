@@ -39,13 +39,13 @@ double cmd_parse_double(const char *opt, const char *value, double min, double m
 
 const char *cmd_parse_device(const char *value, bool gpu_index) {
   if (!strcmp(value, "cpu") || !strcmp(value, "cpu:bf16") || !strcmp(value, "cpu:q8") ||
-      !strcmp(value, "cuda") || !strcmp(value, "auto"))
+      !strcmp(value, "cpu:q4") || !strcmp(value, "cuda") || !strcmp(value, "auto"))
     return value;
   if (gpu_index && !strncmp(value, "cuda:", 5)) {
     const char *n = value + 5;
     if (*n && strspn(n, "0123456789") == strlen(n)) return value;
   }
-  cmd_usage_error("--device: expected cpu, cpu:bf16, cpu:q8, cuda%s or auto, got '%s'",
+  cmd_usage_error("--device: expected cpu, cpu:bf16, cpu:q8, cpu:q4, cuda%s or auto, got '%s'",
                   gpu_index ? ", cuda:N" : "", value);
 }
 

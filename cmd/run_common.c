@@ -34,7 +34,7 @@ void cmd_load_job(const char *path, const char *output, const char *device, seal
   }
   if (device && seal_device_parse(device, &job->device))
     SEAL_DIE(
-        "--device %s: expected auto, cpu, cpu:bf16, cpu:q8 or cuda (a job's ranks take their "
+        "--device %s: expected auto, cpu, cpu:bf16, cpu:q8, cpu:q4 or cuda (a job's ranks take their "
         "node's GPUs in turn, so cuda:N is for single-process commands)",
         device);
 }

@@ -19,7 +19,7 @@ static const char usage[] =
     "  --model PATH     Hugging Face directory or .gguf file (required)\n"
     "  --text FILE      the text to score (required; - reads standard input)\n"
     "  --adapter DIR    apply a PEFT LoRA adapter\n"
-    "  --device NAME    cpu, cpu:bf16, cpu:q8, cuda[:N] or auto (default auto)\n"
+    "  --device NAME    cpu, cpu:bf16, cpu:q8, cpu:q4, cuda[:N] or auto (default auto)\n"
     "  --window N       tokens per window (default 1024, or the model's context\n"
     "                   window when that is shorter; at most the context window)\n"
     "  --quiet          print only the summary line\n"

@@ -23,7 +23,7 @@ static const char usage[] =
     "  --restart       start over although OUTPUT/checkpoint.h5 exists (it is kept as\n"
     "                  checkpoint.h5.prev, metrics.jsonl as metrics.jsonl.prev)\n"
     "  --output DIR    override the job's output directory\n"
-    "  --device NAME   override the job's device: cpu, cpu:bf16, cpu:q8, cuda[:N] or auto\n"
+    "  --device NAME   override the job's device: cpu, cpu:bf16, cpu:q8, cpu:q4, cuda[:N] or auto\n"
     "  --profile       time every backend op (each synchronised before and after;\n"
     "                  slower); every rank prints a per-op table to stderr at the end\n"
     "  --help          this text\n"

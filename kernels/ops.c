@@ -29,6 +29,7 @@ seal_backend *seal_backend_create(const char *name, seal_error *e) {
   if (!strcmp(name, "cpu")) return seal_cpu_backend_create(SEAL_F32, e);
   if (!strcmp(name, "cpu:bf16")) return seal_cpu_backend_create(SEAL_BF16, e);
   if (!strcmp(name, "cpu:q8")) return seal_cpu_backend_create(SEAL_Q8, e);
+  if (!strcmp(name, "cpu:q4")) return seal_cpu_backend_create(SEAL_Q4, e);
   if (!strcmp(name, "cuda") || !strncmp(name, "cuda:", 5)) {
 #ifdef SEAL_HAVE_CUDA
     int device = 0;
@@ -46,7 +47,9 @@ seal_backend *seal_backend_create(const char *name, seal_error *e) {
     return NULL;
 #endif
   }
-  seal_errorf(e, "unknown backend '%s' (expected cpu, cpu:bf16, cpu:q8, cuda, cuda:N or auto)", name);
+  seal_errorf(e,
+              "unknown backend '%s' (expected cpu, cpu:bf16, cpu:q8, cpu:q4, cuda, cuda:N or auto)",
+              name);
   return NULL;
 }
 

@@ -13,10 +13,13 @@
  *   be->weight: act, except on "cpu:bf16" (BF16 matrices, F32 activations:
  *   half the bytes a decoded token reads) and "cpu:q8" (Q8 matrices: each row
  *   [I] is ceil(I/32) blocks of 32 int8 values and a half scale, util/q8.h,
- *   the last block zero-padded; 34 bytes per 32 weights, 27% of F32's). A wt matrix
- *   [rows, cols] takes seal_matrix_bytes(type, rows, cols); to_device, to_host
- *   and fill of n Q8 values treat the n as one such row, so a matrix whose
- *   cols are a multiple of 32 moves in one call, any other row by row.
+ *   the last block zero-padded; 34 bytes per 32 weights, 27% of F32's) and
+ *   "cpu:q4" (Q4 matrices: each row ceil(I/32) blocks of 32 4-bit values, a
+ *   half scale and a half minimum, util/q4.h, GGUF's Q4_1; 20 bytes per 32
+ *   weights, 16% of F32's). A wt matrix [rows, cols] takes
+ *   seal_matrix_bytes(type, rows, cols); to_device, to_host and fill of n Q8
+ *   or Q4 values treat the n as one such row, so a matrix whose cols are a
+ *   multiple of 32 moves in one call, any other row by row.
  *   "f32" means float32 on every backend
  *   (LoRA parameters, their gradients, optimizer state, losses, statistics);
  *   "i32" means int32_t.
@@ -39,22 +42,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/q4.h"
 #include "util/q8.h"
 #include "util/util.h"
 
-typedef enum { SEAL_F32 = 0, SEAL_BF16 = 1, SEAL_I32 = 2, SEAL_Q8 = 3 } seal_dtype;
+typedef enum { SEAL_F32 = 0, SEAL_BF16 = 1, SEAL_I32 = 2, SEAL_Q8 = 3, SEAL_Q4 = 4 } seal_dtype;
 
-/* Bytes of one element of an element-wise dtype (F32, BF16, I32). Q8 has no
- * element size: its values come in blocks; use seal_matrix_bytes. */
+/* Whether t is stored in blocks of 32 values (Q8, Q4): a row is whole blocks. */
+static inline int seal_dtype_is_blocked(seal_dtype t) { return t == SEAL_Q8 || t == SEAL_Q4; }
+
+/* Bytes of one element of an element-wise dtype (F32, BF16, I32). Q8 and Q4
+ * have no element size: their values come in blocks; use seal_matrix_bytes. */
 static inline size_t seal_dtype_size(seal_dtype t) {
-  SEAL_CHECK(t != SEAL_Q8, "seal_dtype_size: Q8 is stored in blocks (use seal_matrix_bytes)");
+  SEAL_CHECK(!seal_dtype_is_blocked(t),
+             "seal_dtype_size: Q8 and Q4 are stored in blocks (use seal_matrix_bytes)");
   return t == SEAL_BF16 ? 2 : 4;
 }
 
 /* Bytes of a [rows, cols] buffer of dtype t (a vector of n is [1, n]): the one
- * size of every wt buffer, since a Q8 row is whole blocks. */
+ * size of every wt buffer, since a Q8 or Q4 row is whole blocks. */
 static inline size_t seal_matrix_bytes(seal_dtype t, size_t rows, size_t cols) {
   if (t == SEAL_Q8) return rows * seal_q8_blocks(cols) * sizeof(seal_q8_block);
+  if (t == SEAL_Q4) return rows * seal_q4_blocks(cols) * sizeof(seal_q4_block);
   return rows * cols * seal_dtype_size(t);
 }
 
@@ -65,7 +74,8 @@ struct seal_backend {
   const char *name;    /* "cpu" or "cuda" */
   seal_dtype act;      /* dtype of activations, norm weights and biases */
   seal_dtype weight;   /* dtype of the frozen base's matrices ("wt" below): act, but bf16
-                        * on "cpu:bf16" and Q8 on "cpu:q8", which keep f32 activations */
+                        * on "cpu:bf16", Q8 on "cpu:q8" and Q4 on "cpu:q4", which keep f32
+                        * activations */
   const seal_ops *ops; /* the backend's operations */
   void *ctx;           /* backend-private state (cuBLASLt handle, stream, workspace) */
 };
@@ -295,7 +305,8 @@ int seal_op_find(const char *name);
 seal_op seal_ops_missing(const seal_ops *ops);
 
 /* Creates a backend by name ("cpu", "cpu:bf16" (the CPU with bf16 base
- * matrices), "cpu:q8" (int8 base matrices), "cuda" = "cuda:0", "cuda:N" for
+ * matrices), "cpu:q8" (int8 base matrices), "cpu:q4" (4-bit base matrices),
+ * "cuda" = "cuda:0", "cuda:N" for
  * GPU N, "auto"); NULL with a message in e when the name is unknown or the
  * backend is unavailable (not built, no GPU). */
 seal_backend *seal_backend_create(const char *name, seal_error *e);
@@ -304,7 +315,7 @@ void seal_backend_destroy(seal_backend *be);
 const char *seal_backend_default_name(void);
 
 /* Each backend's constructor (kernels/cpu/, kernels/cuda/). */
-/* weight: SEAL_F32 (the reference), SEAL_BF16 or SEAL_Q8 for the base matrices. */
+/* weight: SEAL_F32 (the reference), SEAL_BF16, SEAL_Q8 or SEAL_Q4 for the base matrices. */
 seal_backend *seal_cpu_backend_create(seal_dtype weight, seal_error *e);
 #ifdef SEAL_HAVE_CUDA
 seal_backend *seal_cuda_backend_create(int device, seal_error *e);

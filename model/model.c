@@ -43,9 +43,9 @@ static void *upload(seal_backend *be, const seal_tensor_set *ts, const char *nam
 }
 
 void seal_upload_matrix(seal_backend *be, void *dst, const float *src, int64_t rows, int64_t cols) {
-  /* A Q8 row is whole blocks of 32 (kernels/ops.h "wt"): a matrix whose rows
-   * are not goes up row by row, each row's last block zero-padded. */
-  if (be->weight != SEAL_Q8 || cols % SEAL_Q8_BLOCK == 0) {
+  /* A Q8 or Q4 row is whole blocks of 32 (kernels/ops.h "wt"): a matrix whose
+   * rows are not goes up row by row, each row's last block padded. */
+  if (!seal_dtype_is_blocked(be->weight) || cols % SEAL_Q8_BLOCK == 0) {
     be->ops->to_device(be, dst, be->weight, src, (size_t)(rows * cols));
     return;
   }
@@ -57,7 +57,7 @@ void seal_upload_matrix(seal_backend *be, void *dst, const float *src, int64_t r
 
 void seal_download_matrix(seal_backend *be, float *dst, const void *src, int64_t rows,
                           int64_t cols) {
-  if (be->weight != SEAL_Q8 || cols % SEAL_Q8_BLOCK == 0) {
+  if (!seal_dtype_is_blocked(be->weight) || cols % SEAL_Q8_BLOCK == 0) {
     be->ops->to_host(be, dst, src, be->weight, (size_t)(rows * cols));
     return;
   }

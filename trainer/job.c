@@ -17,10 +17,10 @@
 
 /* ---- enum names ------------------------------------------------------------ */
 
-static const char *const device_names[] = {"auto", "cpu", "cuda", "cpu:bf16", "cpu:q8"};
+static const char *const device_names[] = {"auto", "cpu", "cuda", "cpu:bf16", "cpu:q8", "cpu:q4"};
 /* indexed by seal_teacher_device */
-static const char *const teacher_device_names[] = {"same", "auto",     "cpu",
-                                                   "cuda", "cpu:bf16", "cpu:q8"};
+static const char *const teacher_device_names[] = {"same",     "auto",   "cpu",   "cuda",
+                                                   "cpu:bf16", "cpu:q8", "cpu:q4"};
 /* indexed by seal_schedule (model/optim.h) */
 static const char *const schedule_names[] = {"constant", "linear", "cosine"};
 /* indexed by seal_reward_source */

@@ -21,13 +21,14 @@
 #include "util/util.h"
 
 /* cpu_bf16: the CPU with the base model's matrices in bfloat16 ("cpu:bf16");
- * cpu_q8: in int8 blocks ("cpu:q8"). */
+ * cpu_q8: in int8 blocks ("cpu:q8"); cpu_q4: in 4-bit blocks ("cpu:q4"). */
 typedef enum {
   SEAL_DEVICE_AUTO,
   SEAL_DEVICE_CPU,
   SEAL_DEVICE_CUDA,
   SEAL_DEVICE_CPU_BF16,
-  SEAL_DEVICE_CPU_Q8
+  SEAL_DEVICE_CPU_Q8,
+  SEAL_DEVICE_CPU_Q4
 } seal_device;
 /* The teacher's backend (job key `teacher_device`): the student's (`same`), or
  * one of seal_device's, each one more than its seal_device value. */
@@ -37,7 +38,8 @@ typedef enum {
   SEAL_TEACHER_DEVICE_CPU,
   SEAL_TEACHER_DEVICE_CUDA,
   SEAL_TEACHER_DEVICE_CPU_BF16,
-  SEAL_TEACHER_DEVICE_CPU_Q8
+  SEAL_TEACHER_DEVICE_CPU_Q8,
+  SEAL_TEACHER_DEVICE_CPU_Q4
 } seal_teacher_device;
 
 typedef struct {
@@ -198,7 +200,7 @@ char *seal_job_to_yaml(const seal_job *job);
 char *seal_expand_path(const char *path, seal_error *e);
 
 const char *seal_device_name(seal_device d);
-/* The device named (auto, cpu, cpu:bf16, cpu:q8, cuda) into *d; -1 when unknown. */
+/* The device named (auto, cpu, cpu:bf16, cpu:q8, cpu:q4, cuda) into *d; -1 when unknown. */
 int seal_device_parse(const char *name, seal_device *d);
 
 /* Whether the job has a teacher other than its model (`teacher:` not "self"). */

@@ -97,11 +97,11 @@ static int open_task(seal_run *run, seal_error *e) {
   return 0;
 }
 
-/* "cpu" ("cpu:bf16", "cpu:q8"), or the GPU of this rank on its node ("cuda:N") when
+/* "cpu" ("cpu:bf16", "cpu:q8", "cpu:q4"), or the GPU of this rank on its node ("cuda:N") when
  * `want` is a GPU: ranks of a node take its GPUs in turn by local rank. */
 static char *rank_device(seal_device want_device, const seal_comm *comm) {
   const char *want = seal_device_name(want_device);
-  if (!strncmp(want, "cpu", 3)) return seal_strdup(want); /* cpu, cpu:bf16 or cpu:q8 */
+  if (!strncmp(want, "cpu", 3)) return seal_strdup(want); /* cpu, cpu:bf16, cpu:q8 or cpu:q4 */
 #ifdef SEAL_HAVE_CUDA
   int count = seal_cuda_device_count();
   if (count > 0) return seal_asprintf("cuda:%d", seal_comm_gpu_for_rank(comm, count));

@@ -1,5 +1,6 @@
 /* kernels/cpu/backend.c — the CPU backend: host memory, float32 activations,
- * float32, bfloat16 ("cpu:bf16") or int8 ("cpu:q8") base matrices; its memory
+ * float32, bfloat16 ("cpu:bf16"), int8 ("cpu:q8") or 4-bit ("cpu:q4") base
+ * matrices; its memory
  * ops and its table of every op. */
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,10 @@ void seal_cpu_free(seal_backend *be, void *p) {
   free(p);
 }
 
-/* The dtypes this backend stores: float32, and bfloat16 or Q8 for base matrices. */
+/* The dtypes this backend stores: float32, and bfloat16, Q8 or Q4 for base matrices. */
 static void check_float_type(seal_dtype t) {
-  SEAL_CHECK(t == SEAL_F32 || t == SEAL_BF16 || t == SEAL_Q8,
-             "cpu backend stores float32, bfloat16 and q8 only (asked for dtype %d)", (int)t);
+  SEAL_CHECK(t == SEAL_F32 || t == SEAL_BF16 || t == SEAL_Q8 || t == SEAL_Q4,
+             "cpu backend stores float32, bfloat16, q8 and q4 only (asked for dtype %d)", (int)t);
 }
 
 void seal_cpu_to_device(seal_backend *be, void *dst, seal_dtype t, const float *src, size_t n) {
@@ -37,6 +38,10 @@ void seal_cpu_to_device(seal_backend *be, void *dst, seal_dtype t, const float *
   }
   if (t == SEAL_Q8) {
     seal_cpu_q8_quantize(dst, src, n);
+    return;
+  }
+  if (t == SEAL_Q4) {
+    seal_cpu_q4_quantize(dst, src, n);
     return;
   }
   uint16_t *d = dst; /* [n] */
@@ -53,6 +58,10 @@ void seal_cpu_to_host(seal_backend *be, float *dst, const void *src, seal_dtype 
   }
   if (t == SEAL_Q8) {
     seal_cpu_q8_dequantize(dst, src, n);
+    return;
+  }
+  if (t == SEAL_Q4) {
+    seal_cpu_q4_dequantize(dst, src, n);
     return;
   }
   seal_cpu_bf16_to_f32(dst, src, n);
@@ -85,6 +94,10 @@ void seal_cpu_fill(seal_backend *be, void *dst, seal_dtype t, float value, size_
     seal_cpu_q8_fill(dst, value, n);
     return;
   }
+  if (t == SEAL_Q4) {
+    seal_cpu_q4_fill(dst, value, n);
+    return;
+  }
   if (t == SEAL_BF16) {
     uint16_t *d = dst, b = seal_f32_to_bf16(value);
     for (size_t i = 0; i < n; i++) d[i] = b;
@@ -113,8 +126,9 @@ const seal_ops seal_cpu_ops = {
 };
 
 seal_backend *seal_cpu_backend_create(seal_dtype weight, seal_error *e) {
-  if (weight != SEAL_F32 && weight != SEAL_BF16 && weight != SEAL_Q8) {
-    seal_errorf(e, "cpu backend: base matrices are float32, bfloat16 or q8 (asked for dtype %d)",
+  if (weight != SEAL_F32 && weight != SEAL_BF16 && weight != SEAL_Q8 && weight != SEAL_Q4) {
+    seal_errorf(e,
+                "cpu backend: base matrices are float32, bfloat16, q8 or q4 (asked for dtype %d)",
                 (int)weight);
     return NULL;
   }

@@ -6,7 +6,8 @@
  * comments for shapes and '=' versus '+='). The declarations and the table
  * (backend.c) are generated from that list, so an op without a CPU function
  * fails to link. On this backend "act" is float32, "wt" float32, (on
- * "cpu:bf16") bfloat16 or (on "cpu:q8") int8 blocks, and every pointer is
+ * "cpu:bf16") bfloat16, (on "cpu:q8") int8 blocks or (on "cpu:q4") 4-bit
+ * blocks, and every pointer is
  * ordinary host memory.
  *
  * Files, by concern:
@@ -20,7 +21,8 @@
  *   lora_grouped.c LoRA forward/backward with an adapter per sequence (one product per adapter)
  *   matmul_bf16.c  the same for bf16 base matrices ("cpu:bf16"), and embedding
  *   matmul_q8.c    the same for int8 base matrices ("cpu:q8"), and their conversions
- *   weight_tiles.c the two's many-row ops: float32 tiles of the weight through sgemm
+ *   matmul_q4.c    the same for 4-bit base matrices ("cpu:q4", GGUF's Q4_1)
+ *   weight_tiles.c their many-row ops: float32 tiles of the weight through sgemm
  *   attention.c    causal GQA attention forward and backward (blocked sgemm)
  *   loss.c         fused softmax + cross-entropy
  *   optim.c        sum_squares, adamw
@@ -99,10 +101,10 @@ void seal_cpu_lora_allow_avx2(bool allowed);
 void seal_cpu_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
-/* A compact base-matrix dtype (bf16, Q8) as the tiled many-row ops see it
+/* A compact base-matrix dtype (bf16, Q8, Q4) as the tiled many-row ops see it
  * (weight_tiles.c): how a tile is expanded to float32 and stored back. */
 typedef struct {
-  const char *dtype; /* "bf16", "q8": names the weights in messages */
+  const char *dtype; /* "bf16", "q8", "q4": names the weights in messages */
   size_t tile_bytes; /* float32 scratch one tile may take */
   /* tile[nr, nc] f32 = W[r0:r0+nr, c0:c0+nc], W's rows I values long (c0 a
    * multiple of 64) */
@@ -155,6 +157,33 @@ void seal_cpu_matmul_q8_by(seal_cpu_q8_path path, float *out, const float *inp, 
 void seal_cpu_q8_quantize(void *dst, const float *src, size_t n);
 void seal_cpu_q8_dequantize(float *dst, const void *src, size_t n);
 void seal_cpu_q8_fill(void *dst, float value, size_t n);
+
+/* The "cpu:q4" forms (matmul_q4.c): the same contracts with the matrix in Q4
+ * blocks (util/q4.h; each row whole blocks, kernels/ops.h "wt"). */
+void seal_cpu_matmul_q4(float *out, const float *inp, const void *weight, const float *bias, int N,
+                        int I, int O);
+void seal_cpu_matmul_backward_input_q4(float *dinp, const float *dout, const void *weight, int N,
+                                       int I, int O, int accumulate);
+void seal_cpu_lora_merge_q4(void *W, const float *A, const float *B, int O, int I, int r,
+                            float scale);
+void seal_cpu_embedding_q4(float *out, const int32_t *ids, const void *table, int N, int C);
+/* The ways matmul_q4 can compute a product: the integer kernels (each input
+ * row quantised per block to int8 with its sum, ggml's Q8_1), portable or
+ * AVX2 (the same bits), or dequantised weight tiles through sgemm.
+ * seal_cpu_matmul_q4 takes AVX2 (portable without it) for few rows and the
+ * tiles for more; tests and benchmarks pick one. */
+typedef enum {
+  SEAL_CPU_Q4_INT_PORTABLE,
+  SEAL_CPU_Q4_INT_AVX2, /* dies on a processor without AVX2, FMA and F16C */
+  SEAL_CPU_Q4_DEQUANT_SGEMM
+} seal_cpu_q4_path;
+void seal_cpu_matmul_q4_by(seal_cpu_q4_path path, float *out, const float *inp, const void *weight,
+                           const float *bias, int N, int I, int O);
+/* dst = src[n] quantised as one row of Q4 blocks; dst[n] = the n values of
+ * src's blocks; dst = n values `value`, quantised. */
+void seal_cpu_q4_quantize(void *dst, const float *src, size_t n);
+void seal_cpu_q4_dequantize(float *dst, const void *src, size_t n);
+void seal_cpu_q4_fill(void *dst, float value, size_t n);
 
 /* The table of CPU operations, filled in kernels/cpu/backend.c. */
 extern const seal_ops seal_cpu_ops;

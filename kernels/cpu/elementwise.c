@@ -17,6 +17,10 @@ void seal_cpu_embedding(seal_backend *be, void *out_, const int32_t *ids, const 
     seal_cpu_embedding_q8(out_, ids, table_, N, C);
     return;
   }
+  if (be->weight == SEAL_Q4) {
+    seal_cpu_embedding_q4(out_, ids, table_, N, C);
+    return;
+  }
   float *out = out_;           /* [N, C] */
   const float *table = table_; /* [V, C] */
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= SEAL_CPU_PARALLEL_MIN)

@@ -56,6 +56,10 @@ void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void 
     seal_cpu_matmul_q8(out, inp, weight_, bias, N, I, O);
     return;
   }
+  if (be->weight == SEAL_Q4) {
+    seal_cpu_matmul_q4(out, inp, weight_, bias, N, I, O);
+    return;
+  }
   if (N <= SEAL_CPU_FEW_ROWS) {
     few_rows_f32(out, inp, weight, bias, N, I, O);
     return;
@@ -78,6 +82,10 @@ void seal_cpu_matmul_backward_input(seal_backend *be, void *dinp, const void *do
     seal_cpu_matmul_backward_input_q8(dinp, dout, weight, N, I, O, accumulate);
     return;
   }
+  if (be->weight == SEAL_Q4) {
+    seal_cpu_matmul_backward_input_q4(dinp, dout, weight, N, I, O, accumulate);
+    return;
+  }
   /* dinp[N, I] (+)= dout[N, O] @ weight[O, I] */
   seal_cpu_sgemm(0, 0, N, I, O, 1.0f, dout, O, weight, I, accumulate ? 1.0f : 0.0f, dinp, I);
 }
@@ -90,6 +98,10 @@ void seal_cpu_lora_merge(seal_backend *be, void *W, const float *A, const float 
   }
   if (be->weight == SEAL_Q8) {
     seal_cpu_lora_merge_q8(W, A, B, O, I, r, scale);
+    return;
+  }
+  if (be->weight == SEAL_Q4) {
+    seal_cpu_lora_merge_q4(W, A, B, O, I, r, scale);
     return;
   }
   /* W[O, I] += scale * B[O, r] @ A[r, I] */

@@ -40,7 +40,7 @@ expect 2 unknown_option "$seal" generate --bogus
 expect 2 nan_value "$seal" generate --model tests/fixtures/tiny-seal --prompt hi --temperature nan
 grep -q "^seal: error: --temperature: expected a finite number" "$tmp/nan_value.err" || fail "nan_value: $(cat "$tmp/nan_value.err")"
 expect 2 bad_device "$seal" train "$job" --device gpu
-grep -q "^seal: error: --device: expected cpu, cpu:bf16, cpu:q8, cuda or auto, got 'gpu'" "$tmp/bad_device.err" ||
+grep -q "^seal: error: --device: expected cpu, cpu:bf16, cpu:q8, cpu:q4, cuda or auto, got 'gpu'" "$tmp/bad_device.err" ||
   fail "bad_device: $(cat "$tmp/bad_device.err")"
 
 expect 1 missing_model "$seal" generate --model "$tmp/no-model.gguf" --prompt hi

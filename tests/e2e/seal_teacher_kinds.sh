@@ -65,7 +65,7 @@ grep -qF '"writer_device": "cpu:bf16"' "$tmp/cpu/eval.json" && grep -qF '"learne
   fail "eval.json does not name both backends"
 
 expect_refused "$(job bad tests/fixtures/tiny-teacher 1 'teacher_device: gpu')" "$tmp/bad.out" \
-  'bad.yaml:47:17: teacher_device: unknown value "gpu" (one of: same, auto, cpu, cuda, cpu:bf16, cpu:q8)'
+  'bad.yaml:47:17: teacher_device: unknown value "gpu" (one of: same, auto, cpu, cuda, cpu:bf16, cpu:q8, cpu:q4)'
 grep -v '^teacher:' "$cpu" >"$tmp/self.yaml"
 expect_refused "$tmp/self.yaml" "$tmp/self.out" 'teacher_device: "cpu:bf16" places a teacher, but the job has none'
 if ! "$seal" backends 2>/dev/null | grep -qE '^cuda +available'; then

@@ -143,9 +143,9 @@ START_TEST(wrong_types) {
   check_error(BASE "inner_loop:\n  lr: .inf\n",
               "t.yaml:6:7: inner_loop.lr: expected a number, got \".inf\"");
   check_error(BASE "device: gpu\n",
-              "t.yaml:5:9: device: unknown value \"gpu\" (one of: auto, cpu, cuda, cpu:bf16, cpu:q8)");
+              "t.yaml:5:9: device: unknown value \"gpu\" (one of: auto, cpu, cuda, cpu:bf16, cpu:q8, cpu:q4)");
   check_error(BASE "teacher: t.gguf\nteacher_device: gpu\n",
-              "t.yaml:6:17: teacher_device: unknown value \"gpu\" (one of: same, auto, cpu, cuda, cpu:bf16, cpu:q8)");
+              "t.yaml:6:17: teacher_device: unknown value \"gpu\" (one of: same, auto, cpu, cuda, cpu:bf16, cpu:q8, cpu:q4)");
   check_error(BASE "teacher_device: cpu\n",
               "t.yaml:5:17: teacher_device: \"cpu\" places a teacher, but the job has none "
               "(teacher: self): set teacher to a model, or leave teacher_device out (the model "
