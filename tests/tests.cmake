@@ -60,6 +60,13 @@ add_test(NAME unit_model_golden_cpu_q8 COMMAND test_model WORKING_DIRECTORY ${CM
 set_tests_properties(unit_model_golden_cpu_q8 PROPERTIES
   ENVIRONMENT "${SEAL_TEST_ENV};CK_DEFAULT_TIMEOUT=600;CK_RUN_SUITE=golden;SEAL_TEST_DEVICE=cpu:q8"
   LABELS unit)
+# And with 4-bit base matrices (cpu:q4): the inference checks, against PyTorch
+# at Q4's own bounds and against float32 on the values the blocks hold
+# (test_golden.c says why).
+add_test(NAME unit_model_golden_cpu_q4 COMMAND test_model WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(unit_model_golden_cpu_q4 PROPERTIES
+  ENVIRONMENT "${SEAL_TEST_ENV};CK_DEFAULT_TIMEOUT=600;CK_RUN_SUITE=golden;SEAL_TEST_DEVICE=cpu:q4"
+  LABELS unit)
 seal_unit_tests(evaluator seal_evaluator)
 seal_unit_tests(comm seal_comm)
 seal_unit_tests(trainer seal_trainer)
