@@ -302,6 +302,29 @@ START_TEST(q4_file_blocks_come_back_bit_identical) {
 }
 END_TEST
 
+/* The backend's conversions (whole blocks vectorised in matmul_q4.c) give
+ * util/q4.h's blocks and values exactly, for whole and padded rows. */
+START_TEST(q4_backend_conversions_are_util_q4s) {
+  seal_rng r;
+  seal_rng_seed(&r, 67);
+  enum { n = 32 * 40 + 11 };
+  float *x = test_randn(&r, n, 0.7), back[n], want[SEAL_Q4_BLOCK];
+  x[5] = -0.0f, x[40] = 0x1p-20f; /* a signed zero, a tiny value */
+  seal_q4_block blocks[n / 32 + 1];
+  seal_cpu_q4_quantize(blocks, x, n);
+  seal_cpu_q4_dequantize(back, blocks, n);
+  for (int b = 0; b * SEAL_Q4_BLOCK < n; b++) {
+    int k = n - b * SEAL_Q4_BLOCK < SEAL_Q4_BLOCK ? n - b * SEAL_Q4_BLOCK : SEAL_Q4_BLOCK;
+    seal_q4_block one;
+    ck_assert(seal_q4_quantize_block(&one, x + b * SEAL_Q4_BLOCK, k));
+    ck_assert_msg(memcmp(&one, &blocks[b], sizeof one) == 0, "block %d differs from util's", b);
+    seal_q4_dequantize_block(want, &one, k);
+    ck_assert(memcmp(want, back + b * SEAL_Q4_BLOCK, (size_t)k * sizeof(float)) == 0);
+  }
+  free(x);
+}
+END_TEST
+
 Suite *cpu_q4_suite(void) {
   Suite *s = suite_create("cpu_q4");
   TCase *tc = tcase_create("q4_matrices");
@@ -311,6 +334,7 @@ Suite *cpu_q4_suite(void) {
   TEST_OP(tc, embedding, q4_embedding_dequantises_rows);
   TEST_OP(tc, to_device, q4_uploads_blocks_of_gguf_q4_1);
   tcase_add_test(tc, q4_file_blocks_come_back_bit_identical);
+  tcase_add_test(tc, q4_backend_conversions_are_util_q4s);
   suite_add_tcase(s, tc);
   return s;
 }
