@@ -13,8 +13,8 @@ Modes:
                              the fixture seal's `bench --unit-of-work` runs; one line
   llama   --gguf FILE ...    the llama.cpp worker (llama-cpp-python), same JSON keys
   run     --seal BIN ...     the driver: R interleaved rounds of the workers (one
-                             process each per round: seal, seal on cpu:q8, PyTorch,
-                             llama.cpp), then one Markdown table
+                             process each per round: seal, seal on cpu:q8 and on
+                             cpu:q4, PyTorch, llama.cpp), then one Markdown table
 
 What every implementation times, so that the rows compare like with like:
   prefill BbxTP    one forward of b rows of P tokens that fills an empty KV cache and
@@ -38,8 +38,9 @@ What every implementation times, so that the rows compare like with like:
                    (seal's demo: one MPI rank per core): --threads one-thread processes
                    at once, seal's and then PyTorch's, each evaluation costing its own
                    seconds of one core (--skip-per-core leaves that row out)
-seal (cpu:q8) is seal with the base matrices in int8 blocks (`--device cpu:q8`): its own
-worker, prefill and decode at batch 1 only (the rows llama.cpp has), in rows of its own.
+seal (cpu:q8) is seal with the base matrices in int8 blocks (`--device cpu:q8`), seal
+(cpu:q4) in 4-bit blocks (`--device cpu:q4`, the file's own Q4_1): each its own worker,
+prefill and decode at batch 1 only (the rows llama.cpp has), in rows of its own.
 Token ids are the model's own tokenization of the text cmd/bench.c uses, repeated to
 the lengths asked for (the unit of work: of the fixture's texts; the driver checks
 that seal's and PyTorch's ids are the same). Each worker does one untimed warm-up of every measurement,
@@ -470,9 +471,14 @@ def seal_commands(a, s):
     return cmds
 
 
-def seal_q8_commands(a, s):
-    """seal on cpu:q8: prefill and decode at batch 1; its SFT step (4 tokens) is dropped."""
-    return [[a.seal, "bench", "--model", a.gguf, "--device", "cpu:q8", "--json", "--repeats",
+# The compact-weight workers: impl -> its seal device.
+QUANT_DEVICES = {"seal-q8": "cpu:q8", "seal-q4": "cpu:q4"}
+
+
+def seal_quant_commands(a, s, device):
+    """seal on cpu:q8 or cpu:q4: prefill and decode at batch 1; its SFT step (4 tokens)
+    is dropped."""
+    return [[a.seal, "bench", "--model", a.gguf, "--device", device, "--json", "--repeats",
              str(a.repeats), "--lora-r", str(s["lora_r"]), "--prompt-tokens", str(s["prompt"]),
              "--new-tokens", str(s["new"]), "--batch", "1", "--train-tokens", "4"]]
 
@@ -514,8 +520,8 @@ def run_per_core(a, s, impl, env):
 def worker_commands(a, s, impl):
     if impl == "seal":
         return seal_commands(a, s)
-    if impl == "seal-q8":
-        return seal_q8_commands(a, s)
+    if impl in QUANT_DEVICES:
+        return seal_quant_commands(a, s, QUANT_DEVICES[impl])
     shape = ["--prompt", str(s["prompt"]), "--new", str(s["new"]), "--repeats", str(a.repeats),
              "--threads", str(a.threads)]
     me = [sys.executable, os.path.abspath(__file__)]
@@ -531,7 +537,8 @@ def worker_commands(a, s, impl):
 
 def cmd_run(a):
     s = SMOKE if a.smoke else FULL
-    impls = ["seal"] + ([] if a.skip_q8 else ["seal-q8"]) + ["pytorch"] + \
+    impls = ["seal"] + ([] if a.skip_q8 else ["seal-q8"]) + \
+        ([] if a.skip_q4 else ["seal-q4"]) + ["pytorch"] + \
         ([] if a.skip_llama else ["llama.cpp"])
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     raw = open(a.raw, "w") if a.raw else None
@@ -565,7 +572,7 @@ def cmd_run(a):
                         continue
                     if impl == "seal" and i > 0 and r["name"] != "sft_step":
                         continue  # the extra SFT-length runs' small prefill/decode
-                    if impl == "seal-q8" and r["name"] == "sft_step":
+                    if impl in QUANT_DEVICES and r["name"] == "sft_step":
                         continue  # its 4-token step only completes the run
                     times.setdefault((impl, r["name"], r["shape"]), []).append(r["ms"])
         for impl in (["seal", "pytorch"] if rnd % 2 == 0 else ["pytorch", "seal"]) * per_core:
@@ -739,19 +746,20 @@ def print_table(a, s, impls, times, peak, versions, load_start, wall, uow, uow_p
         print(f"| {label} | {fmt_ms(v['seal'])} | {fmt_ms(v['pytorch'])} | "
               f"{fmt_ms(v['llama.cpp'])} | {fmt_ratio(v['seal'], v['pytorch'])} | "
               f"{fmt_ratio(v['seal'], v['llama.cpp'])} |")
-    if "seal-q8" in impls:
-        for label, name, shape in ((f"seal (cpu:q8) prefill B1x{P}, ms", "prefill", f"B1xT{P}"),
-                                   (f"seal (cpu:q8) decode B1, {N} tokens after {P}, ms",
+    for q in (q for q in QUANT_DEVICES if q in impls):
+        dev = QUANT_DEVICES[q]
+        for label, name, shape in ((f"seal ({dev}) prefill B1x{P}, ms", "prefill", f"B1xT{P}"),
+                                   (f"seal ({dev}) decode B1, {N} tokens after {P}, ms",
                                     "decode_greedy", f"B1xT{P}+{N}")):
-            v = {i: med(i, name, shape) for i in ("seal-q8", "pytorch", "llama.cpp")}
-            print(f"| {label} | {fmt_ms(v['seal-q8'])} | {fmt_ms(v['pytorch'])} | "
-                  f"{fmt_ms(v['llama.cpp'])} | {fmt_ratio(v['seal-q8'], v['pytorch'])} | "
-                  f"{fmt_ratio(v['seal-q8'], v['llama.cpp'])} |")
+            v = {i: med(i, name, shape) for i in (q, "pytorch", "llama.cpp")}
+            print(f"| {label} | {fmt_ms(v[q])} | {fmt_ms(v['pytorch'])} | "
+                  f"{fmt_ms(v['llama.cpp'])} | {fmt_ratio(v[q], v['pytorch'])} | "
+                  f"{fmt_ratio(v[q], v['llama.cpp'])} |")
     if a.unit_of_work:
         for label, sv, tv, ratio in uow_rows(a, uow) + per_core_rows(a, uow_pc):
             print(f"| {label} | {sv} | {tv} | – | {ratio} | – |")
     gb = {i: peak[i] / 1e9 if i in peak else None
-          for i in ("seal", "seal-q8", "pytorch", "llama.cpp")}
+          for i in ("seal", *QUANT_DEVICES, "pytorch", "llama.cpp")}
 
     def fmt_gb(x):
         return "–" if x is None else f"{x:.2f} GB"
@@ -759,11 +767,11 @@ def print_table(a, s, impls, times, peak, versions, load_start, wall, uow, uow_p
     print(f"| peak memory (max RSS) of a benchmark process | {fmt_gb(gb['seal'])} | "
           f"{fmt_gb(gb['pytorch'])} | {fmt_gb(gb['llama.cpp'])} | "
           f"{fmt_ratio(gb['seal'], gb['pytorch'])} | {fmt_ratio(gb['seal'], gb['llama.cpp'])} |")
-    if "seal-q8" in impls:
-        print(f"| peak memory, seal (cpu:q8) prefill and decode B1 only | "
-              f"{fmt_gb(gb['seal-q8'])} | {fmt_gb(gb['pytorch'])} | {fmt_gb(gb['llama.cpp'])} | "
-              f"{fmt_ratio(gb['seal-q8'], gb['pytorch'])} | "
-              f"{fmt_ratio(gb['seal-q8'], gb['llama.cpp'])} |")
+    for q in (q for q in QUANT_DEVICES if q in impls):
+        print(f"| peak memory, seal ({QUANT_DEVICES[q]}) prefill and decode B1 only | "
+              f"{fmt_gb(gb[q])} | {fmt_gb(gb['pytorch'])} | {fmt_gb(gb['llama.cpp'])} | "
+              f"{fmt_ratio(gb[q], gb['pytorch'])} | "
+              f"{fmt_ratio(gb[q], gb['llama.cpp'])} |")
     print("\nRatios are seal's time (or memory) over the other's: below 1 means seal is "
           "faster (smaller). '–': not measured (llama.cpp runs batch 1 inference only).")
     if a.unit_of_work:
@@ -819,6 +827,7 @@ def main(argv=None):
     r.add_argument("--smoke", action="store_true", help="tiny shapes")
     r.add_argument("--skip-llama", action="store_true")
     r.add_argument("--skip-q8", action="store_true", help="no seal (cpu:q8) rows")
+    r.add_argument("--skip-q4", action="store_true", help="no seal (cpu:q4) rows")
     r.add_argument("--skip-per-core", action="store_true",
                    help="no unit-of-work row with one 1-thread process per core")
     r.add_argument("--raw", help="also write every worker record (JSON lines) here")
