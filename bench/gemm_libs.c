@@ -106,10 +106,12 @@ static void omp_threads(int n) { omp_set_num_threads(n); }
 
 /* seal_cpu_matmul sends N <= 8 rows to few_rows_matmul (kernels/cpu/matmul.c):
  * out[N, O] = inp[N, I] weight[O, I]^T, i.e. (0, 1, M = N, N = O, K = I). */
+static seal_backend *cpu_backend; /* float32 "cpu": what seal_cpu_matmul dispatches on */
+
 static void seal_few_rows_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
                                int lda, const float *B, int ldb, float beta, float *C, int ldc) {
   (void)ta, (void)tb, (void)alpha, (void)lda, (void)ldb, (void)beta, (void)ldc;
-  seal_cpu_matmul(NULL, C, A, B, NULL, M, K, N);
+  seal_cpu_matmul(cpu_backend, C, A, B, NULL, M, K, N);
 }
 
 /* Opens LIB in a scope of its own and finds SYM in it; NULL (with a line saying
@@ -230,11 +232,13 @@ static void operands_init(operands *o, const gemm_shape *s) {
 
 static void operands_free(operands *o) { free(o->A), free(o->B), free(o->C), free(o->C0); }
 
-/* The largest error over up to 4096 entries of C (all of them when C is smaller),
+/* The largest error over up to checked_entries entries of C (all of them when C is smaller),
  * each against a double-precision dot product, relative to the sum of the
  * magnitudes of its terms (what float rounding scales with). */
+static size_t checked_entries = 4096; /* --quick: 256 */
+
 static double max_rel_error(const gemm_shape *s, const operands *o) {
-  size_t entries = o->c_len, step = entries > 4096 ? entries / 4096 : 1;
+  size_t entries = o->c_len, step = entries > checked_entries ? entries / checked_entries : 1;
   double worst = 0;
   for (size_t e = 0; e < entries; e += step) {
     int i = (int)(e / (size_t)s->N), j = (int)(e % (size_t)s->N);
@@ -342,6 +346,7 @@ static int parse_list(const char *arg, int *out, int max) {
 int main(int argc, char **argv) {
   int threads[4] = {1, 2}, n_threads = 2, rows[8] = {40, 64, 256}, n_rows = 3, rounds = 7;
   double min_sample_s = 0.005;
+  bool quick = false;
   static const struct option opts[] = {{"threads", 1, 0, 't'},
                                        {"repeats", 1, 0, 'r'},
                                        {"rows", 1, 0, 'n'},
@@ -355,19 +360,25 @@ int main(int argc, char **argv) {
     else if (c == 'r')
       rounds = atoi(optarg) > 0 && atoi(optarg) <= 64 ? atoi(optarg) : rounds;
     else if (c == 'q')
-      rounds = 1, min_sample_s = 0, n_rows = 1, rows[0] = 40;
+      quick = true, rounds = 1, min_sample_s = 0, n_rows = 1, rows[0] = 40, checked_entries = 256;
     else {
       fprintf(stderr,
               "usage: gemm_libs [--threads 1,2] [--repeats 7] [--rows 40,64,256] [--quick]\n");
       return 2;
     }
   }
+  seal_error e;
+  cpu_backend = seal_backend_create("cpu", &e);
+  if (!cpu_backend) {
+    fprintf(stderr, "gemm_libs: %s\n", e.msg);
+    return 1;
+  }
   gemm_lib libs[4];
   int n_libs = find_libs(libs);
   static gemm_shape shapes[256];
   /* First a large square product: what the library reaches when shape costs it
    * nothing, the ceiling to read seal's shapes against. */
-  int n_shapes = add(shapes, 0, "square (the ceiling)", 0, 1, 1536, 1536, 1536, 1, 0);
+  int n_shapes = quick ? 0 : add(shapes, 0, "square (the ceiling)", 0, 1, 1536, 1536, 1536, 1, 0);
   for (int i = 0; i < n_rows; i++) n_shapes = training_shapes(shapes, n_shapes, rows[i]);
   n_shapes = decode_shapes(shapes, n_shapes, 1);
   n_shapes = decode_shapes(shapes, n_shapes, 8);
@@ -417,5 +428,6 @@ int main(int argc, char **argv) {
     }
   }
   if (wrong) fprintf(stderr, "gemm_libs: some library's result was wrong (max_rel_err > 1e-4)\n");
+  seal_backend_destroy(cpu_backend);
   return wrong ? 1 : 0;
 }

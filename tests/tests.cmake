@@ -84,6 +84,12 @@ add_test(NAME rooms_include_direction
                  -DREACH=${reach} -P ${CMAKE_SOURCE_DIR}/tests/rooms/check_includes.cmake)
 set_tests_properties(rooms_include_direction PROPERTIES LABELS unit)
 
+# The GEMM benchmark's whole path once, quickly: every library's result is checked
+# against a double reference (exit 1 when wrong), and seal's few-rows kernel is
+# called through a real backend (it died on a NULL one, unseen, while no test ran it).
+add_test(NAME bench_gemm_libs_quick COMMAND gemm_libs --threads 1 --quick)
+set_tests_properties(bench_gemm_libs_quick PROPERTIES LABELS unit ENVIRONMENT OMP_NUM_THREADS=1)
+
 file(GLOB mpi_tests CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/mpi/test_*.c)
 foreach(f ${mpi_tests})
   get_filename_component(stem ${f} NAME_WE)
