@@ -119,6 +119,10 @@ void seal_cpu_compact_backward_input(const seal_cpu_compact *w, float *dinp, con
                                      const void *weight, int N, int I, int O, int accumulate);
 void seal_cpu_compact_lora_merge(const seal_cpu_compact *w, void *W, const float *A, const float *B,
                                  int O, int I, int r, float scale);
+/* embedding from a table [V, C] of w's dtype: row ids[n] expanded, one tile of
+ * one row each. */
+void seal_cpu_compact_embedding(const seal_cpu_compact *w, float *out, const int32_t *ids,
+                                const void *table, int N, int C);
 
 /* The "cpu:bf16" forms of the ops that read base matrices (matmul_bf16.c):
  * the same contracts with the matrix (weight, W, table) in bfloat16. */

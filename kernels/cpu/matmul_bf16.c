@@ -89,11 +89,6 @@ void seal_cpu_lora_merge_bf16(void *W, const float *A, const float *B, int O, in
   seal_cpu_compact_lora_merge(&bf16_tiles, W, A, B, O, I, r, scale);
 }
 
-void seal_cpu_embedding_bf16(float *out, const int32_t *ids, const void *table_, int N, int C) {
-  const uint16_t *table = table_; /* [V, C] */
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= SEAL_CPU_PARALLEL_MIN)
-  for (int n = 0; n < N; n++) {
-    SEAL_CHECK(ids[n] >= 0, "embedding: token id %d at row %d is negative", (int)ids[n], n);
-    widen(out + (size_t)n * C, table + (size_t)ids[n] * C, (size_t)C);
-  }
+void seal_cpu_embedding_bf16(float *out, const int32_t *ids, const void *table, int N, int C) {
+  seal_cpu_compact_embedding(&bf16_tiles, out, ids, table, N, C);
 }

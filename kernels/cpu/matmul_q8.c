@@ -352,12 +352,6 @@ void seal_cpu_lora_merge_q8(void *W, const float *A, const float *B, int O, int 
   seal_cpu_compact_lora_merge(&q8_tiles, W, A, B, O, I, r, scale);
 }
 
-void seal_cpu_embedding_q8(float *out, const int32_t *ids, const void *table_, int N, int C) {
-  const seal_q8_block *table = table_; /* [V, nb] */
-  const size_t nb = seal_q8_blocks((size_t)C);
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= SEAL_CPU_PARALLEL_MIN)
-  for (int n = 0; n < N; n++) {
-    SEAL_CHECK(ids[n] >= 0, "embedding: token id %d at row %d is negative", (int)ids[n], n);
-    dequantize_row(out + (size_t)n * C, table + (size_t)ids[n] * nb, (size_t)C);
-  }
+void seal_cpu_embedding_q8(float *out, const int32_t *ids, const void *table, int N, int C) {
+  seal_cpu_compact_embedding(&q8_tiles, out, ids, table, N, C);
 }

@@ -1,10 +1,11 @@
 /* kernels/cpu/weight_tiles.c — the many-row ops on compact base matrices
- * (bf16 on "cpu:bf16", Q8 blocks on "cpu:q8"): a tile of the weight is
- * expanded into a float32 scratch that stays in cache, and cblas_sgemm runs
- * on it (the compute-bound case: expanding is a small fraction of the
- * product). The tiles are spread over the OpenMP threads; OpenBLAS runs
- * single-threaded inside a parallel region. matmul_bf16.c and matmul_q8.c
- * differ only in how a tile is expanded and stored back (seal_cpu_compact). */
+ * (bf16 on "cpu:bf16", Q8 and Q4_1 blocks on "cpu:q8" and "cpu:q4") and their
+ * embedding lookup: a tile of the weight is expanded into a float32 scratch
+ * that stays in cache, and cblas_sgemm runs on it (the compute-bound case:
+ * expanding is a small fraction of the product). The tiles are spread over the
+ * OpenMP threads; OpenBLAS runs single-threaded inside a parallel region.
+ * matmul_bf16.c, matmul_q8.c and matmul_q4.c differ only in how a tile is
+ * expanded and stored back (seal_cpu_compact). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,5 +92,15 @@ void seal_cpu_compact_lora_merge(const seal_cpu_compact *w, void *W, const float
       w->store(W, tile, I, o0, nr);
     }
     free(tile);
+  }
+}
+
+void seal_cpu_compact_embedding(const seal_cpu_compact *w, float *out, const int32_t *ids,
+                                const void *table, int N, int C) {
+  /* out [N, C] f32; table [V, C] in w's dtype */
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= SEAL_CPU_PARALLEL_MIN)
+  for (int n = 0; n < N; n++) {
+    SEAL_CHECK(ids[n] >= 0, "embedding: token id %d at row %d is negative", (int)ids[n], n);
+    w->load(out + (size_t)n * C, table, C, ids[n], 1, 0, C);
   }
 }
