@@ -5,7 +5,7 @@
  * (kernels/ops.h, "wt").
  *
  * Why: decoding one token reads every base matrix once, 540 MB in float32 for
- * SmolLM2-135M; Q8 reads 34 bytes per 32 weights, 29% of that, and its dot
+ * SmolLM2-135M; Q8 reads 34 bytes per 32 weights, 27% of that, and its dot
  * products run on AVX2's integer multiply-adds (32 multiply-adds per
  * maddubs + madd pair), so compute shrinks with the bytes.
  * - few rows (decoding): each input row is quantised per block of 32 to int8
