@@ -28,6 +28,7 @@
  *   optim.c        sum_squares, adamw
  *   sample.c       argmax / temperature / top-p sampling
  *   vmath.h        vectorised exp and sigmoid (attention, swiglu, cross-entropy)
+ *   lanes.h        the 8-lane sum in one order and the AVX2/FMA/F16C check the kernels share
  *   blas_info.c    OpenBLAS's kernel family, and the switch to the CPU's own (blas_info.h)
  *   threads.c      how many OpenMP and OpenBLAS threads (threads.h)
  *

@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/lanes.h"
 
 /* Columns (of I or O) per work item of a phase divided over the wide side. */
 #define LORA_COLS 64
@@ -152,13 +153,6 @@ static void dots_plain(float *c, const float *x, const float *y, int m0, int m1,
     }
 }
 
-/* The sum of the 8 lanes. */
-__attribute__((target("avx2,fma"))) static inline float sum8(__m256 v) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
-
 /* c[m + i, k + j] for i < 2, j < 4 from the lane sums of a_ij and the tail
  * [t, K) (the clamped rows and columns are not stored). */
 __attribute__((target("avx2,fma"))) static void dots_store(float *c, const float *const xr[2],
@@ -167,7 +161,7 @@ __attribute__((target("avx2,fma"))) static void dots_store(float *c, const float
                                                            int k, int R, int t, int K) {
   for (int i = 0; i < 2 && m + i < m1; i++)
     for (int j = 0; j < 4 && k + j < R; j++) {
-      float s = sum8(a[i][j]);
+      float s = seal_cpu_sum8(a[i][j]);
       for (int e = t; e < K; e++) s += xr[i][e] * yr[j][e];
       c[(size_t)(m + i) * R + k + j] = s;
     }

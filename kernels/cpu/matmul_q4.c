@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/lanes.h"
 #include "util/q4.h"
 
 /* Bytes of float32 scratch a tile may take: matmul_q8.c's 1 MiB (one sgemm
@@ -179,11 +180,6 @@ static void free_rows(quantized_rows *x) {
   free(x->s);
 }
 
-/* The lanes of the AVX2 kernel, added in seal_cpu_sum8's order. */
-static float sum_lanes(const float a[8]) {
-  return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-}
-
 /* The portable dot product of weight row w (nb blocks) and quantised input row
  * (xq, xd, xs): the AVX2 kernel's arithmetic step for step. */
 static float dot_portable(const seal_q4_block *w, const int8_t *xq, const float *xd,
@@ -199,7 +195,7 @@ static float dot_portable(const seal_q4_block *w, const int8_t *xq, const float 
     }
     mins = fmaf(seal_f16_bits_to_f32(w[b].m), xs[b], mins);
   }
-  return sum_lanes(acc) + mins;
+  return seal_cpu_sum_lanes(acc) + mins;
 }
 
 /* Weight rows [o0, o0 + nw) by the portable kernel. */
@@ -213,13 +209,6 @@ static void rows_portable(float *out, const quantized_rows *x, const seal_q4_blo
 }
 
 #define Q4_TARGET __attribute__((target("avx2,fma,f16c")))
-
-/* The sum of the 8 lanes, as seal_cpu_sum8 (few_rows.inc) and sum_lanes. */
-Q4_TARGET static inline float sum8(__m256 v) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
 
 /* The 32 4-bit values of a block as bytes 0..31 in element order: the low
  * nibbles are elements 0..15, the high ones 16..31. */
@@ -286,7 +275,8 @@ Q4_TARGET static inline __attribute__((always_inline)) void block_4xm(float *out
 #pragma GCC unroll 2
   for (int m = 0; m < rows; m++)
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) out[(size_t)(n0 + m) * O + o0 + j] = sum8(acc[m][j]) + mins[m][j];
+    for (int j = 0; j < 4; j++)
+      out[(size_t)(n0 + m) * O + o0 + j] = seal_cpu_sum8(acc[m][j]) + mins[m][j];
 }
 
 Q4_TARGET static void block_4x2(float *out, const quantized_rows *x, const seal_q4_block *W, int n0,
@@ -310,12 +300,6 @@ Q4_TARGET static void rows_avx2(float *out, const quantized_rows *x, const seal_
     if (n < N) block_4x1(out, x, W, n, O, o);
   }
   if (o < o0 + nw) rows_portable(out, x, W, N, O, o, o0 + nw - o);
-}
-
-static bool cpu_has_avx2(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
 }
 
 /* out[N, O] = inp @ weight^T (+ bias) with the integer kernels, weight rows
@@ -370,7 +354,8 @@ void seal_cpu_matmul_q4_by(seal_cpu_q4_path path, float *out, const float *inp, 
       integer_rows(out, inp, weight, bias, N, I, O, false);
       return;
     case SEAL_CPU_Q4_INT_AVX2:
-      SEAL_CHECK(cpu_has_avx2(), "matmul (q4 weights): this processor has no AVX2, FMA and F16C");
+      SEAL_CHECK(seal_cpu_has_avx2_fma_f16c(),
+                 "matmul (q4 weights): this processor has no AVX2, FMA and F16C");
       integer_rows(out, inp, weight, bias, N, I, O, true);
       return;
     case SEAL_CPU_Q4_DEQUANT_SGEMM:
@@ -382,9 +367,9 @@ void seal_cpu_matmul_q4_by(seal_cpu_q4_path path, float *out, const float *inp, 
 
 void seal_cpu_matmul_q4(float *out, const float *inp, const void *weight, const float *bias, int N,
                         int I, int O) {
-  seal_cpu_q4_path path = N > SEAL_CPU_FEW_ROWS ? SEAL_CPU_Q4_DEQUANT_SGEMM
-                          : cpu_has_avx2()      ? SEAL_CPU_Q4_INT_AVX2
-                                                : SEAL_CPU_Q4_INT_PORTABLE;
+  seal_cpu_q4_path path = N > SEAL_CPU_FEW_ROWS          ? SEAL_CPU_Q4_DEQUANT_SGEMM
+                          : seal_cpu_has_avx2_fma_f16c() ? SEAL_CPU_Q4_INT_AVX2
+                                                         : SEAL_CPU_Q4_INT_PORTABLE;
   seal_cpu_matmul_q4_by(path, out, inp, weight, bias, N, I, O);
 }
 

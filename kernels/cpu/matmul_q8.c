@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/lanes.h"
 #include "util/q8.h"
 
 /* Bytes of float32 scratch a tile may take: about one core's L2 (Zen 3: 512
@@ -141,11 +142,6 @@ static quantized_rows quantize_rows(const float *inp, int N, int I) {
   return x;
 }
 
-/* The lanes of the AVX2 kernel, added in seal_cpu_sum8's order. */
-static float sum_lanes(const float a[8]) {
-  return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-}
-
 /* The portable dot product of weight row w (nb blocks) and quantised input row
  * (xq, xd): the AVX2 kernel's arithmetic step for step. */
 static float dot_portable(const seal_q8_block *w, const int8_t *xq, const float *xd, int nb) {
@@ -159,7 +155,7 @@ static float dot_portable(const seal_q8_block *w, const int8_t *xq, const float 
       acc[l] = fmaf(d, (float)s, acc[l]);
     }
   }
-  return sum_lanes(acc);
+  return seal_cpu_sum_lanes(acc);
 }
 
 /* Weight rows [o0, o0 + nw) by the portable kernel. */
@@ -173,13 +169,6 @@ static void rows_portable(float *out, const quantized_rows *x, const seal_q8_blo
 }
 
 #define Q8_TARGET __attribute__((target("avx2,fma,f16c")))
-
-/* The sum of the 8 lanes, as seal_cpu_sum8 (few_rows.inc) and sum_lanes. */
-Q8_TARGET static inline float sum8(__m256 v) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
 
 /* Lane j = the integer dot of bytes 4j..4j+3 of w and x, as floats (exact:
  * |sum| <= 4 * 127^2). maddubs multiplies unsigned by signed bytes, so w's
@@ -239,7 +228,7 @@ Q8_TARGET static inline __attribute__((always_inline)) void block_4xm(float *out
 #pragma GCC unroll 2
   for (int m = 0; m < rows; m++)
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) out[(size_t)(n0 + m) * O + o0 + j] = sum8(acc[m][j]);
+    for (int j = 0; j < 4; j++) out[(size_t)(n0 + m) * O + o0 + j] = seal_cpu_sum8(acc[m][j]);
 }
 
 Q8_TARGET static void block_4x2(float *out, const quantized_rows *x, const seal_q8_block *W, int n0,
@@ -263,12 +252,6 @@ Q8_TARGET static void rows_avx2(float *out, const quantized_rows *x, const seal_
     if (n < N) block_4x1(out, x, W, n, O, o);
   }
   if (o < o0 + nw) rows_portable(out, x, W, N, O, o, o0 + nw - o);
-}
-
-static bool cpu_has_avx2(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
 }
 
 /* out[N, O] = inp @ weight^T (+ bias) with the integer kernels, weight rows
@@ -324,7 +307,8 @@ void seal_cpu_matmul_q8_by(seal_cpu_q8_path path, float *out, const float *inp, 
       int8_rows(out, inp, weight, bias, N, I, O, false);
       return;
     case SEAL_CPU_Q8_INT8_AVX2:
-      SEAL_CHECK(cpu_has_avx2(), "matmul (q8 weights): this processor has no AVX2, FMA and F16C");
+      SEAL_CHECK(seal_cpu_has_avx2_fma_f16c(),
+                 "matmul (q8 weights): this processor has no AVX2, FMA and F16C");
       int8_rows(out, inp, weight, bias, N, I, O, true);
       return;
     case SEAL_CPU_Q8_DEQUANT_SGEMM:
@@ -336,9 +320,9 @@ void seal_cpu_matmul_q8_by(seal_cpu_q8_path path, float *out, const float *inp, 
 
 void seal_cpu_matmul_q8(float *out, const float *inp, const void *weight, const float *bias, int N,
                         int I, int O) {
-  seal_cpu_q8_path path = N > SEAL_CPU_FEW_ROWS ? SEAL_CPU_Q8_DEQUANT_SGEMM
-                          : cpu_has_avx2()      ? SEAL_CPU_Q8_INT8_AVX2
-                                                : SEAL_CPU_Q8_INT8_PORTABLE;
+  seal_cpu_q8_path path = N > SEAL_CPU_FEW_ROWS          ? SEAL_CPU_Q8_DEQUANT_SGEMM
+                          : seal_cpu_has_avx2_fma_f16c() ? SEAL_CPU_Q8_INT8_AVX2
+                                                         : SEAL_CPU_Q8_INT8_PORTABLE;
   seal_cpu_matmul_q8_by(path, out, inp, weight, bias, N, I, O);
 }
 
