@@ -39,6 +39,8 @@ int cmd_backends(int argc, char **argv) {
       printf("%-8s unavailable: %s\n", names[i], err.msg);
     }
   }
+  printf("cpu GEMM: %s (more than 8 rows; SEAL_CPU_GEMM=openblas|onednn chooses)\n",
+         seal_cpu_gemm_library());
   printf("cpu BLAS: %s (kernels: %s)\n", seal_cpu_blas_config(), seal_cpu_blas_core());
   char advice[320];
   if (seal_cpu_blas_runs_generic(advice, sizeof advice)) printf("warning: %s\n", advice);

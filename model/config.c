@@ -152,7 +152,7 @@ static int check_unsupported(const char *path, json_t *root, seal_model_config *
   json_t *act = get_present(root, "hidden_act");
   if (act && (!json_is_string(act) || strcmp(json_string_value(act), "silu") != 0))
     return seal_errorf(e, "%s: key 'hidden_act': only \"silu\" is supported", path);
-  bool flag;
+  bool flag = false;
   if (get_bool(path, root, "mlp_bias", false, &flag, e) != 0) return -1;
   if (flag) return seal_errorf(e, "%s: key 'mlp_bias': MLP biases are not supported", path);
   if (get_bool(path, root, "use_sliding_window", false, &flag, e) != 0) return -1;

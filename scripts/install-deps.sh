@@ -13,6 +13,7 @@ packages=(
   libpcre2-dev
   libutf8proc-dev
   libopenblas-dev libopenblas-openmp-dev
+  libdnnl-dev
   python3 python3-pip
   # make fuzz: clang with libFuzzer and the sanitizer runtimes, clang's OpenMP,
   # and llvm-symbolizer for readable crash stacks (make test does not need them)

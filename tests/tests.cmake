@@ -48,6 +48,13 @@ endfunction()
 seal_unit_tests(util seal_util)
 seal_unit_tests(kernels seal_kernels)
 seal_unit_tests(model seal_model)
+# The kernels again on OpenBLAS's sgemm, the library seal falls back to without
+# oneDNN (kernels/cpu/sgemm.c): both stay tested.
+if(DNNL_LIB AND DNNL_INCLUDE)
+  add_test(NAME unit_kernels_openblas COMMAND test_kernels WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(unit_kernels_openblas PROPERTIES
+    ENVIRONMENT "${SEAL_TEST_ENV};CK_DEFAULT_TIMEOUT=600;SEAL_CPU_GEMM=openblas" LABELS unit)
+endif()
 # The golden model checks again on the CPU with bf16 base matrices (cpu:bf16),
 # judged by the bf16 tolerances the CUDA backend is held to.
 add_test(NAME unit_model_golden_cpu_bf16 COMMAND test_model WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

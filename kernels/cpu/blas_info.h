@@ -8,6 +8,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The library that computes seal_cpu_sgemm in this process, with its version
+ * ("oneDNN 2.6.3", "OpenBLAS (Zen kernels)"): oneDNN when built with it,
+ * unless SEAL_CPU_GEMM=openblas (kernels/cpu/sgemm.c). Dies on a
+ * SEAL_CPU_GEMM that names no library of this build. */
+const char *seal_cpu_gemm_library(void);
+
 /* OpenBLAS's kernel family for this processor ("Zen", "Haswell", "SkylakeX",
  * "Prescott", ...) and its build line. */
 const char *seal_cpu_blas_core(void);

@@ -98,7 +98,8 @@ void seal_cpu_rope_table_free(seal_cpu_rope_table *t);
 void seal_cpu_lora_allow_avx2(bool allowed);
 
 /* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, K the inner size,
- * op = transpose when trans_* is non-zero (cblas_sgemm; K = 0 scales C). */
+ * op = transpose when trans_* is non-zero (K = 0 scales C): oneDNN's or
+ * OpenBLAS's sgemm (sgemm.c; seal_cpu_gemm_library says which). */
 void seal_cpu_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

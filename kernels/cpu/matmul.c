@@ -1,9 +1,10 @@
-/* kernels/cpu/matmul.c — every GEMM of the CPU backend, through OpenBLAS
- * cblas_sgemm: the base linear layers (forward, input gradient) and LoRA's
- * merge (LoRA's forward and backward are in lora.c), except the forward products of at most 8 rows
- * (decoding), which have a kernel of their own here; with bf16 base matrices
- * the base ones go to matmul_bf16.c. The choice was measured against BLIS and
- * oneDNN at these shapes (bench/gemm_libs.c, docs/perf.md). All matrices are
+/* kernels/cpu/matmul.c — the base linear layers of the CPU backend (forward,
+ * input gradient) and LoRA's merge (LoRA's forward and backward are in
+ * lora.c), through seal_cpu_sgemm (sgemm.c: oneDNN or OpenBLAS, chosen by
+ * measurement at these shapes, bench/gemm_libs.c and docs/perf.md), except the
+ * forward products of at most 8 rows (decoding), which have a kernel of their
+ * own here; with compact base matrices (bf16, q8, q4) the base ones go to
+ * matmul_bf16.c, matmul_q8.c and matmul_q4.c. All matrices are
  * row-major; a weight W[O, I] is PyTorch's layout, so y = x W^T is a
  * "no-trans, trans" product. */
 #include <immintrin.h>
@@ -11,26 +12,6 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
-
-/* After the project headers: OpenBLAS's cblas.h pulls in <complex.h>, whose
- * macro I would clash with the dimension names used throughout. */
-#include <cblas.h>
-#undef I
-
-/* A product with K == 0 is a plain scaling of C, done here: OpenBLAS rejects
- * the zero leading dimension such a call would pass. */
-void seal_cpu_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                    int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    for (int i = 0; i < M; i++)
-      for (int j = 0; j < N; j++)
-        C[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * C[(size_t)i * ldc + j];
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 /* out[N, O] = inp[N, I] weight[O, I]^T (+ bias) for N <= SEAL_CPU_FEW_ROWS:
  * decoding steps and short batches, where OpenBLAS 0.3.21's sgemm reaches only

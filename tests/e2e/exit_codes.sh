@@ -42,6 +42,11 @@ grep -q "^seal: error: --temperature: expected a finite number" "$tmp/nan_value.
 expect 2 bad_device "$seal" train "$job" --device gpu
 grep -q "^seal: error: --device: expected cpu, cpu:bf16, cpu:q8, cpu:q4, cuda or auto, got 'gpu'" "$tmp/bad_device.err" ||
   fail "bad_device: $(cat "$tmp/bad_device.err")"
+# The CPU GEMM's library: a name this build lacks is refused, never ignored.
+SEAL_CPU_GEMM=mkl expect 1 bad_gemm "$seal" backends
+grep -q "^seal: error: SEAL_CPU_GEMM=mkl: expected openblas" "$tmp/bad_gemm.err" || fail "bad_gemm: $(cat "$tmp/bad_gemm.err")"
+SEAL_CPU_GEMM=openblas expect 0 openblas_gemm "$seal" backends
+grep -q "^cpu GEMM: OpenBLAS" "$tmp/openblas_gemm.out" || fail "openblas_gemm: $(cat "$tmp/openblas_gemm.out")"
 
 expect 1 missing_model "$seal" generate --model "$tmp/no-model.gguf" --prompt hi
 grep -q "^seal: error: $tmp/no-model.gguf: " "$tmp/missing_model.err" || fail "missing_model: $(cat "$tmp/missing_model.err")"
