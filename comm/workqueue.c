@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -207,11 +208,43 @@ typedef struct {
   int *last_failed; /* [n] rank whose attempt last failed, -1 when none did */
   int *retry;       /* [n] FIFO of failed items waiting for another attempt */
   int n_retry;
-  int next_fresh; /* items below it have been handed out at least once */
+  int *order;     /* [n] fresh items in the order they are handed out */
+  int next_fresh; /* order[0..next_fresh) have been handed out at least once */
   int *busy;      /* [size] item each rank runs, -1 when idle */
   int in_flight, reported, stopped;
   local_worker lw;
 } coordinator;
+
+/* ---- the order of fresh items --------------------------------------------- */
+
+typedef struct {
+  double cost;
+  int item;
+} costed_item;
+
+/* Descending cost, ties in ascending index: a total order, so the result does
+ * not depend on qsort's (unstable) algorithm. */
+static int by_cost_descending(const void *pa, const void *pb) {
+  const costed_item *a = pa, *b = pb;
+  if (a->cost != b->cost) return a->cost > b->cost ? -1 : 1;
+  return (a->item > b->item) - (a->item < b->item);
+}
+
+/* order[0..n): the items costliest first (cost NULL: 0, 1, ..., n-1). The
+ * classic longest-processing-time-first rule: with the longest items started
+ * first, the last to finish is a short one, so the ranks end a phase close
+ * together instead of one rank running a long item alone. */
+static void fresh_order(const double *cost, int n, int *order) {
+  if (!cost) {
+    for (int i = 0; i < n; i++) order[i] = i;
+    return;
+  }
+  costed_item *ci = seal_malloc((size_t)(n ? n : 1) * sizeof *ci);
+  for (int i = 0; i < n; i++) ci[i] = (costed_item){cost[i], i};
+  qsort(ci, (size_t)n, sizeof *ci, by_cost_descending);
+  for (int i = 0; i < n; i++) order[i] = ci[i].item;
+  free(ci);
+}
 
 /* The next item for rank r: a retry that did not last fail on r (when there is
  * another rank to take it), else the next fresh item; -1 when none. */
@@ -224,7 +257,7 @@ static int pick_item(coordinator *co, int r) {
       return item;
     }
   }
-  return co->next_fresh < co->n ? co->next_fresh++ : -1;
+  return co->next_fresh < co->n ? co->order[co->next_fresh++] : -1;
 }
 
 static void dispatch(coordinator *co, int r, int item) {
@@ -370,6 +403,8 @@ static int coordinate(seal_comm *c, int n_items, const void *const *payloads, co
   SEAL_ALLOC_ARRAY(co.attempts, n_items);
   SEAL_ALLOC_ARRAY(co.last_failed, n_items);
   SEAL_ALLOC_ARRAY(co.retry, n_items);
+  SEAL_ALLOC_ARRAY(co.order, n_items);
+  fresh_order(opts ? opts->cost : NULL, n_items, co.order);
   SEAL_ALLOC_ARRAY(co.busy, c->size);
   for (int i = 0; i < n_items; i++) co.last_failed[i] = -1;
   for (int r = 0; r < c->size; r++) co.busy[r] = -1;
@@ -409,16 +444,28 @@ static int coordinate(seal_comm *c, int n_items, const void *const *payloads, co
   free(co.attempts);
   free(co.last_failed);
   free(co.retry);
+  free(co.order);
   free(co.busy);
   return code;
 }
 
 /* ---- entry ---------------------------------------------------------------- */
 
+/* Rank 0's item costs, when given, must order the items: finite numbers. */
+static int check_costs(const double *cost, int n_items, seal_error *e) {
+  for (int i = 0; cost && i < n_items; i++)
+    if (!isfinite(cost[i]))
+      return seal_errorf(e, "work queue: the cost of item %d is %g; expected a finite number", i,
+                         cost[i]);
+  return 0;
+}
+
 static int check_local_arguments(seal_comm *c, int n_items, const void *const *payloads,
-                                 const size_t *lens, seal_work_fn work, seal_error *e) {
+                                 const size_t *lens, seal_work_fn work,
+                                 const seal_workqueue_opts *opts, seal_error *e) {
   if (n_items < 0) return seal_errorf(e, "work queue: n_items is %d", n_items);
   if (!work) return seal_errorf(e, "work queue: no work function");
+  if (c->rank == 0 && opts && check_costs(opts->cost, n_items, e)) return -1;
   if (c->rank != 0 || !payloads) return 0;
   if (!lens) return seal_errorf(e, "work queue: payloads given without lens");
   for (int i = 0; i < n_items; i++) {
@@ -437,7 +484,7 @@ int seal_workqueue_run(seal_comm *c, int n_items, const void *const *payloads, c
                        const seal_workqueue_opts *opts, seal_error *e) {
   /* Every rank checks its own arguments, then all agree (one allreduce) so that a
    * refusal anywhere makes every rank return -1 instead of leaving some waiting. */
-  int ok = check_local_arguments(c, n_items, payloads, lens, work, e) == 0;
+  int ok = check_local_arguments(c, n_items, payloads, lens, work, opts, e) == 0;
   int v[3] = {ok, n_items, -n_items}; /* min: all ok, min n, -(max n) */
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT, MPI_MIN, c->world));
   if (!v[0] || v[1] != -v[2]) {

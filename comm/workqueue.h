@@ -50,9 +50,18 @@ typedef struct {
   void (*local_thread_init)(void *user);
   /* What local_thread_init receives; NULL: the queue's user. */
   void *local_thread_user;
+  /* Optional, rank 0 only: [n_items] each item's expected cost (any finite
+   * number, in any unit; larger means longer). Fresh items are then handed out
+   * costliest first, ties in index order (longest processing time first: the
+   * short items fill the gaps at the end of the phase instead of one long item
+   * running alone while the other ranks idle). NULL: index order. Retries still
+   * come before fresh items. Results must not depend on the order: on_result
+   * gets the item index either way. */
+  const double *cost;
 } seal_workqueue_opts;
 
-/* Runs items 0..n_items-1 over all ranks of c. Collective: every rank calls it with
+/* Runs items 0..n_items-1 over all ranks of c (in index order, or by
+ * opts->cost). Collective: every rank calls it with
  * the same n_items, work and user (its own). payloads/lens are read on rank 0 only
  * (payloads may be NULL: every item then gets no payload and workers know what to do
  * from the index); each payload must be under 2 GiB. on_result is used on rank 0

@@ -2,7 +2,9 @@
  * ranks: every item's result arrives exactly once and is right; rank 0 works too and
  * the workers keep going while it is busy; large payloads and results; retries of
  * failed items on another rank; stopping early and abandoning an item leave exactly
- * the reported items done; bad arguments are refused on every rank.
+ * the reported items done; with item costs the costliest items go out first (on
+ * every rank, in the order each rank gets them) and each is still reported exactly
+ * once; bad arguments are refused on every rank.
  *
  * Ranks share a scratch directory (made by rank 0, its name broadcast) in which the
  * work function leaves a trace of what it did: which rank attempted each item, which
@@ -10,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,6 +432,90 @@ static void test_openmp_threads(seal_comm *c) {
   EXPECT(on_rank0 > 0, "openmp threads: no item ran on rank 0's helper thread");
 }
 
+/* ---- item costs: the costliest items are handed out first ------------------ */
+
+/* Eleven cost values over the 37 items, so that ties (broken by index) occur. */
+static double item_cost(int item) { return (double)((item * 17) % 11); }
+
+/* The order the queue must hand items out in, by a plain selection: each time
+ * the costliest item left, the lowest index among equals. */
+static void expected_cost_order(int *order) {
+  int taken[N_ITEMS] = {0};
+  for (int pos = 0; pos < N_ITEMS; pos++) {
+    int best = -1;
+    for (int i = 0; i < N_ITEMS; i++)
+      if (!taken[i] && (best < 0 || item_cost(i) > item_cost(best))) best = i;
+    taken[best] = 1;
+    order[pos] = best;
+  }
+}
+
+/* The items this rank's work function got, in the order it got them (one
+ * rank runs its items one after another, in the order they were handed out). */
+static int got_items[N_ITEMS], n_got;
+static int order_counts[N_ITEMS];
+
+static int order_work(void *user, int item, const void *payload, size_t len, seal_buf *result) {
+  (void)user, (void)payload, (void)len;
+  if (n_got < N_ITEMS) got_items[n_got++] = item;
+  sleep_ms(1 + item % 3);
+  seal_buf_printf(result, "item %d", item);
+  return 0;
+}
+
+static void order_result(void *user, int item, int ok, const void *result, size_t len,
+                         int worker_rank) {
+  (void)user, (void)worker_rank;
+  char want[32];
+  snprintf(want, sizeof want, "item %d", item);
+  EXPECT(ok && len == strlen(want) && memcmp(result, want, len) == 0, "cost order: item %d result",
+         item);
+  order_counts[item]++;
+}
+
+static void test_cost_order(seal_comm *c) {
+  double cost[N_ITEMS];
+  for (int i = 0; i < N_ITEMS; i++) cost[i] = item_cost(i);
+  int want[N_ITEMS], pos_of[N_ITEMS];
+  expected_cost_order(want);
+  for (int p = 0; p < N_ITEMS; p++) pos_of[want[p]] = p;
+  n_got = 0;
+  memset(order_counts, 0, sizeof order_counts);
+  /* only rank 0's costs count: the others pass none */
+  seal_workqueue_opts opts = {.cost = c->rank == 0 ? cost : NULL};
+  seal_error e = {{0}};
+  int rc = seal_workqueue_run(c, N_ITEMS, NULL, NULL, order_work, order_result, NULL, &opts, &e);
+  EXPECT(rc == 0, "cost order: run returned %d: %s", rc, e.msg);
+  /* Fresh items leave in one global order, so every rank gets its items in it. */
+  for (int k = 1; k < n_got; k++)
+    EXPECT(pos_of[got_items[k - 1]] < pos_of[got_items[k]],
+           "cost order: rank %d got item %d (cost %g) before item %d (cost %g)", c->rank,
+           got_items[k - 1], cost[got_items[k - 1]], got_items[k], cost[got_items[k]]);
+  if (c->rank != 0) return;
+  EXPECT(n_got > 0 && got_items[0] == want[0],
+         "cost order: rank 0 (served first) began with item %d, not the costliest, %d",
+         n_got ? got_items[0] : -1, want[0]);
+  if (c->size == 1) EXPECT(n_got == N_ITEMS, "cost order: one rank ran %d items", n_got);
+  for (int i = 0; i < N_ITEMS; i++)
+    EXPECT(order_counts[i] == 1, "cost order: item %d reported %d times", i, order_counts[i]);
+}
+
+/* Costs that do not order anything are refused on every rank, before any item runs. */
+static void test_bad_cost(seal_comm *c) {
+  double cost[N_ITEMS] = {0};
+  cost[5] = NAN;
+  seal_workqueue_opts opts = {.cost = cost};
+  seal_error e = {{0}};
+  memset(order_counts, 0, sizeof order_counts);
+  int rc = seal_workqueue_run(c, N_ITEMS, NULL, NULL, order_work, order_result, NULL, &opts, &e);
+  EXPECT(rc == -1, "bad cost: a NaN cost returned %d", rc);
+  if (c->rank == 0)
+    EXPECT(strstr(e.msg, "cost of item 5") != NULL, "bad cost: message '%s'", e.msg);
+  int ran = 0;
+  for (int i = 0; i < N_ITEMS; i++) ran += order_counts[i];
+  EXPECT(ran == 0, "bad cost: %d items ran after a refusal", ran);
+}
+
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
   (void)sb;
   (void)flag;
@@ -457,6 +544,8 @@ int main(int argc, char **argv) {
   test_abandon(&c);
   test_bad_arguments(&c);
   test_openmp_threads(&c);
+  test_cost_order(&c);
+  test_bad_cost(&c);
 
   int total = failures;
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_INT, MPI_SUM, c.world));
