@@ -208,9 +208,10 @@ typedef struct {
   int *last_failed; /* [n] rank whose attempt last failed, -1 when none did */
   int *retry;       /* [n] FIFO of failed items waiting for another attempt */
   int n_retry;
-  int *order;     /* [n] fresh items in the order they are handed out */
-  int next_fresh; /* order[0..next_fresh) have been handed out at least once */
-  int *busy;      /* [size] item each rank runs, -1 when idle */
+  const double *cost; /* [n] rank 0's expected costs, or NULL (index order) */
+  int *order;         /* [n] fresh items in the order they are handed out */
+  int next_fresh;     /* order[0..next_fresh) have been handed out at least once */
+  int *busy;          /* [size] item each rank runs, -1 when idle */
   int in_flight, reported, stopped;
   local_worker lw;
 } coordinator;
@@ -266,7 +267,8 @@ static void dispatch(coordinator *co, int r, int item) {
   co->attempts[item]++;
   co->busy[r] = item;
   co->in_flight++;
-  seal_debug("work queue: item %d attempt %d -> rank %d", item, co->attempts[item], r);
+  seal_debug("work queue: item %d (cost %g) attempt %d -> rank %d", item,
+             co->cost ? co->cost[item] : 0.0, co->attempts[item], r);
   if (r == 0)
     local_post(&co->lw, item, len ? payload : NULL, len);
   else
@@ -400,11 +402,12 @@ static int coordinate(seal_comm *c, int n_items, const void *const *payloads, co
                     .user = user};
   co.max_attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : 2;
   co.stop = opts ? opts->stop : NULL;
+  co.cost = opts ? opts->cost : NULL;
   SEAL_ALLOC_ARRAY(co.attempts, n_items);
   SEAL_ALLOC_ARRAY(co.last_failed, n_items);
   SEAL_ALLOC_ARRAY(co.retry, n_items);
   SEAL_ALLOC_ARRAY(co.order, n_items);
-  fresh_order(opts ? opts->cost : NULL, n_items, co.order);
+  fresh_order(co.cost, n_items, co.order);
   SEAL_ALLOC_ARRAY(co.busy, c->size);
   for (int i = 0; i < n_items; i++) co.last_failed[i] = -1;
   for (int r = 0; r < c->size; r++) co.busy[r] = -1;

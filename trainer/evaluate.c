@@ -10,6 +10,7 @@
 #include "comm/collective.h"
 #include "comm/workqueue.h"
 #include "model/lora.h"
+#include "trainer/item_cost.h"
 #include "trainer/items.h"
 #include "trainer/seeds.h"
 
@@ -47,9 +48,12 @@ static void eval_selfedit(seal_run *run, int level, int i, int j, seal_selfedit_
                         b->usable, b->reasons, b->attempts);
 }
 
+/* cost: rank 0's [n] expected costs (trainer/item_cost.h), by which the queue
+ * hands the items out, costliest first; NULL on the other ranks. */
 static void run_or_abort(seal_run *run, int n, seal_work_fn work, seal_result_fn on_result,
-                         void *user, const char *what, int *rc) {
+                         void *user, const double *cost, const char *what, int *rc) {
   seal_workqueue_opts opts = seal_run_queue_opts(run);
+  opts.cost = cost;
   seal_error e;
   *rc = seal_workqueue_run(run->comm, n, NULL, NULL, work, on_result, user, &opts, &e);
   if (*rc < 0) SEAL_DIE("%s: %s", what, e.msg);
@@ -113,6 +117,35 @@ static void list_items(single_ctx *c) {
   c->res = seal_calloc((size_t)(c->n_items ? c->n_items : 1), sizeof *c->res);
 }
 
+/* The inner loop's seed of an item. */
+static uint64_t single_seed(const single_ctx *c, int item) {
+  const condition *cond = &c->conds[c->cond_of[item]];
+  return seal_item_seed(c->run->job->seed, c->level, c->ctx_of[item],
+                        cond->index + SELFEDIT_SLOT_STRIDE * c->j_of[item], SEAL_STREAM_EVAL_INNER);
+}
+
+/* Rank 0: what each item costs, by its condition's kind. Every item answers its
+ * context's questions; the passage condition first trains on the passage; the
+ * self-edit condition first writes its self-edit with the policy and trains
+ * on it (with the passage), so it is the costliest, and base, which only
+ * answers, fills the gaps at the end. [n_items], malloc'd. */
+static double *single_costs(const single_ctx *c) {
+  const seal_run *run = c->run;
+  double *cost = seal_calloc((size_t)(c->n_items ? c->n_items : 1), sizeof(double));
+  for (int t = 0; t < c->n_items; t++) {
+    int i = c->ctx_of[t];
+    seal_condition_kind kind = c->conds[c->cond_of[t]].kind;
+    uint64_t seed = single_seed(c, t);
+    cost[t] = seal_cost_answer(run, SEAL_SPLIT_EVAL, i);
+    if (kind == SEAL_COND_FIXED)
+      cost[t] += seal_cost_train(run, SEAL_SPLIT_EVAL, i, kind, NULL, seed);
+    else if (kind == SEAL_COND_SELFEDIT)
+      cost[t] += seal_cost_write(run, SEAL_SPLIT_EVAL, i, 1) +
+                 seal_cost_train_unwritten(run, SEAL_SPLIT_EVAL, i, seed);
+  }
+  return cost;
+}
+
 static int single_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
   single_ctx *c = user;
   (void)payload, (void)len;
@@ -121,8 +154,7 @@ static int single_work(void *user, int item, const void *payload, size_t len, se
   int i = c->ctx_of[item], j = c->j_of[item];
   seal_selfedit_batch b = {0};
   if (cond->kind == SEAL_COND_SELFEDIT) eval_selfedit(run, c->level, i, j, &b);
-  uint64_t seed = seal_item_seed(run->job->seed, c->level, i,
-                                 cond->index + SELFEDIT_SLOT_STRIDE * j, SEAL_STREAM_EVAL_INNER);
+  uint64_t seed = single_seed(c, item);
   seal_eval_result x = {.selfedit = b.k ? b.texts[0] : NULL};
   const char *texts[1] = {x.selfedit};
   seal_inner_evaluate(run->student, &run->domain, run->job, SEAL_SPLIT_EVAL, i, cond->kind, texts,
@@ -193,10 +225,12 @@ static int single_context(seal_run *run, int level, const condition *conds, int 
                   .n_ctx = eval_contexts(run),
                   .J = run->job->evaluation.selfedits_per_context};
   list_items(&c);
+  double *cost = run->comm->rank == 0 ? single_costs(&c) : NULL;
   if (run->comm->rank == 0) seal_progress_begin(&c.progress, "evaluate", c.n_items);
   double t0 = seal_now();
   int rc;
-  run_or_abort(run, c.n_items, single_work, single_result, &c, "evaluation", &rc);
+  run_or_abort(run, c.n_items, single_work, single_result, &c, cost, "evaluation", &rc);
+  free(cost);
   if (run->comm->rank == 0) {
     seal_progress_end(&c.progress);
     for (int k = 0; rc == 0 && k < n_cond; k++) {
@@ -355,6 +389,18 @@ static seal_eval_row cpt_row(const cpt_ctx *c, const condition *cond, int N, dou
   return row;
 }
 
+/* Rank 0: what each of the N contexts' items costs: writing one self-edit
+ * (write), or answering its questions with the one trained LoRA; the prompts
+ * and questions differ by context. NULL on the other ranks. */
+static double *cpt_costs(const seal_run *run, int N, bool write) {
+  if (run->comm->rank != 0) return NULL;
+  double *cost = seal_calloc((size_t)(N ? N : 1), sizeof(double));
+  for (int p = 0; p < N; p++)
+    cost[p] = write ? seal_cost_write(run, SEAL_SPLIT_EVAL, p, 1)
+                    : seal_cost_answer(run, SEAL_SPLIT_EVAL, p);
+  return cost;
+}
+
 static int continued_pretraining(seal_run *run, int level, const condition *cond,
                                  seal_eval_row **rows, int *n_rows) {
   seal_protocol_settings ps;
@@ -366,7 +412,9 @@ static int continued_pretraining(seal_run *run, int level, const condition *cond
   bool with_selfedits = cond->kind == SEAL_COND_SELFEDIT;
   if (with_selfedits) {
     c.texts = seal_calloc((size_t)(N ? N : 1), sizeof(char *));
-    run_or_abort(run, N, cpt_generate_work, cpt_generate_result, &c, "self-edits", &rc);
+    double *cost = cpt_costs(run, N, true);
+    run_or_abort(run, N, cpt_generate_work, cpt_generate_result, &c, cost, "self-edits", &rc);
+    free(cost);
     if (rc) {
       for (int p = 0; p < N; p++) free(c.texts[p]);
       free(c.texts);
@@ -381,7 +429,9 @@ static int continued_pretraining(seal_run *run, int level, const condition *cond
   cpt_train(run, level, &ps.hp, ex, n, &lora);
   c.lora = &lora;
   c.res = seal_calloc((size_t)(N ? N : 1), sizeof *c.res);
-  run_or_abort(run, N, cpt_answer_work, cpt_answer_result, &c, "answers", &rc);
+  double *cost = cpt_costs(run, N, false);
+  run_or_abort(run, N, cpt_answer_work, cpt_answer_result, &c, cost, "answers", &rc);
+  free(cost);
   if (run->comm->rank == 0 && rc == 0) {
     seal_eval_row row = cpt_row(&c, cond, N, seal_now() - t0);
     add_row(run, &row, rows, n_rows);
@@ -422,8 +472,11 @@ typedef struct {
   int *unusable;            /* rank 0: [S] self-edits that were unusable (those steps
                                train on the passage alone) */
   json_t *per_sequence;     /* rank 0: [S] passages, unusable self-edits, last row's metrics */
-  double metric[SEAL_DOMAIN_MAX_METRICS]; /* rank 0: sums over the last rows' items */
-  int n_items;
+  /* rank 0: [S] each sequence's metric sums over its last row's items and
+   * their count, summed over the sequences in index order by the row (results
+   * arrive in any order; the sum must not depend on it) */
+  double (*seq_metric)[SEAL_DOMAIN_MAX_METRICS];
+  int *seq_items;
   seal_progress progress;
   int done;
   int32_t *kl_ids; /* [kl_n] guarded with continual.guard.kl_text: its tokens */
@@ -724,8 +777,8 @@ static int continual_decode(continual_ctx *c, int s, const void *data, size_t le
   if (!rc) {
     c->unusable[s] = (int)json_integer_value(json_object_get(o, "unusable"));
     for (size_t m = 0; m < json_array_size(sums) && m < SEAL_DOMAIN_MAX_METRICS; m++)
-      c->metric[m] += json_number_value(json_array_get(sums, m));
-    c->n_items += (int)json_integer_value(json_object_get(o, "n_items"));
+      c->seq_metric[s][m] = json_number_value(json_array_get(sums, m));
+    c->seq_items[s] = (int)json_integer_value(json_object_get(o, "n_items"));
     json_array_set_new(
         c->per_sequence, (size_t)s,
         json_pack("{s:i,s:O,s:i}", "sequence", s, "passages", json_object_get(o, "passages"),
@@ -764,12 +817,46 @@ static seal_eval_row continual_row(const continual_ctx *c, const condition *cond
     if (!isnan(v)) sum += v, n++;
   }
   row.accuracy = n ? sum / n : NAN;
-  row.n_items = c->n_items;
-  for (int m = 0; c->n_items && m < run->domain.ops->n_metrics; m++)
-    row.metric[m] = c->metric[m] / c->n_items;
+  for (int q = 0; q < c->S; q++) {
+    row.n_items += c->seq_items[q];
+    for (int m = 0; m < run->domain.ops->n_metrics; m++) row.metric[m] += c->seq_metric[q][m];
+  }
+  for (int m = 0; row.n_items && m < run->domain.ops->n_metrics; m++) row.metric[m] /= row.n_items;
   row.continual = c->m;
   row.per_context = json_dumps(c->per_sequence, JSON_COMPACT);
   return row;
+}
+
+/* Rank 0: what each sequence costs. Sequence s writes a self-edit of each of
+ * its N passages and trains on it, answers its passages' questions once
+ * before the first update and, after update k, those of passages 0..k again
+ * (the row of the matrix). Every sequence has N steps (and the same guard),
+ * so they differ by their passages: long passages train and read longer.
+ * The guard's probes and KL are left out: the same count per step
+ * everywhere. [S], malloc'd. */
+static double *continual_costs(const continual_ctx *c) {
+  const seal_run *run = c->run;
+  double *step = seal_malloc((size_t)c->n_ctx * sizeof(double));   /* [n_ctx] write, train */
+  double *answer = seal_malloc((size_t)c->n_ctx * sizeof(double)); /* [n_ctx] */
+  for (int p = 0; p < c->n_ctx; p++) {
+    /* One plan per passage for every sequence and step, whatever their seeds:
+     * only a plan's random draws (ARC's augmentations) depend on the seed, and
+     * they barely change its size. */
+    step[p] = seal_cost_write(run, SEAL_SPLIT_EVAL, p, 1) +
+              seal_cost_train_unwritten(run, SEAL_SPLIT_EVAL, p, 0);
+    answer[p] = seal_cost_answer(run, SEAL_SPLIT_EVAL, p);
+  }
+  double *cost = seal_calloc((size_t)(c->S ? c->S : 1), sizeof(double));
+  int *passages = seal_malloc((size_t)(c->N ? c->N : 1) * sizeof(int));
+  for (int s = 0; s < c->S; s++) {
+    continual_passages(c, s, passages);
+    for (int k = 0; k < c->N; k++) {
+      cost[s] += step[passages[k]] + answer[passages[k]]; /* answer: before the updates */
+      for (int j = 0; j <= k; j++) cost[s] += answer[passages[j]];
+    }
+  }
+  free(passages), free(step), free(answer);
+  return cost;
 }
 
 /* The guard's fixed KL text (continual.guard.kl_text) as tokens, *ids
@@ -800,13 +887,17 @@ static int continual_condition(seal_run *run, int level, const condition *cond, 
     c.m = seal_calloc(1, sizeof *c.m);
     seal_continual_matrix_create(c.m, c.S, c.N);
     c.unusable = seal_calloc((size_t)c.S, sizeof(int));
+    c.seq_metric = seal_calloc((size_t)(c.S ? c.S : 1), sizeof *c.seq_metric);
+    c.seq_items = seal_calloc((size_t)(c.S ? c.S : 1), sizeof(int));
     c.per_sequence = json_array();
     for (int q = 0; q < c.S; q++) json_array_append_new(c.per_sequence, json_null());
     seal_progress_begin(&c.progress, guarded ? "continual+guard" : "continual", c.S);
   }
+  double *cost = run->comm->rank == 0 ? continual_costs(&c) : NULL;
   double t0 = seal_now();
   int rc;
-  run_or_abort(run, c.S, continual_work, continual_result, &c, "continual", &rc);
+  run_or_abort(run, c.S, continual_work, continual_result, &c, cost, "continual", &rc);
+  free(cost);
   if (run->comm->rank == 0) {
     seal_progress_end(&c.progress);
     if (rc == 0) {
@@ -816,6 +907,7 @@ static int continual_condition(seal_run *run, int level, const condition *cond, 
     }
     if (c.m) seal_continual_matrix_free(c.m), free(c.m);
     free(c.unusable);
+    free(c.seq_metric), free(c.seq_items);
     json_decref(c.per_sequence);
   }
   free(c.kl_ids);

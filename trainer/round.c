@@ -17,25 +17,30 @@
 #include "comm/collective.h"
 #include "comm/workqueue.h"
 #include "evaluator/select.h"
+#include "trainer/item_cost.h"
 #include "trainer/items.h"
 #include "trainer/run.h"
 #include "trainer/seeds.h"
 
 /* ---- running items ------------------------------------------------------------ */
 
-/* Rank 0's encoded payloads of one phase. */
+/* Rank 0's encoded payloads of one phase and what each is expected to cost
+ * (trainer/item_cost.h), by which the queue hands them out. */
 typedef struct {
   char **payloads;
   size_t *lens;
+  double *cost;
   int n;
 } item_list;
 
 /* Takes the payload over. */
-static void item_list_add(item_list *l, char *payload) {
+static void item_list_add(item_list *l, char *payload, double cost) {
   l->payloads = seal_realloc(l->payloads, (size_t)(l->n + 1) * sizeof(char *));
   l->lens = seal_realloc(l->lens, (size_t)(l->n + 1) * sizeof(size_t));
+  l->cost = seal_realloc(l->cost, (size_t)(l->n + 1) * sizeof(double));
   l->payloads[l->n] = payload;
   l->lens[l->n] = strlen(payload);
+  l->cost[l->n] = cost;
   l->n++;
 }
 
@@ -43,11 +48,12 @@ static void item_list_free(item_list *l) {
   for (int i = 0; i < l->n; i++) free(l->payloads[i]);
   free(l->payloads);
   free(l->lens);
+  free(l->cost);
   memset(l, 0, sizeof *l);
 }
 
-/* Runs items over every rank; rank 0 built the list (the others have none and
- * get the count by broadcast). Returns the queue's status. */
+/* Runs items over every rank, the costliest first; rank 0 built the list (the
+ * others have none and get the count by broadcast). Returns the queue's status. */
 static int run_items(seal_run *run, item_list *l, seal_work_fn work, seal_result_fn on_result,
                      void *user, const char *what) {
   int n = l->n;
@@ -56,6 +62,7 @@ static int run_items(seal_run *run, item_list *l, seal_work_fn work, seal_result
   if (run->comm->rank == 0)
     seal_info("%s: %d work item(s) over %d rank(s)", what, n, run->comm->size);
   seal_workqueue_opts opts = seal_run_queue_opts(run);
+  opts.cost = l->cost; /* read on rank 0 only, where the list is */
   seal_error e;
   int rc = seal_workqueue_run(run->comm, n, (const void *const *)l->payloads, l->lens, work,
                               on_result, user, &opts, &e);
@@ -183,7 +190,9 @@ static int phase_generate(seal_run *run, int round, const int *ctx, int n_ctx) {
     snprintf(run->st.phase, sizeof run->st.phase, "generate");
     for (int i = 0; i < n_ctx; i++)
       if (count_records(&run->st, round, ctx[i], -1) == 0)
-        item_list_add(&items, seal_generate_item_encode(&(seal_generate_item){ctx[i]}));
+        /* the same k samples for every context: the prompts (passages) differ */
+        item_list_add(&items, seal_generate_item_encode(&(seal_generate_item){ctx[i]}),
+                      seal_cost_write(run, SEAL_SPLIT_TRAIN, ctx[i], run->job->selfedit.k));
     seal_progress_begin(&pc.progress, "generate self-edits", items.n);
   }
   int rc = run_items(run, &items, generate_work, generate_result, &pc, "generate self-edits");
@@ -201,14 +210,20 @@ static bool injected_fault(const seal_job *job, int context, const seal_evaluate
   return f->context == context && f->sample == p->sample && f->repeat == p->repeat;
 }
 
+/* The inner loop's seed of one (sample, repeat) of a context. */
+static uint64_t evaluate_seed(const seal_run *run, int round, int context,
+                              const seal_evaluate_pair *p) {
+  return seal_item_seed(run->job->seed, round, context, p->sample,
+                        SEAL_STREAM_EVALUATE + p->repeat);
+}
+
 void seal_run_learn_selfedits(seal_run *run, int round, int context,
                               const seal_evaluate_pair *pairs, int G, seal_inner_result *out) {
   const char **texts = seal_calloc((size_t)(G ? G : 1), sizeof(char *));
   uint64_t *seeds = seal_calloc((size_t)(G ? G : 1), sizeof(uint64_t));
   for (int i = 0; i < G; i++) {
     texts[i] = pairs[i].text;
-    seeds[i] = seal_item_seed(run->job->seed, round, context, pairs[i].sample,
-                              SEAL_STREAM_EVALUATE + pairs[i].repeat);
+    seeds[i] = evaluate_seed(run, round, context, &pairs[i]);
   }
   /* the student learns from the policy's text, through its own tokenizer */
   seal_inner_evaluate(run->student, &run->domain, run->job, SEAL_SPLIT_TRAIN, context,
@@ -317,10 +332,30 @@ static void evaluate_result(void *user, int item, int ok, const void *data, size
   seal_evaluate_item_free(&in);
 }
 
+/* What an EVALUATE item costs: each pair's plan (its self-edit's lines and
+ * the passage, or ARC's augmentations, times the epochs its plan says), trained
+ * together, then one adapted model per pair answering the context's questions
+ * (answer: one model's). Self-edits differ most in what they train on. */
+static double evaluate_cost(const seal_run *run, int round, const seal_evaluate_item *it,
+                            double answer) {
+  double cost = 0;
+  for (int i = 0; i < it->n; i++)
+    cost +=
+        seal_cost_train(run, SEAL_SPLIT_TRAIN, it->context, SEAL_COND_SELFEDIT, it->pairs[i].text,
+                        evaluate_seed(run, round, it->context, &it->pairs[i]));
+  return cost + it->n * answer;
+}
+
+static void add_evaluate_item(seal_run *run, int round, const seal_evaluate_item *it, double answer,
+                              item_list *items) {
+  item_list_add(items, seal_evaluate_item_encode(it), evaluate_cost(run, round, it, answer));
+}
+
 /* Adds EVALUATE items for a context's pending pairs, group at a time;
  * returns how many pairs it added. */
 static int add_evaluate_items(seal_run *run, int round, int context, item_list *items) {
   int group = run->job->inner.group > 0 ? run->job->inner.group : 1, added = 0;
+  double answer = seal_cost_answer(run, SEAL_SPLIT_TRAIN, context);
   seal_evaluate_item it = {.context = context,
                            .pairs = seal_calloc((size_t)group, sizeof(seal_evaluate_pair))};
   for (int s = 0; s < run->job->selfedit.k; s++) {
@@ -331,12 +366,12 @@ static int add_evaluate_items(seal_run *run, int round, int context, item_list *
       it.pairs[it.n++] = (seal_evaluate_pair){s, rep, gen->text};
       added++;
       if (it.n == group) {
-        item_list_add(items, seal_evaluate_item_encode(&it));
+        add_evaluate_item(run, round, &it, answer, items);
         it.n = 0;
       }
     }
   }
-  if (it.n > 0) item_list_add(items, seal_evaluate_item_encode(&it));
+  if (it.n > 0) add_evaluate_item(run, round, &it, answer, items);
   free(it.pairs); /* the texts are the records' */
   return added;
 }

@@ -8,7 +8,10 @@
 # (data.n_eval), fractions in [0, 1] and per-context rows (context, answers); it
 # is parsed with python3 when present,
 # else checked with grep. The evaluation on 2 ranks must give the same rows as on
-# 1 rank (every number but the seconds).
+# 1 rank (every number but the seconds). The queue hands the costliest items out
+# first (trainer/item_cost.h), so on 1 rank the first level's items finish
+# self-edits first (they write, train and answer), then passage (trains and
+# answers), then base (answers only).
 set -euo pipefail
 
 build=${1:?usage: seal_eval.sh BUILD_DIR}
@@ -107,6 +110,11 @@ for k in sorted(ia):
     assert ia[k] == ib.get(k), f"eval item {k}: {ia[k]} vs {ib.get(k)}"
 assert ia.keys() == ib.keys()
 print(f"seal_eval:   {len(ia)} eval items agree (self-edit texts, rewards, F1)")
+first = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
+first = [e["condition"] for e in first if e["event"] == "eval_item"][:6]
+want = ["seal-round-0"] * 2 + ["passage"] * 2 + ["base"] * 2
+assert first == want, f"1 rank ran the first level's items in the order {first}, not costliest first {want}"
+print("seal_eval:   costliest first on 1 rank: " + ", ".join(first))
 EOF
 fi
 echo "seal_eval: 1 and 2 ranks give the same rows"
