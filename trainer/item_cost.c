@@ -3,14 +3,17 @@
 
 #include <stdlib.h>
 
-/* The tokens of a plan's examples times its epochs: the LoRA step's cost grows
- * with the tokens it runs, whatever their batching (batch_size only groups
- * them). */
+static int plan_epochs(const seal_inner_plan *p) { return p->hp.epochs > 0 ? p->hp.epochs : 1; }
+
+/* An epoch of tokens and optimizer steps, times the epochs: a step's forward
+ * and backward grow with the tokens it runs, and each step adds its update. */
 static double plan_cost(const seal_inner_plan *p) {
-  if (!p->ok || !p->train) return 0;
+  if (!p->ok || !p->train || p->n_ex == 0) return 0;
   double tokens = 0;
   for (int j = 0; j < p->n_ex; j++) tokens += p->ex[j].n;
-  return tokens * (p->hp.epochs > 0 ? p->hp.epochs : 1);
+  int batch = p->hp.batch_size > 0 ? p->hp.batch_size : 1;
+  int steps = (p->n_ex + batch - 1) / batch;
+  return (tokens + SEAL_COST_STEP * steps) * plan_epochs(p);
 }
 
 double seal_cost_train(const seal_run *run, seal_split s, int i, seal_condition_kind kind,
@@ -26,10 +29,10 @@ double seal_cost_train_unwritten(const seal_run *run, seal_split s, int i, uint6
   seal_inner_plan plan;
   seal_inner_plan_of(run->job, &run->domain, run->student, s, i, SEAL_COND_FIXED, NULL, seed,
                      &plan);
-  int epochs = plan.hp.epochs > 0 ? plan.hp.epochs : 1;
-  double cost = plan_cost(&plan);
+  double cost =
+      plan_cost(&plan) + (run->job->selfedit.max_tokens + SEAL_COST_STEP) * plan_epochs(&plan);
   seal_inner_plan_free(&plan);
-  return cost + (double)run->job->selfedit.max_tokens * epochs;
+  return cost;
 }
 
 /* A prompt read and up to max_tokens decoded after it. */

@@ -1,7 +1,7 @@
 /* tests/trainer/test_item_cost.c — the work items' expected costs
  * (trainer/item_cost.h), by which the queue hands the costliest out first, on
  * the tiny knowledge job (tests/fixtures/tiny-seal): training costs its plan's
- * tokens times its epochs, so a self-edit with more lines costs more, and one
+ * tokens and steps times its epochs, so a self-edit with more lines costs more, and one
  * with nothing to train on (or the base condition) trains for nothing; seal
  * eval's conditions rank self-edit (writes, trains, answers) over passage
  * (trains, answers) over base (answers); writing k self-edits costs k times
@@ -33,11 +33,13 @@ static void close_tiny_run(void) {
   seal_job_free(&job);
 }
 
-/* The tokens of context i's plan under a condition, counted from the plan. */
-static int plan_tokens(int i, seal_condition_kind kind, const char *selfedit) {
+/* One epoch of context i's plan under a condition, counted from the plan: its
+ * tokens and its steps (batch 1 in the job: one per example). */
+static double plan_epoch(int i, seal_condition_kind kind, const char *selfedit) {
   seal_inner_plan p;
   seal_inner_plan_of(&job, &run.domain, run.student, SEAL_SPLIT_TRAIN, i, kind, selfedit, 1, &p);
-  int n = 0;
+  ck_assert_int_eq(p.hp.batch_size, 1);
+  double n = SEAL_COST_STEP * p.n_ex;
   for (int j = 0; j < p.n_ex; j++) n += p.ex[j].n;
   seal_inner_plan_free(&p);
   return n;
@@ -48,12 +50,12 @@ static const char long_edit[] =
     "Ilse Marrow mapped the tidal flats in 1761.\nThe pans flood only during spring tides.\n"
     "Rakers wear green felt hats.\nSalt is gathered in forty-two pans.\n";
 
-START_TEST(training_costs_the_plans_tokens_times_its_epochs) {
+START_TEST(training_costs_the_plans_tokens_and_steps_times_its_epochs) {
   open_tiny_run();
   double s = seal_cost_train(&run, SEAL_SPLIT_TRAIN, 0, SEAL_COND_SELFEDIT, short_edit, 1);
   double l = seal_cost_train(&run, SEAL_SPLIT_TRAIN, 0, SEAL_COND_SELFEDIT, long_edit, 1);
-  ck_assert_double_eq(s, (double)job.inner.epochs * plan_tokens(0, SEAL_COND_SELFEDIT, short_edit));
-  ck_assert_double_eq(l, (double)job.inner.epochs * plan_tokens(0, SEAL_COND_SELFEDIT, long_edit));
+  ck_assert_double_eq(s, job.inner.epochs * plan_epoch(0, SEAL_COND_SELFEDIT, short_edit));
+  ck_assert_double_eq(l, job.inner.epochs * plan_epoch(0, SEAL_COND_SELFEDIT, long_edit));
   ck_assert_double_gt(l, s); /* more lines, more to train on: handed out first */
   /* the epochs multiply: twice as many, twice the cost */
   job.inner.epochs *= 2;
@@ -67,12 +69,12 @@ START_TEST(training_costs_the_plans_tokens_times_its_epochs) {
 }
 END_TEST
 
-START_TEST(an_unwritten_selfedit_costs_the_passage_and_its_most_tokens) {
+START_TEST(an_unwritten_selfedit_costs_the_passage_and_one_step_of_its_most_tokens) {
   open_tiny_run();
   double fixed = seal_cost_train(&run, SEAL_SPLIT_EVAL, 1, SEAL_COND_FIXED, NULL, 1);
   ck_assert_double_gt(fixed, 0);
   ck_assert_double_eq(seal_cost_train_unwritten(&run, SEAL_SPLIT_EVAL, 1, 1),
-                      fixed + (double)job.selfedit.max_tokens * job.inner.epochs);
+                      fixed + (job.selfedit.max_tokens + SEAL_COST_STEP) * job.inner.epochs);
   close_tiny_run();
 }
 END_TEST
@@ -107,8 +109,8 @@ Suite *item_cost_suite(void) {
   Suite *s = suite_create("item_cost");
   TCase *tc = tcase_create("tiny-seal");
   tcase_set_timeout(tc, 120);
-  tcase_add_test(tc, training_costs_the_plans_tokens_times_its_epochs);
-  tcase_add_test(tc, an_unwritten_selfedit_costs_the_passage_and_its_most_tokens);
+  tcase_add_test(tc, training_costs_the_plans_tokens_and_steps_times_its_epochs);
+  tcase_add_test(tc, an_unwritten_selfedit_costs_the_passage_and_one_step_of_its_most_tokens);
   tcase_add_test(tc, eval_conditions_rank_selfedit_over_passage_over_base);
   tcase_add_test(tc, writing_k_selfedits_costs_k_times_one);
   suite_add_tcase(s, tc);
