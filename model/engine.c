@@ -171,42 +171,6 @@ void seal_engine_complete_gens(seal_engine *eng, const seal_lora *lora, const ch
   free(rngs);
 }
 
-/* Logit rows scored per copy to the host: bounds the host buffer to
- * CERTAINTY_ROWS x V floats. */
-#define CERTAINTY_ROWS 16
-
-void seal_engine_answer_certainty(seal_engine *eng, const seal_lora *lora, seal_train_acts *a,
-                                  const char *prompt, const seal_generation *gen,
-                                  seal_answer_certainty *out) {
-  int32_t *p;
-  int np = seal_engine_encode_prompt(eng, prompt, &p);
-  int n = np + gen->n + (gen->hit_eos ? 1 : 0);
-  SEAL_CHECK(np > 0 && n <= a->cap_rows,
-             "an answer of %d tokens after a prompt of %d does not fit %d", n - np, np,
-             a->cap_rows);
-  int32_t *ids = seal_malloc((size_t)n * sizeof(int32_t)); /* [n] prompt, answer, its EOS */
-  memcpy(ids, p, (size_t)np * sizeof(int32_t));
-  memcpy(ids + np, gen->ids, (size_t)gen->n * sizeof(int32_t));
-  if (gen->hit_eos) ids[n - 1] = gen->eos_id;
-  free(p);
-  if (n > np) {
-    seal_forward_train(&eng->model, lora, a, ids, NULL, NULL, 1, n);
-    int V = eng->model.cfg.vocab_size;
-    size_t row_bytes = (size_t)V * seal_act_size(eng->be);
-    float *rows = seal_malloc((size_t)CERTAINTY_ROWS * V * sizeof(float)); /* [rows, V] */
-    /* row t predicts token t + 1: the answer's tokens np..n-1 are rows np-1..n-2 */
-    for (int t0 = np - 1; t0 < n - 1; t0 += CERTAINTY_ROWS) {
-      int R = n - 1 - t0 < CERTAINTY_ROWS ? n - 1 - t0 : CERTAINTY_ROWS;
-      eng->be->ops->to_host(eng->be, rows, (const char *)a->logits + (size_t)t0 * row_bytes,
-                            eng->be->act, (size_t)R * V);
-      for (int r = 0; r < R; r++)
-        seal_answer_certainty_add(out, seal_logit_stats_row(rows + (size_t)r * V, V));
-    }
-    free(rows);
-  }
-  free(ids);
-}
-
 /* Rows [0, n) of the logits of the last forward, to the host: out [n, V]. */
 static void logits_to_host(seal_engine *eng, const seal_train_acts *a, int n, float *out) {
   eng->be->ops->to_host(eng->be, out, a->logits, eng->be->act,

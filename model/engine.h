@@ -75,21 +75,12 @@ void seal_engine_complete_multi(seal_engine *eng, const seal_lora *lora, const c
                                 const int *seq_adapter, char **texts, int *n_tokens);
 
 /* The same, also giving each completion's tokens: gens[b] (the generated ids,
- * EOS excluded, and the EOS it stopped on; free with seal_generation_free), for
- * scoring the answer the model gave token by token (label-free rewards). */
+ * EOS excluded, and the EOS it stopped on; free with seal_generation_free) and,
+ * with s->certainty, how sure the model was of each token as it chose it
+ * (gens[b].certainty: the label-free rewards). */
 void seal_engine_complete_gens(seal_engine *eng, const seal_lora *lora, const char *const *prompts,
                                int B, const seal_sampling *s, const uint64_t *seeds,
                                const int *seq_adapter, char **texts, seal_generation *gens);
-
-/* Self-certainty and entropy (model/logit_stats.h) of a completion the model
- * gave, teacher-forced: prompt and answer are read in one forward, with lora
- * (a single adapter; NULL: the bare model), and the logit rows that predict
- * the answer's tokens, and the EOS it stopped on, are added to *out. a: B = 1
- * training activations of T >= the prompt's tokens + gen->n + 1, r_max >= the
- * adapter's rank; reused across calls. */
-void seal_engine_answer_certainty(seal_engine *eng, const seal_lora *lora, seal_train_acts *a,
-                                  const char *prompt, const seal_generation *gen,
-                                  seal_answer_certainty *out);
 
 /* How far lora moves the model on a text, teacher-forced: ids[0..n) are read
  * once by the bare model (p) and once with lora (q), and KL(p || q) of every

@@ -14,6 +14,21 @@ static void sample_next(seal_model *m, seal_kv_cache *kv, int B, const seal_samp
   free(u);
 }
 
+/* Adds the self-certainty and entropy of logits row b [V] to out[b] for each
+ * sequence b < B that chose its token from that row: every one not done
+ * before this step (done[b] 0; done NULL: all).
+ * The rows come to the host first, all B in one copy (one synchronisation
+ * on a device), into host [B, V]. The sampler only reads the logits, so
+ * measuring after it sees the rows the tokens were drawn from. */
+static void measure_certainty(const seal_model *m, const seal_kv_cache *kv, int B, const int *done,
+                              float *host, seal_generation *out) {
+  int V = m->cfg.vocab_size;
+  m->be->ops->to_host(m->be, host, kv->logits, m->be->act, (size_t)B * V);
+  for (int b = 0; b < B; b++)
+    if (!done || !done[b])
+      seal_answer_certainty_add(&out[b].certainty, seal_logit_stats_row(host + (size_t)b * V, V));
+}
+
 /* Records token `tok` for sequence b; returns 1 when the sequence is done. */
 static int record_token(const seal_model *m, seal_generation *g, int tok, int max_new) {
   if (seal_config_is_eos(&m->cfg, tok)) {
@@ -37,6 +52,7 @@ typedef struct {
   int32_t *pos;  /* [B] the position it goes to */
   int *done;     /* [B] 1 once a sequence stopped */
   int n_done;
+  float *host; /* [B, V] the logits on the host, with s->certainty; else NULL */
 } decoding;
 
 static int longest_prompt(const int *lens, int B) {
@@ -59,9 +75,12 @@ static void prefill_each(seal_model *m, const seal_lora *lora, seal_kv_cache *kv
         seal_malloc((size_t)(s->max_new_tokens > 0 ? s->max_new_tokens : 1) * sizeof(int32_t));
     out[b].n = 0;
     out[b].hit_eos = 0;
+    out[b].certainty = (seal_answer_certainty){0};
     int32_t zero = 0;
     seal_forward_infer(m, lora, kv, prompts[b], &zero, b, 1, lens[b]);
     sample_next(m, kv, 1, s, &rngs[b], &d->next[b]);
+    /* the prompt's last row chose the first token (when there is one) */
+    if (d->host && s->max_new_tokens > 0) measure_certainty(m, kv, 1, NULL, d->host, &out[b]);
     d->pos[b] = lens[b];
     d->done[b] = s->max_new_tokens <= 0 || record_token(m, &out[b], d->next[b], s->max_new_tokens);
     d->n_done += d->done[b];
@@ -79,6 +98,8 @@ static void decode_step(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
   for (int b = 0; b < B; b++)
     u[b] = (!d->done[b] && s->temperature > 0) ? (float)seal_rng_uniform(&rngs[b]) : 0.0f;
   m->be->ops->sample(m->be, drawn, kv->logits, B, m->cfg.vocab_size, s->temperature, s->top_p, u);
+  /* every sequence not yet done chose a token (or its EOS) here */
+  if (d->host) measure_certainty(m, kv, B, d->done, d->host, out);
   for (int b = 0; b < B; b++) {
     if (d->done[b]) continue;
     d->next[b] = drawn[b];
@@ -108,14 +129,17 @@ void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *kv
              kv->slots, kv->Tmax, B, need);
   const int *caller_adapters = kv->slot_adapter;
   kv->slot_adapter = seq_adapter; /* sequence b sits in slot b */
-  decoding d = {.next = seal_malloc((size_t)B * sizeof(int32_t)),
-                .pos = seal_malloc((size_t)B * sizeof(int32_t)),
-                .done = seal_calloc((size_t)B, sizeof(int))};
+  decoding d = {
+      .next = seal_malloc((size_t)B * sizeof(int32_t)),
+      .pos = seal_malloc((size_t)B * sizeof(int32_t)),
+      .done = seal_calloc((size_t)B, sizeof(int)),
+      .host = s->certainty ? seal_malloc((size_t)B * m->cfg.vocab_size * sizeof(float)) : NULL};
   prefill_each(m, lora, kv, prompts, lens, B, s, rngs, out, &d);
   while (d.n_done < B) decode_step(m, lora, kv, B, s, rngs, out, &d);
   free(d.next);
   free(d.pos);
   free(d.done);
+  free(d.host);
   kv->slot_adapter = caller_adapters;
   if (kv == &own) seal_kv_cache_free(&own, m);
 }

@@ -5,11 +5,15 @@
 #define SEAL_MODEL_GENERATE_H
 
 #include "model/graph.h"
+#include "model/logit_stats.h"
 
 typedef struct {
   float temperature; /* <= 0: greedy */
   float top_p;       /* 1: no nucleus cut */
   int max_new_tokens;
+  /* 1: also measure each sequence's certainty (seal_generation.certainty);
+   * 0 (what an initializer that omits it gives): nothing is measured. */
+  int certainty;
 } seal_sampling;
 
 typedef struct {
@@ -17,6 +21,11 @@ typedef struct {
   int n;
   int hit_eos;    /* 1 when generation stopped on an EOS token */
   int32_t eos_id; /* that token, when hit_eos (a model may have several) */
+  /* With seal_sampling.certainty: the self-certainty and entropy
+   * (model/logit_stats.h) of every distribution a token was chosen from,
+   * the EOS it stopped on included (n + hit_eos of them), read from the
+   * logits the choice was made on; all zero otherwise. */
+  seal_answer_certainty certainty;
 } seal_generation;
 
 /* Generates for B prompts (prompts[b] host ids [lens[b]], each at least one

@@ -54,10 +54,11 @@ seal_sft_config seal_inner_sft_config(const seal_plan_hparams *hp, uint64_t seed
 /* Completions of refs [n] (query index, adapter; adapter NULL: all 0) at
  * temperature (0: greedy; seeds [n] drive sampling), ANSWER_BATCH at a time
  * and never mixing answer lengths in one batch. gens (may be NULL) gets each
- * completion's tokens. */
+ * completion's tokens and, with certainty, how sure the model was of them. */
 static void answer_refs(seal_engine *eng, const seal_lora *lora, const seal_query *queries,
                         const int *query, const int *adapter, int n, float temperature,
-                        const uint64_t *seeds, char **completions, seal_generation *gens) {
+                        bool certainty, const uint64_t *seeds, char **completions,
+                        seal_generation *gens) {
   bool multi = lora && lora->n_adapters > 1 && adapter;
   seal_generation *own = gens ? NULL : seal_calloc((size_t)ANSWER_BATCH, sizeof *own);
   for (int start = 0; start < n;) {
@@ -66,7 +67,10 @@ static void answer_refs(seal_engine *eng, const seal_lora *lora, const seal_quer
       B++;
     const char **prompts = seal_calloc((size_t)B, sizeof(char *));
     for (int b = 0; b < B; b++) prompts[b] = queries[query[start + b]].prompt;
-    seal_sampling s = {.temperature = temperature, .top_p = 1, .max_new_tokens = max_tokens};
+    seal_sampling s = {.temperature = temperature,
+                       .top_p = 1,
+                       .max_new_tokens = max_tokens,
+                       .certainty = certainty && gens};
     seal_generation *g = gens ? gens + start : own;
     seal_engine_complete_gens(eng, lora, prompts, B, &s, seeds ? seeds + start : NULL,
                               multi ? adapter + start : NULL, completions + start, g);
@@ -78,29 +82,30 @@ static void answer_refs(seal_engine *eng, const seal_lora *lora, const seal_quer
 }
 
 /* Greedy answers of n_adapters adapters (or the bare model) to queries [n]:
- * completions and gens (may be NULL) [n_adapters * n]. */
+ * completions and gens (may be NULL; with their certainty when asked)
+ * [n_adapters * n]. */
 static void answer_all(seal_engine *eng, const seal_lora *lora, int n_adapters,
-                       const seal_query *queries, int n, char **completions,
+                       const seal_query *queries, int n, bool certainty, char **completions,
                        seal_generation *gens) {
   int total = n_adapters * n;
   int *query = seal_calloc((size_t)(total ? total : 1), sizeof(int));
   int *adapter = seal_calloc((size_t)(total ? total : 1), sizeof(int));
   for (int a = 0; a < n_adapters; a++)
     for (int j = 0; j < n; j++) query[a * n + j] = j, adapter[a * n + j] = a;
-  answer_refs(eng, lora, queries, query, adapter, total, 0, NULL, completions, gens);
+  answer_refs(eng, lora, queries, query, adapter, total, 0, certainty, NULL, completions, gens);
   free(query);
   free(adapter);
 }
 
 void seal_inner_answer(seal_engine *eng, const seal_lora *lora, int n_adapters,
                        const seal_query *queries, int n, char **completions) {
-  answer_all(eng, lora, n_adapters, queries, n, completions, NULL);
+  answer_all(eng, lora, n_adapters, queries, n, false, completions, NULL);
 }
 
 void seal_inner_answer_sampled(seal_engine *eng, const seal_lora *lora, const seal_query *queries,
                                const int *query, int n, float temperature, const uint64_t *seeds,
                                char **completions) {
-  answer_refs(eng, lora, queries, query, NULL, n, temperature, seeds, completions, NULL);
+  answer_refs(eng, lora, queries, query, NULL, n, temperature, false, seeds, completions, NULL);
 }
 
 /* ---- training --------------------------------------------------------------- */
@@ -160,11 +165,19 @@ typedef struct {
   seal_query *q;
   int Q;
   char **adapted, **bare;                  /* [n_trained * Q], [Q] */
-  seal_generation *adapted_gen, *bare_gen; /* their tokens */
+  seal_generation *adapted_gen, *bare_gen; /* their tokens and certainty */
 } answers;
 
-static void answer_plans(seal_engine *eng, const seal_domain *d, seal_split s, int context,
-                         const int *slot, int G, const seal_lora *lora, int n_trained,
+/* Whether the answers' self-certainty and entropy are measured: on the train
+ * split, when the reward is one of them or reward.signals asks for them. */
+static bool measures_certainty(const seal_job *job, seal_split s) {
+  seal_reward_source src = job->reward.source;
+  return s == SEAL_SPLIT_TRAIN && (job->reward.signals != SEAL_SIGNALS_NONE ||
+                                   src == SEAL_REWARD_SELF_CERTAINTY || src == SEAL_REWARD_ENTROPY);
+}
+
+static void answer_plans(seal_engine *eng, const seal_domain *d, const seal_job *job, seal_split s,
+                         int context, const int *slot, int G, const seal_lora *lora, int n_trained,
                          const seal_inner_result *out, answers *A) {
   A->Q = d->ops->queries(d, eng, s, context, &A->q);
   size_t na = (size_t)n_trained * A->Q + 1, nb = (size_t)A->Q + 1;
@@ -173,8 +186,10 @@ static void answer_plans(seal_engine *eng, const seal_domain *d, seal_split s, i
   A->bare_gen = seal_calloc(nb, sizeof(seal_generation));
   bool need_bare = false;
   for (int i = 0; i < G; i++) need_bare |= out[i].ok && slot[i] < 0;
-  if (n_trained) answer_all(eng, lora, n_trained, A->q, A->Q, A->adapted, A->adapted_gen);
-  if (need_bare) answer_all(eng, NULL, 1, A->q, A->Q, A->bare, A->bare_gen);
+  bool certainty = measures_certainty(job, s);
+  if (n_trained)
+    answer_all(eng, lora, n_trained, A->q, A->Q, certainty, A->adapted, A->adapted_gen);
+  if (need_bare) answer_all(eng, NULL, 1, A->q, A->Q, certainty, A->bare, A->bare_gen);
 }
 
 static void answers_free(answers *A, int n_trained) {
@@ -187,7 +202,8 @@ static void answers_free(answers *A, int n_trained) {
 }
 
 /* The label-free signals of a plan's model (adapter g of lora, or the bare
- * model when g < 0) from the model and its answers' tokens gen [Q] alone. */
+ * model when g < 0) from the model and its answers gen [Q] alone (their
+ * tokens, and the certainty their decoding measured). */
 static seal_labelfree_signals signals_of(seal_engine *eng, const seal_domain *d,
                                          const seal_job *job, seal_split s, int context,
                                          const seal_lora *lora, int g, const answers *A,
@@ -197,9 +213,7 @@ static seal_labelfree_signals signals_of(seal_engine *eng, const seal_domain *d,
   if (g >= 0) view = seal_lora_view(lora, g);
   const seal_lora *one = g >= 0 ? &view : NULL;
   seal_reward_source src = job->reward.source;
-  if (job->reward.signals != SEAL_SIGNALS_NONE || src == SEAL_REWARD_SELF_CERTAINTY ||
-      src == SEAL_REWARD_ENTROPY)
-    seal_labelfree_certainty(eng, one, A->q, A->Q, gen, &sig);
+  if (measures_certainty(job, s)) seal_labelfree_certainty(gen, A->Q, &sig);
   if (src == SEAL_REWARD_MAJORITY || job->reward.signals == SEAL_SIGNALS_ALL)
     sig.majority = seal_labelfree_majority(eng, one, d, job, s, context, A->q, A->Q, seed);
   return sig;
@@ -217,7 +231,7 @@ static void answer_and_reward(seal_engine *eng, const seal_domain *d, const seal
                               seal_inner_result *out) {
   double t0 = seal_now();
   answers A;
-  answer_plans(eng, d, s, context, slot, G, lora, n_trained, out, &A);
+  answer_plans(eng, d, job, s, context, slot, G, lora, n_trained, out, &A);
   seal_reward_source source = s == SEAL_SPLIT_TRAIN ? job->reward.source : SEAL_REWARD_LABELS;
   int answered = 0;
   for (int i = 0; i < G; i++) {

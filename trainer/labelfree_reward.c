@@ -30,37 +30,14 @@ seal_labelfree_signals seal_labelfree_signals_of(const json_t *o) {
                                   .majority = number_or_nan(o, "majority")};
 }
 
-/* The longest prompt + answer + EOS of queries q with answers gens [Q]. */
-static int longest_scored(const seal_engine *eng, const seal_query *q, int Q,
-                          const seal_generation *gens) {
-  int longest = 1;
-  for (int j = 0; j < Q; j++) {
-    int32_t *ids;
-    int n = seal_engine_encode_prompt(eng, q[j].prompt, &ids) + gens[j].n + 1;
-    free(ids);
-    if (n > longest) longest = n;
-  }
-  return longest;
-}
-
-void seal_labelfree_certainty(seal_engine *eng, const seal_lora *lora, const seal_query *q, int Q,
-                              const seal_generation *gens, seal_labelfree_signals *sig) {
-  if (Q == 0) {
-    sig->self_certainty = sig->entropy = NAN;
-    return;
-  }
-  seal_train_acts a;
-  seal_train_acts_create(&a, &eng->model, longest_scored(eng, q, Q, gens), lora ? lora->r : 0);
+void seal_labelfree_certainty(const seal_generation *gens, int Q, seal_labelfree_signals *sig) {
   double sum_sc = 0, sum_h = 0;
   for (int j = 0; j < Q; j++) {
-    seal_answer_certainty c = {0};
-    seal_engine_answer_certainty(eng, lora, &a, q[j].prompt, &gens[j], &c);
-    sum_sc += seal_answer_mean_self_certainty(&c);
-    sum_h += seal_answer_mean_entropy(&c);
+    sum_sc += seal_answer_mean_self_certainty(&gens[j].certainty);
+    sum_h += seal_answer_mean_entropy(&gens[j].certainty);
   }
-  seal_train_acts_free(&a, &eng->model);
-  sig->self_certainty = sum_sc / Q;
-  sig->entropy = sum_h / Q;
+  sig->self_certainty = Q ? sum_sc / Q : NAN;
+  sig->entropy = Q ? sum_h / Q : NAN;
 }
 
 /* The vote of query j over its m sampled completions. */

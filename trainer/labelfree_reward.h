@@ -33,11 +33,12 @@ json_t *seal_labelfree_signals_json(const seal_labelfree_signals *sig);
  * or not a number gives NAN (records of runs before they were recorded). */
 seal_labelfree_signals seal_labelfree_signals_of(const json_t *o);
 
-/* Self-certainty and entropy of the greedy answers gens[0..Q) to queries q,
- * each teacher-forced through the model with lora (one adapter, or NULL: the
- * bare model). Fills sig->self_certainty and sig->entropy. */
-void seal_labelfree_certainty(seal_engine *eng, const seal_lora *lora, const seal_query *q, int Q,
-                              const seal_generation *gens, seal_labelfree_signals *sig);
+/* Self-certainty and entropy of the greedy answers gens[0..Q) of one model
+ * to a context's queries, from the certainty their decoding measured
+ * (generated with seal_sampling.certainty): per answer the mean over its
+ * tokens, then the mean over the answers. Fills sig->self_certainty and
+ * sig->entropy (NAN for Q = 0). */
+void seal_labelfree_certainty(const seal_generation *gens, int Q, seal_labelfree_signals *sig);
 
 /* TTRL's vote: job->reward.majority_samples answers per query sampled at
  * reward.majority_temperature from the model with lora (one adapter or NULL),
