@@ -19,7 +19,10 @@ static void sample_next(seal_model *m, seal_kv_cache *kv, int B, const seal_samp
  * before this step (done[b] 0; done NULL: all).
  * The rows come to the host first, all B in one copy (one synchronisation
  * on a device), into host [B, V]. The sampler only reads the logits, so
- * measuring after it sees the rows the tokens were drawn from. */
+ * measuring after it sees the rows the tokens were drawn from; and on CUDA
+ * the copy's bf16 staging needs less device scratch than the sampler just
+ * took, so it never grows the scratch (which would make the decode graphs,
+ * model/decode_graphs.c, capture again). */
 static void measure_certainty(const seal_model *m, const seal_kv_cache *kv, int B, const int *done,
                               float *host, seal_generation *out) {
   int V = m->cfg.vocab_size;
