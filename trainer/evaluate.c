@@ -40,16 +40,6 @@ static int context_items(seal_run *run, int i) {
   return n;
 }
 
-/* One self-edit j for evaluation context i from the current policy. */
-static void eval_selfedit(seal_run *run, int level, int i, int j, seal_selfedit_batch *b) {
-  uint64_t seed = seal_item_seed(run->job->seed, level, i, j, SEAL_STREAM_EVAL_SELFEDIT);
-  seal_selfedit_batch_alloc(b, i, 1);
-  seal_sample_selfedits(&run->eng, &run->domain, run->job, SEAL_SPLIT_EVAL, i, 1, &seed, b->texts,
-                        b->usable, b->reasons, b->attempts);
-}
-
-/* cost: rank 0's [n] expected costs (trainer/item_cost.h), by which the queue
- * hands the items out, costliest first; NULL on the other ranks. */
 static void run_or_abort(seal_run *run, int n, seal_work_fn work, seal_result_fn on_result,
                          void *user, const double *cost, const char *what, int *rc) {
   seal_workqueue_opts opts = seal_run_queue_opts(run);
@@ -57,6 +47,105 @@ static void run_or_abort(seal_run *run, int n, seal_work_fn work, seal_result_fn
   seal_error e;
   *rc = seal_workqueue_run(run->comm, n, NULL, NULL, work, on_result, user, &opts, &e);
   if (*rc < 0) SEAL_DIE("%s: %s", what, e.msg);
+}
+
+/* ---- writing the evaluation's self-edits, several to a batch ------------------- */
+
+/* Self-edits written together in one work item: a decode step of up to 8 rows
+ * computes each row as for one (seal_sample_selfedits_of), and the batch is
+ * fixed, never derived from the rank count, so the texts are the same on any
+ * number of ranks. One at a time, the demo's evaluation spent 3-4 s a self-edit
+ * reading every weight once a token for one row. */
+#define WRITE_BATCH 8
+
+typedef struct {
+  seal_run *run;
+  int level, n;
+  const int *ctx, *j; /* [n] self-edit t is context ctx[t]'s number j[t] */
+  char **texts;       /* [n] rank 0, then every rank after the broadcast */
+  seal_progress progress;
+  int done;
+} write_ctx;
+
+static int write_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
+  write_ctx *c = user;
+  (void)payload, (void)len;
+  seal_run *run = c->run;
+  int t0 = item * WRITE_BATCH, n = c->n - t0 < WRITE_BATCH ? c->n - t0 : WRITE_BATCH;
+  uint64_t seeds[WRITE_BATCH];
+  for (int t = 0; t < n; t++)
+    seeds[t] = seal_item_seed(run->job->seed, c->level, c->ctx[t0 + t], c->j[t0 + t],
+                              SEAL_STREAM_EVAL_SELFEDIT);
+  seal_selfedit_batch b;
+  seal_selfedit_batch_alloc(&b, c->ctx[t0], n);
+  seal_sample_selfedits_of(&run->eng, &run->domain, run->job, SEAL_SPLIT_EVAL, c->ctx + t0, n,
+                           seeds, b.texts, b.usable, b.reasons, b.attempts);
+  seal_error e;
+  char *text = seal_selfedit_batch_encode(&b, &e);
+  SEAL_CHECK(text, "%s", e.msg);
+  seal_buf_puts(out, text);
+  free(text);
+  seal_selfedit_batch_free(&b);
+  return 0;
+}
+
+static void write_result(void *user, int item, int ok, const void *data, size_t len, int worker) {
+  write_ctx *c = user;
+  int t0 = item * WRITE_BATCH, n = c->n - t0 < WRITE_BATCH ? c->n - t0 : WRITE_BATCH;
+  seal_selfedit_batch b;
+  seal_error e = {{0}};
+  bool good = ok && seal_selfedit_batch_decode(data, len, &b, &e) == 0;
+  if (good && b.k != n) {
+    seal_selfedit_batch_free(&b);
+    good = false;
+    snprintf(e.msg, sizeof e.msg, "%d self-edits where %d were asked for", b.k, n);
+  }
+  if (!good)
+    seal_warn(
+        "self-edits %d..%d of the evaluation failed on rank %d%s%s; trained on nothing of "
+        "their own",
+        t0, t0 + n - 1, worker, e.msg[0] ? ": " : "", e.msg);
+  for (int t = 0; t < n; t++) c->texts[t0 + t] = seal_strdup(good ? b.texts[t] : "");
+  if (good) seal_selfedit_batch_free(&b);
+  seal_progress_update(&c->progress, c->done += n, "written");
+}
+
+/* Broadcasts rank 0's N self-edits to every rank. */
+static void bcast_texts(seal_run *run, char **texts, int N) {
+  for (int p = 0; p < N; p++) {
+    char *t = seal_comm_bcast_string(run->comm, run->comm->rank == 0 ? texts[p] : NULL);
+    if (run->comm->rank == 0) free(texts[p]);
+    texts[p] = t;
+  }
+}
+
+/* Self-edit j[t] of evaluation context ctx[t] for t in [0, n), from the current
+ * policy, on every rank: texts [n] malloc'd (free each). Returns the queue's
+ * status; texts is NULL unless it is 0. */
+static int write_selfedits(seal_run *run, int level, const int *ctx, const int *j, int n,
+                           char ***texts) {
+  write_ctx c = {.run = run, .level = level, .n = n, .ctx = ctx, .j = j};
+  c.texts = seal_calloc((size_t)n + 1, sizeof(char *));
+  int items = (n + WRITE_BATCH - 1) / WRITE_BATCH, rc;
+  double *cost = NULL;
+  if (run->comm->rank == 0) {
+    cost = seal_calloc((size_t)items + 1, sizeof(double));
+    for (int t = 0; t < n; t++)
+      cost[t / WRITE_BATCH] += seal_cost_write(run, SEAL_SPLIT_EVAL, ctx[t], 1);
+    seal_progress_begin(&c.progress, "write self-edits", n);
+  }
+  run_or_abort(run, items, write_work, write_result, &c, cost, "self-edits", &rc);
+  free(cost);
+  if (run->comm->rank == 0) seal_progress_end(&c.progress);
+  if (rc) {
+    for (int t = 0; t < n; t++) free(c.texts[t]);
+    free(c.texts);
+    *texts = NULL;
+    return rc;
+  }
+  bcast_texts(run, c.texts, n);
+  *texts = c.texts;
+  return 0;
 }
 
 /* A context's row in eval.json: which context and self-edit, its reward,
@@ -95,7 +184,8 @@ typedef struct {
   int n_cond, n_ctx, J;
   int n_items;
   int *cond_of, *ctx_of, *j_of; /* [n_items] */
-  seal_eval_result *res;        /* rank 0: [n_items] */
+  char **texts;          /* [n_items] the self-edit items' self-edits (every rank), else NULL */
+  seal_eval_result *res; /* rank 0: [n_items] */
   seal_progress progress;
   int done;
 } single_ctx;
@@ -126,9 +216,9 @@ static uint64_t single_seed(const single_ctx *c, int item) {
 
 /* Rank 0: what each item costs, by its condition's kind. Every item answers its
  * context's questions; the passage condition first trains on the passage; the
- * self-edit condition first writes its self-edit with the policy and trains
- * on it (with the passage), so it is the costliest, and base, which only
- * answers, fills the gaps at the end. [n_items], malloc'd. */
+ * self-edit condition trains on its self-edit (written before, in
+ * write_selfedits) with the passage, so it is the costliest, and base, which
+ * only answers, fills the gaps at the end. [n_items], malloc'd. */
 static double *single_costs(const single_ctx *c) {
   const seal_run *run = c->run;
   double *cost = seal_calloc((size_t)(c->n_items ? c->n_items : 1), sizeof(double));
@@ -140,8 +230,7 @@ static double *single_costs(const single_ctx *c) {
     if (kind == SEAL_COND_FIXED)
       cost[t] += seal_cost_train(run, SEAL_SPLIT_EVAL, i, kind, NULL, seed);
     else if (kind == SEAL_COND_SELFEDIT)
-      cost[t] += seal_cost_write(run, SEAL_SPLIT_EVAL, i, 1) +
-                 seal_cost_train_unwritten(run, SEAL_SPLIT_EVAL, i, seed);
+      cost[t] += seal_cost_train(run, SEAL_SPLIT_EVAL, i, kind, c->texts[t], seed);
   }
   return cost;
 }
@@ -151,11 +240,9 @@ static int single_work(void *user, int item, const void *payload, size_t len, se
   (void)payload, (void)len;
   seal_run *run = c->run;
   const condition *cond = &c->conds[c->cond_of[item]];
-  int i = c->ctx_of[item], j = c->j_of[item];
-  seal_selfedit_batch b = {0};
-  if (cond->kind == SEAL_COND_SELFEDIT) eval_selfedit(run, c->level, i, j, &b);
+  int i = c->ctx_of[item];
   uint64_t seed = single_seed(c, item);
-  seal_eval_result x = {.selfedit = b.k ? b.texts[0] : NULL};
+  seal_eval_result x = {.selfedit = cond->kind == SEAL_COND_SELFEDIT ? c->texts[item] : NULL};
   const char *texts[1] = {x.selfedit};
   seal_inner_evaluate(run->student, &run->domain, run->job, SEAL_SPLIT_EVAL, i, cond->kind, texts,
                       1, &seed, &x.r);
@@ -163,7 +250,6 @@ static int single_work(void *user, int item, const void *payload, size_t len, se
   seal_buf_puts(out, text);
   free(text);
   seal_inner_result_free(&x.r);
-  seal_selfedit_batch_free(&b);
   return 0;
 }
 
@@ -216,6 +302,25 @@ static seal_eval_row single_row(const single_ctx *c, int k, double seconds) {
   return row;
 }
 
+/* The self-edit items' self-edits, written before any inner loop runs, all of
+ * the level's in batches (write_selfedits): c->texts [n_items], NULL for the
+ * other items. Returns the queue's status. */
+static int write_single_selfedits(single_ctx *c) {
+  c->texts = seal_calloc((size_t)c->n_items + 1, sizeof(char *));
+  int *ctx = seal_malloc((size_t)c->n_items * sizeof(int) + 1); /* [n] of the items below */
+  int *j = seal_malloc((size_t)c->n_items * sizeof(int) + 1);
+  int *item = seal_malloc((size_t)c->n_items * sizeof(int) + 1);
+  int n = 0;
+  for (int t = 0; t < c->n_items; t++)
+    if (c->conds[c->cond_of[t]].kind == SEAL_COND_SELFEDIT)
+      ctx[n] = c->ctx_of[t], j[n] = c->j_of[t], item[n++] = t;
+  char **texts = NULL;
+  int rc = n ? write_selfedits(c->run, c->level, ctx, j, n, &texts) : 0;
+  for (int w = 0; rc == 0 && w < n; w++) c->texts[item[w]] = texts[w];
+  free(texts), free(ctx), free(j), free(item);
+  return rc;
+}
+
 static int single_context(seal_run *run, int level, const condition *conds, int n_cond,
                           seal_eval_row **rows, int *n_rows) {
   single_ctx c = {.run = run,
@@ -225,11 +330,12 @@ static int single_context(seal_run *run, int level, const condition *conds, int 
                   .n_ctx = eval_contexts(run),
                   .J = run->job->evaluation.selfedits_per_context};
   list_items(&c);
-  double *cost = run->comm->rank == 0 ? single_costs(&c) : NULL;
-  if (run->comm->rank == 0) seal_progress_begin(&c.progress, "evaluate", c.n_items);
   double t0 = seal_now();
-  int rc;
-  run_or_abort(run, c.n_items, single_work, single_result, &c, cost, "evaluation", &rc);
+  int rc = write_single_selfedits(&c);
+  double *cost = run->comm->rank == 0 && rc == 0 ? single_costs(&c) : NULL;
+  if (run->comm->rank == 0 && rc == 0) seal_progress_begin(&c.progress, "evaluate", c.n_items);
+  if (rc == 0)
+    run_or_abort(run, c.n_items, single_work, single_result, &c, cost, "evaluation", &rc);
   free(cost);
   if (run->comm->rank == 0) {
     seal_progress_end(&c.progress);
@@ -238,8 +344,8 @@ static int single_context(seal_run *run, int level, const condition *conds, int 
       add_row(run, &row, rows, n_rows);
     }
   }
-  for (int t = 0; t < c.n_items; t++) seal_eval_result_free(&c.res[t]);
-  free(c.res), free(c.cond_of), free(c.ctx_of), free(c.j_of);
+  for (int t = 0; t < c.n_items; t++) seal_eval_result_free(&c.res[t]), free(c.texts[t]);
+  free(c.res), free(c.cond_of), free(c.ctx_of), free(c.j_of), free(c.texts);
   return rc;
 }
 
@@ -252,45 +358,6 @@ typedef struct {
   seal_eval_result *res; /* rank 0: [N] */
   const seal_lora *lora;
 } cpt_ctx;
-
-static int cpt_generate_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
-  cpt_ctx *c = user;
-  (void)payload, (void)len;
-  seal_selfedit_batch b;
-  eval_selfedit(c->run, c->level, item, 0, &b);
-  seal_error e;
-  char *text = seal_selfedit_batch_encode(&b, &e);
-  SEAL_CHECK(text, "%s", e.msg);
-  seal_buf_puts(out, text);
-  free(text);
-  seal_selfedit_batch_free(&b);
-  return 0;
-}
-
-static void cpt_generate_result(void *user, int item, int ok, const void *data, size_t len,
-                                int worker) {
-  cpt_ctx *c = user;
-  seal_selfedit_batch b;
-  seal_error e = {{0}};
-  if (ok && seal_selfedit_batch_decode(data, len, &b, &e) == 0 && b.k == 1) {
-    c->texts[item] = seal_strdup(b.texts[0]);
-  } else {
-    seal_warn(
-        "self-edit of evaluation context %d failed on rank %d%s%s; trained on nothing of its own",
-        item, worker, e.msg[0] ? ": " : "", e.msg);
-    c->texts[item] = seal_strdup("");
-  }
-  if (ok) seal_selfedit_batch_free(&b);
-}
-
-/* Broadcasts rank 0's N self-edits to every rank. */
-static void bcast_texts(seal_run *run, char **texts, int N) {
-  for (int p = 0; p < N; p++) {
-    char *t = seal_comm_bcast_string(run->comm, run->comm->rank == 0 ? texts[p] : NULL);
-    if (run->comm->rank == 0) free(texts[p]);
-    texts[p] = t;
-  }
-}
 
 /* The examples of the N contexts' plans, in order (the same on every rank). */
 static int cpt_examples(seal_run *run, int level, int N, seal_condition_kind kind, char **texts,
@@ -392,12 +459,10 @@ static seal_eval_row cpt_row(const cpt_ctx *c, const condition *cond, int N, dou
 /* Rank 0: what each of the N contexts' items costs: writing one self-edit
  * (write), or answering its questions with the one trained LoRA; the prompts
  * and questions differ by context. NULL on the other ranks. */
-static double *cpt_costs(const seal_run *run, int N, bool write) {
+static double *cpt_answer_costs(const seal_run *run, int N) {
   if (run->comm->rank != 0) return NULL;
   double *cost = seal_calloc((size_t)(N ? N : 1), sizeof(double));
-  for (int p = 0; p < N; p++)
-    cost[p] = write ? seal_cost_write(run, SEAL_SPLIT_EVAL, p, 1)
-                    : seal_cost_answer(run, SEAL_SPLIT_EVAL, p);
+  for (int p = 0; p < N; p++) cost[p] = seal_cost_answer(run, SEAL_SPLIT_EVAL, p);
   return cost;
 }
 
@@ -410,17 +475,13 @@ static int continued_pretraining(seal_run *run, int level, const condition *cond
   double t0 = seal_now();
   cpt_ctx c = {.run = run, .level = level};
   bool with_selfedits = cond->kind == SEAL_COND_SELFEDIT;
-  if (with_selfedits) {
-    c.texts = seal_calloc((size_t)(N ? N : 1), sizeof(char *));
-    double *cost = cpt_costs(run, N, true);
-    run_or_abort(run, N, cpt_generate_work, cpt_generate_result, &c, cost, "self-edits", &rc);
-    free(cost);
-    if (rc) {
-      for (int p = 0; p < N; p++) free(c.texts[p]);
-      free(c.texts);
-      return 1;
-    }
-    bcast_texts(run, c.texts, N);
+  if (with_selfedits) { /* self-edit 0 of contexts 0..N-1 */
+    int *ctx = seal_calloc((size_t)N + 1, sizeof(int)),
+        *j = seal_calloc((size_t)N + 1, sizeof(int));
+    for (int p = 0; p < N; p++) ctx[p] = p;
+    rc = write_selfedits(run, level, ctx, j, N, &c.texts);
+    free(ctx), free(j);
+    if (rc) return 1;
   }
   seal_inner_plan *plans = seal_calloc((size_t)(N ? N : 1), sizeof *plans);
   seal_sft_example *ex;
@@ -429,7 +490,7 @@ static int continued_pretraining(seal_run *run, int level, const condition *cond
   cpt_train(run, level, &ps.hp, ex, n, &lora);
   c.lora = &lora;
   c.res = seal_calloc((size_t)(N ? N : 1), sizeof *c.res);
-  double *cost = cpt_costs(run, N, false);
+  double *cost = cpt_answer_costs(run, N);
   run_or_abort(run, N, cpt_answer_work, cpt_answer_result, &c, cost, "answers", &rc);
   free(cost);
   if (run->comm->rank == 0 && rc == 0) {

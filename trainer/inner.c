@@ -289,22 +289,29 @@ void seal_inner_evaluate(seal_engine *eng, const seal_domain *d, const seal_job 
 
 /* ---- sampling self-edits ---------------------------------------------------- */
 
-void seal_sample_selfedits(seal_engine *eng, const seal_domain *d, const seal_job *job,
-                           seal_split s, int context, int k, const uint64_t *seeds, char **texts,
-                           bool *usable, char (*reasons)[SEAL_REASON_SIZE], int *attempts) {
+void seal_sample_selfedits_of(seal_engine *eng, const seal_domain *d, const seal_job *job,
+                              seal_split s, const int *contexts, int n_seq, const uint64_t *seeds,
+                              char **texts, bool *usable, char (*reasons)[SEAL_REASON_SIZE],
+                              int *attempts) {
   const seal_job_selfedit *se = &job->selfedit;
-  char *prompt = d->ops->selfedit_prompt(d, eng, s, context, NULL);
-  int *todo = seal_malloc((size_t)k * sizeof(int)), n = k;
-  const char **prompts = seal_calloc((size_t)k, sizeof(char *));
-  uint64_t *sd = seal_calloc((size_t)k, sizeof(uint64_t));
-  char **drawn = seal_calloc((size_t)k, sizeof(char *));
-  for (int j = 0; j < k; j++) todo[j] = j, texts[j] = NULL, attempts[j] = 0;
+  char **prompt = seal_calloc((size_t)n_seq + 1, sizeof(char *)); /* [n_seq] */
+  int *todo = seal_malloc((size_t)n_seq * sizeof(int) + 1), n = n_seq;
+  const char **prompts = seal_calloc((size_t)n_seq + 1, sizeof(char *));
+  uint64_t *sd = seal_calloc((size_t)n_seq + 1, sizeof(uint64_t));
+  char **drawn = seal_calloc((size_t)n_seq + 1, sizeof(char *));
+  for (int j = 0; j < n_seq; j++) {
+    todo[j] = j, texts[j] = NULL, attempts[j] = 0;
+    /* the same context's prompt is the same text: made once */
+    prompt[j] = j > 0 && contexts[j] == contexts[j - 1]
+                    ? seal_strdup(prompt[j - 1])
+                    : d->ops->selfedit_prompt(d, eng, s, contexts[j], NULL);
+  }
   seal_sampling smp = {.temperature = (float)se->temperature,
                        .top_p = (float)se->top_p,
                        .max_new_tokens = se->max_tokens};
   for (int a = 0; n > 0 && a <= se->max_resamples; a++) {
     for (int i = 0; i < n; i++) {
-      prompts[i] = prompt;
+      prompts[i] = prompt[todo[i]];
       sd[i] =
           a == 0 ? seeds[todo[i]] : seal_item_subseed(seeds[todo[i]], SEAL_SUBSTREAM_RESAMPLE, a);
     }
@@ -316,10 +323,21 @@ void seal_sample_selfedits(seal_engine *eng, const seal_domain *d, const seal_jo
       texts[j] = drawn[i];
       attempts[j]++;
       reasons[j][0] = '\0';
-      usable[j] = d->ops->selfedit_usable(d, s, context, texts[j], reasons[j], SEAL_REASON_SIZE);
+      usable[j] =
+          d->ops->selfedit_usable(d, s, contexts[j], texts[j], reasons[j], SEAL_REASON_SIZE);
       if (!usable[j]) todo[left++] = j;
     }
     n = left;
   }
-  free(todo), free(prompts), free(sd), free(drawn), free(prompt);
+  for (int j = 0; j < n_seq; j++) free(prompt[j]);
+  free(prompt), free(todo), free(prompts), free(sd), free(drawn);
+}
+
+void seal_sample_selfedits(seal_engine *eng, const seal_domain *d, const seal_job *job,
+                           seal_split s, int context, int k, const uint64_t *seeds, char **texts,
+                           bool *usable, char (*reasons)[SEAL_REASON_SIZE], int *attempts) {
+  int *contexts = seal_malloc((size_t)k * sizeof(int) + 1); /* [k] all the one context */
+  for (int j = 0; j < k; j++) contexts[j] = context;
+  seal_sample_selfedits_of(eng, d, job, s, contexts, k, seeds, texts, usable, reasons, attempts);
+  free(contexts);
 }

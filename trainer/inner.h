@@ -76,4 +76,14 @@ void seal_sample_selfedits(seal_engine *eng, const seal_domain *d, const seal_jo
                            seal_split s, int context, int k, const uint64_t *seeds, char **texts,
                            bool *usable, char (*reasons)[SEAL_REASON_SIZE], int *attempts);
 
+/* The same for n self-edits of contexts[0..n) (any mix, each its own seed),
+ * decoded together: on the CPU a decode step of up to 8 rows computes each row
+ * as for one (kernels/cpu/few_rows.inc), so up to 8 self-edits written
+ * together are the ones written one at a time, in a fraction of the time
+ * (decoding reads the weights once a step for all of them). */
+void seal_sample_selfedits_of(seal_engine *eng, const seal_domain *d, const seal_job *job,
+                              seal_split s, const int *contexts, int n, const uint64_t *seeds,
+                              char **texts, bool *usable, char (*reasons)[SEAL_REASON_SIZE],
+                              int *attempts);
+
 #endif

@@ -2,7 +2,8 @@
  * tiny real model: a self-edit with nothing to train on scores zero without
  * training; one with lines trains on each line plus the passage and is
  * graded; the conditions without a self-edit; grouped inner loops equal single
- * ones; unusable samples are drawn again. */
+ * ones; unusable samples are drawn again; self-edits written together equal
+ * those written alone. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -187,6 +188,44 @@ START_TEST(unusable_selfedits_are_sampled_again) {
 }
 END_TEST
 
+/* Self-edits of several contexts written together (seal eval's batches of up
+ * to 8) are the ones each gets written alone, resampled ones included: each
+ * sequence keeps its own seed, and a decode step of up to 8 rows computes each
+ * row as for one. */
+START_TEST(selfedits_written_together_equal_alone) {
+  inner_fixture f;
+  open_inner(&f);
+  seal_domain_ops strict_ops = *f.d.ops;
+  strict_ops.selfedit_usable = even_length_only; /* so that some are drawn again */
+  seal_domain strict = f.d;
+  strict.ops = &strict_ops;
+  f.job.selfedit.max_resamples = 3;
+  enum { N = 7 };
+  const int contexts[N] = {0, 1, 1, 2, 0, 2, 1};
+  uint64_t seeds[N];
+  char *together[N], reasons[N][SEAL_REASON_SIZE];
+  bool usable[N];
+  int attempts[N], resampled = 0;
+  for (int t = 0; t < N; t++) seeds[t] = 7000 + 13 * (uint64_t)t;
+  seal_sample_selfedits_of(&f.eng, &strict, &f.job, SEAL_SPLIT_EVAL, contexts, N, seeds, together,
+                           usable, reasons, attempts);
+  for (int t = 0; t < N; t++) {
+    char *alone, why[1][SEAL_REASON_SIZE];
+    bool ok;
+    int tries;
+    seal_sample_selfedits(&f.eng, &strict, &f.job, SEAL_SPLIT_EVAL, contexts[t], 1, &seeds[t],
+                          &alone, &ok, why, &tries);
+    ck_assert_str_eq(together[t], alone);
+    ck_assert_int_eq(usable[t], ok);
+    ck_assert_int_eq(attempts[t], tries);
+    resampled += tries > 1;
+    free(alone), free(together[t]);
+  }
+  ck_assert_msg(resampled > 0, "no self-edit was drawn again: the test proves less than it says");
+  close_inner(&f);
+}
+END_TEST
+
 Suite *inner_suite(void) {
   Suite *s = suite_create("inner");
   TCase *tc = tcase_create("tiny-seal");
@@ -195,6 +234,7 @@ Suite *inner_suite(void) {
   tcase_add_test(tc, selfedit_lines_are_trained_with_the_passage);
   tcase_add_test(tc, batched_inner_loops_equal_single_ones);
   tcase_add_test(tc, unusable_selfedits_are_sampled_again);
+  tcase_add_test(tc, selfedits_written_together_equal_alone);
   suite_add_tcase(s, tc);
   return s;
 }
