@@ -62,13 +62,28 @@ static int copy_string_or_null(const json_t *v, const char *what, const char *ke
 /* ---- GENERATE ----------------------------------------------------------------- */
 
 char *seal_generate_item_encode(const seal_generate_item *x) {
-  return dump(json_pack("{s:i}", "context", x->context));
+  json_t *arr = json_array();
+  for (int i = 0; i < x->n; i++) json_array_append_new(arr, json_integer(x->context[i]));
+  return dump(json_pack("{s:o}", "contexts", arr));
 }
 
 int seal_generate_item_decode(const void *data, size_t len, seal_generate_item *out,
                               seal_error *e) {
-  json_t *o = load(data, len, "GENERATE item", e);
-  int rc = o ? unpack(o, "GENERATE item", e, "{s:i}", "context", &out->context) : -1;
+  const char *what = "GENERATE item";
+  json_t *o = load(data, len, what, e), *arr = NULL;
+  int rc = o ? unpack(o, what, e, "{s:o}", "contexts", &arr) : -1;
+  size_t n = rc ? 0 : json_array_size(arr);
+  if (!rc && (!json_is_array(arr) || n < 1 || n > SEAL_GENERATE_MAX_CONTEXTS))
+    rc = seal_errorf(e, "%s: contexts: expected a list of 1 to %d", what,
+                     SEAL_GENERATE_MAX_CONTEXTS);
+  for (size_t i = 0; !rc && i < n; i++) {
+    json_t *v = json_array_get(arr, i);
+    if (!json_is_integer(v))
+      rc = seal_errorf(e, "%s: contexts[%zu]: expected an integer", what, i);
+    else
+      out->context[i] = (int)json_integer_value(v);
+  }
+  out->n = rc ? 0 : (int)n;
   json_decref(o);
   return rc;
 }
@@ -82,7 +97,8 @@ void seal_selfedit_batch_alloc(seal_selfedit_batch *b, int context, int k) {
   b->attempts = seal_calloc(n, sizeof *b->attempts);
 }
 
-char *seal_selfedit_batch_encode(const seal_selfedit_batch *x, seal_error *e) {
+/* A batch as a JSON object; NULL (e filled) when a text is not UTF-8. */
+static json_t *batch_json(const seal_selfedit_batch *x, seal_error *e) {
   json_t *arr = json_array();
   for (int j = 0; j < x->k; j++) {
     /* valid UTF-8: seal_engine_decode made it so */
@@ -95,16 +111,14 @@ char *seal_selfedit_batch_encode(const seal_selfedit_batch *x, seal_error *e) {
     json_array_append_new(arr, json_pack("{s:o,s:b,s:s,s:i}", "text", t, "usable", x->usable[j],
                                          "reason", x->reasons[j], "attempts", x->attempts[j]));
   }
-  return dump(json_pack("{s:i,s:o}", "context", x->context, "samples", arr));
+  return json_pack("{s:i,s:o}", "context", x->context, "samples", arr);
 }
 
-int seal_selfedit_batch_decode(const void *data, size_t len, seal_selfedit_batch *out,
-                               seal_error *e) {
+static int batch_of_json(json_t *o, seal_selfedit_batch *out, seal_error *e) {
   memset(out, 0, sizeof *out);
   const char *what = "self-edit batch";
-  json_t *o = load(data, len, what, e), *arr = NULL;
-  int context = 0,
-      rc = o ? unpack(o, what, e, "{s:i,s:o}", "context", &context, "samples", &arr) : -1;
+  json_t *arr = NULL;
+  int context = 0, rc = unpack(o, what, e, "{s:i,s:o}", "context", &context, "samples", &arr);
   if (!rc && !json_is_array(arr)) rc = seal_errorf(e, "%s: samples: expected a list", what);
   if (!rc) seal_selfedit_batch_alloc(out, context, (int)json_array_size(arr));
   for (int j = 0; !rc && j < out->k; j++) {
@@ -117,6 +131,48 @@ int seal_selfedit_batch_decode(const void *data, size_t len, seal_selfedit_batch
     out->usable[j] = usable;
     snprintf(out->reasons[j], sizeof out->reasons[j], "%s", reason);
   }
+  return rc;
+}
+
+char *seal_selfedit_batch_encode(const seal_selfedit_batch *x, seal_error *e) {
+  json_t *o = batch_json(x, e);
+  return o ? dump(o) : NULL;
+}
+
+int seal_selfedit_batch_decode(const void *data, size_t len, seal_selfedit_batch *out,
+                               seal_error *e) {
+  memset(out, 0, sizeof *out);
+  json_t *o = load(data, len, "self-edit batch", e);
+  int rc = o ? batch_of_json(o, out, e) : -1;
+  json_decref(o);
+  return rc;
+}
+
+char *seal_selfedit_batches_encode(const seal_selfedit_batch *x, int n, seal_error *e) {
+  json_t *arr = json_array();
+  for (int i = 0; i < n; i++) {
+    json_t *o = batch_json(&x[i], e);
+    if (!o) {
+      json_decref(arr);
+      return NULL;
+    }
+    json_array_append_new(arr, o);
+  }
+  return dump(json_pack("{s:o}", "batches", arr));
+}
+
+int seal_selfedit_batches_decode(const void *data, size_t len, seal_selfedit_batch **out, int *n,
+                                 seal_error *e) {
+  *out = NULL, *n = 0;
+  const char *what = "self-edit batches";
+  json_t *o = load(data, len, what, e), *arr = NULL;
+  int rc = o ? unpack(o, what, e, "{s:o}", "batches", &arr) : -1;
+  if (!rc && !json_is_array(arr)) rc = seal_errorf(e, "%s: batches: expected a list", what);
+  size_t m = rc ? 0 : json_array_size(arr);
+  *out = seal_calloc(m + 1, sizeof **out);
+  for (size_t i = 0; !rc && i < m; i++, (*n)++)
+    rc = batch_of_json(json_array_get(arr, i), &(*out)[i], e);
+  if (!rc && m == 0) rc = seal_errorf(e, "%s: batches: empty", what);
   json_decref(o);
   return rc;
 }

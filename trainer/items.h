@@ -18,9 +18,12 @@
 #include "trainer/inner.h"
 #include "util/util.h"
 
-/* GENERATE's payload. */
+/* GENERATE's payload: the contexts whose k self-edits one item writes, decoded
+ * together (at most this many; round.c puts 8 / k in one). */
+#define SEAL_GENERATE_MAX_CONTEXTS 8
 typedef struct {
-  int context;
+  int n;
+  int context[SEAL_GENERATE_MAX_CONTEXTS];
 } seal_generate_item;
 
 /* Self-edits sampled for one context (seal_sample_selfedits). */
@@ -80,6 +83,11 @@ char *seal_selfedit_batch_encode(const seal_selfedit_batch *x, seal_error *e);
 int seal_selfedit_batch_decode(const void *data, size_t len, seal_selfedit_batch *out,
                                seal_error *e);
 void seal_selfedit_batch_free(seal_selfedit_batch *x);
+/* GENERATE's result: the batches of an item's n contexts, in its order
+ * (*out [*n] malloc'd: free each batch, also after a failure, then *out). */
+char *seal_selfedit_batches_encode(const seal_selfedit_batch *x, int n, seal_error *e);
+int seal_selfedit_batches_decode(const void *data, size_t len, seal_selfedit_batch **out, int *n,
+                                 seal_error *e);
 
 char *seal_evaluate_item_encode(const seal_evaluate_item *x);
 int seal_evaluate_item_decode(const void *data, size_t len, seal_evaluate_item *out, seal_error *e);

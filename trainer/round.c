@@ -120,16 +120,39 @@ static void result_arrived(phase_ctx *pc, int count) {
 
 /* ---- GENERATE --------------------------------------------------------------- */
 
-void seal_run_write_selfedits(seal_run *run, int round, int context, seal_selfedit_batch *b) {
-  int k = run->job->selfedit.k;
-  uint64_t *seeds = seal_calloc((size_t)k, sizeof(uint64_t));
-  for (int s = 0; s < k; s++)
-    seeds[s] = seal_item_seed(run->job->seed, round, context, s, SEAL_STREAM_GENERATE);
-  seal_selfedit_batch_alloc(b, context, k);
+/* Self-edits one GENERATE item writes together at most: a decode step of up to
+ * 8 rows computes each row as for one on the CPU (seal_sample_selfedits_of), so
+ * the texts are those written one context at a time, and the weights are read
+ * once a step for all of them. */
+#define WRITE_SEQUENCES 8
+
+void seal_run_write_selfedits(seal_run *run, int round, const int *contexts, int n,
+                              seal_selfedit_batch *b) {
+  int k = run->job->selfedit.k, total = n * k;
+  int *ctx = seal_malloc((size_t)total * sizeof(int) + 1); /* [n * k] context-major */
+  uint64_t *seeds = seal_calloc((size_t)total + 1, sizeof(uint64_t));
+  for (int i = 0; i < n; i++)
+    for (int s = 0; s < k; s++) {
+      ctx[i * k + s] = contexts[i];
+      seeds[i * k + s] =
+          seal_item_seed(run->job->seed, round, contexts[i], s, SEAL_STREAM_GENERATE);
+    }
+  seal_selfedit_batch all;
+  seal_selfedit_batch_alloc(&all, contexts[0], total);
   /* the policy writes: its prompt, sampling and decoding are its own (the teacher's) */
-  seal_sample_selfedits(&run->eng, &run->domain, run->job, SEAL_SPLIT_TRAIN, context, k, seeds,
-                        b->texts, b->usable, b->reasons, b->attempts);
-  free(seeds);
+  seal_sample_selfedits_of(&run->eng, &run->domain, run->job, SEAL_SPLIT_TRAIN, ctx, total, seeds,
+                           all.texts, all.usable, all.reasons, all.attempts);
+  for (int i = 0; i < n; i++) { /* context i's k, moved over */
+    seal_selfedit_batch_alloc(&b[i], contexts[i], k);
+    for (int s = 0; s < k; s++) {
+      int t = i * k + s;
+      b[i].texts[s] = all.texts[t], all.texts[t] = NULL;
+      b[i].usable[s] = all.usable[t], b[i].attempts[s] = all.attempts[t];
+      memcpy(b[i].reasons[s], all.reasons[t], sizeof b[i].reasons[s]);
+    }
+  }
+  seal_selfedit_batch_free(&all);
+  free(ctx), free(seeds);
 }
 
 static int generate_work(void *user, int item, const void *payload, size_t len, seal_buf *out) {
@@ -139,48 +162,53 @@ static int generate_work(void *user, int item, const void *payload, size_t len, 
   seal_generate_item in;
   seal_error e;
   if (seal_generate_item_decode(payload, len, &in, &e)) return bad_payload(out, &e);
-  seal_selfedit_batch b;
-  seal_run_write_selfedits(run, pc->round, in.context, &b);
-  char *text = seal_selfedit_batch_encode(&b, &e);
+  seal_selfedit_batch b[SEAL_GENERATE_MAX_CONTEXTS];
+  seal_run_write_selfedits(run, pc->round, in.context, in.n, b);
+  char *text = seal_selfedit_batches_encode(b, in.n, &e);
   SEAL_CHECK(text, "%s", e.msg);
   seal_buf_puts(out, text);
   free(text);
-  seal_selfedit_batch_free(&b);
+  for (int i = 0; i < in.n; i++) seal_selfedit_batch_free(&b[i]);
   return 0;
+}
+
+/* One context's k self-edits into the run's records. */
+static void record_batch(phase_ctx *pc, const seal_selfedit_batch *b, int worker) {
+  seal_run *run = pc->run;
+  int unusable = 0;
+  for (int s = 0; s < b->k; s++) {
+    seal_selfedit_record rec = {.context_id = b->context,
+                                .sample = s,
+                                .repeat = -1,
+                                .reward = NAN,
+                                .label_reward = NAN,
+                                .ok = b->usable[s],
+                                .attempts = b->attempts[s],
+                                .reason = b->reasons[s],
+                                .text = b->texts[s]};
+    seal_run_state_add_selfedit(&run->st, pc->round, &rec);
+    unusable += !b->usable[s];
+  }
+  seal_metrics_emit(&run->metrics, "generated",
+                    json_pack("{s:i,s:i,s:i,s:i,s:i}", "round", pc->round, "context", b->context,
+                              "samples", b->k, "unusable", unusable, "rank", worker));
 }
 
 static void generate_result(void *user, int item, int ok, const void *data, size_t len,
                             int worker) {
   phase_ctx *pc = user;
-  seal_run *run = pc->run;
-  seal_selfedit_batch b;
+  seal_selfedit_batch *b = NULL;
+  int n = 0;
   seal_error e = {{0}};
-  if (!ok || seal_selfedit_batch_decode(data, len, &b, &e)) {
-    /* Generation failed twice: the context gets no self-edits this round. */
+  bool good = ok && seal_selfedit_batches_decode(data, len, &b, &n, &e) == 0;
+  if (good)
+    for (int i = 0; i < n; i++) record_batch(pc, &b[i], worker);
+  else /* generation failed twice: its contexts get no self-edits this round */
     seal_warn("generate item %d failed on rank %d: %.*s%s", item, worker, ok ? 0 : (int)len,
               ok ? "" : (const char *)data, e.msg);
-    if (ok) seal_selfedit_batch_free(&b);
-    return;
-  }
-  int unusable = 0;
-  for (int s = 0; s < b.k; s++) {
-    seal_selfedit_record rec = {.context_id = b.context,
-                                .sample = s,
-                                .repeat = -1,
-                                .reward = NAN,
-                                .label_reward = NAN,
-                                .ok = b.usable[s],
-                                .attempts = b.attempts[s],
-                                .reason = b.reasons[s],
-                                .text = b.texts[s]};
-    seal_run_state_add_selfedit(&run->st, pc->round, &rec);
-    unusable += !b.usable[s];
-  }
-  seal_metrics_emit(&run->metrics, "generated",
-                    json_pack("{s:i,s:i,s:i,s:i,s:i}", "round", pc->round, "context", b.context,
-                              "samples", b.k, "unusable", unusable, "rank", worker));
-  seal_selfedit_batch_free(&b);
-  result_arrived(pc, 1);
+  for (int i = 0; i < n; i++) seal_selfedit_batch_free(&b[i]);
+  free(b);
+  if (good) result_arrived(pc, n);
 }
 
 static int phase_generate(seal_run *run, int round, const int *ctx, int n_ctx) {
@@ -188,12 +216,26 @@ static int phase_generate(seal_run *run, int round, const int *ctx, int n_ctx) {
   item_list items = {0};
   if (run->comm->rank == 0) {
     snprintf(run->st.phase, sizeof run->st.phase, "generate");
-    for (int i = 0; i < n_ctx; i++)
-      if (count_records(&run->st, round, ctx[i], -1) == 0)
-        /* the same k samples for every context: the prompts (passages) differ */
-        item_list_add(&items, seal_generate_item_encode(&(seal_generate_item){ctx[i]}),
-                      seal_cost_write(run, SEAL_SPLIT_TRAIN, ctx[i], run->job->selfedit.k));
-    seal_progress_begin(&pc.progress, "generate self-edits", items.n);
+    /* the contexts still to write, as many to an item as fill 8 sequences
+     * (k each), decoded together: a fixed grouping, so the texts do not
+     * depend on the rank count (seal_sample_selfedits_of) */
+    int k = run->job->selfedit.k, per = k >= WRITE_SEQUENCES ? 1 : WRITE_SEQUENCES / k;
+    if (per > SEAL_GENERATE_MAX_CONTEXTS) per = SEAL_GENERATE_MAX_CONTEXTS;
+    seal_generate_item it = {0};
+    double cost = 0;
+    int contexts = 0;
+    for (int i = 0; i <= n_ctx; i++) {
+      bool todo = i < n_ctx && count_records(&run->st, round, ctx[i], -1) == 0;
+      if (todo) {
+        it.context[it.n++] = ctx[i], contexts++;
+        cost += seal_cost_write(run, SEAL_SPLIT_TRAIN, ctx[i], k);
+      }
+      if (it.n > 0 && (it.n == per || i == n_ctx)) {
+        item_list_add(&items, seal_generate_item_encode(&it), cost);
+        it.n = 0, cost = 0;
+      }
+    }
+    seal_progress_begin(&pc.progress, "generate self-edits", contexts);
   }
   int rc = run_items(run, &items, generate_work, generate_result, &pc, "generate self-edits");
   if (run->comm->rank == 0) seal_progress_end(&pc.progress);

@@ -69,10 +69,11 @@ int seal_run_train(seal_run *run);
  * updated. With a teacher the two differ in tokenizer too, and only text passes
  * between them (docs/teacher.md).
  *
- * GENERATE: the k self-edits of a context, sampled by the policy (run->eng:
- * its chat template, tokenizer and sampling) and decoded to text; *b
- * allocated (seal_selfedit_batch_free). */
-void seal_run_write_selfedits(seal_run *run, int round, int context, seal_selfedit_batch *b);
+ * GENERATE: the k self-edits of each of n contexts, sampled by the policy
+ * (run->eng: its chat template, tokenizer and sampling) together and decoded to
+ * text; b [n] (context i's in b[i]) allocated (seal_selfedit_batch_free). */
+void seal_run_write_selfedits(seal_run *run, int round, const int *contexts, int n,
+                              seal_selfedit_batch *b);
 /* EVALUATE: the inner loops of G self-edit texts of a context on the student
  * (run->student), which splits and tokenizes them with its own tokenizer. */
 void seal_run_learn_selfedits(seal_run *run, int round, int context,

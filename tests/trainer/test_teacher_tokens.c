@@ -87,7 +87,7 @@ START_TEST(the_teacher_writes_and_decodes_with_its_own_tokenizer) {
   open_teacher_run();
   int context = 1, round = 0;
   seal_selfedit_batch b;
-  seal_run_write_selfedits(&run, round, context, &b);
+  seal_run_write_selfedits(&run, round, &context, 1, &b);
   ck_assert_int_eq(b.k, job.selfedit.k);
   char *prompt =
       run.domain.ops->selfedit_prompt(&run.domain, &run.eng, SEAL_SPLIT_TRAIN, context, NULL);
