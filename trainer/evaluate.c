@@ -51,12 +51,22 @@ static void run_or_abort(seal_run *run, int n, seal_work_fn work, seal_result_fn
 
 /* ---- writing the evaluation's self-edits, several to a batch ------------------- */
 
-/* Self-edits written together in one work item: a decode step of up to 8 rows
- * computes each row as for one (seal_sample_selfedits_of), and the batch is
- * fixed, never derived from the rank count, so the texts are the same on any
- * number of ranks. One at a time, the demo's evaluation spent 3-4 s a self-edit
- * reading every weight once a token for one row. */
-#define WRITE_BATCH 8
+/* Self-edits written together in one work item at most. A decode step of up to
+ * 8 rows computes each row as for one (seal_sample_selfedits_of), and the
+ * batches are cut from the list alone, never from the rank count, so the texts
+ * are the same on any number of ranks. One at a time, the demo's evaluation
+ * spent 3-4 s a self-edit reading every weight once a token for one row; 4 to a
+ * batch read them once for 4 and still leave an item for each of the demo's 2
+ * ranks (its levels write 6: 2 items of 3; one item of 6 left a rank idle). */
+#define WRITE_BATCH 4
+
+/* The level's n self-edits cut into ceil(n / WRITE_BATCH) items of nearly
+ * equal size: item `item` writes [*t0, *t0 + *count). */
+static void write_span(int n, int item, int *t0, int *count) {
+  int items = (n + WRITE_BATCH - 1) / WRITE_BATCH, per = (n + items - 1) / items;
+  *t0 = item * per;
+  *count = n - *t0 < per ? n - *t0 : per;
+}
 
 typedef struct {
   seal_run *run;
@@ -71,7 +81,8 @@ static int write_work(void *user, int item, const void *payload, size_t len, sea
   write_ctx *c = user;
   (void)payload, (void)len;
   seal_run *run = c->run;
-  int t0 = item * WRITE_BATCH, n = c->n - t0 < WRITE_BATCH ? c->n - t0 : WRITE_BATCH;
+  int t0, n;
+  write_span(c->n, item, &t0, &n);
   uint64_t seeds[WRITE_BATCH];
   for (int t = 0; t < n; t++)
     seeds[t] = seal_item_seed(run->job->seed, c->level, c->ctx[t0 + t], c->j[t0 + t],
@@ -91,7 +102,8 @@ static int write_work(void *user, int item, const void *payload, size_t len, sea
 
 static void write_result(void *user, int item, int ok, const void *data, size_t len, int worker) {
   write_ctx *c = user;
-  int t0 = item * WRITE_BATCH, n = c->n - t0 < WRITE_BATCH ? c->n - t0 : WRITE_BATCH;
+  int t0, n;
+  write_span(c->n, item, &t0, &n);
   seal_selfedit_batch b;
   seal_error e = {{0}};
   bool good = ok && seal_selfedit_batch_decode(data, len, &b, &e) == 0;
@@ -130,8 +142,12 @@ static int write_selfedits(seal_run *run, int level, const int *ctx, const int *
   double *cost = NULL;
   if (run->comm->rank == 0) {
     cost = seal_calloc((size_t)items + 1, sizeof(double));
-    for (int t = 0; t < n; t++)
-      cost[t / WRITE_BATCH] += seal_cost_write(run, SEAL_SPLIT_EVAL, ctx[t], 1);
+    for (int item = 0; item < items; item++) {
+      int t0, count;
+      write_span(n, item, &t0, &count);
+      for (int t = t0; t < t0 + count; t++)
+        cost[item] += seal_cost_write(run, SEAL_SPLIT_EVAL, ctx[t], 1);
+    }
     seal_progress_begin(&c.progress, "write self-edits", n);
   }
   run_or_abort(run, items, write_work, write_result, &c, cost, "self-edits", &rc);
