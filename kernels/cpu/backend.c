@@ -2,6 +2,7 @@
  * float32, bfloat16 ("cpu:bf16"), int8 ("cpu:q8") or 4-bit ("cpu:q4") base
  * matrices; its memory
  * ops and its table of every op. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +16,14 @@ void *seal_cpu_alloc(seal_backend *be, size_t bytes) {
   size_t n = (bytes + 63) & ~(size_t)63;
   void *p = aligned_alloc(64, n ? n : 64);
   if (!p) SEAL_DIE("cpu backend: out of memory allocating %zu bytes", bytes);
+  seal_cpu_shadows_forget(be, p, n); /* new memory where a matrix was: its shadow is stale */
   return p;
 }
 
 void seal_cpu_free(seal_backend *be, void *p) {
-  (void)be;
+  /* a shadow of a matrix in the buffer goes with it (malloc_usable_size: glibc's, the buffer's
+   * extent) */
+  if (p) seal_cpu_shadows_forget(be, p, malloc_usable_size(p));
   free(p);
 }
 
@@ -30,8 +34,8 @@ static void check_float_type(seal_dtype t) {
 }
 
 void seal_cpu_to_device(seal_backend *be, void *dst, seal_dtype t, const float *src, size_t n) {
-  (void)be;
   check_float_type(t);
+  seal_cpu_shadows_forget(be, dst, seal_matrix_bytes(t, 1, n));
   if (t == SEAL_F32) {
     memcpy(dst, src, n * sizeof(float));
     return;
@@ -68,7 +72,7 @@ void seal_cpu_to_host(seal_backend *be, float *dst, const void *src, seal_dtype 
 }
 
 void seal_cpu_to_device_i32(seal_backend *be, int32_t *dst, const int32_t *src, size_t n) {
-  (void)be;
+  seal_cpu_shadows_forget(be, dst, n * sizeof(int32_t));
   memcpy(dst, src, n * sizeof(int32_t));
 }
 
@@ -78,18 +82,19 @@ void seal_cpu_to_host_i32(seal_backend *be, int32_t *dst, const int32_t *src, si
 }
 
 void seal_cpu_copy(seal_backend *be, void *dst, const void *src, size_t bytes) {
-  (void)be;
+  seal_cpu_shadows_forget(be, dst, bytes);
   memmove(dst, src, bytes);
 }
 
 void seal_cpu_fill(seal_backend *be, void *dst, seal_dtype t, float value, size_t n) {
-  (void)be;
   if (t == SEAL_I32) {
+    seal_cpu_shadows_forget(be, dst, n * sizeof(int32_t));
     int32_t *d = dst;
     for (size_t i = 0; i < n; i++) d[i] = (int32_t)value;
     return;
   }
   check_float_type(t);
+  seal_cpu_shadows_forget(be, dst, seal_matrix_bytes(t, 1, n));
   if (t == SEAL_Q8) {
     seal_cpu_q8_fill(dst, value, n);
     return;
@@ -112,6 +117,7 @@ void seal_cpu_synchronize(seal_backend *be) { (void)be; }
 void seal_cpu_destroy(seal_backend *be) {
   seal_cpu_state *st = be->ctx;
   seal_cpu_rope_table_free(&st->rope);
+  seal_cpu_shadows_free(&st->shadows);
   free(st);
   free(be);
 }
@@ -142,6 +148,8 @@ seal_backend *seal_cpu_backend_create(seal_dtype weight, seal_error *e) {
   be->act = SEAL_F32;
   be->weight = weight;
   be->ops = &seal_cpu_ops;
-  be->ctx = seal_calloc(1, sizeof(seal_cpu_state));
+  seal_cpu_state *st = seal_calloc(1, sizeof *st);
+  seal_cpu_shadows_init(&st->shadows);
+  be->ctx = st;
   return be;
 }

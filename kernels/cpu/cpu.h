@@ -28,6 +28,8 @@
  *   optim.c        sum_squares, adamw
  *   sample.c       argmax / temperature / top-p sampling
  *   vmath.h        vectorised exp and sigmoid (attention, swiglu, cross-entropy)
+ *   shadow.c       decoding on float32 matrices that are Q4_1 or Q8_0 blocks' values
+ *                  exactly (a GGUF file's): the few-rows product reads the blocks
  *   lanes.h        the 8-lane sum in one order and the AVX2/FMA/F16C check the kernels share
  *   blas_info.c    OpenBLAS's kernel family, and the switch to the CPU's own (blas_info.h)
  *   threads.c      how many OpenMP and OpenBLAS threads (threads.h)
@@ -60,11 +62,68 @@ typedef struct {
   size_t cap_n, cap_half; /* rows and frequencies the buffers hold */
 } seal_cpu_rope_table;
 
+/* A float32 base matrix's shadow (shadow.c): the Q4_1 or Q8_0 blocks whose
+ * values are the matrix's own, bit for bit, which decoding's few-rows product
+ * reads instead of the matrix (20 or 34 bytes per 32 weights instead of 128). */
+typedef enum {
+  SEAL_CPU_SHADOW_NONE, /* tried: no block format gives these values back */
+  SEAL_CPU_SHADOW_Q4,   /* util/q4.h's blocks */
+  SEAL_CPU_SHADOW_Q8    /* util/q8.h's blocks */
+} seal_cpu_shadow_kind;
+typedef struct {
+  const float *weight; /* [O, I] the float32 matrix it stands for */
+  int O, I;
+  seal_cpu_shadow_kind kind;
+  void *blocks; /* [O, I / 32] blocks of `kind`; NULL for NONE */
+} seal_cpu_shadow;
+/* The shadows one backend has made, one per matrix tried, with whether they
+ * are made at all (SEAL_CPU_SHADOW). */
+typedef struct {
+  seal_cpu_shadow *items;
+  int n, cap;
+  bool enabled, logged;
+} seal_cpu_shadows;
+
 /* The CPU backend's state (be->ctx). Like the CUDA backend's workspace, it is
  * why one backend's ops run on one thread at a time. */
 typedef struct {
   seal_cpu_rope_table rope;
+  seal_cpu_shadows shadows;
 } seal_cpu_state;
+
+/* Reads SEAL_CPU_SHADOW (unset or 1: on, 0: off; anything else dies). */
+void seal_cpu_shadows_init(seal_cpu_shadows *s);
+void seal_cpu_shadows_free(seal_cpu_shadows *s);
+/* Drops every shadow of a matrix that overlaps the bytes [p, p + bytes),
+ * which an op is about to write (or has just freed or allocated). Every op
+ * that writes memory a float32 base matrix may live in calls it: to_device,
+ * copy, fill, lora_merge, adamw, alloc, free. */
+void seal_cpu_shadows_forget(seal_backend *be, const void *p, size_t bytes);
+/* out[N, O] = inp[N, I] weight[O, I]^T (+ bias) from weight's shadow, the
+ * same bits as few_rows_f32 gives (N <= SEAL_CPU_FEW_ROWS); makes the shadow
+ * the first time it sees the matrix. False, having written nothing, when the
+ * matrix has none (or shadows are off, or be is not a "cpu" backend on
+ * float32 matrices). */
+bool seal_cpu_shadow_matmul(seal_backend *be, float *out, const float *inp, const float *weight,
+                            const float *bias, int N, int I, int O);
+/* What a backend's shadows are: matrices with Q4 blocks, with Q8 blocks,
+ * tried without result, and the blocks' bytes. */
+typedef struct {
+  int q4, q8, none;
+  size_t bytes;
+} seal_cpu_shadow_counts;
+seal_cpu_shadow_counts seal_cpu_shadows_count(const seal_backend *be);
+/* out[N, :nw] (row stride O) = inp[N, I] w[nw, I]^T for nw <= 4 contiguous
+ * rows: few_rows_f32's arithmetic for a group of weight rows at a multiple of
+ * 4 (nw < 4 only at the matrix's end), so that shadow.c's products are its
+ * bits (matmul.c). */
+void seal_cpu_few_rows_f32_group(float *out, const float *inp, const float *w, int N, int I, int O,
+                                 int nw);
+/* *block = the 32 values src[32] quantised as a Q4 (Q4_1) or Q8 (Q8_0)
+ * block, by the quantiser to_device uses; false when they are past a half
+ * scale's range (block then undefined). */
+bool seal_cpu_q4_block_from(void *block, const float *src);
+bool seal_cpu_q8_block_from(void *block, const float *src);
 
 void seal_cpu_rope_table_free(seal_cpu_rope_table *t);
 

@@ -23,6 +23,15 @@
 #define FEW_ROWS_NAME(x) x##_f32
 #include "kernels/cpu/few_rows.inc"
 
+void seal_cpu_few_rows_f32_group(float *out, const float *inp, const float *w, int N, int I, int O,
+                                 int nw) {
+  __builtin_cpu_init(); /* the test few_rows_f32 makes, so the same kernel runs */
+  if (nw == 4 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    for (int n = 0; n < N; n += 2) cached_4x2_f32(out, inp, w, n, n + 1 < N, I, O, 0);
+  else
+    plain_f32(out, inp, w, N, I, O, 0, nw);
+}
+
 void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void *weight_,
                      const void *bias_, int N, int I, int O) {
   float *out = out_;             /* [N, O] */
@@ -42,7 +51,8 @@ void seal_cpu_matmul(seal_backend *be, void *out_, const void *inp_, const void 
     return;
   }
   if (N <= SEAL_CPU_FEW_ROWS) {
-    few_rows_f32(out, inp, weight, bias, N, I, O);
+    if (!seal_cpu_shadow_matmul(be, out, inp, weight, bias, N, I, O))
+      few_rows_f32(out, inp, weight, bias, N, I, O);
     return;
   }
   if (bias) {
@@ -86,5 +96,6 @@ void seal_cpu_lora_merge(seal_backend *be, void *W, const float *A, const float 
     return;
   }
   /* W[O, I] += scale * B[O, r] @ A[r, I] */
+  seal_cpu_shadows_forget(be, W, (size_t)O * I * sizeof(float));
   seal_cpu_sgemm(0, 0, O, I, r, scale, B, r, A, I, 1.0f, W, I);
 }

@@ -74,6 +74,10 @@ static void dequantize_full_block(float *dst, const seal_q4_block *b) {
   }
 }
 
+bool seal_cpu_q4_block_from(void *block, const float *src) {
+  return quantize_full_block(block, src);
+}
+
 /* dst = the blocks of src[n], the last one padded. */
 static void quantize_row(seal_q4_block *dst, const float *src, size_t n) {
   for (size_t b = 0; b < seal_q4_blocks(n); b++) {

@@ -68,6 +68,16 @@ static float quantize_block(int8_t *q, const float *src, int n, bool half, uint1
   return d;
 }
 
+bool seal_cpu_q8_block_from(void *block_, const float *src) {
+  seal_q8_block *block = block_;
+  float amax = 0;
+  for (int i = 0; i < SEAL_Q8_BLOCK; i++) amax = fabsf(src[i]) > amax ? fabsf(src[i]) : amax;
+  /* quantize_block's own test of the scale, asked first (it dies) */
+  if (!isfinite(seal_f16_bits_to_f32(seal_f32_to_f16_bits(amax / 127.0f)))) return false;
+  quantize_block(block->q, src, SEAL_Q8_BLOCK, true, &block->d);
+  return true;
+}
+
 /* dst = the blocks of src[n], the last one zero-padded. */
 static void quantize_row(seal_q8_block *dst, const float *src, size_t n) {
   for (size_t b = 0; b < seal_q8_blocks(n); b++) {

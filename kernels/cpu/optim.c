@@ -41,8 +41,8 @@ double seal_cpu_sum_squares(seal_backend *be, const float *x, size_t n) {
 void seal_cpu_adamw(seal_backend *be, float *param, const float *grad, float *m, float *v, size_t n,
                     float lr, float beta1, float beta2, float eps, float weight_decay, int step,
                     float grad_scale) {
-  (void)be;
   SEAL_CHECK(step >= 1, "adamw: step %d is not 1-based", step);
+  seal_cpu_shadows_forget(be, param, n * sizeof(float)); /* base matrices are frozen, but */
   const seal_adamw_coeffs k =
       seal_adamw_coeffs_at(lr, beta1, beta2, eps, weight_decay, step, grad_scale);
 #pragma omp parallel for simd schedule(static) if (n >= SEAL_CPU_PARALLEL_MIN)
