@@ -166,6 +166,124 @@ static void widen(float *dst, const void *blocks, seal_cpu_shadow_kind kind, siz
       widen_q8_portable(dst + b * BLOCK, (const seal_q8_block *)blocks + b);
 }
 
+/* ---- the fused kernel: blocks widened in registers ------------------------------ */
+
+/* w[k] = values 8k..8k+7 of the block at `block`, as widen_*_avx2 gives them. */
+WIDEN_TARGET static inline __attribute__((always_inline)) void widen_regs(
+    __m256 w[4], const void *block, seal_cpu_shadow_kind kind) {
+  if (kind == SEAL_CPU_SHADOW_Q4) {
+    const seal_q4_block *b = block;
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d)), m = _mm256_set1_ps(_cvtsh_ss(b->m));
+    const __m128i packed = _mm_loadu_si128((const __m128i *)b->qs), low4 = _mm_set1_epi8(0x0f);
+    const __m128i lo = _mm_and_si128(packed, low4);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
+    w[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)), d, m);
+    w[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8))), d, m);
+    w[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)), d, m);
+    w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))), d, m);
+  } else {
+    const seal_q8_block *b = block;
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d));
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+      __m128i q8 = _mm_loadl_epi64((const __m128i *)(b->q + 8 * k));
+      w[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d);
+    }
+  }
+}
+
+/* out[n0 + r, o_out + j] for j < R weight rows and r < N input rows, from
+ * the R block rows at `blocks` (row_blocks blocks each): rows_4x2's
+ * arithmetic (few_rows.inc) for each output, one 8-lane FMA chain over i in
+ * order and then seal_cpu_sum8, on weights widened in registers rather than
+ * loaded. Only the blocking differs (R x N outputs at a time, so that each
+ * weight is widened once for up to 8 input rows), and it changes no bit.
+ * With R = 4, `next` (the next 4 rows' blocks, or these again at the end) is
+ * fetched meanwhile, as matmul_q4.c's block_4xm does for its 4 row streams. */
+WIDEN_TARGET static inline __attribute__((always_inline)) void fused_block(
+    float *out, const float *inp, const char *blocks, const char *next, size_t row_blocks,
+    seal_cpu_shadow_kind kind, const int R, const int N, int n0, int I, int O, int o_out) {
+  const size_t bytes = block_bytes(kind), row_bytes = row_blocks * bytes;
+  const float *x = inp + (size_t)n0 * I;
+  __m256 acc[4][8];
+#pragma GCC unroll 4
+  for (int j = 0; j < R; j++)
+#pragma GCC unroll 8
+    for (int r = 0; r < N; r++) acc[j][r] = _mm256_setzero_ps();
+  for (size_t b = 0; b < row_blocks; b++) {
+    if (R == 4)
+      for (size_t line = 0; line < 4 * bytes; line += 64)
+        _mm_prefetch(next + b * 4 * bytes + line, _MM_HINT_T0);
+#pragma GCC unroll 4
+    for (int j = 0; j < R; j++) {
+      __m256 w[4];
+      widen_regs(w, blocks + j * row_bytes + b * bytes, kind);
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; k++)
+#pragma GCC unroll 8
+        for (int r = 0; r < N; r++)
+          acc[j][r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + (size_t)r * I + b * BLOCK + 8 * k), w[k],
+                                      acc[j][r]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < R; j++)
+#pragma GCC unroll 8
+    for (int r = 0; r < N; r++) out[(size_t)(n0 + r) * O + o_out + j] = seal_cpu_sum8(acc[j][r]);
+}
+
+/* The 4 weight rows at `blocks` against the N input rows: 4 weight rows by 2
+ * input rows at a time for N <= 2 (8 FMA chains at N = 2), 2 by N for N <= 4,
+ * 1 by N up to 8, so that a weight is widened once per call where it can be
+ * (and never more than twice) with at least 4 chains in flight (N >= 3). */
+WIDEN_TARGET static inline __attribute__((always_inline)) void fused_group(
+    float *out, const float *inp, const char *blocks, const char *next, size_t row_blocks,
+    seal_cpu_shadow_kind kind, int N, int I, int O, int o) {
+  const size_t rb = row_blocks * block_bytes(kind); /* one weight row's bytes */
+  if (N <= 2) {
+    if (N == 1)
+      fused_block(out, inp, blocks, next, row_blocks, kind, 4, 1, 0, I, O, o);
+    else
+      fused_block(out, inp, blocks, next, row_blocks, kind, 4, 2, 0, I, O, o);
+    return;
+  }
+  if (N <= 4) {
+    for (int j = 0; j < 4; j += 2)
+      if (N == 3)
+        fused_block(out, inp, blocks + j * rb, next, row_blocks, kind, 2, 3, 0, I, O, o + j);
+      else
+        fused_block(out, inp, blocks + j * rb, next, row_blocks, kind, 2, 4, 0, I, O, o + j);
+    return;
+  }
+  for (int j = 0; j < 4; j++) {
+    const char *row = blocks + j * rb;
+    switch (N) {
+      case 5:
+        fused_block(out, inp, row, next, row_blocks, kind, 1, 5, 0, I, O, o + j);
+        break;
+      case 6:
+        fused_block(out, inp, row, next, row_blocks, kind, 1, 6, 0, I, O, o + j);
+        break;
+      case 7:
+        fused_block(out, inp, row, next, row_blocks, kind, 1, 7, 0, I, O, o + j);
+        break;
+      default:
+        fused_block(out, inp, row, next, row_blocks, kind, 1, 8, 0, I, O, o + j);
+        break;
+    }
+  }
+}
+
+WIDEN_TARGET static void fused_q4(float *out, const float *inp, const char *blocks,
+                                  const char *next, size_t row_blocks, int N, int I, int O, int o) {
+  fused_group(out, inp, blocks, next, row_blocks, SEAL_CPU_SHADOW_Q4, N, I, O, o);
+}
+
+WIDEN_TARGET static void fused_q8(float *out, const float *inp, const char *blocks,
+                                  const char *next, size_t row_blocks, int N, int I, int O, int o) {
+  fused_group(out, inp, blocks, next, row_blocks, SEAL_CPU_SHADOW_Q8, N, I, O, o);
+}
+
 /* ---- making a shadow ----------------------------------------------------------- */
 
 /* blocks[O, I / 32] = W[O, I] quantised as `kind`; whether widening them gives
@@ -244,8 +362,14 @@ static void shadow_product(const seal_cpu_shadow *sh, float *out, const float *i
       const int nw = O - o0 < SEAL_CPU_FEW_ROWS_CHUNK ? O - o0 : SEAL_CPU_FEW_ROWS_CHUNK;
       for (int o = o0; o < o0 + nw; o += 4) {
         const int k = o0 + nw - o < 4 ? o0 + nw - o : 4;
-        widen(rows, (const char *)sh->blocks + (size_t)o * row_blocks * bytes, sh->kind,
-              (size_t)k * row_blocks, avx2);
+        const char *blocks = (const char *)sh->blocks + (size_t)o * row_blocks * bytes;
+        if (k == 4 && avx2) {
+          const char *next = o + 8 <= O ? blocks + 4 * row_blocks * bytes : blocks;
+          (sh->kind == SEAL_CPU_SHADOW_Q4 ? fused_q4 : fused_q8)(out, inp, blocks, next, row_blocks,
+                                                                 N, I, O, o);
+          continue;
+        }
+        widen(rows, blocks, sh->kind, (size_t)k * row_blocks, avx2);
         seal_cpu_few_rows_f32_group(out + o, inp, rows, N, I, O, k);
       }
       if (bias)
