@@ -81,7 +81,9 @@ typedef struct {
 typedef struct {
   seal_cpu_shadow *items;
   int n, cap;
-  bool enabled, logged;
+  int shadowed; /* items with blocks */
+  int logged;   /* `shadowed` when it was last logged */
+  bool enabled;
 } seal_cpu_shadows;
 
 /* The CPU backend's state (be->ctx). Like the CUDA backend's workspace, it is

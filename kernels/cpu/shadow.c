@@ -54,7 +54,7 @@ void seal_cpu_shadows_init(seal_cpu_shadows *s) {
 void seal_cpu_shadows_free(seal_cpu_shadows *s) {
   for (int i = 0; i < s->n; i++) free(s->items[i].blocks);
   free(s->items);
-  s->items = NULL, s->n = s->cap = 0;
+  s->items = NULL, s->n = s->cap = s->shadowed = 0;
 }
 
 /* The shadows of a "cpu" backend on float32 matrices; NULL for any other. */
@@ -68,6 +68,7 @@ static size_t block_bytes(seal_cpu_shadow_kind kind) {
 }
 
 static void drop(seal_cpu_shadows *s, int i) {
+  s->shadowed -= s->items[i].kind != SEAL_CPU_SHADOW_NONE;
   free(s->items[i].blocks);
   s->items[i] = s->items[--s->n];
 }
@@ -321,6 +322,7 @@ static seal_cpu_shadow *make(seal_cpu_shadows *s, const float *weight, int O, in
     if (!blocks) return sh; /* no memory for it: the float32 path, as without */
     if (quantize_exactly(blocks, kinds[k], weight, O, I, avx2)) {
       sh->kind = kinds[k], sh->blocks = blocks;
+      s->shadowed++;
       return sh;
     }
     free(blocks);
@@ -328,12 +330,15 @@ static seal_cpu_shadow *make(seal_cpu_shadows *s, const float *weight, int O, in
   return sh;
 }
 
-/* Says once, at the second product on a matrix it knows (every matrix of a
- * token step has been tried by then), what the shadows hold. */
-static void log_once(seal_cpu_shadows *s, const seal_backend *be) {
-  s->logged = true;
+/* Says what the shadows hold at a product on a matrix seen before (every
+ * matrix of a token step has been tried by the second step), whenever the
+ * matrices with shadows have doubled since it last said: a line or two a run
+ * (a first product may read the LM head alone, a later step every matrix),
+ * not one per rebuild after a write. */
+static void log_growth(seal_cpu_shadows *s, const seal_backend *be) {
+  if (s->shadowed == 0 || s->shadowed < 2 * s->logged) return;
+  s->logged = s->shadowed;
   seal_cpu_shadow_counts c = seal_cpu_shadows_count(be);
-  if (c.q4 + c.q8 == 0) return;
   seal_info(
       "cpu backend: decoding reads Q4_1/Q8_0 blocks of %d of %d matrices (%d Q4_1, %d Q8_0), "
       "%.1f MB, in place of their float32 values (the same results; SEAL_CPU_SHADOW=0 "
@@ -392,7 +397,7 @@ bool seal_cpu_shadow_matmul(seal_backend *be, float *out, const float *inp, cons
       else
         drop(s, i); /* the same address read as another shape: start again */
     }
-  if (sh && !s->logged) log_once(s, be);
+  if (sh) log_growth(s, be);
   if (!sh) sh = make(s, weight, O, I);
   if (sh->kind == SEAL_CPU_SHADOW_NONE) return false;
   shadow_product(sh, out, inp, bias, N);
