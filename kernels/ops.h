@@ -134,7 +134,9 @@ struct seal_backend {
   X(void, add, (seal_backend *be, void *out, const void *a, const void *b, size_t n),              \
     (be, out, a, b, n))                                                                            \
   /* out[N,O] act = inp[N,I] act @ weight[O,I]^T wt (+ bias[O] act when not NULL);                \
-   * with I = 0 the empty product is 0, so every row is the bias (or 0) */                         \
+   * with I = 0 the empty product is 0, so every row is the bias (or 0). A backend may            \
+   * keep what it derived from weight between calls (cpu: kernels/cpu/shadow.c), so weight        \
+   * memory is written through this table's ops only (to_device, copy, fill, lora_merge) */      \
   X(void, matmul, (seal_backend *be, void *out, const void *inp, const void *weight,               \
                    const void *bias, int N, int I, int O), (be, out, inp, weight, bias, N, I, O))  \
   /* x[N, H*D] act rotated in place, RoPE half-split convention (as HF: pairs                      \
