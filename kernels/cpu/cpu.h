@@ -108,6 +108,10 @@ void seal_cpu_shadows_forget(seal_backend *be, const void *p, size_t bytes);
  * float32 matrices). */
 bool seal_cpu_shadow_matmul(seal_backend *be, float *out, const float *inp, const float *weight,
                             const float *bias, int N, int I, int O);
+/* Whether shadow.c may use its AVX2 kernels when the processor has them
+ * (default true); false widens the blocks portably into a scratch for
+ * few_rows_f32's kernel, which the tests check too. Not while a matmul runs. */
+void seal_cpu_shadow_allow_avx2(bool allowed);
 /* What a backend's shadows are: matrices with Q4 blocks, with Q8 blocks,
  * tried without result, and the blocks' bytes. */
 typedef struct {

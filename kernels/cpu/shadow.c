@@ -16,15 +16,22 @@
  * remembered as having none, so a model from anywhere else pays one block per
  * matrix. Only whole-block rows (I % 32 == 0) are tried.
  *
- * The product: each group of 4 weight rows is widened back to float32 into a
- * scratch that stays in L1, and few_rows_f32's own kernel (few_rows.inc, lent
- * by matmul.c) runs on it for every input row. The widened values are the
- * matrix's values (the comparison said so) and the kernel and its blocking
- * are few_rows_f32's, so every output is the float32 path's bits, whatever N
- * and the thread count: a shadow changes the bytes read, never a result.
- * (d * q is exact in float32 for a half d and q of at most 8 bits, so the
- * AVX2 widening's fused d * q + m and the portable one's d * q + m round
- * alike; the comparison checks the one that runs.)
+ * The product: the blocks are widened back to float32 in registers and FMA'd
+ * with the float32 inputs in few_rows_f32's own order (few_rows.inc's
+ * rows_4x2: one 8-lane FMA chain per output over i, then seal_cpu_sum8), in
+ * few_rows_f32's chunks of rows over the threads; rows past the last group of
+ * 4 (and every row on a processor without AVX2, FMA and F16C) are widened
+ * into a scratch for few_rows_f32's own kernels (matmul.c lends them). The
+ * widened values are the matrix's values (the comparison said so), so every
+ * output is the float32 path's bits, whatever N and the thread count: a
+ * shadow changes the bytes read, never a result. Only the blocking differs
+ * (by N: 4 weight rows x 1-2 input rows, 2 x 3-4, 1 x 5-8, so each weight is
+ * widened once for up to 8 inputs), which changes no bit. Widening every group into
+ * an L1 scratch, tried first, was at most 1.5x float32 (N = 1) and no faster
+ * from N = 3 on: the stores and reloads cost what the bytes saved. (d * q is
+ * exact in float32 for a half d and q of at most 8 bits, so the AVX2
+ * widening's fused d * q + m and the portable d * q + m round alike; the
+ * comparison checks the one that runs.)
  *
  * Shadows live in the backend's state, keyed by the matrix's address. Every
  * op that can write memory a matrix lives in drops the shadows it overlaps
@@ -41,6 +48,12 @@
 #include "util/q8.h"
 
 #define BLOCK 32 /* values per block, Q4_1's and Q8_0's alike */
+
+/* Whether the AVX2 widening and fused kernel may run (a test switch, as
+ * lora.c's: the portable route must give the same bits). */
+static bool avx2_allowed = true;
+void seal_cpu_shadow_allow_avx2(bool allowed) { avx2_allowed = allowed; }
+static bool use_avx2(void) { return avx2_allowed && seal_cpu_has_avx2_fma_f16c(); }
 
 void seal_cpu_shadows_init(seal_cpu_shadows *s) {
   memset(s, 0, sizeof *s);
@@ -315,7 +328,7 @@ static seal_cpu_shadow *make(seal_cpu_shadows *s, const float *weight, int O, in
   seal_cpu_shadow *sh = &s->items[s->n++];
   *sh = (seal_cpu_shadow){.weight = weight, .O = O, .I = I, .kind = SEAL_CPU_SHADOW_NONE};
   if (I % BLOCK) return sh;
-  const bool avx2 = seal_cpu_has_avx2_fma_f16c();
+  const bool avx2 = use_avx2();
   const seal_cpu_shadow_kind kinds[2] = {SEAL_CPU_SHADOW_Q4, SEAL_CPU_SHADOW_Q8};
   for (int k = 0; k < 2; k++) {
     void *blocks = malloc((size_t)O * (I / BLOCK) * block_bytes(kinds[k]));
@@ -349,14 +362,15 @@ static void log_growth(seal_cpu_shadows *s, const seal_backend *be) {
 /* ---- the product ------------------------------------------------------------- */
 
 /* out[N, O] = inp[N, I] W^T (+ bias) from sh's blocks: weight rows in
- * few_rows_f32's chunks over the threads, each group of 4 widened into an L1
- * scratch (rows[4, I]) and multiplied by few_rows_f32's kernel. */
+ * few_rows_f32's chunks over the threads, each group of 4 by the fused
+ * kernel, or widened into a scratch (rows[4, I]) for few_rows_f32's kernels
+ * (the matrix's last rows past a multiple of 4; no AVX2). */
 static void shadow_product(const seal_cpu_shadow *sh, float *out, const float *inp,
                            const float *bias, int N) {
   const int I = sh->I, O = sh->O,
             chunks = (O + SEAL_CPU_FEW_ROWS_CHUNK - 1) / SEAL_CPU_FEW_ROWS_CHUNK;
   const size_t row_blocks = (size_t)(I / BLOCK), bytes = block_bytes(sh->kind);
-  const bool avx2 = seal_cpu_has_avx2_fma_f16c();
+  const bool avx2 = use_avx2();
 #pragma omp parallel if ((size_t)O * I >= SEAL_CPU_PARALLEL_MIN)
   {
     float *rows = aligned_alloc(64, (size_t)4 * I * sizeof(float)); /* 4 I is a multiple of 16 */

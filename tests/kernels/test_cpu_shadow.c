@@ -11,6 +11,7 @@
  *   within 1e-5 of a double reference relative to the output's scale, the
  *   float32 few-rows test's bound (test_cpu_ops.c), as float32 summation of
  *   at most 1536 products of unit-scale values stays well inside it;
+ *   the portable widening (processors without AVX2) is checked the same way;
  * - a shadow is made only where it is exact: block values (Q4 and Q8) get
  *   one, random values, a matrix exact but for one value of its last block,
  *   and rows that are not whole blocks get none;
@@ -129,6 +130,16 @@ END_TEST
 START_TEST(q8_values_give_the_float32_bits) {
   check_products(VALUES_Q8, 96, 70);
   check_products(VALUES_Q8, 576, 41);
+}
+END_TEST
+
+/* The portable widening (a processor without AVX2, FMA and F16C), into a
+ * scratch for few_rows_f32's kernel: the same bits, made and multiplied. */
+START_TEST(the_portable_route_gives_the_same_bits) {
+  seal_cpu_shadow_allow_avx2(false);
+  check_products(VALUES_Q4, 96, 70);
+  check_products(VALUES_Q8, 576, 41);
+  seal_cpu_shadow_allow_avx2(true);
 }
 END_TEST
 
@@ -251,6 +262,7 @@ Suite *cpu_shadow_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, q4_values_give_the_float32_bits);
   tcase_add_test(tc, q8_values_give_the_float32_bits);
+  tcase_add_test(tc, the_portable_route_gives_the_same_bits);
   tcase_add_test(tc, only_exact_matrices_get_a_shadow);
   tcase_add_test(tc, a_write_drops_the_shadow);
   tcase_add_exit_test(tc, the_switch_is_checked, 1);
