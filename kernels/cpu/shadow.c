@@ -373,8 +373,7 @@ static void shadow_product(const seal_cpu_shadow *sh, float *out, const float *i
   const bool avx2 = use_avx2();
 #pragma omp parallel if ((size_t)O * I >= SEAL_CPU_PARALLEL_MIN)
   {
-    float *rows = aligned_alloc(64, (size_t)4 * I * sizeof(float)); /* 4 I is a multiple of 16 */
-    SEAL_CHECK(rows, "matmul: out of memory for 4 rows of %d values", I);
+    float *rows = NULL; /* the scratch, made when a thread first needs it */
 #pragma omp for schedule(static)
     for (int c = 0; c < chunks; c++) {
       const int o0 = c * SEAL_CPU_FEW_ROWS_CHUNK;
@@ -388,6 +387,8 @@ static void shadow_product(const seal_cpu_shadow *sh, float *out, const float *i
                                                                  N, I, O, o);
           continue;
         }
+        if (!rows) rows = aligned_alloc(64, (size_t)4 * I * sizeof(float)); /* 4 I: 64 B whole */
+        SEAL_CHECK(rows, "matmul: out of memory for 4 rows of %d values", I);
         widen(rows, blocks, sh->kind, (size_t)k * row_blocks, avx2);
         seal_cpu_few_rows_f32_group(out + o, inp, rows, N, I, O, k);
       }
