@@ -52,6 +52,17 @@ static inline float *test_copy(const float *x, size_t n) {
   return y;
 }
 
+/* out[N,O] = x[N,I] W[O,I]^T (+ bias) in double: every matmul test's reference. */
+static inline void test_ref_matmul(double *out, const float *x, const float *W, const float *bias,
+                                   int N, int I, int O) {
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++) {
+      double s = bias ? bias[o] : 0;
+      for (int i = 0; i < I; i++) s += (double)x[(size_t)n * I + i] * W[(size_t)o * I + i];
+      out[(size_t)n * O + o] = s;
+    }
+}
+
 /* max_i |got_i - ref_i| / max_i |ref_i| (the error relative to the tensor's
  * scale, so entries that cancel to near zero do not blow the metric up). */
 static inline double test_rel_err(const float *got, const double *ref, size_t n) {

@@ -34,17 +34,6 @@ static void *bf16_matrix(seal_backend *be, seal_rng *r, size_t n, double scale, 
   return d;
 }
 
-/* out[N,O] = x[N,I] W[O,I]^T (+ bias) in double */
-static void ref_matmul(double *out, const float *x, const float *W, const float *bias, int N, int I,
-                       int O) {
-  for (int n = 0; n < N; n++)
-    for (int o = 0; o < O; o++) {
-      double s = bias ? bias[o] : 0;
-      for (int i = 0; i < I; i++) s += (double)x[(size_t)n * I + i] * W[(size_t)o * I + i];
-      out[(size_t)n * O + o] = s;
-    }
-}
-
 static void check_matmul(seal_backend *be, seal_rng *r, int N, int I, int O, bool with_bias) {
   float *Wr, *x = test_randn(r, (size_t)N * I, 1), *bias = with_bias ? test_randn(r, O, 1) : NULL;
   void *W = bf16_matrix(be, r, (size_t)O * I, 0.3, &Wr);
@@ -52,7 +41,7 @@ static void check_matmul(seal_backend *be, seal_rng *r, int N, int I, int O, boo
   double *ref = test_zeros_d((size_t)N * O);
   for (size_t i = 0; i < (size_t)N * O; i++) out[i] = NAN; /* '=' must overwrite */
   be->ops->matmul(be, out, x, W, bias, N, I, O);
-  ref_matmul(ref, x, Wr, bias, N, I, O);
+  test_ref_matmul(ref, x, Wr, bias, N, I, O);
   char what[64];
   snprintf(what, sizeof what, "bf16 matmul %dx%dx%d%s", N, I, O, with_bias ? " + bias" : "");
   TEST_ASSERT_CLOSE(what, out, ref, (size_t)N * O, BF16_TOL);

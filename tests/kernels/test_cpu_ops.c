@@ -105,17 +105,6 @@ START_TEST(add_in_place) {
 }
 END_TEST
 
-/* out[N,O] = x[N,I] W[O,I]^T (+ bias) in double */
-static void ref_matmul(double *out, const float *x, const float *W, const float *bias, int N, int I,
-                       int O) {
-  for (int n = 0; n < N; n++)
-    for (int o = 0; o < O; o++) {
-      double s = bias ? bias[o] : 0;
-      for (int i = 0; i < I; i++) s += (double)x[n * I + i] * W[o * I + i];
-      out[n * O + o] = s;
-    }
-}
-
 START_TEST(matmul_matches_reference) {
   seal_backend *be = test_cpu_backend();
   seal_rng r;
@@ -127,11 +116,11 @@ START_TEST(matmul_matches_reference) {
   double ref[N * O];
   for (int i = 0; i < N * O; i++) out[i] = NAN; /* '=' must overwrite */
   be->ops->matmul(be, out, x, W, NULL, N, I, O);
-  ref_matmul(ref, x, W, NULL, N, I, O);
+  test_ref_matmul(ref, x, W, NULL, N, I, O);
   TEST_ASSERT_CLOSE("matmul", out, ref, N * O, FWD_TOL);
   for (int i = 0; i < N * O; i++) out[i] = NAN;
   be->ops->matmul(be, out, x, W, bias, N, I, O);
-  ref_matmul(ref, x, W, bias, N, I, O);
+  test_ref_matmul(ref, x, W, bias, N, I, O);
   TEST_ASSERT_CLOSE("matmul + bias", out, ref, N * O, FWD_TOL);
   free(x), free(W), free(bias);
   seal_backend_destroy(be);
@@ -154,7 +143,7 @@ START_TEST(few_rows_matmul_matches_reference_at_every_row_count) {
   for (int N = 1; N <= MAX_N; N++) {
     omp_set_num_threads(1);
     be->ops->matmul(be, out, x, W, N % 2 ? bias : NULL, N, I, O);
-    ref_matmul(ref, x, W, N % 2 ? bias : NULL, N, I, O);
+    test_ref_matmul(ref, x, W, N % 2 ? bias : NULL, N, I, O);
     TEST_ASSERT_CLOSE("few-rows matmul", out, ref, N * O, FWD_TOL);
     omp_set_num_threads(3);
     be->ops->matmul(be, again, x, W, N % 2 ? bias : NULL, N, I, O);

@@ -60,16 +60,6 @@ static float *matrix(seal_rng *r, values_kind kind, int O, int I) {
   return W;
 }
 
-static void ref_matmul(double *out, const float *x, const float *W, const float *bias, int N, int I,
-                       int O) {
-  for (int n = 0; n < N; n++)
-    for (int o = 0; o < O; o++) {
-      double s = bias ? bias[o] : 0;
-      for (int i = 0; i < I; i++) s += (double)x[(size_t)n * I + i] * W[(size_t)o * I + i];
-      out[(size_t)n * O + o] = s;
-    }
-}
-
 /* be's product out[N, O] equals plain's (shadows off) bit for bit. */
 static void assert_same_bits(seal_backend *be, seal_backend *plain, const float *x, const float *W,
                              const float *bias, int N, int I, int O, const char *what) {
@@ -100,7 +90,7 @@ static void check_products(values_kind kind, int I, int O) {
     omp_set_num_threads(1);
     assert_same_bits(be, plain, x, W, b, N, I, O, kind == VALUES_Q4 ? "q4 values" : "q8 values");
     be->ops->matmul(be, out, x, W, b, N, I, O);
-    ref_matmul(ref, x, host, b, N, I, O);
+    test_ref_matmul(ref, x, host, b, N, I, O);
     TEST_ASSERT_CLOSE("shadow product", out, ref, (size_t)N * O, FWD_TOL);
     omp_set_num_threads(3);
     be->ops->matmul(be, again, x, W, b, N, I, O);
