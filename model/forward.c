@@ -404,6 +404,22 @@ void seal_kv_cache_free(seal_kv_cache *kv, const seal_model *m) {
   memset(kv, 0, sizeof *kv);
 }
 
+void seal_kv_cache_copy_slot(seal_model *m, seal_kv_cache *kv, int src, int dst, int n_pos) {
+  SEAL_CHECK(
+      src >= 0 && src < kv->slots && dst >= 0 && dst < kv->slots && n_pos >= 0 && n_pos <= kv->Tmax,
+      "copying %d positions of cache slot %d to %d: the cache holds %d slots of %d", n_pos, src,
+      dst, kv->slots, kv->Tmax);
+  if (src == dst || n_pos == 0) return;
+  const size_t row = (size_t)m->cfg.n_kv_heads * m->cfg.head_dim * seal_act_size(m->be);
+  const size_t slot = (size_t)kv->Tmax * row; /* bytes of one slot of k (or v) */
+  for (int l = 0; l < m->cfg.n_layers; l++) {
+    OPS(m)->copy(m->be, (char *)kv->layers[l].k + (size_t)dst * slot,
+                 (const char *)kv->layers[l].k + (size_t)src * slot, (size_t)n_pos * row);
+    OPS(m)->copy(m->be, (char *)kv->layers[l].v + (size_t)dst * slot,
+                 (const char *)kv->layers[l].v + (size_t)src * slot, (size_t)n_pos * row);
+  }
+}
+
 /* Refuses a call the cache cannot hold. */
 static void check_infer(const seal_kv_cache *kv, const seal_lora *lora, const int32_t *q_pos,
                         int slot0, int B, int Tq) {

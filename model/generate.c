@@ -67,12 +67,25 @@ static int longest_prompt(const int *lens, int B) {
   return longest;
 }
 
+/* Whether sequence b's prompt (and adapter) is sequence b-1's: the k samples of
+ * one self-edit prompt, written in a row. */
+static bool same_as_previous(const int32_t *const *prompts, const int *lens, const int *adapter,
+                             int b) {
+  if (b == 0 || lens[b] != lens[b - 1]) return false;
+  if (adapter && adapter[b] != adapter[b - 1]) return false;
+  return prompts[b] == prompts[b - 1] ||
+         memcmp(prompts[b], prompts[b - 1], (size_t)lens[b] * sizeof(int32_t)) == 0;
+}
+
 /* Prefills prompt b into slot b and draws its first token, one sequence at a
- * time (prompts differ in length). */
+ * time (prompts differ in length). A prompt equal to the one before is not
+ * computed again: its keys and values are copied from the slot before, and the
+ * logits that prefill left (row 0) are that prompt's, so its first token is
+ * drawn from them with its own generator, as a prefill of its own would. */
 static void prefill_each(seal_model *m, const seal_lora *lora, seal_kv_cache *kv,
                          const int32_t *const *prompts, const int *lens, int B,
-                         const seal_sampling *s, seal_rng *rngs, seal_generation *out,
-                         decoding *d) {
+                         const seal_sampling *s, seal_rng *rngs, const int *adapter,
+                         seal_generation *out, decoding *d) {
   for (int b = 0; b < B; b++) {
     out[b].ids =
         seal_malloc((size_t)(s->max_new_tokens > 0 ? s->max_new_tokens : 1) * sizeof(int32_t));
@@ -80,7 +93,10 @@ static void prefill_each(seal_model *m, const seal_lora *lora, seal_kv_cache *kv
     out[b].hit_eos = 0;
     out[b].certainty = (seal_answer_certainty){0};
     int32_t zero = 0;
-    seal_forward_infer(m, lora, kv, prompts[b], &zero, b, 1, lens[b]);
+    if (same_as_previous(prompts, lens, adapter, b))
+      seal_kv_cache_copy_slot(m, kv, b - 1, b, lens[b]);
+    else
+      seal_forward_infer(m, lora, kv, prompts[b], &zero, b, 1, lens[b]);
     sample_next(m, kv, 1, s, &rngs[b], &d->next[b]);
     /* the prompt's last row chose the first token (when there is one) */
     if (d->host && s->max_new_tokens > 0) measure_certainty(m, kv, 1, NULL, d->host, &out[b]);
@@ -137,7 +153,7 @@ void seal_generate_multi(seal_model *m, const seal_lora *lora, seal_kv_cache *kv
       .pos = seal_malloc((size_t)B * sizeof(int32_t)),
       .done = seal_calloc((size_t)B, sizeof(int)),
       .host = s->certainty ? seal_malloc((size_t)B * m->cfg.vocab_size * sizeof(float)) : NULL};
-  prefill_each(m, lora, kv, prompts, lens, B, s, rngs, out, &d);
+  prefill_each(m, lora, kv, prompts, lens, B, s, rngs, seq_adapter, out, &d);
   while (d.n_done < B) decode_step(m, lora, kv, B, s, rngs, out, &d);
   free(d.next);
   free(d.pos);

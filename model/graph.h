@@ -164,6 +164,10 @@ typedef struct {
 
 void seal_kv_cache_create(seal_kv_cache *kv, const seal_model *m, int slots, int Tmax, int r_max);
 void seal_kv_cache_free(seal_kv_cache *kv, const seal_model *m);
+/* Copies the keys and values of positions [0, n_pos) of slot src to slot dst:
+ * a prompt that another sequence already prefilled, computed once (the same
+ * bits: a slot's keys and values depend on its tokens alone). */
+void seal_kv_cache_copy_slot(seal_model *m, seal_kv_cache *kv, int src, int dst, int n_pos);
 
 /* Feeds Tq new tokens (ids host [B*Tq]) to the B sequences in cache slots
  * slot0..slot0+B-1, whose first new token sits at position q_pos[b] (host).

@@ -371,6 +371,41 @@ START_TEST(llama_sharded_checkpoint) {
 }
 END_TEST
 
+/* A prompt repeated in a row (the k samples of one self-edit prompt) is
+ * prefilled once and its keys and values copied to the next slots
+ * (model/generate.c): each sequence, sampled with its own generator, still
+ * gives what it gives alone; a copy of the prompt in another buffer counts as
+ * the same prompt, and one that comes back after another is prefilled again. */
+START_TEST(repeated_prompts_share_a_prefill_and_match_single) {
+  fixture f;
+  open_fixture(&f, "tests/fixtures/models/tiny-qwen2");
+  int32_t copy[7];
+  memcpy(copy, f.ids, sizeof copy);
+  const int32_t *prompts[5] = {f.ids, f.ids, copy, f.ids + 11, f.ids};
+  int lens[5] = {7, 7, 7, 3, 7};
+  seal_sampling s = {.temperature = 0.9f, .top_p = 0.95f, .max_new_tokens = 8};
+  seal_rng rngs[5];
+  for (int b = 0; b < 5; b++) seal_rng_seed(&rngs[b], 40 + (uint64_t)b);
+  seal_generation all[5];
+  seal_generate(&f.model, NULL, NULL, prompts, lens, 5, &s, rngs, all);
+  int differ = 0;
+  for (int b = 0; b < 5; b++) {
+    seal_rng one;
+    seal_rng_seed(&one, 40 + (uint64_t)b);
+    seal_generation alone;
+    seal_generate(&f.model, NULL, NULL, &prompts[b], &lens[b], 1, &s, &one, &alone);
+    ck_assert_int_eq(alone.n, all[b].n);
+    for (int i = 0; i < alone.n; i++) ck_assert_int_eq(alone.ids[i], all[b].ids[i]);
+    differ += b > 0 && (all[b].n != all[0].n ||
+                        memcmp(all[b].ids, all[0].ids, (size_t)all[0].n * sizeof(int32_t)) != 0);
+    seal_generation_free(&alone, 1);
+  }
+  /* the same prompt with other generators drew other tokens: the test sees them */
+  ck_assert_msg(differ > 0, "every sample drew the same tokens: the test proves nothing");
+  seal_generation_free(all, 5);
+}
+END_TEST
+
 /* Prompts of different lengths batched together give what each gives alone,
  * greedy or sampled (each sequence has its own generator), and generation
  * stops on any EOS id. */
@@ -683,6 +718,7 @@ Suite *golden_suite(void) {
   tcase_add_test(tc, compact_model_matches_float32_on_its_own_weights);
   tcase_add_test(tc, whole_model_lora_gradient_matches_finite_differences);
   tcase_add_test(tc, batched_generation_matches_single_and_stops_on_eos);
+  tcase_add_test(tc, repeated_prompts_share_a_prefill_and_match_single);
   tcase_add_test(tc, lora_init_is_pefts);
   tcase_add_test(tc, multi_adapter_generation_matches_views);
   suite_add_tcase(s, tc);
