@@ -371,6 +371,19 @@ START_TEST(llama_sharded_checkpoint) {
 }
 END_TEST
 
+/* Generation of prompt (len) alone with a generator seeded `seed` gives got's
+ * tokens: what a sequence of a batch must give. */
+static void assert_as_alone(fixture *f, const int32_t *prompt, int len, const seal_sampling *s,
+                            uint64_t seed, const seal_generation *got) {
+  seal_rng one;
+  seal_rng_seed(&one, seed);
+  seal_generation alone;
+  seal_generate(&f->model, NULL, NULL, &prompt, &len, 1, s, &one, &alone);
+  ck_assert_int_eq(alone.n, got->n);
+  for (int i = 0; i < alone.n; i++) ck_assert_int_eq(alone.ids[i], got->ids[i]);
+  seal_generation_free(&alone, 1);
+}
+
 /* A prompt repeated in a row (the k samples of one self-edit prompt) is
  * prefilled once and its keys and values copied to the next slots
  * (model/generate.c): each sequence, sampled with its own generator, still
@@ -390,15 +403,9 @@ START_TEST(repeated_prompts_share_a_prefill_and_match_single) {
   seal_generate(&f.model, NULL, NULL, prompts, lens, 5, &s, rngs, all);
   int differ = 0;
   for (int b = 0; b < 5; b++) {
-    seal_rng one;
-    seal_rng_seed(&one, 40 + (uint64_t)b);
-    seal_generation alone;
-    seal_generate(&f.model, NULL, NULL, &prompts[b], &lens[b], 1, &s, &one, &alone);
-    ck_assert_int_eq(alone.n, all[b].n);
-    for (int i = 0; i < alone.n; i++) ck_assert_int_eq(alone.ids[i], all[b].ids[i]);
+    assert_as_alone(&f, prompts[b], lens[b], &s, 40 + (uint64_t)b, &all[b]);
     differ += b > 0 && (all[b].n != all[0].n ||
                         memcmp(all[b].ids, all[0].ids, (size_t)all[0].n * sizeof(int32_t)) != 0);
-    seal_generation_free(&alone, 1);
   }
   /* the same prompt with other generators drew other tokens: the test sees them */
   ck_assert_msg(differ > 0, "every sample drew the same tokens: the test proves nothing");
@@ -421,15 +428,8 @@ START_TEST(batched_generation_matches_single_and_stops_on_eos) {
     seal_rng_seed(&rngs[1], 12);
     seal_generation both[2];
     seal_generate(&f.model, NULL, NULL, prompts, lens, 2, &s, rngs, both);
-    for (int b = 0; b < 2; b++) {
-      seal_rng one;
-      seal_rng_seed(&one, 11 + (uint64_t)b);
-      seal_generation alone;
-      seal_generate(&f.model, NULL, NULL, &prompts[b], &lens[b], 1, &s, &one, &alone);
-      ck_assert_int_eq(alone.n, both[b].n);
-      for (int i = 0; i < alone.n; i++) ck_assert_int_eq(alone.ids[i], both[b].ids[i]);
-      seal_generation_free(&alone, 1);
-    }
+    for (int b = 0; b < 2; b++)
+      assert_as_alone(&f, prompts[b], lens[b], &s, 11 + (uint64_t)b, &both[b]);
     seal_generation_free(both, 2);
   }
   /* make the third greedy token of sequence 0 an EOS: it stops before it */
