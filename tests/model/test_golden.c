@@ -410,6 +410,7 @@ START_TEST(repeated_prompts_share_a_prefill_and_match_single) {
   /* the same prompt with other generators drew other tokens: the test sees them */
   ck_assert_msg(differ > 0, "every sample drew the same tokens: the test proves nothing");
   seal_generation_free(all, 5);
+  close_fixture(&f);
 }
 END_TEST
 
