@@ -138,4 +138,41 @@ static inline void test_backward_input_of_compact(seal_backend *be, seal_rng *r,
   free(dout), free(prior), free(ref), free(ref_acc), free(dinp);
 }
 
+/* Within how far a compact dtype may store a value: got[0..n) against want. */
+typedef void (*test_stored_check)(const float *got, const float *want, int n, const char *what);
+
+/* lora_merge on a compact W [O, I] (Wd its float32 values): every merged row,
+ * read back, is Wd + scale * B A within what `within` allows for storing it
+ * again. A [R, I], B [O, R]. */
+static inline void test_merge_of_compact(seal_backend *be, seal_dtype t, void *W, const float *Wd,
+                                         const float *A, const float *B, int O, int I, int R,
+                                         float scale, test_stored_check within) {
+  be->ops->lora_merge(be, W, A, B, O, I, R, scale);
+  float *got = seal_malloc((size_t)O * I * sizeof(float)), *want = seal_malloc(I * sizeof(float));
+  const size_t row_bytes = seal_matrix_bytes(t, 1, I);
+  for (int o = 0; o < O; o++) {
+    be->ops->to_host(be, got + (size_t)o * I, (char *)W + o * row_bytes, t, I);
+    for (int i = 0; i < I; i++) {
+      double s = Wd[o * I + i];
+      for (int k = 0; k < R; k++) s += (double)scale * B[o * R + k] * A[k * I + i];
+      want[i] = (float)s;
+    }
+    within(got + (size_t)o * I, want, I, "merged W row");
+  }
+  free(got), free(want);
+}
+
+/* The embedding of a compact table [V >= 13, C] (td its float32 values) gives
+ * exactly the rows it holds. */
+static inline void test_embedding_of_compact(seal_backend *be, const void *table, const float *td,
+                                             int C) {
+  enum { N = 9 };
+  int32_t ids[N] = {3, 0, 12, 3, 7, 1, 12, 5, 9};
+  float *out = seal_malloc((size_t)N * C * sizeof(float));
+  be->ops->embedding(be, out, ids, table, N, C);
+  for (int n = 0; n < N; n++)
+    for (int c = 0; c < C; c++) ck_assert_float_eq(out[n * C + c], td[ids[n] * C + c]);
+  free(out);
+}
+
 #endif
